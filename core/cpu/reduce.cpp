@@ -1,0 +1,81 @@
+// Reductions along one dimension, viewed as [outer, extent, inner]. Sums accumulate in
+// double whatever the dtype, in a fixed order: results are deterministic and accurate.
+#include <vector>
+
+#include "core/cpu/parallel.h"
+#include "core/kernels.h"
+
+namespace slab::cpu {
+
+void sum_dim(const Tensor& x, int64_t outer, int64_t extent, int64_t inner, const Tensor& out) {
+  dispatch_float(x.dtype(), "sum", [&](auto zero) {
+    using scalar_t = decltype(zero);
+    const scalar_t* px = x.data<scalar_t>();
+    scalar_t* po = out.data<scalar_t>();
+    if (inner == 1) {
+#pragma omp parallel for if (outer * extent > kParallelGrain) schedule(static)
+      for (int64_t o = 0; o < outer; ++o) {
+        const scalar_t* row = px + o * extent;
+        double total = 0;
+        for (int64_t e = 0; e < extent; ++e) total += row[e];
+        po[o] = static_cast<scalar_t>(total);
+      }
+      return;
+    }
+#pragma omp parallel if (outer * extent * inner > kParallelGrain)
+    {
+      std::vector<double> accumulator(static_cast<size_t>(inner));
+#pragma omp for schedule(static)
+      for (int64_t o = 0; o < outer; ++o) {
+        std::fill(accumulator.begin(), accumulator.end(), 0.0);
+        for (int64_t e = 0; e < extent; ++e) {
+          const scalar_t* row = px + (o * extent + e) * inner;
+          for (int64_t i = 0; i < inner; ++i) accumulator[i] += row[i];
+        }
+        for (int64_t i = 0; i < inner; ++i) po[o * inner + i] = static_cast<scalar_t>(accumulator[i]);
+      }
+    }
+  });
+}
+
+void max_dim(const Tensor& x, int64_t outer, int64_t extent, int64_t inner, const Tensor& values,
+             const Tensor& indices) {
+  dispatch_float(x.dtype(), "max", [&](auto zero) {
+    using scalar_t = decltype(zero);
+    const scalar_t* px = x.data<scalar_t>();
+    scalar_t* pv = values.data<scalar_t>();
+    int64_t* pi = indices.data<int64_t>();
+#pragma omp parallel for if (outer * extent * inner > kParallelGrain) schedule(static)
+    for (int64_t o = 0; o < outer; ++o) {
+      for (int64_t i = 0; i < inner; ++i) {
+        const scalar_t* column = px + o * extent * inner + i;
+        int64_t best = 0;
+        scalar_t best_value = column[0];
+        for (int64_t e = 1; e < extent; ++e) {
+          const scalar_t v = column[e * inner];
+          if (v > best_value || (v != v && best_value == best_value)) {  // NaN wins, as in PyTorch
+            best_value = v;
+            best = e;
+          }
+        }
+        pv[o * inner + i] = best_value;
+        pi[o * inner + i] = best;
+      }
+    }
+  });
+}
+
+void scatter_dim(const Tensor& grad, const Tensor& indices, int64_t outer, int64_t extent, int64_t inner,
+                 const Tensor& out) {
+  dispatch_float(grad.dtype(), "max backward", [&](auto zero) {
+    using scalar_t = decltype(zero);
+    const scalar_t* pg = grad.data<scalar_t>();
+    const int64_t* pi = indices.data<int64_t>();
+    scalar_t* po = out.data<scalar_t>();
+    std::fill_n(po, outer * extent * inner, scalar_t(0));
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t i = 0; i < inner; ++i) po[(o * extent + pi[o * inner + i]) * inner + i] = pg[o * inner + i];
+  });
+}
+
+}  // namespace slab::cpu

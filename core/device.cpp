@@ -1,0 +1,32 @@
+#include "core/device.h"
+
+#include "core/error.h"
+#ifdef SLAB_WITH_CUDA
+#include "core/cuda/runtime.h"
+#endif
+
+namespace slab {
+
+bool cuda_available() {
+#ifdef SLAB_WITH_CUDA
+  return cuda::device_count() > 0;
+#else
+  return false;
+#endif
+}
+
+Device parse_device(const std::string& text) {
+  if (text == "cpu") return Device::cpu();
+  int index = 0;
+  if (text == "cuda" || (text.rfind("cuda:", 0) == 0 && (index = std::stoi(text.substr(5))) >= 0)) {
+#ifndef SLAB_WITH_CUDA
+    SLAB_FAIL("--device ", text, ": this slab was built without the CUDA backend (nvcc and cuDNN were not found at configure time)");
+#else
+    SLAB_CHECK(index < cuda::device_count(), "--device ", text, ": no such GPU (", cuda::device_count(), " visible)");
+#endif
+    return Device::cuda(index);
+  }
+  SLAB_FAIL("unknown device '", text, "' (expected cpu, cuda or cuda:N)");
+}
+
+}  // namespace slab

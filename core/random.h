@@ -1,0 +1,45 @@
+// A host-side handle on a Philox stream: (seed, stream id) plus the next unused block.
+// Fills advance the block counter, so a sequence of fills is reproducible from the state,
+// and any single fill can be regenerated from the block it started at.
+#pragma once
+#include <cstdint>
+
+#include "core/tensor.h"
+
+namespace slab {
+
+struct GeneratorState {
+  uint64_t seed = 0;
+  uint64_t stream = 0;
+  uint64_t next_block = 0;
+  uint32_t buffered_words = 0;  // words of the current block already used by next_u32()
+};
+
+class Generator {
+ public:
+  explicit Generator(uint64_t seed = 0, uint64_t stream = 0) { state_.seed = seed; state_.stream = stream; }
+
+  // Fills advance by ceil(numel / 4) blocks and return the block they started at.
+  uint64_t fill_uniform(const Tensor& t, double low = 0.0, double high = 1.0);
+  uint64_t fill_normal(const Tensor& t, double mean = 0.0, double stddev = 1.0);
+  uint64_t fill_bernoulli(const Tensor& t, double probability_of_one);
+
+  uint32_t next_u32();          // sequential words (shuffling, augmentation choices)
+  double next_uniform();        // in [0, 1)
+  uint64_t below(uint64_t n);   // uniform integer in [0, n), unbiased
+
+  const GeneratorState& state() const { return state_; }
+  void set_state(const GeneratorState& state) { state_ = state; }
+  uint64_t seed() const { return state_.seed; }
+
+ private:
+  uint64_t take_blocks(uint64_t count);
+  GeneratorState state_;
+  uint32_t current_[4] = {0, 0, 0, 0};
+};
+
+// Creation with random fills.
+Tensor rand(const Shape& shape, Generator& generator, TensorOptions options = {});   // U[0, 1)
+Tensor randn(const Shape& shape, Generator& generator, TensorOptions options = {});  // N(0, 1)
+
+}  // namespace slab
