@@ -1,0 +1,58 @@
+// Optimizer: the base of every update rule (SGD, Adam, the paper's samplers).
+//
+// An optimizer owns its per-parameter state and performs one fused pass over each
+// parameter tensor per step (DESIGN.md). The learning rate is set by a schedule before
+// each step. Checkpoints save state_tensors() (named "<parameter>.<slot>") and
+// state_metadata() (scalars as strings), and load_state() restores them exactly.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/safetensors.h"
+#include "layers/module.h"
+
+namespace slab {
+
+class Optimizer {
+ public:
+  explicit Optimizer(std::vector<NamedParameter> parameters, double learning_rate)
+      : parameters_(std::move(parameters)), learning_rate_(learning_rate) {}
+  virtual ~Optimizer() = default;
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+
+  virtual std::string name() const = 0;
+  // One update of every parameter from its gradient (parameters without one are skipped).
+  virtual void step() = 0;
+
+  void zero_grad() {
+    for (const NamedParameter& p : parameters_) p.tensor.zero_grad();
+  }
+  double learning_rate() const { return learning_rate_; }
+  void set_learning_rate(double value) { learning_rate_ = value; }
+  int64_t step_count() const { return step_count_; }
+  const std::vector<NamedParameter>& parameters() const { return parameters_; }
+
+  // Exact-resume state.
+  virtual NamedTensors state_tensors() const { return {}; }
+  virtual Metadata state_metadata() const { return {{"step_count", std::to_string(step_count_)}}; }
+  virtual void load_state(const std::map<std::string, Tensor>& tensors, const Metadata& metadata) {
+    (void)tensors;
+    auto it = metadata.find("step_count");
+    if (it != metadata.end()) step_count_ = std::stoll(it->second);
+  }
+  // Bytes of optimizer state (what `slab-bench optim` reports per parameter).
+  virtual size_t state_bytes() const {
+    size_t total = 0;
+    for (const auto& [name, tensor] : state_tensors()) total += tensor.nbytes();
+    return total;
+  }
+
+ protected:
+  std::vector<NamedParameter> parameters_;
+  double learning_rate_;
+  int64_t step_count_ = 0;
+};
+
+}  // namespace slab

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what slab needs from Debian's packages, only what is missing; quiet when
+# nothing is. Idempotent and non-interactive. Pass --with-torch to add python3-torch
+# (golden files, benchmark twins) and --with-data to add dataset-fashion-mnist.
+set -euo pipefail
+packages=(build-essential cmake ninja-build libeigen3-dev doctest-dev libstb-dev zlib1g-dev
+          libcli11-dev nlohmann-json3-dev)
+for arg in "$@"; do
+  case "$arg" in
+    --with-torch) packages+=(python3-torch python3-numpy) ;;
+    --with-data) packages+=(dataset-fashion-mnist) ;;
+    *) echo "setup.sh: unknown option $arg (expected --with-torch or --with-data)" >&2; exit 2 ;;
+  esac
+done
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "setup.sh: installing ${missing[*]}"
+sudo_cmd=""
+[ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo_cmd apt-get update -qq
+$sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
