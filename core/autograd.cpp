@@ -71,6 +71,16 @@ void check_gradient_shape(const Tensor& gradient, const Tensor& target, const ch
              target.dtype(), " on ", target.device());
 }
 
+// The first gradient a leaf receives becomes its .grad. It is kept as is only when nothing
+// else can see its storage: a closure may hand one tensor to two inputs (add returns its
+// upstream gradient for both operands), a reshape's gradient is a view of its upstream
+// one, and a root that is a leaf receives the caller's own gradient tensor. An in-place
+// update of one .grad (weight decay, gradient clipping) must not change another tensor.
+Tensor owned(Tensor g) {
+  if (g.impl_ptr().use_count() == 1 && g.impl()->storage.use_count() == 1) return g;
+  return g.clone();
+}
+
 }  // namespace
 
 void run_backward(const Tensor& root, const Tensor& gradient) {
@@ -93,20 +103,20 @@ void run_backward(const Tensor& root, const Tensor& gradient) {
       if (!inserted) it->second = add(it->second, g);
     } else {
       // Leaf: gradients accumulate across backward calls (zero_grad() clears them).
-      impl->grad = impl->grad ? add(Tensor(impl->grad), g).impl_ptr() : g.impl_ptr();
+      impl->grad = impl->grad ? add(Tensor(impl->grad), g).impl_ptr() : owned(std::move(g)).impl_ptr();
     }
   };
   accumulate(root, seed);
 
-  for (const std::shared_ptr<TensorImpl>& tensor_ptr : topological_order(root)) {
-    TensorImpl* tensor = tensor_ptr.get();
+  // Runs the node that produced `tensor` (if a gradient reached it), then frees the node.
+  auto run_node = [&](TensorImpl* tensor) {
     auto node_ptr = tensor->grad_fn;  // keep alive while it runs
-    if (!node_ptr) continue;
+    if (!node_ptr) return;
     Node& node = *node_ptr;
     SLAB_CHECK(!node.released, "backward(): the graph through ", node.op_name,
                " was already freed by an earlier backward; run the forward pass again");
     auto it = pending.find(tensor);
-    if (it == pending.end()) continue;  // no gradient flows here
+    if (it == pending.end()) return;  // no gradient flows here
     Tensor g = std::move(it->second);
     pending.erase(it);
     std::vector<Tensor> input_grads = node.backward(g);
@@ -122,6 +132,15 @@ void run_backward(const Tensor& root, const Tensor& gradient) {
     node.backward = nullptr;
     node.inputs.clear();
     node.released = true;
+  };
+
+  std::vector<std::shared_ptr<TensorImpl>> order = topological_order(root);
+  for (std::shared_ptr<TensorImpl>& tensor : order) {
+    run_node(tensor.get());
+    // Every consumer of this tensor ran before it, so nothing later needs it: dropping the
+    // order's reference frees an activation as soon as the graph lets go of it, rather
+    // than holding every forward output until the whole backward pass ends.
+    tensor.reset();
   }
 }
 

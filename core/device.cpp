@@ -22,7 +22,8 @@ Device parse_device(const std::string& text) {
 #ifndef SLAB_WITH_CUDA
     SLAB_FAIL("--device ", text, ": this slab was built without the CUDA backend (nvcc and cuDNN were not found at configure time)");
 #else
-    SLAB_CHECK(index < cuda::device_count(), "--device ", text, ": no such GPU (", cuda::device_count(), " visible)");
+    SLAB_CHECK(index < cuda::device_count(), "--device ", text, ": no such GPU (", cuda::device_count(), " visible",
+               cuda::device_count() == 0 ? ": " + cuda::no_device_reason() : std::string(), ")");
 #endif
     return Device::cuda(index);
   }

@@ -35,7 +35,9 @@ Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, t
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
   check_float(logits, "cross_entropy");
   SLAB_CHECK(logits.dim() == 2, "cross_entropy: logits must be [batch, classes], got ", logits.shape());
-  SLAB_CHECK(targets.defined() && targets.dtype() == DType::i64, "cross_entropy: targets must be int64 class indices");
+  SLAB_CHECK(targets.defined(), "cross_entropy: undefined targets");
+  SLAB_CHECK(targets.dtype() == DType::i64, "cross_entropy: targets must be int64 class indices, got ", targets.dtype(),
+             " of shape ", targets.shape());
   SLAB_CHECK(targets.dim() == 1 && targets.size(0) == logits.size(0), "cross_entropy: targets of shape ",
              targets.shape(), " for logits of shape ", logits.shape());
   SLAB_CHECK(targets.device() == logits.device(), "cross_entropy: device mismatch, ", logits.device(), " vs ",

@@ -19,8 +19,12 @@ std::vector<int64_t> normalise_dims(const std::vector<int64_t>& dims, int64_t ra
     return result;
   }
   for (int64_t d : dims) result.push_back(wrap_dim(d, rank, name));
+  // A 0-dimensional tensor has nothing to reduce over: "dimension 0" of a scalar is the
+  // scalar itself (as in PyTorch), so reducing it is the identity.
+  if (rank == 0) return {};
   std::sort(result.begin(), result.end());
-  SLAB_CHECK(std::adjacent_find(result.begin(), result.end()) == result.end(), name, ": dimension repeated");
+  SLAB_CHECK(std::adjacent_find(result.begin(), result.end()) == result.end(), name, ": a dimension is repeated in ",
+             dims, " for a tensor of rank ", rank);
   return result;
 }
 
@@ -81,6 +85,7 @@ Tensor mean(const Tensor& x) { return mean(x, {}, false); }
 MaxResult max(const Tensor& x, int64_t dim_in, bool keepdim) {
   check_float(x, "max");
   const int64_t dim = wrap_dim(dim_in, x.dim(), "max");
+  if (x.dim() == 0) return max(x.reshape({1}), 0, false);  // a scalar is its own maximum, at index 0
   SLAB_CHECK(x.shape()[dim] > 0, "max: dimension ", dim, " of shape ", x.shape(), " is empty");
   const auto split = split_at(x.shape(), dim);
   const Shape out_shape = reduced_shape(x.shape(), {dim}, keepdim);

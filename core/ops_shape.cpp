@@ -45,11 +45,14 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims_in) {
 Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
   std::vector<int64_t> dims(static_cast<size_t>(x.dim()));
   std::iota(dims.begin(), dims.end(), 0);
-  std::swap(dims[wrap_dim(dim0, x.dim(), "transpose")], dims[wrap_dim(dim1, x.dim(), "transpose")]);
+  const int64_t first = wrap_dim(dim0, x.dim(), "transpose"), second = wrap_dim(dim1, x.dim(), "transpose");
+  if (x.dim() == 0) return permute(x, dims);  // transposing a scalar's "dimension 0" with itself
+  std::swap(dims[first], dims[second]);
   return permute(x, dims);
 }
 
 Tensor narrow(const Tensor& x, int64_t dim_in, int64_t start, int64_t length) {
+  SLAB_CHECK(x.dim() > 0, "narrow: a 0-dimensional tensor has no dimension to narrow");
   const int64_t dim = wrap_dim(dim_in, x.dim(), "narrow");
   const int64_t extent = x.shape()[dim];
   SLAB_CHECK(start >= 0 && length >= 0 && start + length <= extent, "narrow: range [", start, ", ", start + length,
@@ -75,6 +78,7 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end) {
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim_in) {
   SLAB_CHECK(!tensors.empty(), "cat: no tensors given");
   const Tensor& first = tensors.front();
+  SLAB_CHECK(first.dim() > 0, "cat: a 0-dimensional tensor cannot be concatenated (reshape it to [1] first)");
   const int64_t dim = wrap_dim(dim_in, first.dim(), "cat");
   Shape shape = first.shape();
   shape[dim] = 0;

@@ -81,7 +81,10 @@ DType Tensor::dtype() const { return checked().dtype; }
 Device Tensor::device() const { return checked().storage->device(); }
 void* Tensor::raw_data() const { return checked().storage->data(); }
 
-int64_t Tensor::size(int64_t d) const { return shape()[wrap_dim(d, dim(), "size")]; }
+int64_t Tensor::size(int64_t d) const {
+  SLAB_CHECK(dim() > 0, "size(", d, "): a 0-dimensional tensor has no dimensions");
+  return shape()[wrap_dim(d, dim(), "size")];
+}
 
 double Tensor::item() const {
   SLAB_CHECK(numel() == 1, "item(): tensor of shape ", shape(), " has ", numel(), " elements, expected 1");
@@ -119,10 +122,14 @@ Tensor Tensor::grad() const { return Tensor(checked().grad); }
 void Tensor::set_grad(const Tensor& g) const {
   if (g.defined())
     SLAB_CHECK(g.shape() == shape(), "set_grad: gradient of shape ", g.shape(), " for a tensor of shape ", shape());
+  checked();
   impl_->grad = g.impl_ptr();
 }
 
-void Tensor::zero_grad() const { impl_->grad.reset(); }
+void Tensor::zero_grad() const {
+  checked();
+  impl_->grad.reset();
+}
 
 const std::shared_ptr<Node>& Tensor::grad_fn() const { return checked().grad_fn; }
 
@@ -192,8 +199,9 @@ void Tensor::copy_from(const Tensor& source) const {
 
 void Tensor::fill(double value) const {
   if (!device().is_cpu()) {
-    Tensor host = full(shape(), value, {dtype(), Device::cpu()});
-    copy_from(host);
+#ifdef SLAB_WITH_CUDA
+    cuda::fill(raw_data(), dtype(), numel(), value, device().index);  // a kernel: no host buffer
+#endif
     return;
   }
   void* data = raw_data();
@@ -266,9 +274,8 @@ Tensor make(const Shape& shape, TensorOptions options) {
 }  // namespace
 
 Tensor full(const Shape& shape, double value, TensorOptions options) {
-  Tensor host = make(shape, {options.dtype, Device::cpu(), false});
-  host.fill(value);
-  Tensor out = options.device.is_cpu() ? host : host.to(options.device);
+  Tensor out = make(shape, {options.dtype, options.device, false});
+  out.fill(value);  // on the GPU a fill kernel, not a host buffer and a copy
   out.set_requires_grad(options.requires_grad);
   return out;
 }

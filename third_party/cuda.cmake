@@ -19,6 +19,16 @@ if(NOT SLAB_CUDA STREQUAL "OFF")
       set(CMAKE_CUDA_ARCHITECTURES "80;90" CACHE STRING "CUDA architectures" FORCE)
     endif()
     enable_language(CUDA)
+    # One CUDA runtime: the shared libcudart that CUDA::cudart links (CMake would otherwise
+    # also link the static one into every executable with CUDA code).
+    set(CMAKE_CUDA_RUNTIME_LIBRARY Shared)
+    # CMake learned nvcc's C++20 dialect only in 3.26 (Debian 12 has 3.25): teach it the flag.
+    if(CMAKE_VERSION VERSION_LESS 3.26)
+      set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+      set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
+      list(APPEND CMAKE_CUDA_COMPILE_FEATURES cuda_std_20)
+      set(CMAKE_CUDA20_COMPILE_FEATURES cuda_std_20)
+    endif()
     set(CMAKE_CUDA_STANDARD 20)
     add_library(slab_cuda_deps INTERFACE)
     target_include_directories(slab_cuda_deps SYSTEM INTERFACE ${CUDNN_INCLUDE_DIR})

@@ -1,0 +1,253 @@
+#include "bayes/sparsity.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <unordered_set>
+
+#include "core/autograd.h"
+#include "layers/batch_norm.h"
+#include "layers/conv2d.h"
+#include "layers/linear.h"
+#include "models/model.h"
+#include "optim/prior_state.h"
+
+namespace slab {
+
+namespace {
+
+int64_t count_zeros(const Tensor& t) {
+  if (!t.defined()) return 0;
+  int64_t zeros = 0;
+  for (double v : t.to_vector()) zeros += v == 0.0 ? 1 : 0;
+  return zeros;
+}
+
+// Output positions (h' w') of every conv, from one forward pass: each conv2d node of the
+// autograd graph holds its input (shape) and its weight (which names the module).
+std::map<const TensorImpl*, int64_t> conv_positions(Module& model, const Shape& example_input) {
+  std::map<const TensorImpl*, const Conv2d*> conv_of_weight;
+  for (auto& [name, module] : model.named_modules())
+    if (auto* conv = dynamic_cast<Conv2d*>(module)) conv_of_weight[conv->weight.impl()] = conv;
+  std::map<const TensorImpl*, int64_t> positions;
+  if (example_input.empty() || conv_of_weight.empty()) return positions;
+  const bool was_training = model.is_training();
+  model.eval();  // leaves BatchNorm statistics alone
+  const Tensor output = model.forward(zeros(example_input));
+  model.train(was_training);
+  std::vector<std::shared_ptr<Node>> stack;
+  std::unordered_set<const Node*> seen;
+  if (output.grad_fn()) stack.push_back(output.grad_fn());
+  while (!stack.empty()) {
+    std::shared_ptr<Node> node = stack.back();
+    stack.pop_back();
+    if (!seen.insert(node.get()).second) continue;
+    if (std::string(node->op_name) == "conv2d" && node->inputs.size() >= 2) {
+      auto it = conv_of_weight.find(node->inputs[1].impl());
+      if (it != conv_of_weight.end()) {
+        const Conv2d& conv = *it->second;
+        const Shape& x = node->inputs[0].shape();
+        int64_t count = 1;
+        for (int d = 0; d < 2; ++d) {
+          const int64_t extent = x[static_cast<size_t>(2 + d)];
+          const int64_t span = conv.options.dilation[d] * (conv.kernel_size[d] - 1) + 1;
+          count *= (extent + 2 * conv.options.padding[d] - span) / conv.options.stride[d] + 1;
+        }
+        positions[it->first] = count;
+      }
+    }
+    for (const Tensor& input : node->inputs)
+      if (input.defined() && input.grad_fn()) stack.push_back(input.grad_fn());
+  }
+  return positions;
+}
+
+// Filter o of a conv weight [out, in, kh, kw] is all zeros (and its bias, if any, is zero).
+std::vector<bool> zero_filters(const Conv2d& conv) {
+  const std::vector<double> w = conv.weight.to_vector();
+  const int64_t out = conv.weight.size(0), per_filter = conv.weight.numel() / out;
+  const std::vector<double> b = conv.bias.defined() ? conv.bias.to_vector() : std::vector<double>();
+  std::vector<bool> zero(static_cast<size_t>(out), true);
+  for (int64_t o = 0; o < out; ++o) {
+    for (int64_t k = 0; k < per_filter && zero[static_cast<size_t>(o)]; ++k)
+      if (w[static_cast<size_t>(o * per_filter + k)] != 0.0) zero[static_cast<size_t>(o)] = false;
+    if (!b.empty() && b[static_cast<size_t>(o)] != 0.0) zero[static_cast<size_t>(o)] = false;
+  }
+  return zero;
+}
+
+// Channel c of a BatchNorm is zero for a zero input: shift 0, and scale 0 or running mean 0.
+std::vector<bool> dead_after_batch_norm(const BatchNorm& bn, const std::vector<bool>& input_zero) {
+  std::vector<bool> dead = input_zero;
+  if (!bn.options.affine) return dead;  // normalising zero gives zero when the running mean is zero
+  const std::vector<double> gamma = bn.weight.to_vector(), beta = bn.bias.to_vector();
+  const std::vector<double> mean = bn.running_mean.to_vector();
+  for (size_t c = 0; c < dead.size(); ++c)
+    dead[c] = dead[c] && beta[c] == 0.0 && (gamma[c] == 0.0 || mean[c] == 0.0);
+  return dead;
+}
+
+}  // namespace
+
+SparsityReport sparsity_report(Module& model, const Optimizer* optimizer, const Shape& example_input) {
+  SparsityReport report;
+  const auto modules = model.named_modules();
+  const ChannelCouplings couplings = channel_couplings(model);
+  std::map<std::string, Module*> module_of;
+  for (auto& [name, module] : modules) module_of[name] = module;
+  std::map<std::string, std::string> conv_of_bn;
+  for (const ConvBatchNormPair& pair : couplings.conv_batch_norm) conv_of_bn[pair.batch_norm] = pair.conv;
+
+  // Masks from the optimizer, by parameter name.
+  std::map<std::string, const PriorState*> masks;
+  if (const auto* holder = dynamic_cast<const PriorStateHolder*>(optimizer)) {
+    for (size_t i = 0; i < optimizer->parameters().size(); ++i)
+      masks[optimizer->parameters()[i].name] = &holder->prior_states()[i];
+  }
+  const auto positions = conv_positions(model, example_input);
+  report.macs_measured = !positions.empty();
+
+  // Dead output channels of every conv (after its BatchNorm when paired) and of every BN.
+  std::map<std::string, std::vector<bool>> dead_channels;
+  for (auto& [name, module] : modules)
+    if (auto* conv = dynamic_cast<Conv2d*>(module)) dead_channels[name] = zero_filters(*conv);
+  for (const ConvBatchNormPair& pair : couplings.conv_batch_norm) {
+    auto* bn = dynamic_cast<BatchNorm*>(module_of.at(pair.batch_norm));
+    SLAB_CHECK(bn != nullptr, "sparsity: '", pair.batch_norm, "' is not a BatchNorm");
+    const std::vector<bool> after = dead_after_batch_norm(*bn, dead_channels.at(pair.conv));
+    dead_channels[pair.batch_norm] = after;
+    dead_channels[pair.conv] = after;  // a filter is dead when its channel is dead after BN
+  }
+
+  for (auto& [name, module] : modules) {
+    LayerSparsity layer;
+    layer.name = name;
+    int64_t own = 0, own_zeros = 0;
+    auto* conv = dynamic_cast<Conv2d*>(module);
+    auto* linear = dynamic_cast<Linear*>(module);
+    auto* bn = dynamic_cast<BatchNorm*>(module);
+    std::vector<Tensor> tensors;
+    if (conv) tensors = {conv->weight, conv->bias};
+    else if (linear) tensors = {linear->weight, linear->bias};
+    else if (bn) tensors = {bn->weight, bn->bias};
+    else continue;
+    for (const Tensor& t : tensors)
+      if (t.defined()) {
+        own += t.numel();
+        own_zeros += count_zeros(t);
+      }
+    layer.parameters = own;
+    layer.zeros = own_zeros;
+    if (conv) {
+      layer.kind = "conv";
+      layer.shape = conv->weight.shape();
+      const PriorState* state = masks.count(name + ".weight") ? masks.at(name + ".weight") : nullptr;
+      layer.filters = conv->weight.size(0);
+      layer.columns = conv->weight.size(1);
+      if (state) {
+        for (int64_t o = 0; o < layer.filters; ++o) layer.pruned_filters += state->row_kept(o) ? 0 : 1;
+        for (int64_t i = 0; i < layer.columns; ++i) layer.pruned_columns += state->column_kept(i) ? 0 : 1;
+      }
+      const std::vector<bool>& dead = dead_channels.at(name);
+      layer.dead_filters = std::count(dead.begin(), dead.end(), true);
+      auto position = positions.find(conv->weight.impl());
+      if (position != positions.end()) {
+        const std::vector<double> w = conv->weight.to_vector();
+        const int64_t per_filter = conv->weight.numel() / layer.filters;
+        double kept = 0;
+        for (int64_t o = 0; o < layer.filters; ++o) {
+          if (dead[static_cast<size_t>(o)]) continue;
+          for (int64_t k = 0; k < per_filter; ++k) kept += w[static_cast<size_t>(o * per_filter + k)] != 0.0 ? 1 : 0;
+        }
+        layer.dense_macs = static_cast<double>(position->second) * static_cast<double>(conv->weight.numel());
+        layer.kept_macs = static_cast<double>(position->second) * kept;
+      }
+    } else if (linear) {
+      layer.kind = "linear";
+      layer.shape = linear->weight.shape();
+      layer.columns = linear->in_features;
+      const PriorState* state = masks.count(name + ".weight") ? masks.at(name + ".weight") : nullptr;
+      if (state)
+        for (int64_t j = 0; j < layer.columns; ++j) layer.pruned_columns += state->column_kept(j) ? 0 : 1;
+      layer.dense_macs = static_cast<double>(linear->weight.numel());
+      layer.kept_macs = static_cast<double>(linear->weight.numel() - count_zeros(linear->weight));
+    } else {
+      layer.kind = "batchnorm";
+      layer.shape = bn->running_mean.shape();
+      auto dead = dead_channels.find(name);
+      layer.filters = bn->num_features;
+      if (dead != dead_channels.end()) layer.dead_filters = std::count(dead->second.begin(), dead->second.end(), true);
+    }
+    report.dense_macs += layer.dense_macs;
+    report.kept_macs += layer.kept_macs;
+    report.layers.push_back(layer);
+  }
+  for (const NamedParameter& p : model.named_parameters()) {
+    report.parameters += p.tensor.numel();
+    report.zeros += count_zeros(p.tensor);
+  }
+  // Residual streams: channel j is removed only when every member is dead at j - offset.
+  for (const ResidualStream& stream : couplings.residual_streams) {
+    StreamSparsity s;
+    s.name = stream.name;
+    s.channels = stream.channels;
+    for (int64_t j = 0; j < stream.channels; ++j) {
+      bool dead = true;
+      for (const StreamMember& member : stream.members) {
+        const int64_t c = j - member.channel_offset;
+        auto it = dead_channels.find(member.module);
+        if (it == dead_channels.end()) {
+          if (c >= 0) dead = false;  // an unknown member: assume alive inside its range
+          continue;
+        }
+        if (c >= 0 && c < static_cast<int64_t>(it->second.size()) && !it->second[static_cast<size_t>(c)]) dead = false;
+      }
+      s.dead_channels += dead ? 1 : 0;
+    }
+    report.streams.push_back(s);
+  }
+  return report;
+}
+
+std::string SparsityReport::table() const {
+  std::ostringstream out;
+  char line[256];
+  std::snprintf(line, sizeof line, "%-28s %-9s %10s %10s %8s %14s %12s %12s\n", "layer", "kind", "params", "zeros",
+                "sparsity", "filters p/dead", "columns p", "MACs kept");
+  out << line;
+  for (const LayerSparsity& l : layers) {
+    const double sparsity = l.parameters ? static_cast<double>(l.zeros) / static_cast<double>(l.parameters) : 0.0;
+    std::string filters = l.kind == "conv" || l.kind == "batchnorm"
+                              ? std::to_string(l.pruned_filters) + "/" + std::to_string(l.dead_filters) + " of " +
+                                    std::to_string(l.filters)
+                              : "-";
+    std::string columns = l.columns ? std::to_string(l.pruned_columns) + " of " + std::to_string(l.columns) : "-";
+    std::string macs = l.dense_macs > 0 ? std::to_string(static_cast<int>(100.0 * l.kept_macs / l.dense_macs + 0.5)) + "%" : "-";
+    std::snprintf(line, sizeof line, "%-28s %-9s %10lld %10lld %8.4f %14s %12s %12s\n", l.name.c_str(), l.kind.c_str(),
+                  static_cast<long long>(l.parameters), static_cast<long long>(l.zeros), sparsity, filters.c_str(),
+                  columns.c_str(), macs.c_str());
+    out << line;
+  }
+  for (const StreamSparsity& s : streams) {
+    std::snprintf(line, sizeof line, "residual stream %-12s dead channels %lld of %lld\n", s.name.c_str(),
+                  static_cast<long long>(s.dead_channels), static_cast<long long>(s.channels));
+    out << line;
+  }
+  out << summary() << "\n";
+  return out.str();
+}
+
+std::string SparsityReport::summary() const {
+  std::ostringstream out;
+  out.precision(6);
+  out << "sparsity=" << sparsity() << " zeros=" << zeros << "/" << parameters;
+  if (macs_measured || dense_macs > 0) {
+    out.precision(4);
+    out << " macs=" << dense_macs << "->" << kept_macs << " (" << 100.0 * flops_kept() << "% kept)";
+  }
+  return out.str();
+}
+
+}  // namespace slab

@@ -1,0 +1,257 @@
+#include "bayes/spike_slab.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <sstream>
+
+namespace slab {
+
+const char* estep_name(EStep estep) { return estep == EStep::Threshold ? "threshold" : "posterior"; }
+const char* hard_test_name(HardTest test) { return test == HardTest::Magnitude ? "magnitude" : "range"; }
+
+EStep parse_estep(const std::string& text) {
+  if (text == "threshold") return EStep::Threshold;
+  if (text == "posterior") return EStep::Posterior;
+  SLAB_FAIL("--estep: expected 'threshold' or 'posterior', got '", text, "'");
+}
+
+HardTest parse_hard_test(const std::string& text) {
+  if (text == "magnitude") return HardTest::Magnitude;
+  if (text == "range") return HardTest::Range;
+  SLAB_FAIL("--hard-test: expected 'magnitude' or 'range', got '", text, "'");
+}
+
+void SpikeSlabOptions::validate() const {
+  SLAB_CHECK(lambda1 >= 0 && lambda0 >= 0, "spike-and-slab: lambda1 and lambda0 must be >= 0, got ", lambda1, " and ",
+             lambda0);
+  SLAB_CHECK(soft_threshold >= 0, "spike-and-slab: the soft threshold must be >= 0, got ", soft_threshold);
+  SLAB_CHECK(hard_threshold_conv >= 0 && hard_threshold_linear >= 0,
+             "spike-and-slab: hard thresholds must be >= 0, got conv ", hard_threshold_conv, " and linear ",
+             hard_threshold_linear);
+  SLAB_CHECK(theta > 0 && theta < 1, "spike-and-slab: theta must be in (0, 1), got ", theta);
+  SLAB_CHECK(warm_up >= 0, "spike-and-slab: warm-up must be >= 0 epochs, got ", warm_up);
+  if (estep == EStep::Posterior) {
+    SLAB_CHECK(data_size > 0, "spike-and-slab: the posterior E-step needs the training-set size N, got ", data_size);
+    SLAB_CHECK(lambda1 > 0 && lambda0 > lambda1, "spike-and-slab: the posterior E-step needs 0 < lambda1 < lambda0, got ",
+               lambda1, " and ", lambda0);
+  }
+}
+
+std::string SpikeSlabOptions::describe() const {
+  std::ostringstream out;
+  out << "lambda1=" << lambda1 << " lambda0=" << lambda0 << " estep=" << estep_name(estep);
+  if (estep == EStep::Threshold) out << " soft_threshold=" << soft_threshold;
+  else out << " theta=" << theta;
+  out << " hard_test=" << hard_test_name(hard_test) << " hard_threshold_conv=" << hard_threshold_conv
+      << " hard_threshold_linear=" << hard_threshold_linear << " warm_up=" << warm_up
+      << " prune_bn=" << (prune_bn ? "on" : "off");
+  return out.str();
+}
+
+// ---- the pieces ----------------------------------------------------------------------
+
+std::vector<double> group_mean_squares(const Tensor& weight, const PriorLayout& layout) {
+  SLAB_CHECK(weight.numel() == layout.numel(), "spike-and-slab: weight of shape ", weight.shape(),
+             " does not match its prior layout");
+  const std::vector<double> w = weight.to_vector();
+  std::vector<double> sums(static_cast<size_t>(layout.group_count()), 0.0);
+  for (int64_t row = 0; row < layout.rows; ++row)
+    for (int64_t column = 0; column < layout.columns; ++column)
+      for (int64_t k = 0; k < layout.inner; ++k) {
+        const double x = w[static_cast<size_t>((row * layout.columns + column) * layout.inner + k)];
+        const int64_t group = layout.grouping == PriorGrouping::ConvKernels ? row * layout.columns + column : column;
+        sums[static_cast<size_t>(group)] += x * x;
+      }
+  const double size = static_cast<double>(layout.group_size());
+  for (double& s : sums) s /= size;
+  return sums;
+}
+
+double log_inclusion_probability(double sum_squares, int64_t m, double lambda1, double lambda0, double theta,
+                                 double data_size) {
+  // log N(w; 0, (N lambda)^-1 I) = (m/2) log(N lambda / 2 pi) - (N lambda / 2) |w|^2; the
+  // 2 pi terms cancel in the ratio.
+  const double half_m = 0.5 * static_cast<double>(m);
+  const double log_slab = std::log(theta) + half_m * std::log(data_size * lambda1) - 0.5 * data_size * lambda1 * sum_squares;
+  const double log_spike =
+      std::log1p(-theta) + half_m * std::log(data_size * lambda0) - 0.5 * data_size * lambda0 * sum_squares;
+  const double top = std::max(log_slab, log_spike);
+  return log_slab - (top + std::log(std::exp(log_slab - top) + std::exp(log_spike - top)));
+}
+
+double group_weight_decay(double mean_square, int64_t m, const SpikeSlabOptions& options) {
+  if (options.estep == EStep::Threshold)
+    return mean_square < options.soft_threshold ? options.lambda0 : options.lambda1;
+  const double p = std::exp(log_inclusion_probability(mean_square * static_cast<double>(m), m, options.lambda1,
+                                                      options.lambda0, options.theta, options.data_size));
+  return p * options.lambda1 + (1.0 - p) * options.lambda0;
+}
+
+double posterior_half_point(int64_t m, const SpikeSlabOptions& options) {
+  const double logit_theta = std::log(options.theta / (1.0 - options.theta));
+  return (std::log(options.lambda0 / options.lambda1) - 2.0 / static_cast<double>(m) * logit_theta) /
+         (options.data_size * (options.lambda0 - options.lambda1));
+}
+
+ConvUnitTests conv_hard_tests(const Tensor& weight, HardTest test, double threshold) {
+  SLAB_CHECK(weight.dim() == 4, "conv hard test: expected a weight [out, in, kh, kw], got ", weight.shape());
+  const int64_t out = weight.size(0), in = weight.size(1), inner = weight.size(2) * weight.size(3);
+  const std::vector<double> w = weight.to_vector();
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  std::vector<double> in_max(static_cast<size_t>(in), -inf), in_min(static_cast<size_t>(in), inf),
+      in_abs(static_cast<size_t>(in), 0.0);
+  std::vector<double> out_max(static_cast<size_t>(out), -inf), out_min(static_cast<size_t>(out), inf),
+      out_abs(static_cast<size_t>(out), 0.0);
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t i = 0; i < in; ++i)
+      for (int64_t k = 0; k < inner; ++k) {
+        const double x = w[static_cast<size_t>((o * in + i) * inner + k)];
+        const size_t is = static_cast<size_t>(i), os = static_cast<size_t>(o);
+        in_max[is] = std::max(in_max[is], x);
+        in_min[is] = std::min(in_min[is], x);
+        in_abs[is] = std::max(in_abs[is], std::abs(x));
+        out_max[os] = std::max(out_max[os], x);
+        out_min[os] = std::min(out_min[os], x);
+        out_abs[os] = std::max(out_abs[os], std::abs(x));
+      }
+  auto keep = [&](double max_value, double min_value, double max_abs) {
+    const double statistic = test == HardTest::Magnitude ? max_abs : max_value - min_value;
+    return static_cast<uint8_t>(statistic < threshold ? 0 : 1);
+  };
+  ConvUnitTests result;
+  for (int64_t i = 0; i < in; ++i) {
+    const size_t s = static_cast<size_t>(i);
+    result.keep_input_channels.push_back(keep(in_max[s], in_min[s], in_abs[s]));
+  }
+  for (int64_t o = 0; o < out; ++o) {
+    const size_t s = static_cast<size_t>(o);
+    result.keep_filters.push_back(keep(out_max[s], out_min[s], out_abs[s]));
+  }
+  return result;
+}
+
+std::vector<uint8_t> linear_column_tests(const Tensor& weight, double threshold) {
+  SLAB_CHECK(weight.dim() == 2, "linear column test: expected a weight [out, in], got ", weight.shape());
+  const std::vector<double> mean_squares = group_mean_squares(weight, PriorLayout::of(weight.shape(), PriorGrouping::LinearColumns));
+  std::vector<uint8_t> keep;
+  for (double s : mean_squares) keep.push_back(static_cast<uint8_t>(s < threshold ? 0 : 1));
+  return keep;
+}
+
+// ---- the pass ------------------------------------------------------------------------
+
+namespace {
+
+PriorStateHolder& holder_of(Optimizer& optimizer) {
+  auto* holder = dynamic_cast<PriorStateHolder*>(&optimizer);
+  SLAB_CHECK(holder != nullptr, "spike-and-slab prior: the optimizer '", optimizer.name(),
+             "' does not read a prior (use sghmc-spl)");
+  SLAB_CHECK(holder->prior_states().size() == optimizer.parameters().size(),
+             "spike-and-slab prior: the optimizer holds ", holder->prior_states().size(), " prior states for ",
+             optimizer.parameters().size(), " parameters");
+  return *holder;
+}
+
+// Merges new test results into a permanent mask (a unit once pruned stays pruned).
+int64_t merge_mask(std::vector<uint8_t>& mask, const std::vector<uint8_t>& tests) {
+  if (mask.empty()) mask.assign(tests.size(), 1);
+  int64_t newly = 0;
+  for (size_t i = 0; i < mask.size(); ++i) {
+    if (mask[i] && !tests[i]) ++newly;
+    mask[i] = static_cast<uint8_t>(mask[i] && tests[i]);
+  }
+  return newly;
+}
+
+int64_t count_zeros(const std::vector<uint8_t>& mask) { return std::count(mask.begin(), mask.end(), uint8_t{0}); }
+
+}  // namespace
+
+SpikeSlabPrior::SpikeSlabPrior(const SpikeSlabOptions& options, ChannelCouplings couplings)
+    : options_(options), couplings_(std::move(couplings)) {
+  options_.validate();
+}
+
+void SpikeSlabPrior::attach(Optimizer& optimizer) const {
+  PriorStateHolder& holder = holder_of(optimizer);
+  for (PriorState& state : holder.prior_states()) state.weight_decay = static_cast<float>(options_.lambda1);
+}
+
+bool SpikeSlabPrior::begin_epoch(int64_t epoch, Optimizer& optimizer, PriorPassReport* report) const {
+  if (epoch <= options_.warm_up) return false;
+  const PriorPassReport result = run(optimizer);
+  if (report) *report = result;
+  return true;
+}
+
+PriorPassReport SpikeSlabPrior::run(Optimizer& optimizer) const {
+  PriorStateHolder& holder = holder_of(optimizer);
+  std::vector<PriorState>& states = holder.prior_states();
+  const std::vector<NamedParameter>& parameters = optimizer.parameters();
+  std::map<std::string, size_t> index_of;
+  for (size_t i = 0; i < parameters.size(); ++i) index_of[parameters[i].name] = i;
+
+  PriorPassReport report;
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    const NamedParameter& p = parameters[i];
+    PriorState& state = states[i];
+    state.weight_decay = static_cast<float>(options_.lambda1);
+    const PriorLayout& layout = state.layout;
+    if (layout.grouping == PriorGrouping::None) continue;
+    // E-step (ALGORITHM.md 3), one decay per soft group.
+    const std::vector<double> mean_squares = group_mean_squares(p.tensor, layout);
+    state.group_weight_decay.resize(mean_squares.size());
+    const double middle = 0.5 * (options_.lambda0 + options_.lambda1);
+    for (size_t g = 0; g < mean_squares.size(); ++g) {
+      const double decay = group_weight_decay(mean_squares[g], layout.group_size(), options_);
+      state.group_weight_decay[g] = static_cast<float>(decay);
+      report.spike_groups += decay > middle ? 1 : 0;
+    }
+    report.groups += static_cast<int64_t>(mean_squares.size());
+    // Hard pruning, permanent.
+    if (layout.grouping == PriorGrouping::ConvKernels) {
+      const ConvUnitTests tests = conv_hard_tests(p.tensor, options_.hard_test, options_.hard_threshold_conv);
+      report.newly_pruned_units += merge_mask(state.keep_columns, tests.keep_input_channels);
+      report.newly_pruned_units += merge_mask(state.keep_rows, tests.keep_filters);
+      report.pruned_units += count_zeros(state.keep_columns) + count_zeros(state.keep_rows);
+      report.prunable_units += layout.columns + layout.rows;
+    } else {
+      report.newly_pruned_units += merge_mask(state.keep_columns, linear_column_tests(p.tensor, options_.hard_threshold_linear));
+      report.pruned_units += count_zeros(state.keep_columns);
+      report.prunable_units += layout.columns;
+    }
+  }
+  // prune-bn: a pruned filter's BatchNorm channel (scale and shift) and its conv bias are
+  // masked too, so the channel is dead (without it the BN shift beta_o keeps it alive).
+  if (options_.prune_bn) {
+    auto follow = [&](const std::string& name, const std::vector<uint8_t>& filters) {
+      auto it = index_of.find(name);
+      if (it == index_of.end()) return;
+      PriorState& follower = states[it->second];
+      SLAB_CHECK(follower.layout.rows == static_cast<int64_t>(filters.size()) && follower.layout.columns == 1,
+                 "prune-bn: '", name, "' has shape ", parameters[it->second].tensor.shape(), " but its conv has ",
+                 filters.size(), " filters");
+      merge_mask(follower.keep_rows, filters);
+    };
+    for (const ConvBatchNormPair& pair : couplings_.conv_batch_norm) {
+      auto conv = index_of.find(pair.conv + ".weight");
+      SLAB_CHECK(conv != index_of.end(), "prune-bn: the optimizer has no parameter '", pair.conv, ".weight'");
+      const PriorState& conv_state = states[conv->second];
+      if (conv_state.keep_rows.empty()) continue;
+      follow(pair.batch_norm + ".weight", conv_state.keep_rows);
+      follow(pair.batch_norm + ".bias", conv_state.keep_rows);
+    }
+    for (size_t i = 0; i < parameters.size(); ++i) {  // every pruned conv's own bias
+      if (states[i].layout.grouping != PriorGrouping::ConvKernels || states[i].keep_rows.empty()) continue;
+      const std::string& name = parameters[i].name;
+      if (name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0)
+        follow(name.substr(0, name.size() - 7) + ".bias", states[i].keep_rows);
+    }
+  }
+  holder.apply_prior_masks();
+  return report;
+}
+
+}  // namespace slab

@@ -1,0 +1,103 @@
+// The spike-and-slab group prior of EM-MCMC (ALGORITHM.md 3): once per epoch, a separate
+// pass over the weights decides what the sampler's fused step reads (optim/prior_state.h):
+//   E-step   each soft group g gets a weight decay lambda_g from its current sample w_g:
+//            `threshold` (reference, default): lambda0 if mean(w_g^2) < soft_threshold
+//            else lambda1 (groups may switch back); `posterior`: the exact inclusion
+//            probability p_g (log space, with theta), lambda_g = p_g lambda1 + (1-p_g) lambda0.
+//   pruning  permanent hard masks (no regrowth):
+//            conv input channels w[:, i] and output filters w[o]: `magnitude` (default)
+//            prunes when max|w| < hard_threshold_conv, `range` (reference) when
+//            max(w) - min(w) < hard_threshold_conv;
+//            linear columns w[:, j]: mean(w^2) < hard_threshold_linear (the reference's
+//            test, its own threshold because the unit differs).
+//   prune-bn (default on) zeroes and masks the BatchNorm channel (scale and shift) and the
+//            conv bias of every pruned filter, so a pruned filter is a dead channel;
+//            off reproduces the reference, where the BN shift keeps the channel alive.
+// When: before the first step of each epoch whose 0-based index is greater than warm_up.
+// Groups follow each parameter's PriorGrouping (layers declare it); None parameters
+// (biases, BatchNorm, a CNN's classifier) always get lambda1 and are never pruned by a test.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "models/model.h"
+#include "optim/optimizer.h"
+#include "optim/prior_state.h"
+
+namespace slab {
+
+enum class EStep { Threshold, Posterior };
+enum class HardTest { Magnitude, Range };
+
+const char* estep_name(EStep estep);
+const char* hard_test_name(HardTest test);
+EStep parse_estep(const std::string& text);       // "threshold" | "posterior"
+HardTest parse_hard_test(const std::string& text);  // "magnitude" | "range"
+
+struct SpikeSlabOptions {
+  double lambda1 = 5e-4;                // slab weight decay (prior precision / N)
+  double lambda0 = 1e-2;                // spike weight decay, lambda0 >> lambda1
+  double soft_threshold = 1e-3;         // E-step threshold on mean(w_g^2)
+  double hard_threshold_conv = 1e-2;    // pruning threshold for conv channels/filters
+  double hard_threshold_linear = 1e-3;  // pruning threshold on a linear column's mean(w^2)
+  HardTest hard_test = HardTest::Magnitude;
+  EStep estep = EStep::Threshold;
+  double theta = 0.5;                   // prior inclusion probability (posterior E-step)
+  int64_t warm_up = 50;                 // epochs before the first E-step (runs when epoch > warm_up)
+  bool prune_bn = true;
+  double data_size = 0;                 // N (posterior E-step); set by the program
+  void validate() const;
+  std::string describe() const;         // one line for a program's configuration print
+};
+
+// What one pass changed.
+struct PriorPassReport {
+  int64_t groups = 0, spike_groups = 0;        // soft groups, and those with lambda_g nearer lambda0
+  int64_t newly_pruned_units = 0;              // channels, filters and columns masked by this pass
+  int64_t pruned_units = 0, prunable_units = 0;  // totals after the pass
+};
+
+class SpikeSlabPrior {
+ public:
+  // `couplings` gives the conv -> BatchNorm pairs for prune-bn (models' channel_couplings()).
+  explicit SpikeSlabPrior(const SpikeSlabOptions& options, ChannelCouplings couplings = {});
+
+  // Sets every parameter's decay to lambda1 (before the first E-step all weights are in the
+  // slab); call once after building the optimizer. Throws unless it reads a prior.
+  void attach(Optimizer& optimizer) const;
+  // Runs the E-step and pruning when epoch > warm_up; returns whether it ran.
+  bool begin_epoch(int64_t epoch, Optimizer& optimizer, PriorPassReport* report = nullptr) const;
+  // The pass itself (E-step, pruning, prune-bn, masks applied), whatever the epoch.
+  PriorPassReport run(Optimizer& optimizer) const;
+
+  const SpikeSlabOptions& options() const { return options_; }
+
+ private:
+  SpikeSlabOptions options_;
+  ChannelCouplings couplings_;
+};
+
+// ---- the pieces, on raw parameter data (also used by tests and reports) ---------------
+
+// mean(w_g^2) of every soft group of a parameter, in group order (optim/prior_state.h).
+std::vector<double> group_mean_squares(const Tensor& weight, const PriorLayout& layout);
+// log of the spike-and-slab inclusion probability p_g for a group of m weights with
+// sum of squares s (ALGORITHM.md 3), computed in log space.
+double log_inclusion_probability(double sum_squares, int64_t m, double lambda1, double lambda0, double theta,
+                                 double data_size);
+// The decay of one group under the chosen E-step.
+double group_weight_decay(double mean_square, int64_t m, const SpikeSlabOptions& options);
+// The mean(w_g^2) at which p_g = 1/2: [ln(lambda0/lambda1) - (2/m) logit(theta)] / [N (lambda0 - lambda1)].
+double posterior_half_point(int64_t m, const SpikeSlabOptions& options);
+
+// Per input channel and per output filter of a conv weight [out, in, kh, kw]: 1 keeps,
+// 0 fails the hard test (magnitude or range) against `threshold`.
+struct ConvUnitTests {
+  std::vector<uint8_t> keep_input_channels, keep_filters;
+};
+ConvUnitTests conv_hard_tests(const Tensor& weight, HardTest test, double threshold);
+// Per column of a linear weight [out, in]: 1 keeps, 0 when mean(w[:, j]^2) < threshold.
+std::vector<uint8_t> linear_column_tests(const Tensor& weight, double threshold);
+
+}  // namespace slab

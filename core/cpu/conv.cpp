@@ -1,0 +1,132 @@
+// The CPU convolution kernels: each picks Winograd F(2x2, 3x3) for wide 3x3 stride-1 layers
+// (core/cpu/conv_winograd.cpp), the channel-blocked direct path where it supports the
+// geometry (core/cpu/conv_blocked.cpp), and the im2col + GEMM path otherwise
+// (core/cpu/conv_im2col.cpp); all float64 work takes the im2col path.
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+#include "core/cpu/conv_paths.h"
+#include "core/cpu/parallel.h"
+#include "core/kernels.h"
+
+namespace slab::cpu {
+
+namespace conv {
+
+Geometry make_geometry(const Shape& x, const Shape& weight, const Shape& out, int64_t stride_h, int64_t stride_w,
+                       int64_t pad_h, int64_t pad_w, int64_t dilation_h, int64_t dilation_w, int64_t groups) {
+  return Geometry{x[0],     x[1],     x[2],  x[3],  weight[0], weight[2], weight[3],  out[2],     out[3],
+                  stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups};
+}
+
+namespace {
+
+struct ScratchSlot {
+  void* data = nullptr;
+  size_t bytes = 0;
+  ~ScratchSlot() { std::free(data); }
+};
+
+constexpr int kScratchSlots = 8;
+
+}  // namespace
+
+void* thread_scratch(size_t bytes, int slot) {
+  thread_local ScratchSlot slots[kScratchSlots];
+  ScratchSlot& s = slots[slot];
+  if (s.bytes < bytes) {
+    std::free(s.data);
+    const size_t rounded = (bytes + 63) / 64 * 64;
+    s.data = std::aligned_alloc(64, rounded);
+    if (s.data == nullptr) throw std::bad_alloc();
+    s.bytes = rounded;
+  }
+  return s.data;
+}
+
+}  // namespace conv
+
+namespace {
+
+std::atomic<conv::Path> path_override{conv::Path::automatic};
+
+// Winograd pays off once the channel products dominate its transforms.
+constexpr int64_t kWinogradMinChannels = 32;
+
+conv::Path choose_path(const conv::Geometry& g, DType dtype, conv::Pass pass) {
+  const conv::Path forced = path_override.load(std::memory_order_relaxed);
+  if (forced == conv::Path::im2col) return conv::Path::im2col;
+  const bool winograd = conv::winograd_supports(g, dtype, pass) &&
+                        (forced == conv::Path::winograd ||
+                         (forced == conv::Path::automatic && std::min(g.c_in, g.c_out) >= kWinogradMinChannels));
+  if (winograd) return conv::Path::winograd;
+  return conv::blocked_supports(g, dtype, pass) ? conv::Path::blocked : conv::Path::im2col;
+}
+
+}  // namespace
+
+namespace conv {
+void force_path(Path path) { path_override.store(path); }
+Path forced_path() { return path_override.load(); }
+}  // namespace conv
+
+void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& out, int64_t stride_h,
+                    int64_t stride_w, int64_t pad_h, int64_t pad_w, int64_t dilation_h, int64_t dilation_w,
+                    int64_t groups) {
+  const conv::Geometry g = conv::make_geometry(x.shape(), weight.shape(), out.shape(), stride_h, stride_w, pad_h,
+                                               pad_w, dilation_h, dilation_w, groups);
+  switch (choose_path(g, x.dtype(), conv::Pass::forward)) {
+    case conv::Path::winograd: return conv::winograd_forward(g, x, weight, bias, out);
+    case conv::Path::blocked: return conv::blocked_forward(g, x, weight, bias, out);
+    default: return conv::im2col_forward(g, x, weight, bias, out);
+  }
+}
+
+void conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const Tensor& grad_x, int64_t stride_h,
+                           int64_t stride_w, int64_t pad_h, int64_t pad_w, int64_t dilation_h, int64_t dilation_w,
+                           int64_t groups) {
+  const conv::Geometry g = conv::make_geometry(grad_x.shape(), weight.shape(), grad_out.shape(), stride_h,
+                                               stride_w, pad_h, pad_w, dilation_h, dilation_w, groups);
+  switch (choose_path(g, grad_out.dtype(), conv::Pass::backward_input)) {
+    case conv::Path::winograd: return conv::winograd_backward_input(g, grad_out, weight, grad_x);
+    case conv::Path::blocked: return conv::blocked_backward_input(g, grad_out, weight, grad_x);
+    default: return conv::im2col_backward_input(g, grad_out, weight, grad_x);
+  }
+}
+
+void conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Tensor& grad_weight, int64_t stride_h,
+                            int64_t stride_w, int64_t pad_h, int64_t pad_w, int64_t dilation_h, int64_t dilation_w,
+                            int64_t groups) {
+  const conv::Geometry g = conv::make_geometry(x.shape(), grad_weight.shape(), grad_out.shape(), stride_h,
+                                               stride_w, pad_h, pad_w, dilation_h, dilation_w, groups);
+  switch (choose_path(g, x.dtype(), conv::Pass::backward_weight)) {
+    case conv::Path::winograd: return conv::winograd_backward_weight(g, grad_out, x, grad_weight);
+    case conv::Path::blocked: return conv::blocked_backward_weight(g, grad_out, x, grad_weight);
+    default: return conv::im2col_backward_weight(g, grad_out, x, grad_weight);
+  }
+}
+
+void conv2d_backward_bias(const Tensor& grad_out, const Tensor& grad_bias) {
+  const int64_t batch = grad_out.size(0), channels = grad_out.size(1);
+  const int64_t pixels = grad_out.size(2) * grad_out.size(3);
+  dispatch_float(grad_out.dtype(), "conv2d bias backward", [&](auto zero) {
+    using scalar_t = decltype(zero);
+    const scalar_t* g = grad_out.data<scalar_t>();
+    scalar_t* out = grad_bias.data<scalar_t>();
+#pragma omp parallel for if (batch * channels * pixels > kParallelGrain) schedule(static)
+    for (int64_t c = 0; c < channels; ++c) {
+      double total = 0;
+      for (int64_t n = 0; n < batch; ++n) {
+        const scalar_t* plane = g + (n * channels + c) * pixels;
+        scalar_t partial = 0;  // one plane in the working precision, planes summed in double
+        for (int64_t p = 0; p < pixels; ++p) partial += plane[p];
+        total += partial;
+      }
+      out[c] = static_cast<scalar_t>(total);
+    }
+  });
+}
+
+}  // namespace slab::cpu

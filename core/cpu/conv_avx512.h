@@ -1,0 +1,316 @@
+// AVX-512 building blocks shared by the float32 convolution paths (conv_blocked.cpp and
+// conv_winograd.cpp): the channel-blocked activation layout and its conversions, and the
+// two register-tile micro-kernels. Included only where __AVX512F__ and __FMA__ are defined.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+// GCC 12's AVX-512 shuffles start from _mm512_undefined_ps(), which it then reports as
+// used uninitialised once inlined (GCC bug 105593): silenced for that header only.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+
+namespace slab::cpu::conv::avx512 {
+
+constexpr int64_t kLanes = 16;
+inline int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
+
+inline bool supported_channel_block(int64_t channels) { return channels % kLanes == 0 || channels == 1 || channels == 3; }
+inline int64_t channel_block(int64_t channels) { return channels % kLanes == 0 ? kLanes : channels; }
+
+// ---- layout conversions -----------------------------------------------------------------
+
+// A blocked activation image: [blocks][rows][cols][cb], the data at (top, left).
+struct Blocked {
+  int64_t cb, blocks, rows, cols, top, left;
+  int64_t plane() const { return rows * cols * cb; }
+  int64_t image() const { return blocks * plane(); }
+};
+
+// dst[j][i] = src[i][j] for i < rows_in, j < cols_in (both <= 16), via a 16 x 16 register
+// transpose: unpack pairs, then pairs of pairs, then 128-bit lanes twice.
+inline void transpose_block(const float* src, int64_t src_stride, int64_t rows_in, int64_t cols_in, float* dst,
+                            int64_t dst_stride) {
+  const __mmask16 col_mask = static_cast<__mmask16>((1u << cols_in) - 1);
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; ++i)
+    r[i] = i < rows_in ? _mm512_maskz_loadu_ps(col_mask, src + i * src_stride) : _mm512_setzero_ps();
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+    const __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+    r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+    r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+    r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+    r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+  }
+  // r[4 i + j] holds rows 4i..4i+3 of columns j, 4 + j, 8 + j, 12 + j (one per 128-bit lane).
+  const __mmask16 row_mask = static_cast<__mmask16>((1u << rows_in) - 1);
+  for (int j = 0; j < 4; ++j) {
+    const __m512 u0 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88), u1 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xdd);
+    const __m512 u2 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
+    const __m512 u3 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xdd);
+    const __m512 column[4] = {_mm512_shuffle_f32x4(u0, u2, 0x88), _mm512_shuffle_f32x4(u1, u3, 0x88),
+                              _mm512_shuffle_f32x4(u0, u2, 0xdd), _mm512_shuffle_f32x4(u1, u3, 0xdd)};
+    for (int k = 0; k < 4; ++k) {
+      const int out_row = j + 4 * k;
+      if (out_row < cols_in) _mm512_mask_storeu_ps(dst + out_row * dst_stride, row_mask, column[k]);
+    }
+  }
+}
+
+// One image [channels][height][width] (NCHW) into the blocked layout, zeros around it.
+inline void to_blocked(const float* src, int64_t height, int64_t width, const Blocked& layout, float* dst) {
+  const int64_t cb = layout.cb, cols = layout.cols;
+  if (cb == kLanes && layout.top == 0 && layout.left == 0 && cols == width) {
+    // No padding between rows: the plane is one run of pixels, transposed 16 at a time.
+    const int64_t pixels = height * width;
+    for (int64_t block = 0; block < layout.blocks; ++block) {
+      float* plane = dst + block * layout.plane();
+      const float* channels = src + block * kLanes * pixels;
+      for (int64_t p = 0; p < pixels; p += kLanes)
+        transpose_block(channels + p, pixels, kLanes, std::min(kLanes, pixels - p), plane + p * kLanes, kLanes);
+      std::memset(plane + pixels * kLanes, 0, static_cast<size_t>((layout.rows - height) * cols * kLanes) * sizeof(float));
+    }
+    return;
+  }
+  for (int64_t block = 0; block < layout.blocks; ++block) {
+    float* plane = dst + block * layout.plane();
+    const float* channels = src + block * cb * height * width;
+    std::memset(plane, 0, static_cast<size_t>(layout.top * cols * cb) * sizeof(float));
+    const int64_t bottom = layout.top + height;
+    std::memset(plane + bottom * cols * cb, 0, static_cast<size_t>((layout.rows - bottom) * cols * cb) * sizeof(float));
+    for (int64_t h = 0; h < height; ++h) {
+      float* row = plane + (layout.top + h) * cols * cb;
+      std::memset(row, 0, static_cast<size_t>(layout.left * cb) * sizeof(float));
+      const int64_t right = layout.left + width;
+      std::memset(row + right * cb, 0, static_cast<size_t>((cols - right) * cb) * sizeof(float));
+      float* interior = row + layout.left * cb;
+      const float* line = channels + h * width;
+      if (cb == kLanes) {
+        for (int64_t w = 0; w < width; w += kLanes)
+          transpose_block(line + w, height * width, kLanes, std::min(kLanes, width - w), interior + w * kLanes, kLanes);
+      } else {
+        for (int64_t w = 0; w < width; ++w)
+          for (int64_t c = 0; c < cb; ++c) interior[w * cb + c] = line[c * height * width + w];
+      }
+    }
+  }
+}
+
+// The pixels (i step_h, j step_w) of one NCHW image [channels][height][width] into the
+// blocked layout (16-channel blocks only): the input a 1x1 convolution with that stride and
+// no padding reads, so it can run as a stride-1 one on the sampled grid.
+inline void to_blocked_sampled(const float* src, int64_t height, int64_t width, int64_t step_h, int64_t step_w,
+                               const Blocked& layout, float* dst) {
+  const int64_t rows_out = (height + step_h - 1) / step_h, cols_out = (width + step_w - 1) / step_w;
+  if (cols_out < kLanes && layout.top == 0 && layout.left == 0 && layout.cols == cols_out) {
+    // Short sampled rows back to back in the plane: gather 16 pixels at a time, then transpose.
+    const int64_t pixels = rows_out * cols_out;
+    alignas(64) float gathered[kLanes * kLanes];
+    for (int64_t p = 0; p < pixels; p += kLanes) {
+      const int64_t n = std::min(kLanes, pixels - p);
+      alignas(64) int32_t offsets[kLanes];
+      for (int64_t k = 0; k < kLanes; ++k) {
+        const int64_t q = p + std::min(k, n - 1);
+        offsets[k] = static_cast<int32_t>((q / cols_out) * step_h * width + (q % cols_out) * step_w);
+      }
+      const __m512i index = _mm512_load_si512(offsets);
+      for (int64_t block = 0; block < layout.blocks; ++block) {
+        const float* channels = src + block * kLanes * height * width;
+        for (int64_t c = 0; c < kLanes; ++c)
+          _mm512_store_ps(gathered + c * kLanes, _mm512_i32gather_ps(index, channels + c * height * width, 4));
+        transpose_block(gathered, kLanes, kLanes, n, dst + block * layout.plane() + p * kLanes, kLanes);
+      }
+    }
+    for (int64_t block = 0; block < layout.blocks; ++block)
+      std::memset(dst + block * layout.plane() + pixels * kLanes, 0,
+                  static_cast<size_t>((layout.rows - rows_out) * layout.cols * kLanes) * sizeof(float));
+    return;
+  }
+  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  alignas(64) float gathered[kLanes * kLanes];
+  for (int64_t block = 0; block < layout.blocks; ++block) {
+    float* plane = dst + block * layout.plane();
+    const float* channels = src + block * kLanes * height * width;
+    std::memset(plane, 0, static_cast<size_t>(layout.plane()) * sizeof(float));
+    for (int64_t i = 0; i < rows_out; ++i) {
+      float* interior = plane + ((layout.top + i) * layout.cols + layout.left) * kLanes;
+      for (int64_t j = 0; j < cols_out; j += kLanes) {
+        const int64_t n = std::min(kLanes, cols_out - j);
+        for (int64_t c = 0; c < kLanes; ++c) {
+          const float* line = channels + c * height * width + i * step_h * width + j * step_w;
+          if (step_w == 2) {  // two loads, keep the even lanes
+            const int64_t span = std::min<int64_t>(2 * kLanes, width - j * step_w);
+            const __m512 low = _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << std::min<int64_t>(span, 16)) - 1), line);
+            const __m512 high = span > 16 ? _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << (span - 16)) - 1), line + 16)
+                                          : _mm512_setzero_ps();
+            _mm512_store_ps(gathered + c * kLanes, _mm512_permutex2var_ps(low, even, high));
+          } else {
+            for (int64_t k = 0; k < n; ++k) gathered[c * kLanes + k] = line[k * step_w];
+          }
+        }
+        transpose_block(gathered, kLanes, kLanes, n, interior + j * kLanes, kLanes);
+      }
+    }
+  }
+}
+
+// Blocks [blocks][rows][cols][16] of a blocked image (data at (top, left), extent height x
+// width) back into NCHW channels [blocks * 16][height][width], adding bias if given.
+inline void from_blocked(const float* src, int64_t blocks, int64_t rows, int64_t cols, int64_t top, int64_t left,
+                  int64_t height, int64_t width, const float* bias, float* dst) {
+  const bool flat = top == 0 && left == 0 && cols == width;  // pixels of the plane back to back
+  for (int64_t block = 0; block < blocks; ++block) {
+    const float* plane = src + block * rows * cols * kLanes;
+    float* channels = dst + block * kLanes * height * width;
+    for (int64_t h = 0; h < (flat ? 0 : height); ++h) {
+      const float* row = plane + ((top + h) * cols + left) * kLanes;
+      for (int64_t w = 0; w < width; w += kLanes)
+        transpose_block(row + w * kLanes, kLanes, std::min(kLanes, width - w), kLanes, channels + h * width + w,
+                        height * width);
+    }
+    const int64_t pixels = height * width;
+    for (int64_t p = 0; p < (flat ? pixels : 0); p += kLanes)
+      transpose_block(plane + p * kLanes, kLanes, std::min(kLanes, pixels - p), kLanes, channels + p, pixels);
+    if (bias != nullptr)
+      for (int64_t c = 0; c < kLanes; ++c) {
+        const float value = bias[block * kLanes + c];
+        float* channel = channels + c * height * width;
+        for (int64_t i = 0; i < height * width; ++i) channel[i] += value;
+      }
+  }
+}
+
+// ---- the register-tile micro-kernel -----------------------------------------------------
+
+// Output tile of R x U pixels and B blocks of 16 channels:
+//   acc[r][u][b] = sum over segments s, c < CB of in[segments[s] + r in_row + u PITCH + c] *
+//                  w[s CB 16 + c 16 + b w_block .. + 16]
+// then stored (ADD = false) or added (ADD = true) at out + b out_block + r out_row + u out_pixel.
+template <int B, int R, int U, int CB, int PITCH, bool ADD>
+void tile_kernel(const float* in, int64_t in_row, const int64_t* segments, int64_t segment_count, const float* w,
+                 int64_t w_block, float* out, int64_t out_row, int64_t out_pixel, int64_t out_block) {
+  constexpr int P = R * U;
+  __m512 acc[P * B];
+#pragma GCC unroll 32
+  for (int i = 0; i < P * B; ++i) acc[i] = _mm512_setzero_ps();
+  for (int64_t s = 0; s < segment_count; ++s) {
+    const float* x = in + segments[s];
+    const float* ws = w + s * (CB * kLanes);
+#pragma GCC unroll 16
+    for (int c = 0; c < CB; ++c) {
+      __m512 wv[B];
+#pragma GCC unroll 4
+      for (int b = 0; b < B; ++b) wv[b] = _mm512_load_ps(ws + b * w_block + c * kLanes);
+#pragma GCC unroll 16
+      for (int p = 0; p < P; ++p) {
+        const __m512 xv = _mm512_set1_ps(x[(p / U) * in_row + (p % U) * PITCH + c]);
+#pragma GCC unroll 4
+        for (int b = 0; b < B; ++b) acc[p * B + b] = _mm512_fmadd_ps(xv, wv[b], acc[p * B + b]);
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int p = 0; p < P; ++p) {
+#pragma GCC unroll 4
+    for (int b = 0; b < B; ++b) {
+      float* o = out + b * out_block + (p / U) * out_row + (p % U) * out_pixel;
+      if constexpr (ADD) _mm512_storeu_ps(o, _mm512_add_ps(_mm512_loadu_ps(o), acc[p * B + b]));
+      else _mm512_storeu_ps(o, acc[p * B + b]);
+    }
+  }
+}
+
+using TileKernel = void (*)(const float*, int64_t, const int64_t*, int64_t, const float*, int64_t, float*, int64_t,
+                            int64_t, int64_t);
+
+// Tile shape: B output blocks x R rows x U columns (16 to 24 accumulators).
+struct Tile {
+  int B, R, U;
+};
+
+inline Tile choose_tile(int64_t out_channels, int64_t out_w) {
+  if (out_channels % (2 * kLanes) == 0) return out_w >= 8 ? Tile{2, 1, 8} : Tile{2, 2, 4};
+  if (out_w >= 16) return {1, 1, 16};
+  if (out_w >= 8) return {1, 2, 8};
+  return {1, 4, 4};
+}
+
+template <int CB, int PITCH, bool ADD>
+TileKernel kernel_for_tile(const Tile& t) {
+  if (t.B == 2) return t.R == 1 ? &tile_kernel<2, 1, 8, CB, PITCH, ADD> : &tile_kernel<2, 2, 4, CB, PITCH, ADD>;
+  if (t.R == 1) return &tile_kernel<1, 1, 16, CB, PITCH, ADD>;
+  return t.R == 2 ? &tile_kernel<1, 2, 8, CB, PITCH, ADD> : &tile_kernel<1, 4, 4, CB, PITCH, ADD>;
+}
+
+template <int CB>
+TileKernel gather_kernel(const Tile& t, int64_t stride_w) {
+  return stride_w == 1 ? kernel_for_tile<CB, CB, false>(t) : kernel_for_tile<CB, 2 * CB, false>(t);
+}
+
+inline TileKernel select_gather_kernel(const Tile& t, int64_t cb, int64_t stride_w) {
+  if (cb == 16) return gather_kernel<16>(t, stride_w);
+  if (cb == 3) return gather_kernel<3>(t, stride_w);
+  return gather_kernel<1>(t, stride_w);
+}
+
+
+// acc[t][b] += x[pixel input + t] (broadcast) * dy[b][pixel] (vector of 16 output channels)
+// over `images` images of out_h x out_w pixels; then added to dw[b dw_block + t 16].
+template <int B, int T>
+void weight_kernel(const float* dy, int64_t dy_block, int64_t dy_image, const float* x, int64_t x_row,
+                   int64_t x_pixel, int64_t x_image, int64_t images, int64_t out_h, int64_t out_w, float* dw,
+                   int64_t dw_block) {
+  __m512 acc[T * B];
+#pragma GCC unroll 32
+  for (int i = 0; i < T * B; ++i) acc[i] = _mm512_setzero_ps();
+  for (int64_t n = 0; n < images; ++n) {
+    for (int64_t oh = 0; oh < out_h; ++oh) {
+      const float* dy_row = dy + n * dy_image + oh * out_w * kLanes;
+      const float* x_at = x + n * x_image + oh * x_row;
+      for (int64_t ow = 0; ow < out_w; ++ow, x_at += x_pixel) {
+        __m512 dv[B];
+#pragma GCC unroll 4
+        for (int b = 0; b < B; ++b) dv[b] = _mm512_load_ps(dy_row + b * dy_block + ow * kLanes);
+#pragma GCC unroll 16
+        for (int t = 0; t < T; ++t) {
+          const __m512 xv = _mm512_set1_ps(x_at[t]);
+#pragma GCC unroll 4
+          for (int b = 0; b < B; ++b) acc[t * B + b] = _mm512_fmadd_ps(xv, dv[b], acc[t * B + b]);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int t = 0; t < T; ++t)
+#pragma GCC unroll 4
+    for (int b = 0; b < B; ++b) {
+      float* o = dw + b * dw_block + t * kLanes;
+      _mm512_store_ps(o, _mm512_add_ps(_mm512_load_ps(o), acc[t * B + b]));
+    }
+}
+
+using WeightKernel = void (*)(const float*, int64_t, int64_t, const float*, int64_t, int64_t, int64_t, int64_t,
+                              int64_t, int64_t, float*, int64_t);
+
+template <int B>
+WeightKernel weight_kernel_for(int64_t t) {
+  switch (t) {
+    case 16: return &weight_kernel<B, 16>;
+    case 12: return &weight_kernel<B, 12>;
+    case 9: return &weight_kernel<B, 9>;
+    case 8: return &weight_kernel<B, 8>;
+    case 3: return &weight_kernel<B, 3>;
+    default: return &weight_kernel<B, 1>;
+  }
+}
+
+
+}  // namespace slab::cpu::conv::avx512

@@ -1,0 +1,207 @@
+// Convolution as im2col + GEMM, for any float dtype, groups and dilation (Caffe's
+// base_conv_layer idea). For one image and one group, with K = (c_in / groups) kh kw and
+// P = out_h out_w pixels:
+//   col [K, P]          col[(c, p, q), (i, j)] = x[c, i s_h + p d_h - pad_h, j s_w + q d_w - pad_w] (0 outside)
+//   forward             out_g [c_out/groups, P] = W_g [c_out/groups, K] col
+//   input gradient      dcol = W_g^T dout_g, then col2im adds dcol back onto the pixels it came from
+//   weight gradient     dW_g += dout_g col^T, summed over the images
+// A pointwise conv (1x1, stride 1, no padding) skips im2col: x itself is col.
+//
+// Threads: images are independent, so a batch of two or more is split across threads, each
+// with its own col buffer (conv::thread_scratch) and serial GEMMs (Eigen runs serially inside
+// a parallel region). A single image runs serially and lets Eigen thread the GEMM instead.
+// The weight gradient sums per-thread partials in a fixed order: results are deterministic.
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/cpu/conv_paths.h"
+#include "core/kernels.h"
+
+namespace slab::cpu::conv {
+
+namespace {
+
+// col [K, P] of one image-group `x` [c, height, width] (K = c kh kw).
+template <typename T>
+void im2col(const Geometry& g, const T* x, int64_t channels, T* col) {
+  const int64_t out_h = g.out_h, out_w = g.out_w;
+  for (int64_t c = 0; c < channels; ++c) {
+    const T* plane = x + c * g.in_pixels();
+    for (int64_t p = 0; p < g.kernel_h; ++p) {
+      for (int64_t q = 0; q < g.kernel_w; ++q) {
+        T* row = col + ((c * g.kernel_h + p) * g.kernel_w + q) * g.out_pixels();
+        // Columns j whose input column j s_w + q d_w - pad_w lies inside [0, width).
+        const int64_t offset_w = q * g.dilation_w - g.pad_w;
+        int64_t j_begin = 0;
+        while (j_begin < out_w && j_begin * g.stride_w + offset_w < 0) ++j_begin;
+        int64_t j_end = out_w;
+        while (j_end > j_begin && (j_end - 1) * g.stride_w + offset_w >= g.width) --j_end;
+        for (int64_t i = 0; i < out_h; ++i) {
+          T* dst = row + i * out_w;
+          const int64_t ih = i * g.stride_h + p * g.dilation_h - g.pad_h;
+          if (ih < 0 || ih >= g.height) {
+            std::fill_n(dst, out_w, T(0));
+            continue;
+          }
+          const T* src = plane + ih * g.width + offset_w;
+          std::fill_n(dst, j_begin, T(0));
+          if (g.stride_w == 1) {
+            std::memcpy(dst + j_begin, src + j_begin, static_cast<size_t>(j_end - j_begin) * sizeof(T));
+          } else {
+            for (int64_t j = j_begin; j < j_end; ++j) dst[j] = src[j * g.stride_w];
+          }
+          std::fill(dst + j_end, dst + out_w, T(0));
+        }
+      }
+    }
+  }
+}
+
+// The adjoint of im2col: x [c, height, width] += col scattered back (x zeroed by the caller).
+template <typename T>
+void col2im(const Geometry& g, const T* col, int64_t channels, T* x) {
+  const int64_t out_h = g.out_h, out_w = g.out_w;
+  for (int64_t c = 0; c < channels; ++c) {
+    T* plane = x + c * g.in_pixels();
+    for (int64_t p = 0; p < g.kernel_h; ++p) {
+      for (int64_t q = 0; q < g.kernel_w; ++q) {
+        const T* row = col + ((c * g.kernel_h + p) * g.kernel_w + q) * g.out_pixels();
+        const int64_t offset_w = q * g.dilation_w - g.pad_w;
+        int64_t j_begin = 0;
+        while (j_begin < out_w && j_begin * g.stride_w + offset_w < 0) ++j_begin;
+        int64_t j_end = out_w;
+        while (j_end > j_begin && (j_end - 1) * g.stride_w + offset_w >= g.width) --j_end;
+        for (int64_t i = 0; i < out_h; ++i) {
+          const int64_t ih = i * g.stride_h + p * g.dilation_h - g.pad_h;
+          if (ih < 0 || ih >= g.height) continue;
+          const T* src = row + i * out_w;
+          T* dst = plane + ih * g.width + offset_w;
+          for (int64_t j = j_begin; j < j_end; ++j) dst[j * g.stride_w] += src[j];
+        }
+      }
+    }
+  }
+}
+
+// Images go to threads when there are at least two; otherwise GEMMs thread themselves.
+bool split_images(const Geometry& g) { return g.batch >= 2 && omp_get_max_threads() > 1; }
+
+template <typename T>
+void forward_typed(const Geometry& g, const T* x, const T* weight, const T* bias, T* out) {
+  const int64_t in_g = g.in_per_group(), out_g = g.out_per_group(), K = in_g * g.taps(), P = g.out_pixels();
+  const bool pointwise = g.is_pointwise();
+#pragma omp parallel for if (split_images(g)) schedule(static)
+  for (int64_t n = 0; n < g.batch; ++n) {
+    T* col = pointwise ? nullptr : static_cast<T*>(thread_scratch(static_cast<size_t>(K * P) * sizeof(T), 0));
+    for (int64_t grp = 0; grp < g.groups; ++grp) {
+      const T* x_g = x + (n * g.c_in + grp * in_g) * g.in_pixels();
+      T* out_n = out + (n * g.c_out + grp * out_g) * P;
+      const T* b = x_g;
+      if (!pointwise) {
+        im2col(g, x_g, in_g, col);
+        b = col;
+      }
+      gemm(dtype_of<T>(), false, false, out_g, P, K, 1.0, weight + grp * out_g * K, K, 0, b, P, 0, 0.0, out_n, P, 0,
+           1);
+      if (bias != nullptr)
+        for (int64_t o = 0; o < out_g; ++o) {
+          const T value = bias[grp * out_g + o];
+          T* row = out_n + o * P;
+          for (int64_t p = 0; p < P; ++p) row[p] += value;
+        }
+    }
+  }
+}
+
+template <typename T>
+void backward_input_typed(const Geometry& g, const T* grad_out, const T* weight, T* grad_x) {
+  const int64_t in_g = g.in_per_group(), out_g = g.out_per_group(), K = in_g * g.taps(), P = g.out_pixels();
+  const bool pointwise = g.is_pointwise();
+#pragma omp parallel for if (split_images(g)) schedule(static)
+  for (int64_t n = 0; n < g.batch; ++n) {
+    T* col = pointwise ? nullptr : static_cast<T*>(thread_scratch(static_cast<size_t>(K * P) * sizeof(T), 0));
+    for (int64_t grp = 0; grp < g.groups; ++grp) {
+      T* dx_g = grad_x + (n * g.c_in + grp * in_g) * g.in_pixels();
+      const T* dy = grad_out + (n * g.c_out + grp * out_g) * P;
+      const T* w = weight + grp * out_g * K;
+      if (pointwise) {  // dx [c_in/groups, P] = W^T dy
+        gemm(dtype_of<T>(), true, false, K, P, out_g, 1.0, w, K, 0, dy, P, 0, 0.0, dx_g, P, 0, 1);
+        continue;
+      }
+      gemm(dtype_of<T>(), true, false, K, P, out_g, 1.0, w, K, 0, dy, P, 0, 0.0, col, P, 0, 1);
+      std::fill_n(dx_g, in_g * g.in_pixels(), T(0));
+      col2im(g, col, in_g, dx_g);
+    }
+  }
+}
+
+template <typename T>
+void backward_weight_typed(const Geometry& g, const T* grad_out, const T* x, T* grad_weight, T* partials,
+                           int threads) {
+  const int64_t in_g = g.in_per_group(), out_g = g.out_per_group(), K = in_g * g.taps(), P = g.out_pixels();
+  const int64_t weight_size = g.c_out * K;
+  const bool pointwise = g.is_pointwise();
+  int team = 1;  // the threads that really ran (a runtime may grant fewer than asked)
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    const int thread = omp_get_thread_num();
+#pragma omp single
+    team = omp_get_num_threads();
+    T* dw = threads > 1 ? partials + thread * weight_size : grad_weight;
+    std::fill_n(dw, weight_size, T(0));
+    T* col = pointwise ? nullptr : static_cast<T*>(thread_scratch(static_cast<size_t>(K * P) * sizeof(T), 0));
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < g.batch; ++n) {
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        const T* x_g = x + (n * g.c_in + grp * in_g) * g.in_pixels();
+        const T* dy = grad_out + (n * g.c_out + grp * out_g) * P;
+        const T* b = x_g;
+        if (!pointwise) {
+          im2col(g, x_g, in_g, col);
+          b = col;
+        }
+        // dW_g [c_out/groups, K] += dy [c_out/groups, P] col^T
+        gemm(dtype_of<T>(), false, true, out_g, K, P, 1.0, dy, P, 0, b, P, 0, 1.0, dw + grp * out_g * K, K, 0, 1);
+      }
+    }
+  }
+  if (threads > 1) {
+#pragma omp parallel for schedule(static) if (weight_size > 4096)
+    for (int64_t i = 0; i < weight_size; ++i) {
+      T total = partials[i];
+      for (int t = 1; t < team; ++t) total += partials[t * weight_size + i];
+      grad_weight[i] = total;
+    }
+  }
+}
+
+}  // namespace
+
+void im2col_forward(const Geometry& g, const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& out) {
+  dispatch_float(x.dtype(), "conv2d", [&](auto zero) {
+    using T = decltype(zero);
+    forward_typed<T>(g, x.data<T>(), weight.data<T>(), bias.defined() ? bias.data<T>() : nullptr, out.data<T>());
+  });
+}
+
+void im2col_backward_input(const Geometry& g, const Tensor& grad_out, const Tensor& weight, const Tensor& grad_x) {
+  dispatch_float(grad_out.dtype(), "conv2d input backward", [&](auto zero) {
+    using T = decltype(zero);
+    backward_input_typed<T>(g, grad_out.data<T>(), weight.data<T>(), grad_x.data<T>());
+  });
+}
+
+void im2col_backward_weight(const Geometry& g, const Tensor& grad_out, const Tensor& x, const Tensor& grad_weight) {
+  const int threads = split_images(g) ? static_cast<int>(std::min<int64_t>(omp_get_max_threads(), g.batch)) : 1;
+  Tensor partials;
+  if (threads > 1) partials = Tensor::empty({threads, grad_weight.numel()}, grad_weight.dtype());
+  dispatch_float(grad_out.dtype(), "conv2d weight backward", [&](auto zero) {
+    using T = decltype(zero);
+    backward_weight_typed<T>(g, grad_out.data<T>(), x.data<T>(), grad_weight.data<T>(),
+                             threads > 1 ? partials.data<T>() : nullptr, threads);
+  });
+}
+
+}  // namespace slab::cpu::conv

@@ -1,0 +1,98 @@
+// Device-side helpers shared by the .cu files: overloads of the libm functions for float
+// and double (so a kernel template calls math::exp(v) for either), the broadcast plan the
+// elementwise kernels index with, and the typed dispatch of a tensor's dtype.
+// Internal to the CUDA backend.
+#pragma once
+#include <cstdint>
+
+#include "core/cuda/context.h"
+#include "core/kernels.h"
+
+// for (int64_t i = ...; i < n; i += all threads): each thread takes every (grid size)-th item.
+#define SLAB_GRID_STRIDE_LOOP(i, n)                                                         \
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+
+namespace slab::cuda::math {
+
+__device__ __forceinline__ float exp(float x) { return ::expf(x); }
+__device__ __forceinline__ double exp(double x) { return ::exp(x); }
+__device__ __forceinline__ float log(float x) { return ::logf(x); }
+__device__ __forceinline__ double log(double x) { return ::log(x); }
+__device__ __forceinline__ float log1p(float x) { return ::log1pf(x); }
+__device__ __forceinline__ double log1p(double x) { return ::log1p(x); }
+__device__ __forceinline__ float sqrt(float x) { return ::sqrtf(x); }
+__device__ __forceinline__ double sqrt(double x) { return ::sqrt(x); }
+__device__ __forceinline__ float rsqrt(float x) { return ::rsqrtf(x); }
+__device__ __forceinline__ double rsqrt(double x) { return ::rsqrt(x); }
+__device__ __forceinline__ float pow(float x, float y) { return ::powf(x, y); }
+__device__ __forceinline__ double pow(double x, double y) { return ::pow(x, y); }
+__device__ __forceinline__ float tanh(float x) { return ::tanhf(x); }
+__device__ __forceinline__ double tanh(double x) { return ::tanh(x); }
+__device__ __forceinline__ float abs(float x) { return ::fabsf(x); }
+__device__ __forceinline__ double abs(double x) { return ::fabs(x); }
+template <typename T>
+__device__ __forceinline__ T max(T a, T b) { return a < b ? b : a; }  // std::max's choice on ties and NaN
+template <typename T>
+__device__ __forceinline__ T min(T a, T b) { return b < a ? b : a; }  // std::min's choice on ties and NaN
+
+}  // namespace slab::cuda::math
+
+namespace slab::cuda::detail {
+
+// Up to this many dimensions after merging (the CPU plan merges [n,c,h,w] + [1,c,1,1]
+// into three).
+constexpr int kMaxDims = 8;
+
+// A broadcast iteration space for up to two operands: extents of the (merged) output
+// dimensions and, per operand, its strides there (0 where it broadcasts).
+struct BroadcastIndex {
+  int rank = 1;
+  int64_t extents[kMaxDims] = {1};
+  int64_t strides[2][kMaxDims] = {{0}, {0}};
+
+  // Offset of operand k for output element i (row-major, last dimension fastest).
+  __device__ __forceinline__ int64_t offset(int k, int64_t i) const {
+    int64_t result = 0;
+    for (int d = rank - 1; d >= 0; --d) {
+      const int64_t extent = extents[d];
+      const int64_t q = i / extent;
+      result += (i - q * extent) * strides[k][d];
+      i = q;
+    }
+    return result;
+  }
+};
+
+constexpr int kWarp = 32;
+constexpr unsigned kFullMask = 0xffffffffu;
+
+// Sum over a warp by a fixed shuffle tree (the same order every run); complete in lane 0.
+__device__ __forceinline__ double warp_sum(double v) {
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) v += __shfl_down_sync(kFullMask, v, offset);
+  return v;
+}
+
+// Sum over a block of kThreads threads (all of them must call it): warp sums, then warp 0
+// adds them in order; the result is returned to every thread. `scratch` holds kThreads/32.
+__device__ __forceinline__ double block_sum(double v, double* scratch) {
+  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+  v = warp_sum(v);
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    double w = lane < static_cast<int>(blockDim.x / kWarp) ? scratch[lane] : 0.0;
+    w = warp_sum(w);
+    if (lane == 0) scratch[0] = w;
+  }
+  __syncthreads();
+  const double total = scratch[0];
+  __syncthreads();  // scratch may be reused by the caller's next round
+  return total;
+}
+
+// The plan of core/cpu/elementwise.cpp, built on the host: dimensions of extent 1 dropped,
+// neighbours merged where every operand allows. Throws when more than kMaxDims remain.
+BroadcastIndex plan_broadcast(const Shape& out_shape, const Shape* first, const Shape* second);
+
+}  // namespace slab::cuda::detail

@@ -1,0 +1,224 @@
+// Elementwise kernels on the GPU: unary maps, broadcasting binary maps, axpy and expand,
+// with the CPU's formulas (core/cpu/elementwise.cpp) term for term. One kernel per dtype
+// with the op chosen by a switch: the switch is uniform across a launch, so it costs a
+// branch, not divergence, and it keeps the number of compiled kernels small.
+#include <vector>
+
+#include "core/cuda/device_math.cuh"
+#include "core/cuda/runtime.h"
+
+namespace slab::cuda {
+
+namespace detail {
+
+BroadcastIndex plan_broadcast(const Shape& out_shape, const Shape* first, const Shape* second) {
+  const size_t rank = out_shape.size();
+  const Shape* operands[2] = {first, second};
+  const int count = second == nullptr ? 1 : 2;
+  // Right-aligned strides of each operand, 0 where it broadcasts.
+  std::vector<int64_t> full[2];
+  for (int k = 0; k < count; ++k) {
+    full[k].assign(rank, 0);
+    int64_t stride = 1;
+    const Shape& shape = *operands[k];
+    for (size_t i = 0; i < shape.size(); ++i) {
+      const size_t d = rank - 1 - i;
+      const int64_t extent = shape[shape.size() - 1 - i];
+      full[k][d] = extent == 1 ? 0 : stride;
+      stride *= extent;
+    }
+  }
+  std::vector<int64_t> extents;
+  std::vector<int64_t> strides[2];
+  for (size_t d = 0; d < rank; ++d) {
+    if (out_shape[d] == 1) continue;
+    bool merge = !extents.empty();
+    for (int k = 0; merge && k < count; ++k) merge = strides[k].back() == full[k][d] * out_shape[d];
+    if (merge) {
+      extents.back() *= out_shape[d];
+      for (int k = 0; k < count; ++k) strides[k].back() = full[k][d];
+    } else {
+      extents.push_back(out_shape[d]);
+      for (int k = 0; k < count; ++k) strides[k].push_back(full[k][d]);
+    }
+  }
+  BroadcastIndex plan;
+  if (extents.empty()) return plan;  // one element: rank 1, extent 1, strides 0
+  SLAB_CHECK(extents.size() <= static_cast<size_t>(kMaxDims), "broadcast to shape ", out_shape,
+             ": the CUDA kernels handle at most ", kMaxDims, " non-mergeable dimensions");
+  plan.rank = static_cast<int>(extents.size());
+  for (int d = 0; d < plan.rank; ++d) {
+    plan.extents[d] = extents[d];
+    for (int k = 0; k < count; ++k) plan.strides[k][d] = strides[k][d];
+  }
+  return plan;
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::BroadcastIndex;
+
+template <typename T>
+__device__ __forceinline__ T unary_value(UnaryOp op, T v, T alpha, T beta) {
+  switch (op) {
+    case UnaryOp::Neg: return -v;
+    case UnaryOp::Exp: return math::exp(v);
+    case UnaryOp::Log: return math::log(v);
+    case UnaryOp::Sqrt: return math::sqrt(v);
+    case UnaryOp::Pow: return math::pow(v, alpha);
+    case UnaryOp::Abs: return math::abs(v);
+    case UnaryOp::Clamp: return math::min(math::max(v, alpha), beta);
+    case UnaryOp::Relu: return v > T(0) ? v : T(0);
+    case UnaryOp::Sigmoid: return T(1) / (T(1) + math::exp(-v));
+    case UnaryOp::Tanh: return math::tanh(v);
+    case UnaryOp::AddScalar: return v + alpha;
+    case UnaryOp::MulScalar: return v * alpha;
+    case UnaryOp::RSubScalar: return alpha - v;
+    case UnaryOp::Square: return v * v;
+    case UnaryOp::Sign: return T((v > T(0)) - (v < T(0)));
+    case UnaryOp::Reciprocal: return T(1) / v;
+    case UnaryOp::Step: return v > T(0) ? T(1) : T(0);
+  }
+  return v;
+}
+
+template <typename T>
+__device__ __forceinline__ T binary_value(BinaryOp op, T x, T y, T alpha, T beta) {
+  switch (op) {
+    case BinaryOp::Add: return x + y;
+    case BinaryOp::Sub: return x - y;
+    case BinaryOp::Mul: return x * y;
+    case BinaryOp::Div: return x / y;
+    case BinaryOp::ReluGrad: return y > T(0) ? x : T(0);
+    case BinaryOp::SigmoidGrad: return x * y * (T(1) - y);
+    case BinaryOp::TanhGrad: return x * (T(1) - y * y);
+    case BinaryOp::AbsGrad: return y > T(0) ? x : (y < T(0) ? -x : T(0));
+    case BinaryOp::ClampGrad: return (y > alpha && y < beta) ? x : T(0);
+    case BinaryOp::PowGrad: return x * alpha * math::pow(y, alpha - T(1));
+    case BinaryOp::BceWithLogits: return math::max(x, T(0)) - x * y + math::log1p(math::exp(-math::abs(x)));
+  }
+  return x;
+}
+
+template <typename T>
+__global__ void unary_kernel(UnaryOp op, const T* x, T* out, int64_t n, T alpha, T beta) {
+  SLAB_GRID_STRIDE_LOOP(i, n) out[i] = unary_value(op, x[i], alpha, beta);
+}
+
+template <typename T>
+__global__ void binary_same_shape_kernel(BinaryOp op, const T* a, const T* b, T* out, int64_t n, T alpha, T beta) {
+  SLAB_GRID_STRIDE_LOOP(i, n) out[i] = binary_value(op, a[i], b[i], alpha, beta);
+}
+
+template <typename T>
+__global__ void binary_broadcast_kernel(BinaryOp op, const T* a, const T* b, T* out, int64_t n, BroadcastIndex plan,
+                                        T alpha, T beta) {
+  SLAB_GRID_STRIDE_LOOP(i, n) out[i] = binary_value(op, a[plan.offset(0, i)], b[plan.offset(1, i)], alpha, beta);
+}
+
+template <typename T>
+__global__ void axpy_kernel(T* dst, const T* src, int64_t n, T alpha) {
+  SLAB_GRID_STRIDE_LOOP(i, n) dst[i] += alpha * src[i];
+}
+
+template <typename T>
+__global__ void fill_kernel(T* out, int64_t n, T value) {
+  SLAB_GRID_STRIDE_LOOP(i, n) out[i] = value;
+}
+
+__global__ void add_to_int64_kernel(int64_t* counter, int64_t amount) { *counter += amount; }
+
+template <typename T>
+__global__ void expand_kernel(const T* x, T* out, int64_t n, BroadcastIndex plan) {
+  SLAB_GRID_STRIDE_LOOP(i, n) out[i] = x[plan.offset(0, i)];
+}
+
+}  // namespace
+
+void unary(UnaryOp op, const Tensor& x, const Tensor& out, double alpha, double beta) {
+  const int64_t n = x.numel();
+  if (n == 0) return;
+  const int device = x.device().index;
+  dispatch_float(x.dtype(), "unary", [&](auto zero) {
+    using scalar_t = decltype(zero);
+    unary_kernel<scalar_t><<<detail::grid_for(n, device), detail::kThreads, 0, detail::stream(device)>>>(
+        op, x.data<scalar_t>(), out.data<scalar_t>(), n, static_cast<scalar_t>(alpha), static_cast<scalar_t>(beta));
+    SLAB_CUDA_CHECK_LAUNCH("unary_kernel");
+  });
+}
+
+void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out, double alpha, double beta) {
+  const int64_t n = out.numel();
+  if (n == 0) return;
+  const int device = out.device().index;
+  dispatch_float(out.dtype(), "binary", [&](auto zero) {
+    using scalar_t = decltype(zero);
+    const scalar_t* pa = a.data<scalar_t>();
+    const scalar_t* pb = b.data<scalar_t>();
+    scalar_t* po = out.data<scalar_t>();
+    const auto s_alpha = static_cast<scalar_t>(alpha), s_beta = static_cast<scalar_t>(beta);
+    const unsigned grid = detail::grid_for(n, device);
+    cudaStream_t s = detail::stream(device);
+    if (a.shape() == b.shape()) {
+      binary_same_shape_kernel<scalar_t><<<grid, detail::kThreads, 0, s>>>(op, pa, pb, po, n, s_alpha, s_beta);
+      SLAB_CUDA_CHECK_LAUNCH("binary_same_shape_kernel");
+    } else {
+      const BroadcastIndex plan = detail::plan_broadcast(out.shape(), &a.shape(), &b.shape());
+      binary_broadcast_kernel<scalar_t><<<grid, detail::kThreads, 0, s>>>(op, pa, pb, po, n, plan, s_alpha, s_beta);
+      SLAB_CUDA_CHECK_LAUNCH("binary_broadcast_kernel");
+    }
+  });
+}
+
+void axpy(const Tensor& dst, const Tensor& src, double alpha) {
+  const int64_t n = dst.numel();
+  if (n == 0) return;
+  const int device = dst.device().index;
+  dispatch_float(dst.dtype(), "axpy", [&](auto zero) {
+    using scalar_t = decltype(zero);
+    axpy_kernel<scalar_t><<<detail::grid_for(n, device), detail::kThreads, 0, detail::stream(device)>>>(
+        dst.data<scalar_t>(), src.data<scalar_t>(), n, static_cast<scalar_t>(alpha));
+    SLAB_CUDA_CHECK_LAUNCH("axpy_kernel");
+  });
+}
+
+void expand(const Tensor& x, const Tensor& out) {
+  const int64_t n = out.numel();
+  if (n == 0) return;
+  const int device = out.device().index;
+  dispatch_float(out.dtype(), "expand", [&](auto zero) {
+    using scalar_t = decltype(zero);
+    const BroadcastIndex plan = detail::plan_broadcast(out.shape(), &x.shape(), nullptr);
+    expand_kernel<scalar_t><<<detail::grid_for(n, device), detail::kThreads, 0, detail::stream(device)>>>(
+        x.data<scalar_t>(), out.data<scalar_t>(), n, plan);
+    SLAB_CUDA_CHECK_LAUNCH("expand_kernel");
+  });
+}
+
+void fill(void* data, DType dtype, int64_t count, double value, int device) {
+  if (count == 0) return;
+  const unsigned grid = detail::grid_for(count, device);
+  cudaStream_t s = detail::stream(device);
+  switch (dtype) {
+    case DType::f32:
+      fill_kernel<float><<<grid, detail::kThreads, 0, s>>>(static_cast<float*>(data), count, static_cast<float>(value));
+      break;
+    case DType::f64:
+      fill_kernel<double><<<grid, detail::kThreads, 0, s>>>(static_cast<double*>(data), count, value);
+      break;
+    case DType::i64:
+      fill_kernel<int64_t><<<grid, detail::kThreads, 0, s>>>(static_cast<int64_t*>(data), count,
+                                                            static_cast<int64_t>(value));
+      break;
+  }
+  SLAB_CUDA_CHECK_LAUNCH("fill_kernel");
+}
+
+void add_to_int64(int64_t* counter, int64_t amount, int device) {
+  add_to_int64_kernel<<<1, 1, 0, detail::stream(device)>>>(counter, amount);
+  SLAB_CUDA_CHECK_LAUNCH("add_to_int64_kernel");
+}
+
+}  // namespace slab::cuda

@@ -1,0 +1,51 @@
+// Fused optimizer steps on the GPU: one kernel per parameter tensor per step, which reads
+// each weight's state once and writes it once (DESIGN.md, "Optimizer steps are fused").
+// The per-element maths is optim's own host/device inline function (optim/sgd_kernel.h,
+// optim/adam_kernel.h, optim/sghmc_kernel.h), so the CPU loop and the CUDA thread run the
+// same code; this file only launches it. It is the one corner of core/cuda/ that reads
+// optim/ headers, because the build compiles CUDA sources from core/cuda/ only.
+//
+// Every tensor argument is a CUDA tensor of the parameter's shape and dtype; optional
+// state (SGD's momentum buffer without momentum, Adam's max_exp_avg_sq without amsgrad)
+// may be an undefined Tensor.
+#pragma once
+#include <cstdint>
+
+#include "core/tensor.h"
+
+namespace slab {
+
+template <typename T>
+struct SgdCoefficients;
+template <typename T>
+struct AdamCoefficients;
+struct SghmcCoefficients;
+struct PriorState;
+
+namespace cuda {
+
+void sgd_step(const Tensor& weight, const Tensor& gradient, const Tensor& momentum_buffer,
+              const SgdCoefficients<float>& k);
+void sgd_step(const Tensor& weight, const Tensor& gradient, const Tensor& momentum_buffer,
+              const SgdCoefficients<double>& k);
+
+void adam_step(const Tensor& weight, const Tensor& gradient, const Tensor& exp_avg, const Tensor& exp_avg_sq,
+               const Tensor& max_exp_avg_sq, const AdamCoefficients<float>& k);
+void adam_step(const Tensor& weight, const Tensor& gradient, const Tensor& exp_avg, const Tensor& exp_avg_sq,
+               const Tensor& max_exp_avg_sq, const AdamCoefficients<double>& k);
+
+// The preconditioned SGHMC step of ALGORITHM.md 2 (sghmc and sghmc-spl) for float32
+// weight, momentum and rho: xi_prev is draw `draw_prev` and xi draw `draw_prev + 1` of the
+// Philox stream (seed, stream) (optim/sghmc_noise.h), regenerated per element; each
+// element's weight decay and keep mask come from `prior` (optim/prior_state.h). The prior's
+// vectors are copied to the device when their contents change (once per epoch, after the
+// E-step), not every step: a host-side comparison decides.
+void sghmc_step(const Tensor& weight, const Tensor& gradient, const Tensor& momentum, const Tensor& rho,
+                uint64_t seed, uint64_t stream, uint64_t draw_prev, const SghmcCoefficients& k,
+                const PriorState& prior);
+
+// weight *= keep, momentum *= keep (the hard masks of `prior`): apply_prior_masks on the GPU.
+void apply_prior_mask(const Tensor& weight, const Tensor& momentum, const PriorState& prior);
+
+}  // namespace cuda
+}  // namespace slab

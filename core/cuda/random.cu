@@ -1,0 +1,93 @@
+// Philox fills on the GPU with the host's code (core/philox.h is host and device): element
+// i uses word i % 4 of block first_block + i / 4, as on the CPU, so the integer stream is
+// the same bits on both devices. Each thread computes one block and writes its four
+// elements. The affine map low + width u (and mean + stddev z) is rounded as written, with
+// no fused multiply-add, to match a CPU that does not contract; the normals still differ
+// from the CPU's in the last bits because the GPU's logf/sinf/cosf are not glibc's.
+#include "core/cuda/device_math.cuh"
+#include "core/cuda/runtime.h"
+#include "core/philox.h"
+
+namespace slab::cuda {
+
+namespace {
+
+template <typename T>
+__global__ void fill_uniform_kernel(T* out, int64_t n, uint64_t seed, uint64_t stream, uint64_t first_block,
+                                    double low, double width) {
+  SLAB_GRID_STRIDE_LOOP(j, (n + 3) / 4) {
+    const philox::Block b = philox::block(seed, stream, first_block + static_cast<uint64_t>(j));
+    for (int w = 0; w < 4; ++w) {
+      const int64_t i = 4 * j + w;
+      if (i < n) {
+        const double u = static_cast<double>(philox::uniform_from_word(b.word[w]));
+        out[i] = static_cast<T>(__dadd_rn(low, __dmul_rn(width, u)));
+      }
+    }
+  }
+}
+
+template <typename T>
+__global__ void fill_normal_kernel(T* out, int64_t n, uint64_t seed, uint64_t stream, uint64_t first_block,
+                                   double mean, double stddev) {
+  SLAB_GRID_STRIDE_LOOP(j, (n + 3) / 4) {
+    const philox::Block b = philox::block(seed, stream, first_block + static_cast<uint64_t>(j));
+    for (int w = 0; w < 4; ++w) {
+      const int64_t i = 4 * j + w;
+      if (i < n) {
+        const unsigned pair = static_cast<unsigned>(w) & 2u;  // words (0,1) -> normals 0,1; (2,3) -> 2,3
+        const double z = static_cast<double>(philox::normal_from_words(b.word[pair], b.word[pair + 1], (w & 1) != 0));
+        out[i] = static_cast<T>(__dadd_rn(mean, __dmul_rn(stddev, z)));
+      }
+    }
+  }
+}
+
+__global__ void philox_words_kernel(uint32_t* words, int64_t count, uint64_t seed, uint64_t stream,
+                                    uint64_t first_block) {
+  SLAB_GRID_STRIDE_LOOP(j, count) {
+    const philox::Block b = philox::block(seed, stream, first_block + static_cast<uint64_t>(j));
+    for (int w = 0; w < 4; ++w) words[4 * j + w] = b.word[w];
+  }
+}
+
+}  // namespace
+
+void fill_uniform(const Tensor& t, uint64_t seed, uint64_t stream, uint64_t first_block, double low, double high) {
+  const int64_t n = t.numel();
+  if (n == 0) return;
+  const int device = t.device().index;
+  dispatch_float(t.dtype(), "fill_uniform", [&](auto zero) {
+    using scalar_t = decltype(zero);
+    fill_uniform_kernel<scalar_t><<<detail::grid_for((n + 3) / 4, device), detail::kThreads, 0,
+                                    detail::stream(device)>>>(t.data<scalar_t>(), n, seed, stream, first_block, low,
+                                                              high - low);
+    SLAB_CUDA_CHECK_LAUNCH("fill_uniform_kernel");
+  });
+}
+
+void fill_normal(const Tensor& t, uint64_t seed, uint64_t stream, uint64_t first_block, double mean, double stddev) {
+  const int64_t n = t.numel();
+  if (n == 0) return;
+  const int device = t.device().index;
+  dispatch_float(t.dtype(), "fill_normal", [&](auto zero) {
+    using scalar_t = decltype(zero);
+    fill_normal_kernel<scalar_t><<<detail::grid_for((n + 3) / 4, device), detail::kThreads, 0,
+                                   detail::stream(device)>>>(t.data<scalar_t>(), n, seed, stream, first_block, mean,
+                                                             stddev);
+    SLAB_CUDA_CHECK_LAUNCH("fill_normal_kernel");
+  });
+}
+
+void philox_words(uint64_t seed, uint64_t stream, uint64_t first_block, int64_t count, uint32_t* words, int device) {
+  if (count <= 0) return;
+  const size_t bytes = static_cast<size_t>(count) * 4 * sizeof(uint32_t);
+  auto* buffer = static_cast<uint32_t*>(device_allocate(bytes, device));
+  philox_words_kernel<<<detail::grid_for(count, device), detail::kThreads, 0, detail::stream(device)>>>(
+      buffer, count, seed, stream, first_block);
+  SLAB_CUDA_CHECK_LAUNCH("philox_words_kernel");
+  copy_device_to_host(words, buffer, bytes, device);
+  device_release(buffer, bytes, device);
+}
+
+}  // namespace slab::cuda

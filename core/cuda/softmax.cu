@@ -1,0 +1,207 @@
+// Softmax and log-softmax along one dimension ([outer, extent, inner]), their backward, and
+// the negative log-likelihood, with the CPU's arithmetic (core/cpu/softmax.cpp): the maximum
+// is subtracted in the tensor's type, exponentials and sums are taken in double.
+#include <math_constants.h>
+
+#include "core/cuda/device_math.cuh"
+
+namespace slab::cuda {
+
+namespace {
+
+using detail::kFullMask;
+using detail::kWarp;
+using detail::warp_sum;
+
+template <typename T>
+__device__ __forceinline__ T warp_max(T v) {
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) v = math::max(v, __shfl_xor_sync(kFullMask, v, offset));
+  return v;  // in every lane
+}
+
+__device__ __forceinline__ double warp_sum_all(double v) {
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) v += __shfl_xor_sync(kFullMask, v, offset);
+  return v;  // in every lane (a butterfly: the same bits in each)
+}
+
+// inner == 1 (the class dimension of logits): one warp per row.
+template <typename T>
+__global__ void softmax_rows_kernel(const T* x, T* out, int64_t rows, int64_t extent, bool log) {
+  const int lane = threadIdx.x % kWarp;
+  const int64_t warps_per_grid = static_cast<int64_t>(gridDim.x) * (blockDim.x / kWarp);
+  for (int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x / kWarp) + threadIdx.x / kWarp; row < rows;
+       row += warps_per_grid) {
+    const T* p = x + row * extent;
+    T* q = out + row * extent;
+    T peak = T(-CUDART_INF);
+    for (int64_t e = lane; e < extent; e += kWarp) peak = math::max(peak, p[e]);
+    peak = warp_max(peak);
+    double total = 0;
+    for (int64_t e = lane; e < extent; e += kWarp) total += math::exp(static_cast<double>(p[e] - peak));
+    total = warp_sum_all(total);
+    if (log) {
+      const T log_total = static_cast<T>(math::log(total));
+      for (int64_t e = lane; e < extent; e += kWarp) q[e] = p[e] - peak - log_total;
+    } else {
+      const double scale = 1.0 / total;
+      for (int64_t e = lane; e < extent; e += kWarp)
+        q[e] = static_cast<T>(math::exp(static_cast<double>(p[e] - peak)) * scale);
+    }
+  }
+}
+
+// inner > 1: one thread per (outer, inner) column, walking the extent as the CPU does.
+template <typename T>
+__global__ void softmax_columns_kernel(const T* x, T* out, int64_t outer, int64_t extent, int64_t inner, bool log) {
+  SLAB_GRID_STRIDE_LOOP(column, outer * inner) {
+    const int64_t o = column / inner, i = column - o * inner;
+    const T* p = x + o * extent * inner + i;
+    T* q = out + o * extent * inner + i;
+    T peak = T(-CUDART_INF);
+    for (int64_t e = 0; e < extent; ++e) peak = math::max(peak, p[e * inner]);
+    double total = 0;
+    for (int64_t e = 0; e < extent; ++e) total += math::exp(static_cast<double>(p[e * inner] - peak));
+    if (log) {
+      const T log_total = static_cast<T>(math::log(total));
+      for (int64_t e = 0; e < extent; ++e) q[e * inner] = p[e * inner] - peak - log_total;
+    } else {
+      const double scale = 1.0 / total;
+      for (int64_t e = 0; e < extent; ++e)
+        q[e * inner] = static_cast<T>(math::exp(static_cast<double>(p[e * inner] - peak)) * scale);
+    }
+  }
+}
+
+// softmax: dx = y (g - sum(g y));  log-softmax: dx = g - exp(y) sum(g).
+template <typename T>
+__global__ void softmax_backward_rows_kernel(const T* g, const T* y, T* out, int64_t rows, int64_t extent, bool log) {
+  const int lane = threadIdx.x % kWarp;
+  const int64_t warps_per_grid = static_cast<int64_t>(gridDim.x) * (blockDim.x / kWarp);
+  for (int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x / kWarp) + threadIdx.x / kWarp; row < rows;
+       row += warps_per_grid) {
+    const int64_t base = row * extent;
+    double total = 0;
+    for (int64_t e = lane; e < extent; e += kWarp)
+      total += log ? static_cast<double>(g[base + e]) : static_cast<double>(g[base + e]) * y[base + e];
+    total = warp_sum_all(total);
+    for (int64_t e = lane; e < extent; e += kWarp) {
+      const int64_t at = base + e;
+      out[at] = log ? static_cast<T>(g[at] - math::exp(static_cast<double>(y[at])) * total)
+                    : static_cast<T>(y[at] * (g[at] - total));
+    }
+  }
+}
+
+template <typename T>
+__global__ void softmax_backward_columns_kernel(const T* g, const T* y, T* out, int64_t outer, int64_t extent,
+                                                int64_t inner, bool log) {
+  SLAB_GRID_STRIDE_LOOP(column, outer * inner) {
+    const int64_t o = column / inner, i = column - o * inner;
+    const int64_t base = o * extent * inner + i;
+    double total = 0;
+    for (int64_t e = 0; e < extent; ++e) {
+      const int64_t at = base + e * inner;
+      total += log ? static_cast<double>(g[at]) : static_cast<double>(g[at]) * y[at];
+    }
+    for (int64_t e = 0; e < extent; ++e) {
+      const int64_t at = base + e * inner;
+      out[at] = log ? static_cast<T>(g[at] - math::exp(static_cast<double>(y[at])) * total)
+                    : static_cast<T>(y[at] * (g[at] - total));
+    }
+  }
+}
+
+// loss = -mean_i log_probs[i, t_i], one block, fixed tree. A target outside [0, classes)
+// (the CPU op checks targets on the host; device targets are not read back) makes the loss
+// NaN rather than reading out of bounds.
+template <typename T>
+__global__ void nll_loss_kernel(const T* log_probs, const int64_t* targets, T* loss, int64_t n, int64_t classes) {
+  __shared__ double scratch[detail::kThreads / kWarp];
+  double total = 0;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    const int64_t t = targets[i];
+    total -= (t >= 0 && t < classes) ? static_cast<double>(log_probs[i * classes + t])
+                                     : CUDART_NAN;
+  }
+  total = detail::block_sum(total, scratch);
+  if (threadIdx.x == 0) loss[0] = static_cast<T>(total / static_cast<double>(n));
+}
+
+template <typename T>
+__global__ void nll_loss_backward_kernel(const T* log_probs, const int64_t* targets, const T* grad_loss, T* out,
+                                         int64_t n, int64_t classes) {
+  const T scale = grad_loss[0] / static_cast<T>(n);
+  SLAB_GRID_STRIDE_LOOP(at, n * classes) {
+    const int64_t i = at / classes, c = at - i * classes;
+    T value = math::exp(log_probs[at]) * scale;
+    if (targets[i] == c) value -= scale;
+    out[at] = value;
+  }
+}
+
+}  // namespace
+
+void softmax(const Tensor& x, int64_t outer, int64_t extent, int64_t inner, bool log, const Tensor& out) {
+  const int device = x.device().index;
+  if (outer * extent * inner == 0) return;
+  dispatch_float(x.dtype(), "softmax", [&](auto zero) {
+    using scalar_t = decltype(zero);
+    cudaStream_t s = detail::stream(device);
+    if (inner == 1) {
+      softmax_rows_kernel<scalar_t><<<detail::grid_for(outer * kWarp, device), detail::kThreads, 0, s>>>(
+          x.data<scalar_t>(), out.data<scalar_t>(), outer, extent, log);
+      SLAB_CUDA_CHECK_LAUNCH("softmax_rows_kernel");
+    } else {
+      softmax_columns_kernel<scalar_t><<<detail::grid_for(outer * inner, device), detail::kThreads, 0, s>>>(
+          x.data<scalar_t>(), out.data<scalar_t>(), outer, extent, inner, log);
+      SLAB_CUDA_CHECK_LAUNCH("softmax_columns_kernel");
+    }
+  });
+}
+
+void softmax_backward(const Tensor& grad, const Tensor& y, int64_t outer, int64_t extent, int64_t inner, bool log,
+                      const Tensor& out) {
+  const int device = y.device().index;
+  if (outer * extent * inner == 0) return;
+  dispatch_float(y.dtype(), "softmax backward", [&](auto zero) {
+    using scalar_t = decltype(zero);
+    cudaStream_t s = detail::stream(device);
+    if (inner == 1) {
+      softmax_backward_rows_kernel<scalar_t><<<detail::grid_for(outer * kWarp, device), detail::kThreads, 0, s>>>(
+          grad.data<scalar_t>(), y.data<scalar_t>(), out.data<scalar_t>(), outer, extent, log);
+      SLAB_CUDA_CHECK_LAUNCH("softmax_backward_rows_kernel");
+    } else {
+      softmax_backward_columns_kernel<scalar_t><<<detail::grid_for(outer * inner, device), detail::kThreads, 0, s>>>(
+          grad.data<scalar_t>(), y.data<scalar_t>(), out.data<scalar_t>(), outer, extent, inner, log);
+      SLAB_CUDA_CHECK_LAUNCH("softmax_backward_columns_kernel");
+    }
+  });
+}
+
+void nll_loss(const Tensor& log_probs, const Tensor& targets, const Tensor& loss) {
+  const int device = log_probs.device().index;
+  dispatch_float(log_probs.dtype(), "cross_entropy", [&](auto zero) {
+    using scalar_t = decltype(zero);
+    nll_loss_kernel<scalar_t><<<1, detail::kThreads, 0, detail::stream(device)>>>(
+        log_probs.data<scalar_t>(), targets.data<int64_t>(), loss.data<scalar_t>(), log_probs.size(0),
+        log_probs.size(1));
+    SLAB_CUDA_CHECK_LAUNCH("nll_loss_kernel");
+  });
+}
+
+void nll_loss_backward(const Tensor& log_probs, const Tensor& targets, const Tensor& grad_loss, const Tensor& out) {
+  const int device = log_probs.device().index;
+  const int64_t n = log_probs.size(0), classes = log_probs.size(1);
+  if (n * classes == 0) return;
+  dispatch_float(log_probs.dtype(), "cross_entropy backward", [&](auto zero) {
+    using scalar_t = decltype(zero);
+    nll_loss_backward_kernel<scalar_t><<<detail::grid_for(n * classes, device), detail::kThreads, 0,
+                                         detail::stream(device)>>>(log_probs.data<scalar_t>(),
+                                                                   targets.data<int64_t>(),
+                                                                   grad_loss.data<scalar_t>(), out.data<scalar_t>(),
+                                                                   n, classes);
+    SLAB_CUDA_CHECK_LAUNCH("nll_loss_backward_kernel");
+  });
+}
+
+}  // namespace slab::cuda

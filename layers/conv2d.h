@@ -1,0 +1,57 @@
+// Conv2d: 2-D cross-correlation over NCHW images, PyTorch's nn.Conv2d.
+//
+// weight [out_channels, in_channels / groups, kh, kw], bias [out_channels] (optional).
+// Prior grouping (ALGORITHM.md 3): PriorGrouping::ConvKernels, i.e. the soft groups are
+// the kernel slices w[o, i, :, :] and the hard (pruning) units the input channels
+// w[:, i, :, :] and output filters w[o, :, :, :]. The bias is never grouped.
+// Initialisation is PyTorch's (layers/init.h); models may re-initialise (He-normal).
+#pragma once
+#include <array>
+
+#include "core/random.h"
+#include "layers/module.h"
+
+namespace slab {
+
+struct ConvOptions {
+  std::array<int64_t, 2> stride{1, 1};
+  std::array<int64_t, 2> padding{0, 0};
+  std::array<int64_t, 2> dilation{1, 1};
+  int64_t groups = 1;
+  bool bias = true;
+  PriorGrouping grouping = PriorGrouping::ConvKernels;
+};
+
+// Square shorthands: conv_options(stride, padding) with no bias is the common ResNet conv.
+inline ConvOptions conv_options(int64_t stride, int64_t padding, bool bias = true) {
+  ConvOptions options;
+  options.stride = {stride, stride};
+  options.padding = {padding, padding};
+  options.bias = bias;
+  return options;
+}
+
+class Conv2d : public Module {
+ public:
+  // Options are taken by reference: GCC 12.2 with -march=native (rocketlake/skylake-avx512
+  // tuning) miscompiled the by-value form, storing the kernel size over the padding when
+  // the kernel and stride were both 1 (see the regression test in tests/test_layers.cpp).
+  Conv2d(int64_t in_channels, int64_t out_channels, const std::array<int64_t, 2>& kernel_size, Generator& generator,
+         const ConvOptions& options = {});
+  Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, Generator& generator,
+         const ConvOptions& options = {})
+      : Conv2d(in_channels, out_channels, std::array<int64_t, 2>{kernel_size, kernel_size}, generator, options) {}
+
+  // input [n, in_channels, h, w] -> [n, out_channels, h', w']
+  Tensor forward(const Tensor& input) override;
+  std::string type_name() const override { return "Conv2d"; }
+
+  const int64_t in_channels;
+  const int64_t out_channels;
+  const std::array<int64_t, 2> kernel_size;
+  const ConvOptions options;
+  Tensor weight;  // [out_channels, in_channels / groups, kh, kw]
+  Tensor bias;    // [out_channels] or undefined
+};
+
+}  // namespace slab

@@ -1,0 +1,56 @@
+// Checkpoints: one safetensors file (core/safetensors.h: written to a temporary file and
+// renamed, so a crash never leaves half a checkpoint) holding everything an exact resume
+// needs.
+//
+// Layout:
+//   tensors   "model.<state-dict key>"     parameters and buffers (PyTorch's keys)
+//             "optimizer.<param>.<slot>"   the optimizer's state_tensors()
+//   metadata  "slab.format"       "slab-checkpoint/1"
+//             "slab.architecture" the model's name (make_model's), checked on load
+//             "slab.epoch", "slab.step"
+//             "slab.optimizer"    the optimizer's name(), "" when none was saved
+//             "optimizer.<key>"   the optimizer's state_metadata() (step_count, scalars)
+//             "rng.dropout.<module>"  the Generator state of every Dropout in the model
+//             "user.<key>"        the caller's entries: data-loader position, its own
+//                                 Generator states (put_generator_state), anything else
+// PyTorch reads the file with safetensors.torch.load_file; the model's weights are the
+// "model." entries with that prefix removed.
+#pragma once
+#include <string>
+
+#include "core/random.h"
+#include "core/safetensors.h"
+#include "layers/module.h"
+#include "optim/optimizer.h"
+
+namespace slab {
+
+inline constexpr const char* kCheckpointFormat = "slab-checkpoint/1";
+
+struct CheckpointInfo {
+  std::string architecture;
+  int64_t epoch = 0;
+  int64_t step = 0;
+  std::string optimizer;        // name(), "" when no optimizer state was saved
+  Metadata optimizer_metadata;  // the optimizer's scalars, without the "optimizer." prefix
+  Metadata user;                // the caller's entries, without the "user." prefix
+};
+
+// `optimizer` may be null (weights only).
+void save_checkpoint(const std::string& path, Module& model, const std::string& architecture,
+                     const Optimizer* optimizer, int64_t epoch, int64_t step, const Metadata& user = {});
+
+// Restores the model (and the optimizer, when given) exactly. Errors name the file and
+// the problem: not a slab checkpoint, another architecture, a missing or mis-shaped
+// tensor, another optimizer, a truncated file.
+CheckpointInfo load_checkpoint(const std::string& path, Module& model, const std::string& architecture,
+                               Optimizer* optimizer);
+
+// The metadata alone (reads and validates the whole file).
+CheckpointInfo read_checkpoint_info(const std::string& path);
+
+// A Generator's state as one metadata value "seed stream next_block buffered_words".
+void put_generator_state(Metadata& metadata, const std::string& key, const GeneratorState& state);
+GeneratorState get_generator_state(const Metadata& metadata, const std::string& key);
+
+}  // namespace slab

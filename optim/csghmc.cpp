@@ -1,0 +1,99 @@
+#include "optim/csghmc.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "optim/sghmc_noise.h"
+
+namespace slab {
+
+namespace {
+constexpr int64_t kChunk = 256;
+constexpr int64_t kParallelElements = 32768;
+}  // namespace
+
+uint64_t Csghmc::noise_stream(size_t parameter_index) { return noise::kCsghmcDomain + parameter_index; }
+
+bool Csghmc::sampling_phase(int64_t epoch, int64_t epochs_per_cycle, int64_t noise_epochs) {
+  SLAB_CHECK(epochs_per_cycle > 0, "csghmc: epochs per cycle must be positive, got ", epochs_per_cycle);
+  return (epoch % epochs_per_cycle) + 1 > epochs_per_cycle - noise_epochs;
+}
+
+Csghmc::Csghmc(std::vector<NamedParameter> parameters, const CsghmcOptions& options)
+    : Optimizer(std::move(parameters), options.learning_rate), options_(options) {
+  SLAB_CHECK(options.data_size > 0, "csghmc: the training-set size N must be positive, got ", options.data_size);
+  SLAB_CHECK(options.alpha > 0 && options.alpha <= 1, "csghmc: alpha must be in (0, 1], got ", options.alpha);
+  SLAB_CHECK(options.temperature >= 0, "csghmc: the temperature must be >= 0, got ", options.temperature);
+  for (const NamedParameter& p : parameters_) {
+    SLAB_CHECK(p.tensor.dtype() == DType::f32 && p.tensor.device().is_cpu(), "csghmc: parameter '", p.name,
+               "' must be a float32 CPU tensor, got ", p.tensor.dtype(), " on ", p.tensor.device().str());
+    velocity_.push_back(zeros(p.tensor.shape()));
+  }
+}
+
+void Csghmc::step() {
+  const float lr = static_cast<float>(learning_rate_);
+  const float friction = static_cast<float>(1.0 - options_.alpha);
+  const float decay = static_cast<float>(options_.weight_decay);
+  const float noise_scale = noise_ ? static_cast<float>(std::sqrt(2.0 * learning_rate_ * options_.alpha *
+                                                                  options_.temperature / options_.data_size))
+                                   : 0.0f;
+  const uint64_t draw = static_cast<uint64_t>(step_count_);
+  for (size_t index = 0; index < parameters_.size(); ++index) {
+    const Tensor grad = parameters_[index].tensor.grad();
+    if (!grad.defined()) continue;
+    SLAB_CHECK(grad.shape() == parameters_[index].tensor.shape() && grad.dtype() == DType::f32,
+               "csghmc: gradient of '", parameters_[index].name, "' is ", grad.dtype(), " ", grad.shape());
+    float* w = parameters_[index].tensor.data<float>();
+    float* v = velocity_[index].data<float>();
+    const float* g = grad.data<float>();
+    const int64_t n = parameters_[index].tensor.numel();
+    const uint64_t stream = noise_stream(index), numel = static_cast<uint64_t>(n), seed = options_.seed;
+    const bool with_noise = noise_;
+    const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for if (n > kParallelElements) schedule(static)
+    for (int64_t c = 0; c < chunks; ++c) {
+      alignas(64) float xi[kChunk];
+      const int64_t first = c * kChunk, count = std::min(kChunk, n - first);
+      if (with_noise) noise::fill_normals(seed, stream, draw, numel, static_cast<uint64_t>(first), count, xi);
+      else std::fill(xi, xi + count, 0.0f);
+#pragma omp simd
+      for (int64_t e = first; e < first + count; ++e) {
+        const float d = g[e] + decay * w[e];
+        v[e] = friction * v[e] - lr * d + noise_scale * xi[e - first];
+        w[e] += v[e];
+      }
+    }
+  }
+  ++step_count_;
+}
+
+NamedTensors Csghmc::state_tensors() const {
+  NamedTensors out;
+  for (size_t i = 0; i < parameters_.size(); ++i) out.emplace_back(parameters_[i].name + ".velocity", velocity_[i]);
+  return out;
+}
+
+Metadata Csghmc::state_metadata() const {
+  Metadata metadata = Optimizer::state_metadata();
+  metadata["optimizer"] = name();
+  metadata["seed"] = std::to_string(options_.seed);
+  metadata["noise"] = std::to_string(noise_ ? 1 : 0);
+  return metadata;
+}
+
+void Csghmc::load_state(const std::map<std::string, Tensor>& tensors, const Metadata& metadata) {
+  Optimizer::load_state(tensors, metadata);
+  if (auto it = metadata.find("seed"); it != metadata.end()) options_.seed = std::stoull(it->second);
+  if (auto it = metadata.find("noise"); it != metadata.end()) noise_ = it->second == "1";
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    const std::string key = parameters_[i].name + ".velocity";
+    auto it = tensors.find(key);
+    SLAB_CHECK(it != tensors.end(), "csghmc: the checkpoint has no '", key, "'");
+    SLAB_CHECK(it->second.shape() == velocity_[i].shape(), "csghmc: '", key, "' has shape ", it->second.shape(),
+               " in the checkpoint, expected ", velocity_[i].shape());
+    velocity_[i].copy_from(it->second);
+  }
+}
+
+}  // namespace slab

@@ -1,0 +1,218 @@
+#include "optim/sghmc.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "optim/sghmc_kernel.h"
+#include "optim/sghmc_noise.h"
+#ifdef SLAB_WITH_CUDA
+#include "core/cuda/optimizer_kernels.h"
+#endif
+
+namespace slab {
+
+namespace {
+
+// Elements per chunk of the fused pass: the chunk's two noise draws and its per-element
+// decay and mask live in four small stack arrays (4 KiB), so the pass reads w, g, m, rho
+// once and writes w, m, rho once, with the noise generated in L1.
+constexpr int64_t kChunk = 256;
+constexpr int64_t kParallelElements = 32768;  // below this a tensor is updated serially
+
+void check_parameter(const NamedParameter& p) {
+  SLAB_CHECK(p.tensor.dtype() == DType::f32, "sghmc: parameter '", p.name, "' is ", p.tensor.dtype(),
+             "; the sampler updates float32 parameters");
+#ifndef SLAB_WITH_CUDA
+  SLAB_CHECK(p.tensor.device().is_cpu(), "sghmc: parameter '", p.name, "' is on ", p.tensor.device(),
+             "; this build has no CUDA backend");
+#endif
+}
+
+std::string draw_key(const std::string& name) { return "draw." + name; }
+
+}  // namespace
+
+uint64_t Sghmc::noise_stream(size_t parameter_index) { return noise::kSghmcDomain + parameter_index; }
+
+Sghmc::Sghmc(std::vector<NamedParameter> parameters, const SghmcOptions& options)
+    : Optimizer(std::move(parameters), options.learning_rate), options_(options) {
+  SLAB_CHECK(options.data_size > 0, "sghmc: the training-set size N must be positive, got ", options.data_size);
+  SLAB_CHECK(options.temperature >= 0 && std::isfinite(options.temperature),
+             "sghmc: the temperature T must be given explicitly and be >= 0, got ", options.temperature);
+  SLAB_CHECK(options.learning_rate > 0, "sghmc: the learning rate C0^2 must be positive, got ", options.learning_rate);
+  SLAB_CHECK(options.eta >= 0, "sghmc: eta must be >= 0, got ", options.eta);
+  SLAB_CHECK(options.beta1 >= 0 && options.beta1 < 1, "sghmc: beta1 must be in [0, 1), got ", options.beta1);
+  SLAB_CHECK(options.beta2 > 0, "sghmc: beta2 must be positive, got ", options.beta2);
+  SLAB_CHECK(options.weight_decay >= 0, "sghmc: weight decay must be >= 0, got ", options.weight_decay);
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    const NamedParameter& p = parameters_[i];
+    check_parameter(p);
+    const int64_t n = p.tensor.numel();
+    // m = 0.001 N(0, 1), from its own Philox domain; rho = 0 (tau = 1/2).
+    Tensor m = Tensor::empty({n});
+    std::vector<float> draws(static_cast<size_t>((n + 3) / 4 * 4));
+    noise::fill_normals(options_.seed, noise::kSghmcInitDomain + i, 0, static_cast<uint64_t>(n), 0, n, draws.data());
+    float* md = m.data<float>();
+    for (int64_t e = 0; e < n; ++e) md[e] = static_cast<float>(options_.initial_momentum_std) * draws[static_cast<size_t>(e)];
+    // The state lives with its parameter (drawn on the host, then copied: the same values).
+    momentum_.push_back(m.reshape(p.tensor.shape()).to(p.tensor.device()));
+    rho_.push_back(zeros(p.tensor.shape(), {DType::f32, p.tensor.device()}));
+    draw_index_.push_back(0);
+    PriorState state;
+    state.layout = PriorLayout::of(p.tensor.shape(), p.grouping);
+    state.weight_decay = static_cast<float>(options_.weight_decay);
+    prior_states_.push_back(std::move(state));
+  }
+}
+
+void Sghmc::step() {
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    if (parameters_[i].tensor.grad().defined()) step_tensor(i);
+  }
+  ++step_count_;
+}
+
+void Sghmc::step_tensor(size_t index) {
+  const NamedParameter& p = parameters_[index];
+  const Tensor grad = p.tensor.grad();
+  SLAB_CHECK(grad.shape() == p.tensor.shape() && grad.dtype() == DType::f32, "sghmc: gradient of '", p.name,
+             "' is ", grad.dtype(), " ", grad.shape(), ", expected float32 ", p.tensor.shape());
+  const PriorState& state = prior_states_[index];
+  state.validate(p.name);
+  const SghmcCoefficients k = SghmcCoefficients::make(learning_rate_, options_.temperature, options_.data_size,
+                                                      options_.eta, options_.beta1, options_.beta2);
+#ifdef SLAB_WITH_CUDA
+  if (p.tensor.device().is_cuda()) {  // the same update and draws, one fused kernel
+    cuda::sghmc_step(p.tensor, grad, momentum_[index], rho_[index], options_.seed, noise_stream(index),
+                     draw_index_[index], k, state);
+    draw_index_[index] += 1;
+    return;
+  }
+#endif
+  float* w = p.tensor.data<float>();
+  const float* g = grad.data<float>();
+  float* m = momentum_[index].data<float>();
+  float* rho = rho_[index].data<float>();
+  const int64_t n = p.tensor.numel();
+  const uint64_t seed = options_.seed, stream = noise_stream(index), numel = static_cast<uint64_t>(n);
+  const uint64_t draw_prev = draw_index_[index], draw_next = draw_prev + 1;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for if (n > kParallelElements) schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) {
+    alignas(64) float xi_prev[kChunk], xi[kChunk], decay[kChunk], keep[kChunk];
+    const int64_t first = c * kChunk, count = std::min(kChunk, n - first);
+    noise::fill_normals(seed, stream, draw_prev, numel, static_cast<uint64_t>(first), count, xi_prev);
+    noise::fill_normals(seed, stream, draw_next, numel, static_cast<uint64_t>(first), count, xi);
+    expand_prior_state(state, first, count, decay, keep);
+    float* wc = w + first;
+    float* mc = m + first;
+    float* rc = rho + first;
+    const float* gc = g + first;
+#pragma omp simd
+    for (int64_t e = 0; e < count; ++e)
+      sghmc_update(wc[e], mc[e], rc[e], gc[e], xi_prev[e], xi[e], decay[e], keep[e], k);
+  }
+  draw_index_[index] = draw_next;
+}
+
+void Sghmc::apply_prior_masks() {
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    const PriorState& state = prior_states_[i];
+    state.validate(parameters_[i].name);
+    if (!state.has_masks()) continue;
+#ifdef SLAB_WITH_CUDA
+    if (parameters_[i].tensor.device().is_cuda()) {
+      cuda::apply_prior_mask(parameters_[i].tensor, momentum_[i], state);
+      continue;
+    }
+#endif
+    const int64_t n = parameters_[i].tensor.numel();
+    float* w = parameters_[i].tensor.data<float>();
+    float* m = momentum_[i].data<float>();
+    for (int64_t first = 0; first < n; first += kChunk) {
+      float decay[kChunk], keep[kChunk];
+      const int64_t count = std::min(kChunk, n - first);
+      expand_prior_state(state, first, count, decay, keep);
+      for (int64_t e = 0; e < count; ++e) {
+        w[first + e] *= keep[e];
+        m[first + e] *= keep[e];
+      }
+    }
+  }
+}
+
+NamedTensors Sghmc::state_tensors() const {
+  NamedTensors out;
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    const std::string& name = parameters_[i].name;
+    out.emplace_back(name + ".momentum", momentum_[i]);
+    out.emplace_back(name + ".rho", rho_[i]);
+    append_prior_state_tensors(name, prior_states_[i], out);
+  }
+  return out;
+}
+
+Metadata Sghmc::state_metadata() const {
+  Metadata metadata = Optimizer::state_metadata();
+  metadata["optimizer"] = name();
+  metadata["seed"] = std::to_string(options_.seed);
+  for (size_t i = 0; i < parameters_.size(); ++i)
+    metadata[draw_key(parameters_[i].name)] = std::to_string(draw_index_[i]);
+  return metadata;
+}
+
+void Sghmc::load_state(const std::map<std::string, Tensor>& tensors, const Metadata& metadata) {
+  Optimizer::load_state(tensors, metadata);
+  auto seed = metadata.find("seed");
+  if (seed != metadata.end()) options_.seed = std::stoull(seed->second);
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    const std::string& name = parameters_[i].name;
+    for (auto [slot, target] : {std::pair{".momentum", &momentum_[i]}, std::pair{".rho", &rho_[i]}}) {
+      auto it = tensors.find(name + slot);
+      SLAB_CHECK(it != tensors.end(), "sghmc: the checkpoint has no '", name, slot, "'");
+      SLAB_CHECK(it->second.shape() == target->shape(), "sghmc: '", name, slot, "' has shape ", it->second.shape(),
+                 " in the checkpoint, expected ", target->shape());
+      target->copy_from(it->second);
+    }
+    auto draw = metadata.find(draw_key(name));
+    SLAB_CHECK(draw != metadata.end(), "sghmc: the checkpoint's metadata has no '", draw_key(name), "'");
+    draw_index_[i] = std::stoull(draw->second);
+    read_prior_state_tensors(name, tensors, prior_states_[i]);
+  }
+}
+
+size_t Sghmc::state_bytes() const {
+  size_t total = draw_index_.size() * sizeof(uint64_t);
+  for (size_t i = 0; i < parameters_.size(); ++i)
+    total += momentum_[i].nbytes() + rho_[i].nbytes() + prior_states_[i].bytes();
+  return total;
+}
+
+void append_prior_state_tensors(const std::string& name, const PriorState& state, NamedTensors& out) {
+  auto as_tensor = [](const auto& values) {
+    std::vector<float> copy(values.begin(), values.end());
+    return from_vector_f32(copy, {static_cast<int64_t>(copy.size())});
+  };
+  if (!state.group_weight_decay.empty()) out.emplace_back(name + ".group_weight_decay", as_tensor(state.group_weight_decay));
+  if (!state.keep_rows.empty()) out.emplace_back(name + ".keep_rows", as_tensor(state.keep_rows));
+  if (!state.keep_columns.empty()) out.emplace_back(name + ".keep_columns", as_tensor(state.keep_columns));
+}
+
+void read_prior_state_tensors(const std::string& name, const std::map<std::string, Tensor>& tensors, PriorState& state) {
+  auto read = [&](const std::string& slot, int64_t expected, auto& values) {
+    values.clear();
+    auto it = tensors.find(name + slot);
+    if (it == tensors.end()) return;
+    SLAB_CHECK(it->second.numel() == expected, "prior state: '", name, slot, "' holds ", it->second.numel(),
+               " values, expected ", expected);
+    for (double v : it->second.to_vector()) values.push_back(static_cast<std::decay_t<decltype(values[0])>>(v));
+  };
+  read(".group_weight_decay", state.layout.group_count(), state.group_weight_decay);
+  read(".keep_rows", state.layout.rows, state.keep_rows);
+  read(".keep_columns", state.layout.columns, state.keep_columns);
+  for (uint8_t v : state.keep_rows) SLAB_CHECK(v <= 1, "prior state: '", name, ".keep_rows' must hold 0 or 1");
+  for (uint8_t v : state.keep_columns) SLAB_CHECK(v <= 1, "prior state: '", name, ".keep_columns' must hold 0 or 1");
+  state.validate(name);
+}
+
+}  // namespace slab

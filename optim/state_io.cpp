@@ -1,0 +1,73 @@
+#include "optim/state_io.h"
+
+#include <cstdio>
+#include <set>
+
+namespace slab {
+
+void check_optimizer_parameters(const std::vector<NamedParameter>& parameters, const char* optimizer) {
+  std::set<std::string> names;
+  for (const NamedParameter& p : parameters) {
+    SLAB_CHECK(p.tensor.defined(), optimizer, ": parameter '", p.name, "' is undefined");
+    SLAB_CHECK(p.tensor.dtype() == DType::f32 || p.tensor.dtype() == DType::f64, optimizer, ": parameter '", p.name,
+               "' has dtype ", p.tensor.dtype(), "; expected float32 or float64");
+    SLAB_CHECK(names.insert(p.name).second, optimizer, ": parameter name '", p.name,
+               "' appears twice (names key the optimizer state)");
+  }
+}
+
+void check_cpu_step(const NamedParameter& parameter, const Tensor& gradient, const char* optimizer) {
+#ifdef SLAB_WITH_CUDA
+  SLAB_CHECK(gradient.device() == parameter.tensor.device(), optimizer, ": gradient of '", parameter.name, "' is on ",
+             gradient.device(), ", the parameter on ", parameter.tensor.device());
+#else
+  SLAB_CHECK(parameter.tensor.device().is_cpu(), optimizer, ": parameter '", parameter.name, "' lives on ",
+             parameter.tensor.device(), "; this build steps CPU tensors only");
+#endif
+  SLAB_CHECK(gradient.shape() == parameter.tensor.shape() && gradient.dtype() == parameter.tensor.dtype(), optimizer,
+             ": gradient of '", parameter.name, "' is ", gradient.dtype(), " ", gradient.shape(), ", the parameter ",
+             parameter.tensor.dtype(), " ", parameter.tensor.shape());
+}
+
+std::string format_scalar(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.17g", value);
+  return text;
+}
+
+double parse_scalar(const Metadata& metadata, const std::string& key, const char* optimizer) {
+  auto it = metadata.find(key);
+  SLAB_CHECK(it != metadata.end(), optimizer, ": the saved state lacks '", key, "'");
+  try {
+    size_t used = 0;
+    const double value = std::stod(it->second, &used);
+    SLAB_CHECK(used == it->second.size(), "");
+    return value;
+  } catch (const std::exception&) {
+    SLAB_FAIL(optimizer, ": saved '", key, "' = '", it->second, "' is not a number");
+  }
+}
+
+void check_state_keys(const std::vector<NamedParameter>& parameters, const std::map<std::string, Tensor>& tensors,
+                      const std::vector<std::string>& slots, const char* optimizer) {
+  std::set<std::string> known;
+  for (const NamedParameter& p : parameters)
+    for (const std::string& slot : slots) known.insert(p.name + "." + slot);
+  for (const auto& [key, tensor] : tensors)
+    SLAB_CHECK(known.count(key), optimizer, ": the saved state holds '", key,
+               "', which matches no parameter of this optimizer (state of another model or optimizer?)");
+}
+
+Tensor load_state_slot(const NamedParameter& parameter, const std::map<std::string, Tensor>& tensors,
+                       const std::string& slot, const char* optimizer) {
+  const std::string key = parameter.name + "." + slot;
+  auto it = tensors.find(key);
+  if (it == tensors.end()) return Tensor();
+  SLAB_CHECK(it->second.shape() == parameter.tensor.shape(), optimizer, ": saved '", key, "' has shape ",
+             it->second.shape(), " but the parameter has ", parameter.tensor.shape());
+  Tensor state = Tensor::empty(parameter.tensor.shape(), parameter.tensor.dtype(), parameter.tensor.device());
+  state.copy_from(it->second);
+  return state;
+}
+
+}  // namespace slab

@@ -1,0 +1,34 @@
+// Helpers shared by optimizers for checking their parameters and saving / restoring
+// per-parameter state slots ("<param>.<slot>" tensors, scalars as exact decimal strings).
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "optim/optimizer.h"
+
+namespace slab {
+
+// Parameter names must be unique (they key the state) and tensors float32/float64.
+void check_optimizer_parameters(const std::vector<NamedParameter>& parameters, const char* optimizer);
+
+// The gradient must match the parameter (shape, dtype, device). CPU steps, and CUDA steps in
+// a build with the CUDA backend (core/cuda/optimizer_kernels.h).
+void check_cpu_step(const NamedParameter& parameter, const Tensor& gradient, const char* optimizer);
+
+// Round-trip decimal text of a double (17 significant digits) and its parse, which names
+// the key when the text is not a number.
+std::string format_scalar(double value);
+double parse_scalar(const Metadata& metadata, const std::string& key, const char* optimizer);
+
+// Every tensor key must be "<parameter>.<slot>" for a known parameter and slot.
+void check_state_keys(const std::vector<NamedParameter>& parameters, const std::map<std::string, Tensor>& tensors,
+                      const std::vector<std::string>& slots, const char* optimizer);
+
+// The slot's saved tensor copied into a fresh tensor of the parameter's shape, dtype and
+// device, or an undefined tensor when the state does not hold it (a parameter that had no
+// step yet). A shape mismatch is an Error naming the key.
+Tensor load_state_slot(const NamedParameter& parameter, const std::map<std::string, Tensor>& tensors,
+                       const std::string& slot, const char* optimizer);
+
+}  // namespace slab

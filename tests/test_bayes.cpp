@@ -1,0 +1,543 @@
+// The spike-and-slab prior (ALGORITHM.md 3): E-steps, hard tests, permanent masks,
+// prune-bn, sghmc-spl against an oracle through E-step and pruning events, posterior
+// samples (schedule and files), and the sparsity report.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <vector>
+
+#include "bayes/presets.h"
+#include "bayes/samples.h"
+#include "bayes/sparsity.h"
+#include "bayes/spike_slab.h"
+#include "core/ops.h"
+#include "core/random.h"
+#include "layers/batch_norm.h"
+#include "layers/conv2d.h"
+#include "models/mlp.h"
+#include "models/model.h"
+#include "optim/csghmc.h"
+#include "optim/sghmc.h"
+#include "optim/sghmc_noise.h"
+#include "tiny_sampler_net.h"
+
+using namespace slab;
+using slab::testing::TinySamplerNet;
+
+namespace {
+
+double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+std::string temp_path(const std::string& name) { return (std::filesystem::temp_directory_path() / name).string(); }
+
+SghmcOptions sampler_options() {
+  SghmcOptions o;
+  o.learning_rate = 0.05;
+  o.temperature = 0.02;
+  o.data_size = 64;
+  o.seed = 99;
+  o.spike_and_slab = true;
+  return o;
+}
+
+// The EM-MCMC oracle: ALGORITHM.md 2 per weight and ALGORITHM.md 3 per epoch, as plain
+// double loops over the tiny network's five tensors (conv [4,3,3,3], bn scale [4], bn
+// shift [4], linear [3,4], bias [3]). It shares only the Philox draws with slab.
+struct EmMcmcOracle {
+  std::vector<std::vector<double>> w, m, rho, lambda, keep;
+  std::vector<uint64_t> draw;
+  SghmcOptions sampler;
+  SpikeSlabOptions prior;
+
+  EmMcmcOracle(const std::vector<NamedParameter>& parameters, const SghmcOptions& s, const SpikeSlabOptions& p)
+      : sampler(s), prior(p) {
+    for (size_t i = 0; i < parameters.size(); ++i) {
+      w.push_back(parameters[i].tensor.to_vector());
+      const size_t n = w.back().size();
+      std::vector<double> momentum;
+      for (size_t e = 0; e < n; ++e)
+        momentum.push_back(s.initial_momentum_std * noise::normal_at(s.seed, noise::kSghmcInitDomain + i, 0, n, e));
+      m.push_back(momentum);
+      rho.push_back(std::vector<double>(n, 0.0));
+      lambda.push_back(std::vector<double>(n, p.lambda1));
+      keep.push_back(std::vector<double>(n, 1.0));
+      draw.push_back(0);
+    }
+  }
+
+  // E-step and pruning, straight from the table of ALGORITHM.md 3.
+  void epoch_pass() {
+    const double soft = prior.soft_threshold;
+    // conv [o][i][k]: kernel slice groups, input channel and filter units (magnitude test).
+    std::vector<double>& cw = w[0];
+    auto at = [](int o, int i, int k) { return static_cast<size_t>((o * 3 + i) * 9 + k); };
+    std::vector<bool> prune_in(3, false), prune_out(4, false);
+    for (int o = 0; o < 4; ++o)
+      for (int i = 0; i < 3; ++i) {
+        double s = 0;
+        for (int k = 0; k < 9; ++k) s += cw[at(o, i, k)] * cw[at(o, i, k)];
+        for (int k = 0; k < 9; ++k) lambda[0][at(o, i, k)] = s / 9 < soft ? prior.lambda0 : prior.lambda1;
+      }
+    for (int i = 0; i < 3; ++i) {
+      double biggest = 0;
+      for (int o = 0; o < 4; ++o)
+        for (int k = 0; k < 9; ++k) biggest = std::max(biggest, std::abs(cw[at(o, i, k)]));
+      prune_in[i] = biggest < prior.hard_threshold_conv;
+    }
+    for (int o = 0; o < 4; ++o) {
+      double biggest = 0;
+      for (int i = 0; i < 3; ++i)
+        for (int k = 0; k < 9; ++k) biggest = std::max(biggest, std::abs(cw[at(o, i, k)]));
+      prune_out[o] = biggest < prior.hard_threshold_conv;
+    }
+    for (int o = 0; o < 4; ++o)
+      for (int i = 0; i < 3; ++i)
+        for (int k = 0; k < 9; ++k)
+          if (prune_in[i] || prune_out[o]) keep[0][at(o, i, k)] = 0;
+    // prune-bn: the BN scale and shift of a pruned filter.
+    for (int o = 0; o < 4; ++o)
+      if (prune_out[o]) {
+        keep[1][static_cast<size_t>(o)] = 0;
+        keep[2][static_cast<size_t>(o)] = 0;
+      }
+    // linear [r][c]: column groups and column units (mean square test).
+    std::vector<double>& lw = w[3];
+    for (int c = 0; c < 4; ++c) {
+      double s = 0;
+      for (int r = 0; r < 3; ++r) s += lw[static_cast<size_t>(r * 4 + c)] * lw[static_cast<size_t>(r * 4 + c)];
+      for (int r = 0; r < 3; ++r) {
+        lambda[3][static_cast<size_t>(r * 4 + c)] = s / 3 < soft ? prior.lambda0 : prior.lambda1;
+        if (s / 3 < prior.hard_threshold_linear) keep[3][static_cast<size_t>(r * 4 + c)] = 0;
+      }
+    }
+    for (size_t t = 0; t < w.size(); ++t)
+      for (size_t e = 0; e < w[t].size(); ++e) {
+        w[t][e] *= keep[t][e];
+        m[t][e] *= keep[t][e];
+      }
+  }
+
+  void step(const std::vector<std::vector<double>>& g, double c2) {
+    const double T = sampler.temperature, N = sampler.data_size, eta = sampler.eta, b1 = sampler.beta1;
+    const double C = std::sqrt(c2);
+    for (size_t t = 0; t < w.size(); ++t) {
+      const size_t n = w[t].size();
+      for (size_t e = 0; e < n; ++e) {
+        const double xi_prev = noise::normal_at(sampler.seed, noise::kSghmcDomain + t, draw[t], n, e);
+        const double xi = noise::normal_at(sampler.seed, noise::kSghmcDomain + t, draw[t] + 1, n, e);
+        const double tau_old = sigmoid(rho[t][e]);
+        rho[t][e] -= eta * (T * T * C * C * C * lambda[t][e] * tau_old + T * std::pow(C, 1.5) * xi_prev * g[t][e] -
+                            1.0 / (tau_old * N));
+        const double tau = sigmoid(rho[t][e]);
+        m[t][e] = (b1 * m[t][e] - c2 * sampler.beta2 * (g[t][e] + lambda[t][e] * w[t][e]) +
+                   std::sqrt(2 + 2 * b1 * b1) * std::pow(C, 1.5) * T * xi) *
+                  keep[t][e];
+        w[t][e] = (w[t][e] + tau * m[t][e]) * keep[t][e];
+      }
+      draw[t] += 1;
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE("sghmc-spl with E-steps and pruning agrees with the oracle for 50 steps") {
+  TinySamplerNet net, oracle_net;
+  {
+    // Small units that the spike shrinks below the hard thresholds at different passes:
+    // conv input channel 2, conv filter 3 (behind a dead ReLU), linear column 1.
+    NoGradGuard no_grad;
+    for (int64_t o = 0; o < 4; ++o)
+      for (int64_t i = 0; i < 3; ++i)
+        for (int64_t k = 0; k < 9; ++k) {
+          const double x = net.conv_weight.at({o, i, k / 3, k % 3});
+          const double scale = i == 2 ? 0.1 : (o == 3 ? 0.01 : 1.0);
+          net.conv_weight.set({o, i, k / 3, k % 3}, x * scale);
+        }
+    for (int64_t r = 0; r < 3; ++r) net.linear_weight.set({r, 1}, net.linear_weight.at({r, 1}) * 0.1);
+    net.beta.set({3}, -5.0);  // a dead ReLU unit: filter 3 gets no gradient, only the spike
+  }
+  const auto parameters = net.parameters();
+  SpikeSlabOptions prior;
+  prior.lambda1 = 1e-3;
+  prior.lambda0 = 20.0;
+  prior.soft_threshold = 4e-3;
+  prior.hard_threshold_conv = 0.02;
+  prior.hard_threshold_linear = 1e-4;
+  prior.hard_test = HardTest::Magnitude;
+  prior.warm_up = 1;
+  prior.prune_bn = true;
+  ChannelCouplings couplings;
+  couplings.conv_batch_norm.push_back({"conv", "bn"});
+  SpikeSlabPrior spike_slab(prior, couplings);
+  const SghmcOptions options = sampler_options();
+  Sghmc optimizer(parameters, options);
+  spike_slab.attach(optimizer);
+  EmMcmcOracle oracle(parameters, options, prior);
+
+  const int64_t steps_per_epoch = 5;
+  std::vector<int64_t> newly_pruned_by_epoch;
+  for (int64_t step = 0; step < 50; ++step) {
+    if (step % steps_per_epoch == 0) {
+      const int64_t epoch = step / steps_per_epoch;
+      PriorPassReport report;
+      const bool ran = spike_slab.begin_epoch(epoch, optimizer, &report);
+      CHECK(ran == (epoch > 1));
+      if (ran) {
+        oracle.epoch_pass();
+        newly_pruned_by_epoch.push_back(report.newly_pruned_units);
+      }
+    }
+    const double c2 = 0.08 / 2 * (std::cos(M_PI * static_cast<double>(step % 25) / 25.0) + 1);
+    const int64_t batch = (step % 4) * 4;
+    net.loss_and_gradients(batch, 4);
+    for (size_t t = 0; t < oracle.w.size(); ++t) {
+      NoGradGuard no_grad;
+      oracle_net.parameters()[t].tensor.copy_from(from_vector(oracle.w[t], parameters[t].tensor.shape()));
+    }
+    oracle_net.loss_and_gradients(batch, 4);
+    std::vector<std::vector<double>> g;
+    for (const NamedParameter& p : oracle_net.parameters()) g.push_back(p.tensor.grad().to_vector());
+    optimizer.set_learning_rate(c2);
+    optimizer.step();
+    oracle.step(g, c2);
+    for (size_t t = 0; t < oracle.w.size(); ++t) {
+      const std::vector<double> x = parameters[t].tensor.to_vector();
+      for (size_t e = 0; e < x.size(); ++e) {
+        REQUIRE(std::abs(x[e] - oracle.w[t][e]) <= 1e-5 + 1e-4 * std::abs(oracle.w[t][e]));
+        if (oracle.keep[t][e] == 0) REQUIRE(x[e] == 0.0);  // pruned: exactly zero after every step
+      }
+    }
+  }
+  // Pruning happened, and not all of it at the first pass: the spike shrank units later.
+  const auto& states = optimizer.prior_states();
+  CHECK(states[0].keep_columns == std::vector<uint8_t>{1, 1, 0});
+  CHECK(states[0].keep_rows == std::vector<uint8_t>{1, 1, 1, 0});
+  CHECK(states[1].keep_rows == std::vector<uint8_t>{1, 1, 1, 0});  // prune-bn
+  CHECK(states[2].keep_rows == std::vector<uint8_t>{1, 1, 1, 0});
+  CHECK(states[3].keep_columns == std::vector<uint8_t>{1, 0, 1, 1});
+  REQUIRE(newly_pruned_by_epoch.size() == 8);
+  CHECK(std::count_if(newly_pruned_by_epoch.begin(), newly_pruned_by_epoch.end(), [](int64_t n) { return n > 0; }) >= 2);
+  int64_t total = 0;
+  for (int64_t n : newly_pruned_by_epoch) total += n;
+  CHECK(total == 3);
+  CHECK(net.beta.at({3}) == 0.0);
+  CHECK(net.gamma.at({3}) == 0.0);
+}
+
+TEST_CASE("the threshold E-step picks lambda0 below the soft threshold and may switch back") {
+  SpikeSlabOptions o;
+  o.lambda1 = 1e-4;
+  o.lambda0 = 1e-2;
+  o.soft_threshold = 1e-3;
+  CHECK(group_weight_decay(0.5e-3, 9, o) == 1e-2);
+  CHECK(group_weight_decay(1e-3, 9, o) == 1e-4);  // not below: slab
+  CHECK(group_weight_decay(2e-3, 9, o) == 1e-4);
+  // Groups of a conv weight are kernel slices; of a linear weight, columns.
+  Tensor conv = zeros({2, 2, 1, 2});
+  conv.set({1, 0, 0, 1}, 2.0);
+  const auto conv_groups = group_mean_squares(conv, PriorLayout::of(conv.shape(), PriorGrouping::ConvKernels));
+  CHECK(conv_groups == std::vector<double>{0, 0, 2.0, 0});
+  Tensor linear = from_vector({1, 2, 3, 4, 5, 6}, {2, 3});
+  const auto columns = group_mean_squares(linear, PriorLayout::of(linear.shape(), PriorGrouping::LinearColumns));
+  CHECK(columns[0] == doctest::Approx((1 + 16) / 2.0));
+  CHECK(columns[2] == doctest::Approx((9 + 36) / 2.0));
+
+  // A group switches back to the slab when its weights grow again.
+  Tensor w = from_vector({0.01, 1.0, 0.01, 1.0}, {2, 2}).set_requires_grad(true);  // columns (0.01, 0.01), (1, 1)
+  SghmcOptions so = sampler_options();
+  Sghmc optimizer({{"fc.weight", w, PriorGrouping::LinearColumns}}, so);
+  SpikeSlabPrior prior(o);
+  prior.run(optimizer);
+  CHECK(optimizer.prior_states()[0].group_weight_decay == std::vector<float>{1e-2f, 1e-4f});
+  {
+    NoGradGuard no_grad;
+    w.copy_from(from_vector({1.0, 1.0, 1.0, 1.0}, {2, 2}));
+  }
+  prior.run(optimizer);
+  CHECK(optimizer.prior_states()[0].group_weight_decay == std::vector<float>{1e-4f, 1e-4f});
+}
+
+TEST_CASE("the posterior E-step is the exact p_g in log space, with p_g = 1/2 at the stated point") {
+  SpikeSlabOptions o;
+  o.estep = EStep::Posterior;
+  o.lambda1 = 5e-4;
+  o.lambda0 = 1e-2;
+  o.theta = 0.3;
+  o.data_size = 10240;
+  const int64_t m = 9;
+  const double half = posterior_half_point(m, o);
+  CHECK(half == doctest::Approx((std::log(o.lambda0 / o.lambda1) - 2.0 / m * std::log(0.3 / 0.7)) /
+                                (o.data_size * (o.lambda0 - o.lambda1))));
+  CHECK(std::exp(log_inclusion_probability(half * m, m, o.lambda1, o.lambda0, o.theta, o.data_size)) ==
+        doctest::Approx(0.5).epsilon(1e-9));
+  CHECK(group_weight_decay(half, m, o) == doctest::Approx((o.lambda0 + o.lambda1) / 2));
+  // Direct density ratio at a moderate point, against the log-space form.
+  const double s = 0.8 * half * m;
+  auto density = [&](double lambda) {
+    const double precision = o.data_size * lambda;
+    return std::pow(precision / (2 * M_PI), m / 2.0) * std::exp(-0.5 * precision * s);
+  };
+  const double direct = 0.3 * density(o.lambda1) / (0.3 * density(o.lambda1) + 0.7 * density(o.lambda0));
+  CHECK(std::exp(log_inclusion_probability(s, m, o.lambda1, o.lambda0, o.theta, o.data_size)) ==
+        doctest::Approx(direct).epsilon(1e-9));
+  // Far in either tail it stays finite (log space): a large group of big weights.
+  CHECK(log_inclusion_probability(1e6, 1000, o.lambda1, o.lambda0, o.theta, o.data_size) == doctest::Approx(0.0));
+  CHECK(std::isfinite(log_inclusion_probability(0.0, 100000, o.lambda1, o.lambda0, o.theta, o.data_size)));
+  CHECK(log_inclusion_probability(0.0, 100000, o.lambda1, o.lambda0, o.theta, o.data_size) < -1000);
+  SpikeSlabOptions bad = o;
+  bad.data_size = 0;
+  CHECK_THROWS_WITH_AS(SpikeSlabPrior{bad}, doctest::Contains("needs the training-set size N"), Error);
+}
+
+TEST_CASE("hard tests: magnitude prunes small channels, range prunes flat ones") {
+  // [out 2, in 3, 1, 2]: input channel 0 all 0.5 (flat but large), channel 1 tiny,
+  // channel 2 large and spread.
+  Tensor w = from_vector({0.5, 0.5, 0.001, -0.002, 1.0, -1.0,  //
+                          0.5, 0.5, 0.003, 0.001, 0.2, 0.9},
+                         {2, 3, 1, 2});
+  const ConvUnitTests magnitude = conv_hard_tests(w, HardTest::Magnitude, 0.01);
+  CHECK(magnitude.keep_input_channels == std::vector<uint8_t>{1, 0, 1});
+  CHECK(magnitude.keep_filters == std::vector<uint8_t>{1, 1});
+  const ConvUnitTests range = conv_hard_tests(w, HardTest::Range, 0.01);
+  CHECK(range.keep_input_channels == std::vector<uint8_t>{0, 0, 1});  // the live flat channel goes too
+  CHECK(range.keep_filters == std::vector<uint8_t>{1, 1});
+  Tensor filters = from_vector({0.004, -0.004, 0.3, 0.3}, {2, 1, 1, 2});
+  CHECK(conv_hard_tests(filters, HardTest::Magnitude, 0.005).keep_filters == std::vector<uint8_t>{0, 1});
+  CHECK(conv_hard_tests(filters, HardTest::Range, 0.005).keep_filters == std::vector<uint8_t>{1, 0});
+  // Linear columns: mean(w^2) < threshold.
+  Tensor lin = from_vector({0.01, 1.0, 0.1, 0.0, 0.01, 0.0}, {2, 3});
+  CHECK(linear_column_tests(lin, 1e-3) == std::vector<uint8_t>{0, 1, 1});
+  CHECK(parse_hard_test("range") == HardTest::Range);
+  CHECK_THROWS_WITH_AS(parse_hard_test("max"), doctest::Contains("'magnitude' or 'range'"), Error);
+  CHECK_THROWS_WITH_AS(parse_estep("em"), doctest::Contains("'threshold' or 'posterior'"), Error);
+  CHECK_THROWS_WITH_AS(conv_hard_tests(lin, HardTest::Range, 0.1), doctest::Contains("[2, 3]"), Error);
+}
+
+TEST_CASE("masks are permanent: a pruned unit stays pruned when its test would pass again") {
+  Tensor w = from_vector({0.0001, 1.0, 0.0001, 1.0}, {2, 2}).set_requires_grad(true);
+  Sghmc optimizer({{"fc.weight", w, PriorGrouping::LinearColumns}}, sampler_options());
+  SpikeSlabOptions o;
+  o.hard_threshold_linear = 1e-3;
+  SpikeSlabPrior prior(o);
+  PriorPassReport report = prior.run(optimizer);
+  CHECK(report.newly_pruned_units == 1);
+  CHECK(optimizer.prior_states()[0].keep_columns == std::vector<uint8_t>{0, 1});
+  CHECK(w.at({0, 0}) == 0.0);
+  CHECK(w.at({1, 0}) == 0.0);
+  {
+    NoGradGuard no_grad;  // something writes a large value into the pruned column
+    w.set({0, 0}, 5.0);
+  }
+  report = prior.run(optimizer);
+  CHECK(report.newly_pruned_units == 0);
+  CHECK(report.pruned_units == 1);
+  CHECK(optimizer.prior_states()[0].keep_columns == std::vector<uint8_t>{0, 1});
+  CHECK(w.at({0, 0}) == 0.0);  // the pass re-applies the masks
+}
+
+TEST_CASE("the pass runs only after warm-up and only for an optimizer that reads a prior") {
+  Tensor w = ones({2, 2}).set_requires_grad(true);
+  SpikeSlabOptions o;
+  o.warm_up = 3;
+  SpikeSlabPrior prior(o);
+  Sghmc sampler({{"fc.weight", w, PriorGrouping::LinearColumns}}, sampler_options());
+  prior.attach(sampler);
+  CHECK(sampler.prior_states()[0].weight_decay == static_cast<float>(o.lambda1));
+  for (int64_t epoch = 0; epoch <= 3; ++epoch) CHECK(!prior.begin_epoch(epoch, sampler));
+  CHECK(sampler.prior_states()[0].group_weight_decay.empty());
+  CHECK(prior.begin_epoch(4, sampler));
+  CHECK(sampler.prior_states()[0].group_weight_decay.size() == 2);
+  CsghmcOptions co;
+  co.data_size = 10;
+  Csghmc other({{"fc.weight", w, PriorGrouping::LinearColumns}}, co);
+  CHECK_THROWS_WITH_AS(prior.attach(other), doctest::Contains("'csghmc' does not read a prior"), Error);
+}
+
+TEST_CASE("sample schedule: the last epochs of each cycle, 12 samples for the CIFAR recipe") {
+  std::vector<int64_t> epochs;
+  for (int64_t e = 0; e < 200; ++e)
+    if (is_sample_epoch(e, 782, 200, 4, 3)) epochs.push_back(e);
+  CHECK(epochs == std::vector<int64_t>{47, 48, 49, 97, 98, 99, 147, 148, 149, 197, 198, 199});
+  CHECK(cycle_of_epoch(49, 782, 200, 4) == 0);
+  CHECK(cycle_of_epoch(50, 782, 200, 4) == 1);
+  // Cycles that do not end on an epoch boundary: 10 epochs of 3 batches in 4 cycles
+  // (L = ceil(30/4) = 8 iterations): epoch e ends at iteration 3e + 2, cycles end at 7, 15, 23, 29.
+  std::vector<int64_t> uneven;
+  for (int64_t e = 0; e < 10; ++e)
+    if (is_sample_epoch(e, 3, 10, 4, 1)) uneven.push_back(e);
+  CHECK(uneven == std::vector<int64_t>{1, 4, 7, 9});
+  CHECK_THROWS_WITH_AS(is_sample_epoch(10, 3, 10, 4, 1), doctest::Contains("outside [0, 10)"), Error);
+}
+
+TEST_CASE("posterior samples keep masks, and a pruned weight is zero in every saved sample") {
+  const std::string path = temp_path("slab_test_sample.safetensors");
+  Generator generator(3, 0);
+  MLP model(6, {4}, 1, generator);
+  Sghmc optimizer(model.named_parameters(), sampler_options());
+  auto& first = optimizer.prior_states()[0];
+  REQUIRE(optimizer.parameters()[0].name == "layers.0.weight");
+  first.keep_columns = {1, 0, 1, 1, 0, 1};
+  optimizer.apply_prior_masks();
+  Tensor x = randn({8, 6}, generator), y = randn({8, 1}, generator);
+  for (int step = 0; step < 3; ++step) {
+    model.zero_grad();
+    mse_loss(model.forward(x), y).backward();
+    optimizer.step();
+  }
+  SampleInfo info;
+  info.epoch = 5;
+  info.step = 3;
+  info.cycle = 1;
+  info.extra["temperature"] = "0.02";
+  save_posterior_sample(path, model, &optimizer, info);
+
+  MLP other(6, {4}, 1, generator);
+  const LoadedSample sample = load_posterior_sample(path, other);
+  CHECK(sample.info.epoch == 5);
+  CHECK(sample.info.cycle == 1);
+  CHECK(sample.info.optimizer == "sghmc-spl");
+  CHECK(sample.info.extra.at("temperature") == "0.02");
+  REQUIRE(sample.masks.count("layers.0.weight") == 1);
+  CHECK(sample.masks.at("layers.0.weight").second == std::vector<uint8_t>{1, 0, 1, 1, 0, 1});
+  for (int64_t r = 0; r < 4; ++r) {
+    CHECK(other.named_parameters()[0].tensor.at({r, 1}) == 0.0);
+    CHECK(other.named_parameters()[0].tensor.at({r, 4}) == 0.0);
+  }
+  CHECK(other.named_parameters()[2].tensor.to_vector() == model.named_parameters()[2].tensor.to_vector());
+
+  // A masked weight that is not zero cannot be saved.
+  {
+    NoGradGuard no_grad;
+    model.named_parameters()[0].tensor.set({2, 4}, 0.5);
+  }
+  CHECK_THROWS_WITH_AS(save_posterior_sample(path, model, &optimizer, info),
+                       doctest::Contains("'layers.0.weight' row 2 column 4 is pruned but holds 0.5"), Error);
+  // Not a sample file.
+  save_safetensors(path, {{"w", zeros({1})}});
+  CHECK_THROWS_WITH_AS(load_posterior_sample(path, other), doctest::Contains("is not a slab posterior sample"), Error);
+  std::filesystem::remove(path);
+}
+
+namespace {
+
+// conv1 (3->4, 3x3, pad 1) -> bn1 -> relu = a;  conv2 (4->4, 3x3, stride 2, pad 1) -> bn2 = b;
+// out = b + subsample(a). The residual stream's members are bn2 and bn1.
+class TinyResidual : public Model {
+ public:
+  explicit TinyResidual(Generator& g) {
+    ConvOptions first = conv_options(1, 1, false);
+    ConvOptions second = conv_options(2, 1, false);
+    conv1 = register_module("conv1", std::make_shared<Conv2d>(3, 4, 3, g, first));
+    bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(4));
+    conv2 = register_module("conv2", std::make_shared<Conv2d>(4, 4, 3, g, second));
+    bn2 = register_module("bn2", std::make_shared<BatchNorm2d>(4));
+  }
+  Tensor forward(const Tensor& x) override {
+    const Tensor a = relu((*bn1)((*conv1)(x)));
+    const Tensor b = (*bn2)((*conv2)(a));
+    return add(b, avg_pool2d(a, Pool2dOptions{{2, 2}, {2, 2}, {0, 0}}));
+  }
+  std::string type_name() const override { return "TinyResidual"; }
+  ChannelCouplings channel_couplings() override {
+    ChannelCouplings c;
+    c.conv_batch_norm = {{"conv1", "bn1"}, {"conv2", "bn2"}};
+    c.residual_streams = {{"out", 4, {{"bn2", 0}, {"bn1", 0}}}};
+    return c;
+  }
+  std::shared_ptr<Conv2d> conv1, conv2;
+  std::shared_ptr<BatchNorm2d> bn1, bn2;
+};
+
+}  // namespace
+
+TEST_CASE("sparsity report: parameters, dead channels through BN and residual sums, FLOPs") {
+  Generator g(12, 0);
+  TinyResidual model(g);
+  SghmcOptions so = sampler_options();
+  Sghmc optimizer(model.named_parameters(), so);
+  // Prune filter 1 of both convs and filter 2 of conv2 only; conv2 input channel 3.
+  auto& states = optimizer.prior_states();
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < optimizer.parameters().size(); ++i) index[optimizer.parameters()[i].name] = i;
+  states[index.at("conv1.weight")].keep_rows = {1, 0, 1, 1};
+  states[index.at("conv2.weight")].keep_rows = {1, 0, 0, 1};
+  states[index.at("conv2.weight")].keep_columns = {1, 1, 1, 0};
+  optimizer.apply_prior_masks();
+  {
+    NoGradGuard no_grad;  // trained BatchNorms have non-zero shifts
+    model.bn1->bias.fill(0.1);
+    model.bn2->bias.fill(0.1);
+  }
+
+  // Without prune-bn the BN shift keeps pruned filters alive: nothing is dead.
+  SparsityReport before = sparsity_report(model, &optimizer, {1, 3, 8, 8});
+  REQUIRE(before.layers.size() == 4);
+  CHECK(before.layers[0].name == "conv1");
+  CHECK(before.layers[0].pruned_filters == 1);
+  CHECK(before.layers[0].dead_filters == 0);
+  CHECK(before.streams.at(0).dead_channels == 0);
+  // Dense MACs: conv1 64 positions x 108 weights, conv2 16 positions x 144 weights.
+  CHECK(before.dense_macs == 64.0 * 108 + 16.0 * 144);
+
+  // prune-bn through the prior pass (tests that would prune nothing else: thresholds 0).
+  SpikeSlabOptions o;
+  o.hard_threshold_conv = 0;
+  o.prune_bn = true;
+  SpikeSlabPrior prior(o, model.channel_couplings());
+  prior.run(optimizer);
+  CHECK(model.bn1->weight.at({1}) == 0.0);
+  CHECK(model.bn1->bias.at({1}) == 0.0);
+  CHECK(model.bn2->bias.at({2}) == 0.0);
+  const SparsityReport report = sparsity_report(model, &optimizer, {1, 3, 8, 8});
+  CHECK(report.layers[0].dead_filters == 1);
+  CHECK(report.layers[2].dead_filters == 2);
+  CHECK(report.layers[2].pruned_columns == 1);
+  CHECK(report.layers[1].kind == "batchnorm");
+  CHECK(report.layers[1].dead_filters == 1);
+  // Stream channel 1 is dead in both members; channel 2 only in bn2 (bn1 still feeds it).
+  CHECK(report.streams.at(0).dead_channels == 1);
+  // conv1 keeps 3 live filters of 27 weights; conv2 keeps filters 0 and 3 with 3 live input channels.
+  CHECK(report.kept_macs == 64.0 * 3 * 27 + 16.0 * 2 * 3 * 9);
+  // Parameters: every exact zero counts, BN included.
+  int64_t zeros = 0, total = 0;
+  for (const NamedParameter& p : model.named_parameters()) {
+    total += p.tensor.numel();
+    for (double v : p.tensor.to_vector()) zeros += v == 0.0;
+  }
+  CHECK(report.parameters == total);
+  CHECK(report.zeros == zeros);
+  // conv1 filter 1 (27), conv2 filters 1-2 (72) and input channel 3 of its live filters
+  // (18), BN scale and shift of the three dead channels (6).
+  CHECK(report.zeros == 27 + 72 + 18 + 6);
+  CHECK(report.summary().find("sparsity=") == 0);
+  CHECK(report.table().find("residual stream out") != std::string::npos);
+}
+
+TEST_CASE("presets and temperatures") {
+  const SamplerPreset reference = sampler_preset("reference-cifar");
+  CHECK(reference.prior.warm_up == 300);
+  CHECK(reference.prior.hard_test == HardTest::Range);
+  CHECK(!reference.prior.prune_bn);
+  CHECK(reference.prior.lambda0 == 1e-3);
+  const SamplerPreset slab_default = sampler_preset("slab-cifar");
+  CHECK(slab_default.prior.prune_bn);
+  CHECK(slab_default.prior.hard_test == HardTest::Magnitude);
+  CHECK(slab_default.prior.warm_up < slab_default.epochs);
+  const SamplerPreset ex2 = sampler_preset("regression-2");
+  CHECK(ex2.epochs == 6000);
+  CHECK(ex2.prior.lambda1 == 5e-4);
+  CHECK(ex2.temperature == "sqrt(1/N)");
+  CHECK_THROWS_WITH_AS(sampler_preset("cifar"), doctest::Contains("known: slab-cifar"), Error);
+  CHECK(parse_temperature("1/N", 50000) == 1.0 / 50000);
+  CHECK(parse_temperature("sqrt(1/N)", 10240) == doctest::Approx(std::sqrt(1.0 / 10240)));
+  CHECK(parse_temperature("0.25", 10) == 0.25);
+  CHECK(parse_temperature("0", 10) == 0.0);
+  CHECK_THROWS_WITH_AS(parse_temperature("1/n", 10), doctest::Contains("'1/N', 'sqrt(1/N)' or a number"), Error);
+  CHECK_THROWS_WITH_AS(parse_temperature("-1", 10), doctest::Contains("got '-1'"), Error);
+  CHECK_THROWS_WITH_AS(parse_temperature("0.1x", 10), doctest::Contains("got '0.1x'"), Error);
+}

@@ -1,0 +1,378 @@
+// Models: PyTorch's state-dict keys, shapes and parameter counts for every make_model name,
+// the factory's errors, prior groupings, channel couplings (structure and a functional
+// dead-channel check), forward shapes, and ResNet-20 / small-CNN forward + backward against
+// PyTorch golden files.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/safetensors.h"
+#include "layers/layers.h"
+#include "models/factory.h"
+#include "models/resnet.h"
+#include "models/resnet_cifar.h"
+#include "models/wide_resnet.h"
+#include "tests/golden/models/golden_values.h"
+
+using namespace slab;
+
+namespace {
+
+std::string golden_path(const std::string& file) { return std::string(SLAB_SOURCE_DIR) + "/tests/golden/models/" + file; }
+
+nlohmann::json architectures() {
+  std::ifstream in(golden_path("architectures.json"));
+  REQUIRE_MESSAGE(in.good(), "missing ", golden_path("architectures.json"), ": run tests/golden/make_golden_models.py");
+  return nlohmann::json::parse(in);
+}
+
+// Sorted "key shape dtype" lines as the golden script writes them ("conv1.weight 16,3,3,3 float32").
+std::vector<std::string> state_entries(const Module& model) {
+  std::vector<std::string> out;
+  for (const auto& [key, tensor] : model.state_dict()) {
+    std::ostringstream line;
+    line << key << ' ';
+    for (size_t d = 0; d < tensor.shape().size(); ++d) line << (d ? "," : "") << tensor.shape()[d];
+    line << ' ' << tensor.dtype();
+    out.push_back(line.str());
+  }
+  std::sort(out.begin(), out.end());  // the golden lists are sorted (PyTorch orders buffers differently)
+  return out;
+}
+
+std::string digest(const std::vector<std::string>& entries) {
+  std::string joined;
+  for (size_t i = 0; i < entries.size(); ++i) joined += (i ? "\n" : "") + entries[i];
+  char text[17];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(golden::fnv1a64(joined)));
+  return text;
+}
+
+void check_close(const Tensor& actual, const Tensor& expected, double rtol, double atol, const std::string& what) {
+  REQUIRE_MESSAGE(actual.shape() == expected.shape(), what, ": shape ", actual.shape(), " vs ", expected.shape());
+  const std::vector<double> a = actual.to_vector(), b = expected.to_vector();
+  double worst = 0;
+  size_t worst_index = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double ratio = std::abs(a[i] - b[i]) / (atol + rtol * std::abs(b[i]));
+    if (!(ratio <= worst)) {
+      worst = ratio;
+      worst_index = i;
+    }
+  }
+  INFO(what, ": worst element ", worst_index, " is ", a[worst_index], ", expected ", b[worst_index]);
+  CHECK(worst <= 1.0);
+}
+
+Module* find_module(Module& model, const std::string& name) {
+  for (auto& [qualified, module] : model.named_modules())
+    if (qualified == name) return module;
+  return nullptr;
+}
+
+int64_t output_channels(Module* module) {
+  if (auto* conv = dynamic_cast<Conv2d*>(module)) return conv->out_channels;
+  if (auto* norm = dynamic_cast<BatchNorm*>(module)) return norm->num_features;
+  return -1;
+}
+
+// Every name in the couplings exists with the right type, pairs agree in channels, and
+// stream members fit inside their stream.
+void check_couplings_structure(Module& model, const std::string& name) {
+  const ChannelCouplings couplings = channel_couplings(model);
+  for (const ConvBatchNormPair& pair : couplings.conv_batch_norm) {
+    INFO(name, ": pair ", pair.conv, " -> ", pair.batch_norm);
+    auto* conv = dynamic_cast<Conv2d*>(find_module(model, pair.conv));
+    auto* norm = dynamic_cast<BatchNorm2d*>(find_module(model, pair.batch_norm));
+    REQUIRE(conv != nullptr);
+    REQUIRE(norm != nullptr);
+    CHECK(conv->out_channels == norm->num_features);
+  }
+  for (const ResidualStream& stream : couplings.residual_streams) {
+    CHECK(stream.members.size() >= 2);
+    for (const StreamMember& member : stream.members) {
+      INFO(name, ": stream ", stream.name, " member ", member.module, " offset ", member.channel_offset);
+      Module* module = find_module(model, member.module);
+      REQUIRE(module != nullptr);
+      const int64_t channels = output_channels(module);
+      CHECK(channels > 0);
+      CHECK(member.channel_offset >= 0);
+      CHECK(member.channel_offset + channels <= stream.channels);
+    }
+  }
+}
+
+// Zeroes, for every member of `stream`, the output channel that lands on stream channel j:
+// a BN's gamma and beta, or a conv's filter.
+void kill_stream_channel(Module& model, const ResidualStream& stream, int64_t j, size_t skip_member = SIZE_MAX) {
+  NoGradGuard no_grad;
+  for (size_t m = 0; m < stream.members.size(); ++m) {
+    if (m == skip_member) continue;
+    const StreamMember& member = stream.members[m];
+    Module* module = find_module(model, member.module);
+    const int64_t c = j - member.channel_offset;
+    if (c < 0 || c >= output_channels(module)) continue;
+    if (auto* norm = dynamic_cast<BatchNorm*>(module)) {
+      norm->weight.set({c}, 0.0);
+      norm->bias.set({c}, 0.0);
+    } else if (auto* conv = dynamic_cast<Conv2d*>(module)) {
+      const Tensor filter = narrow(conv->weight, 0, c, 1);
+      Tensor zero = zeros(filter.shape());
+      const int64_t per_filter = filter.numel();
+      float* data = conv->weight.data<float>() + c * per_filter;
+      for (int64_t e = 0; e < per_filter; ++e) data[e] = 0.0f;
+    }
+  }
+}
+
+// Sum over the batch of |d loss / d classifier.weight[:, j]|.
+double classifier_column_gradient(Module& model, Linear& classifier, const Tensor& images, int64_t j) {
+  model.zero_grad();
+  sum(model(images)).backward();
+  double total = 0;
+  for (int64_t o = 0; o < classifier.out_features; ++o) total += std::abs(classifier.weight.grad().at({o, j}));
+  return total;
+}
+
+}  // namespace
+
+TEST_CASE("every make_model name has PyTorch's state-dict keys, shapes, dtypes and parameter count") {
+  const nlohmann::json golden = architectures();
+  CHECK(golden.size() >= 20);
+  for (const auto& [name, record] : golden.items()) {
+    INFO("model ", name);
+    auto model = make_model(name, record.at("num_classes").get<int64_t>(), record.at("in_channels").get<int64_t>(), 1);
+    CHECK(model->parameter_count() == record.at("parameters").get<int64_t>());
+    const std::vector<std::string> entries = state_entries(*model);
+    CHECK(static_cast<int64_t>(entries.size()) == record.at("entries").get<int64_t>());
+    if (record.contains("state_dict")) {
+      const auto expected = record.at("state_dict").get<std::vector<std::string>>();
+      for (size_t i = 0; i < std::min(entries.size(), expected.size()); ++i) {
+        INFO("entry ", i);
+        CHECK(entries[i] == expected[i]);
+      }
+    }
+    CHECK(digest(entries) == record.at("digest").get<std::string>());
+  }
+}
+
+TEST_CASE("parameter counts stated in the brief (independent of the golden file)") {
+  CHECK(make_model("resnet20", 10, 3, 0)->parameter_count() == 269722);
+  CHECK(make_model("resnet18", 10, 3, 0)->parameter_count() == 11173962);
+  CHECK(make_model("vgg16-bn", 10, 3, 0)->parameter_count() == 14728266);
+  // The ImageNet form with 1000 classes: torchvision's published count for resnet18.
+  CHECK(make_model("resnet18-imagenet", 1000, 3, 0)->parameter_count() == 11689512);
+}
+
+TEST_CASE("make_model: unknown and malformed names are clear errors listing the known ones") {
+  CHECK_THROWS_WITH_AS(make_model("resnet21", 10, 3, 0), doctest::Contains("unknown model 'resnet21'; known models: mlp-"),
+                       Error);
+  CHECK_THROWS_WITH_AS(make_model("resnet21", 10, 3, 0), doctest::Contains("wrn-<depth>-<k>"), Error);
+  CHECK_THROWS_WITH_AS(make_model("mlp-784-x", 10, 1, 0), doctest::Contains("unknown model 'mlp-784-x'"), Error);
+  CHECK_THROWS_WITH_AS(make_model("wrn-27-10", 10, 3, 0), doctest::Contains("not of the form 6n + 4"), Error);
+  CHECK_THROWS_WITH_AS(make_model("resnet20", 0, 3, 0), doctest::Contains("num_classes must be positive"), Error);
+  CHECK(make_model("mlp-1000-5-3", 1, 1, 0)->parameter_count() == 5027);  // ALGORITHM.md 5, example 1
+}
+
+TEST_CASE("make_model is deterministic in the seed") {
+  auto a = make_model("resnet20", 10, 3, 4), b = make_model("resnet20", 10, 3, 4), c = make_model("resnet20", 10, 3, 5);
+  CHECK(a->state_dict()[0].second.to_vector() == b->state_dict()[0].second.to_vector());
+  CHECK(a->state_dict()[0].second.to_vector() != c->state_dict()[0].second.to_vector());
+}
+
+TEST_CASE("prior groupings: conv weights grouped, CNN classifiers and BN not, every MLP layer by columns") {
+  auto resnet = make_model("resnet20", 10, 3, 0);
+  for (const NamedParameter& p : resnet->named_parameters()) {
+    INFO(p.name);
+    if (p.tensor.dim() == 4) CHECK(p.grouping == PriorGrouping::ConvKernels);
+    else CHECK(p.grouping == PriorGrouping::None);
+  }
+  auto vgg = make_model("vgg11-bn", 10, 3, 0);
+  for (const NamedParameter& p : vgg->named_parameters())
+    if (p.name == "classifier.weight") CHECK(p.grouping == PriorGrouping::None);
+  auto mlp = make_model("mlp-20-6-4", 1, 1, 0);
+  int grouped = 0;
+  for (const NamedParameter& p : mlp->named_parameters()) {
+    if (p.tensor.dim() == 2) {
+      CHECK(p.grouping == PriorGrouping::LinearColumns);
+      ++grouped;
+    } else {
+      CHECK(p.grouping == PriorGrouping::None);
+    }
+  }
+  CHECK(grouped == 3);
+}
+
+TEST_CASE("channel couplings: names, types and channel ranges for every architecture") {
+  for (const std::string name : {"small-cnn", "vgg11-bn", "resnet20", "resnet56", "resnet18", "resnet50",
+                                  "resnet50-imagenet", "preact-resnet18", "wrn-16-4"}) {
+    auto model = make_model(name, 10, name == "small-cnn" ? 1 : 3, 0);
+    check_couplings_structure(*model, name);
+    const ChannelCouplings couplings = channel_couplings(*model);
+    // Every BatchNorm2d that directly follows a conv is paired (post-activation models: all of them).
+    int64_t batch_norms = 0;
+    for (auto& [qualified, module] : model->named_modules()) batch_norms += dynamic_cast<BatchNorm2d*>(module) != nullptr;
+    if (name == "small-cnn" || name == "vgg11-bn" || name.rfind("resnet", 0) == 0)
+      CHECK(static_cast<int64_t>(couplings.conv_batch_norm.size()) == batch_norms);
+    if (name == "small-cnn" || name == "vgg11-bn") CHECK(couplings.residual_streams.empty());
+    else CHECK_FALSE(couplings.residual_streams.empty());
+  }
+}
+
+TEST_CASE("channel couplings of ResNet-20: option-A streams carry earlier stages with channel offsets") {
+  auto model = make_model("resnet20", 10, 3, 0);
+  const ChannelCouplings couplings = channel_couplings(*model);
+  CHECK(couplings.conv_batch_norm.size() == 19);
+  CHECK(couplings.conv_batch_norm[0].conv == "conv1");
+  CHECK(couplings.conv_batch_norm[0].batch_norm == "bn1");
+  REQUIRE(couplings.residual_streams.size() == 3);
+  const auto& stage1 = couplings.residual_streams[0];
+  CHECK(stage1.channels == 16);
+  CHECK(stage1.name == "layer1.2");
+  REQUIRE(stage1.members.size() == 4);
+  CHECK(stage1.members[0].module == "bn1");
+  CHECK(stage1.members[3].module == "layer1.2.bn2");
+  const auto& stage3 = couplings.residual_streams[2];
+  CHECK(stage3.channels == 64);
+  REQUIRE(stage3.members.size() == 10);
+  CHECK(stage3.members[0].module == "bn1");
+  CHECK(stage3.members[0].channel_offset == 24);  // 8 (16 -> 32) + 16 (32 -> 64)
+  CHECK(stage3.members[4].module == "layer2.0.bn2");
+  CHECK(stage3.members[4].channel_offset == 16);
+  CHECK(stage3.members[9].module == "layer3.2.bn2");
+  CHECK(stage3.members[9].channel_offset == 0);
+}
+
+// A stream channel whose every member is zeroed is dead: the classifier's column for it
+// gets no gradient. Leaving one member alive must bring the gradient back (the test can fail).
+TEST_CASE("channel couplings: zeroing every member of a stream channel kills it at the classifier") {
+  Generator generator(3);
+  SUBCASE("resnet20 (option A, channel 30 of stage 3 reaches back to stage 1)") {
+    CifarResNet model(20, 3, 10, generator);
+    model.eval();
+    const Tensor images = randn({2, 3, 32, 32}, generator);
+    const auto streams = model.channel_couplings().residual_streams;
+    const ResidualStream& last = streams.back();
+    CHECK(classifier_column_gradient(model, *model.linear, images, 30) > 0);
+    kill_stream_channel(model, last, 30, /*skip bn1*/ 0);
+    CHECK(classifier_column_gradient(model, *model.linear, images, 30) > 0);
+    kill_stream_channel(model, last, 30);
+    CHECK(classifier_column_gradient(model, *model.linear, images, 30) == 0.0);
+    CHECK(classifier_column_gradient(model, *model.linear, images, 31) > 0);
+  }
+  SUBCASE("resnet18 CIFAR form (projection shortcut starts the last stream)") {
+    ResNet model(18, ResNetStyle::Cifar, 3, 10, generator);
+    model.eval();
+    const Tensor images = randn({1, 3, 32, 32}, generator);
+    const ResidualStream last = model.channel_couplings().residual_streams.back();
+    CHECK(last.members.front().module == "layer4.0.shortcut.1");
+    kill_stream_channel(model, last, 100, 0);
+    CHECK(classifier_column_gradient(model, *model.classifier, images, 100) > 0);
+    kill_stream_channel(model, last, 100);
+    CHECK(classifier_column_gradient(model, *model.classifier, images, 100) == 0.0);
+  }
+  SUBCASE("wrn-10-2 (pre-activation: conv members; the final BN's running mean set to 0 for the channel)") {
+    WideResNet model(10, 2, 3, 10, generator);
+    model.eval();
+    const Tensor images = randn({1, 3, 32, 32}, generator);
+    const ResidualStream last = model.channel_couplings().residual_streams.back();
+    // With running_mean 0 and beta 0 the final BN maps a dead channel to 0 (relu(0) = 0).
+    model.bn1->running_mean.set({5}, 0.0);
+    model.bn1->bias.set({5}, 0.0);
+    kill_stream_channel(model, last, 5, 1);
+    CHECK(classifier_column_gradient(model, *model.fc, images, 5) > 0);
+    kill_stream_channel(model, last, 5);
+    CHECK(classifier_column_gradient(model, *model.fc, images, 5) == 0.0);
+  }
+}
+
+TEST_CASE("forward shapes of each family, and input-size errors") {
+  Generator generator(1);
+  NoGradGuard no_grad;
+  CHECK((*make_model("mlp-12-8", 3, 1, 0))(zeros({4, 3, 2, 2})).shape() == Shape{4, 3});
+  CHECK((*make_model("small-cnn", 10, 1, 0))(zeros({2, 1, 28, 28})).shape() == Shape{2, 10});
+  CHECK((*make_model("vgg11-bn", 10, 3, 0))(zeros({1, 3, 32, 32})).shape() == Shape{1, 10});
+  CHECK((*make_model("resnet50-imagenet", 7, 3, 0))(zeros({2, 3, 32, 32})).shape() == Shape{2, 7});
+  CHECK((*make_model("preact-resnet18", 10, 3, 0))(zeros({1, 3, 32, 32})).shape() == Shape{1, 10});
+  CHECK((*make_model("wrn-10-1", 100, 3, 0))(zeros({2, 3, 32, 32})).shape() == Shape{2, 100});
+  CHECK_THROWS_WITH_AS((*make_model("small-cnn", 10, 1, 0))(zeros({2, 1, 32, 32})),
+                       doctest::Contains("SmallCNN: expected images [n, 1, 28, 28], got shape [2, 1, 32, 32]"), Error);
+  CHECK_THROWS_WITH_AS((*make_model("vgg11-bn", 10, 3, 0))(zeros({1, 1, 32, 32})),
+                       doctest::Contains("VGG-11: expected images [n, 3, 32, 32]"), Error);
+  CHECK_THROWS_WITH_AS((*make_model("resnet18", 10, 3, 0))(zeros({1, 3, 64, 64})),
+                       doctest::Contains("expected 32x32 images"), Error);
+  CHECK_THROWS_WITH_AS((*make_model("mlp-12-8", 3, 1, 0))(zeros({4, 13})),
+                       doctest::Contains("has 13 features per example, expected 12"), Error);
+}
+
+namespace {
+// Loads golden weights, runs the training-mode step and compares with PyTorch.
+void check_golden_model(Module& model, const std::string& file) {
+  model.load_state_dict(golden::state(model));
+  const SafetensorsContents expected = load_safetensors(golden_path(file));
+  const auto input_shape = nlohmann::json::parse(expected.metadata.at("input_shape")).get<Shape>();
+  const auto labels = nlohmann::json::parse(expected.metadata.at("labels")).get<std::vector<int64_t>>();
+  const Tensor x = golden::values("input", input_shape);
+  model.train();
+  const Tensor logits = model(x);
+  check_close(logits, expected.at("logits"), 1e-4, 1e-4, "logits");
+  const Tensor loss = cross_entropy(logits, labels_from_vector(labels));
+  CHECK(loss.item() == doctest::Approx(expected.at("loss").item()).epsilon(1e-5));
+  loss.backward();
+  int full = 0, projected = 0;
+  for (const NamedParameter& p : model.named_parameters()) {
+    const Tensor g = p.tensor.grad();
+    REQUIRE_MESSAGE(g.defined(), "no gradient for ", p.name);
+    auto it = expected.tensors.find("grad." + p.name);
+    if (it != expected.tensors.end()) {
+      check_close(g, it->second, 1e-3, 1e-5, "gradient of " + p.name);
+      ++full;
+      continue;
+    }
+    // Large tensors: projections on golden random directions and the norm (PyTorch's in float64).
+    const std::vector<double> reference = expected.at("gradproj." + p.name).to_vector();
+    const std::vector<double> gradient = g.to_vector();
+    double norm = 0;
+    for (double v : gradient) norm += v * v;
+    norm = std::sqrt(norm);
+    CHECK(norm == doctest::Approx(reference.back()).epsilon(1e-4));
+    for (size_t k = 0; k + 1 < reference.size(); ++k) {
+      const std::vector<double> direction =
+          golden::values("projection" + std::to_string(k) + "/" + p.name, {g.numel()}).to_vector();
+      double dot = 0, direction_norm = 0;
+      for (size_t i = 0; i < gradient.size(); ++i) {
+        dot += gradient[i] * direction[i];
+        direction_norm += direction[i] * direction[i];
+      }
+      // Cauchy-Schwarz scale ||g|| ||r||: a random direction gives |dot| of about
+      // ||g|| ||r|| / sqrt(n), so 1e-5 of the scale is a tight test for these sizes.
+      INFO("projection ", k, " of the gradient of ", p.name, ": ", dot, " vs PyTorch ", reference[k]);
+      CHECK(std::abs(dot - reference[k]) <= 1e-5 * reference.back() * std::sqrt(direction_norm));
+    }
+    ++projected;
+  }
+  CHECK(full > 0);
+  for (const auto& [name, buffer] : model.named_buffers()) {
+    if (buffer.dtype() == DType::i64) CHECK(buffer.data<int64_t>()[0] == expected.at("after." + name).data<int64_t>()[0]);
+    else check_close(buffer, expected.at("after." + name), 1e-4, 1e-5, "running statistic " + name);
+  }
+  model.eval();
+  NoGradGuard no_grad;
+  check_close(model(x), expected.at("eval_logits"), 1e-4, 1e-4, "eval-mode logits");
+  MESSAGE(file, ": ", full, " gradients compared in full, ", projected, " by projections");
+}
+}  // namespace
+
+TEST_CASE("golden: ResNet-20 forward and backward (train), running statistics and eval logits match PyTorch") {
+  auto model = make_model("resnet20", 10, 3, 0);
+  check_golden_model(*model, "resnet20.safetensors");
+}
+
+TEST_CASE("golden: the small CNN matches PyTorch") {
+  auto model = make_model("small-cnn", 10, 1, 0);
+  check_golden_model(*model, "small_cnn.safetensors");
+}

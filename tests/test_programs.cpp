@@ -1,0 +1,240 @@
+// Integration tests of the programs, run as a user runs them: the built binaries in
+// <build>/bin (found next to this test's folder, <build>/tests), their exit codes, their
+// final key=value line and the run folder they write.
+//   * slab-train-mnist learns Fashion-MNIST (Debian's dataset-fashion-mnist) to >= 80% on a
+//     short budget, and slab-eval reproduces its test accuracy from the checkpoint;
+//   * slab-train-cifar10 with ResNet-20 beats 35% on ../shared/data/cifar10-subset;
+//   * bad input (a missing or empty data folder, an unknown model, a negative batch size, a
+//     checkpoint of another architecture, a diverging loss, ...) stops with "error: ..."
+//     naming the flag or file, exit code 2 for usage and 1 otherwise, and leaves no
+//     half-written checkpoint.
+// A data folder that is absent makes its case print SLAB_SKIPPED (tests/skip.h).
+#include <doctest/doctest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/skip.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kFashionMnist = "/usr/share/datasets/fashion-mnist";
+const std::string kCifarSubset = SLAB_SOURCE_DIR "/../shared/data/cifar10-subset";
+
+std::string program(const char* name) {
+  const fs::path self = fs::read_symlink("/proc/self/exe");  // <build>/tests/test_programs
+  const fs::path path = self.parent_path().parent_path() / "bin" / name;
+  REQUIRE_MESSAGE(fs::exists(path), "program not built: ", path.string());
+  return path.string();
+}
+
+struct Outcome {
+  int code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+Outcome run(const std::string& command) {
+  Outcome outcome;
+  std::FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::array<char, 4096> buffer{};
+  size_t got = 0;
+  while ((got = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) outcome.output.append(buffer.data(), got);
+  const int status = pclose(pipe);
+  outcome.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return outcome;
+}
+
+// The value of `key=` on the output's last key=value line.
+double value_of(const std::string& output, const std::string& key) {
+  const size_t at = output.rfind(key + "=");
+  REQUIRE_MESSAGE(at != std::string::npos, "no ", key, "= in the output:\n", output);
+  return std::stod(output.substr(at + key.size() + 1));
+}
+
+std::string scratch(const std::string& name) {
+  const fs::path path = fs::temp_directory_path() / ("slab-test-programs-" + std::to_string(getpid())) / name;
+  fs::remove_all(path);
+  fs::create_directories(path.parent_path());
+  return path.string();
+}
+
+bool has_temporary_files(const std::string& folder) {
+  if (!fs::exists(folder)) return false;
+  for (const auto& entry : fs::recursive_directory_iterator(folder))
+    if (entry.path().extension() == ".tmp") return true;
+  return false;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+// The error line: starts with "error: " and mentions every piece.
+void check_error(const Outcome& outcome, int code, const std::vector<std::string>& pieces) {
+  CAPTURE(outcome.output);
+  CHECK(outcome.code == code);
+  const size_t at = outcome.output.find("error: ");
+  REQUIRE(at != std::string::npos);
+  const std::string line = outcome.output.substr(at, outcome.output.find('\n', at) - at);
+  for (const std::string& piece : pieces) {
+    CAPTURE(piece);
+    CHECK(line.find(piece) != std::string::npos);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("slab-train-mnist learns Fashion-MNIST to >= 80% and slab-eval reproduces it") {
+  if (!fs::exists(kFashionMnist)) {
+    slab::testing::skip(std::string("Fashion-MNIST not installed at ") + kFashionMnist);
+    return;
+  }
+  const std::string out = scratch("mnist");
+  // 10,000 training images, one epoch (79 steps), the default small CNN and SGD.
+  const Outcome trained = run(program("slab-train-mnist") + " --train-limit 10000 --test-limit 2000 --epochs 1 --output " +
+                              out);
+  CAPTURE(trained.output);
+  REQUIRE(trained.code == 0);
+  const double accuracy = value_of(trained.output, "test_acc");
+  CHECK(accuracy >= 0.80);
+  CHECK(value_of(trained.output, "epochs") == 1);
+  CHECK(trained.output.find("backend:") != std::string::npos);
+  CHECK(trained.output.find("epoch 1/1") != std::string::npos);
+
+  // The run folder.
+  for (const char* file : {"config.json", "metrics.csv", "metrics.jsonl", "summary.json",
+                           "checkpoints/latest.safetensors", "checkpoints/final.safetensors"}) {
+    CAPTURE(file);
+    CHECK(fs::exists(fs::path(out) / file));
+  }
+  CHECK_FALSE(has_temporary_files(out));
+  const nlohmann::json config = nlohmann::json::parse(read_file(out + "/config.json"));
+  CHECK(config["model"] == "small-cnn");
+  CHECK(config["optimizer"]["name"] == "sgd");
+  CHECK(config["train_size"] == 10000);
+  std::istringstream csv(read_file(out + "/metrics.csv"));
+  std::string header, row, extra;
+  std::getline(csv, header);
+  std::getline(csv, row);
+  CHECK(header.rfind("epoch,step,lr,train_loss,train_acc,test_loss,test_acc", 0) == 0);
+  CHECK(row.rfind("1,79,", 0) == 0);
+  CHECK_FALSE(std::getline(csv, extra));
+  const nlohmann::json record = nlohmann::json::parse(read_file(out + "/metrics.jsonl"));
+  CHECK(record["test_acc"].get<double>() == doctest::Approx(accuracy).epsilon(1e-3));
+  const nlohmann::json summary = nlohmann::json::parse(read_file(out + "/summary.json"));
+  CHECK(summary["test"]["accuracy"].get<double>() == doctest::Approx(accuracy).epsilon(1e-3));
+
+  // slab-eval: the checkpoint gives the same accuracy on the same test images.
+  const Outcome evaluated = run(program("slab-eval") + " --checkpoint " + out + "/checkpoints/final.safetensors");
+  CAPTURE(evaluated.output);
+  REQUIRE(evaluated.code == 0);
+  CHECK(value_of(evaluated.output, "test_acc") == doctest::Approx(accuracy).epsilon(1e-3));
+  // A run folder without posterior samples is evaluated through its final checkpoint.
+  const Outcome folder = run(program("slab-eval") + " " + out);
+  REQUIRE(folder.code == 0);
+  CHECK(value_of(folder.output, "test_acc") == doctest::Approx(accuracy).epsilon(1e-3));
+}
+
+TEST_CASE("slab-train-cifar10: ResNet-20 beats 35% on the CIFAR-10 subset") {
+  if (!fs::exists(kCifarSubset)) {
+    slab::testing::skip("CIFAR-10 subset not found at " + kCifarSubset);
+    return;
+  }
+  const std::string out = scratch("cifar");
+  // 10,000 real training images, 2 epochs of SGD at batch 128 (cosine from 0.1), the 1,000
+  // test images of the subset.
+  const Outcome trained = run(program("slab-train-cifar10") + " --data-dir " + kCifarSubset +
+                              " --model resnet20 --epochs 2 --batch-size 128 --workers 1 --output " + out);
+  CAPTURE(trained.output);
+  REQUIRE(trained.code == 0);
+  CHECK(value_of(trained.output, "test_acc") > 0.35);
+  CHECK(fs::exists(fs::path(out) / "checkpoints" / "final.safetensors"));
+}
+
+TEST_CASE("bad flags stop with error: naming the flag, exit code 2") {
+  const std::string mnist = program("slab-train-mnist");
+  const std::string eval = program("slab-eval");
+  {
+    check_error(run(mnist + " --model resnet7"), 2, {"--model", "resnet7"});
+    check_error(run(mnist + " --batch-size -5"), 2, {"--batch-size", "-5"});
+    check_error(run(mnist + " --batch-size=0"), 2, {"--batch-size", "positive"});
+    check_error(run(mnist + " --optimizer adagrad"), 2, {"--optimizer", "adagrad", "sghmc-spl"});
+    check_error(run(mnist + " --optimizer sghmc --temperature warm"), 2, {"--temperature", "warm"});
+    check_error(run(mnist + " --schedule linear"), 2, {"--schedule", "linear"});
+    check_error(run(mnist + " --hard-test size --optimizer sghmc-spl"), 2, {"--hard-test", "size"});
+    check_error(run(mnist + " --no-such-flag"), 2, {"--no-such-flag"});
+    check_error(run(eval), 2, {"RUN_DIR", "--checkpoint"});
+#ifndef SLAB_WITH_CUDA
+    check_error(run(mnist + " --device cuda"), 2, {"--device", "CUDA"});
+#endif
+  }
+
+}
+
+TEST_CASE("a missing or empty data folder: exit 1, naming the folder and the files expected") {
+  const std::string mnist = program("slab-train-mnist");
+  const std::string eval = program("slab-eval");
+  {
+    const std::string missing = scratch("no-such-folder");
+    check_error(run(mnist + " --data-dir " + missing), 1, {missing, "does not exist", "t10k-images-idx3-ubyte"});
+    const std::string empty = scratch("empty-folder");
+    fs::create_directories(empty);
+    check_error(run(mnist + " --data-dir " + empty), 1, {empty, "is empty"});
+    check_error(run(program("slab-train-cifar10") + " --data-dir " + empty), 1, {empty, "is empty", "data_batch_1.bin"});
+    check_error(run(eval + " --checkpoint " + missing + "/final.safetensors"), 1, {"--checkpoint", missing});
+  }
+
+}
+
+TEST_CASE("a checkpoint of another architecture, an existing run folder, a diverging loss") {
+  const std::string mnist = program("slab-train-mnist");
+  const std::string eval = program("slab-eval");
+  if (!fs::exists(kFashionMnist)) {
+    slab::testing::skip(std::string("checkpoint and divergence cases need Fashion-MNIST at ") + kFashionMnist);
+    return;
+  }
+  // A small run to hold a checkpoint: an MLP, 1,024 images, one epoch.
+  const std::string tiny = scratch("tiny");
+  const std::string tiny_flags = " --model mlp-784-16 --train-limit 1024 --test-limit 256 --batch-size 128";
+  const Outcome made = run(mnist + tiny_flags + " --epochs 1 --output " + tiny);
+  REQUIRE_MESSAGE(made.code == 0, made.output);
+  const std::string latest = tiny + "/checkpoints/latest.safetensors";
+
+  {  // a checkpoint of another architecture: exit 1, naming the file and both models
+    check_error(run(mnist + " --model small-cnn --train-limit 1024 --resume " + tiny), 1,
+                {latest, "mlp-784-16", "small-cnn"});
+    check_error(run(eval + " --checkpoint " + latest + " --model small-cnn"), 1, {latest, "mlp-784-16", "small-cnn"});
+  }
+
+  {  // an existing run folder is not overwritten without --resume
+    check_error(run(mnist + tiny_flags + " --output " + tiny), 2, {"--output", tiny, "--resume"});
+  }
+
+  {  // a diverging loss: exit 1, naming the loss, and no checkpoint is touched
+    // From the start: no checkpoint exists, none is written.
+    const std::string diverged = scratch("diverged");
+    check_error(run(mnist + tiny_flags + " --epochs 1 --lr 1e30 --output " + diverged), 1,
+                {"loss", "--lr", "No checkpoint was written"});
+    CHECK_FALSE(fs::exists(diverged + "/checkpoints/latest.safetensors"));
+    CHECK_FALSE(has_temporary_files(diverged));
+    // After a good epoch: the resumed run diverges in epoch 2; latest stays as it was.
+    const std::string before = read_file(latest);
+    check_error(run(mnist + tiny_flags + " --epochs 2 --lr 1e30 --resume " + tiny), 1, {"loss", latest});
+    CHECK(read_file(latest) == before);
+    CHECK_FALSE(has_temporary_files(tiny));
+  }
+}

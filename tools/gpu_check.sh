@@ -1,0 +1,328 @@
+#!/usr/bin/env bash
+# The GPU check: one short script for a borrowed GPU machine (one H100, PyTorch with CUDA
+# installed, no network, no compiler dependencies), run against binaries built beforehand
+# on a machine without a GPU. docs/cuda.md explains the whole procedure.
+#
+#   tools/gpu_check.sh --prepare            (here, no GPU needed) fills .carry/ and builds
+#                                           build-gpu/ (sm_90, portable CPU code)
+#   tools/gpu_check.sh OUT_DIR [DATA_DIR]   (on the GPU machine) runs the checks, prints a
+#                                           table last, writes OUT_DIR/gpu_check.log and
+#                                           OUT_DIR/summary.txt
+#
+# Steps, each skipped with a message when what it needs is missing, each under a time limit,
+# all within SLAB_GPU_CHECK_BUDGET seconds (default 290):
+#   1. nvidia-smi, and the CUDA libraries the binaries need (cuDNN and cuBLAS may exist only
+#      inside PyTorch's nvidia.* Python packages: their lib folders join LD_LIBRARY_PATH)
+#   2. the CPU/CUDA parity suite:  BUILD/tests/test_cuda_parity
+#   3. one epoch of CIFAR-10 with the paper's sampler on the GPU:
+#        BUILD/bin/slab-train-cifar10 --data-dir DATA_DIR --device cuda --optimizer sghmc-spl
+#                                     --epochs 1 --cycles 1 --output RUN_DIR --progress lines
+#      (--cycles/--progress only when its --help lists them)
+#      DATA_DIR: the second argument, else $SLAB_CIFAR10_DIR, else .carry/cifar10-subset,
+#      else ../shared/data/cifar10-subset
+#   4. ResNet-18 (CIFAR form, batch 128) training images/s, full float32 and then TF32:
+#        BUILD/bin/slab-bench train --model resnet18 --batch 128 --device cuda
+#                                   --steps 30 --warmup 5     (SLAB_TF32=1 for the TF32 run)
+#      printing a line `imgs_per_s=<number>` (or images_per_second=); PyTorch's twin is
+#      tools/bench/train_torch_gpu.py (eager, cudnn.benchmark=True, same model)
+#   5. the sghmc-spl step on ResNet-18's parameters:
+#        BUILD/bin/slab-bench optim --optimizer sghmc-spl --model resnet18 --device cuda
+#                                   --torch-script none
+#      printing a line `ms_per_step=<number>` (or step_ms=), against the PyTorch version of ALGORITHM.md 2-3
+#      written one tensor op per line (train_torch_gpu.py --mode sghmc)
+# BUILD is $SLAB_GPU_BUILD or build-gpu. Exit status: 0 when no step failed (skips allowed).
+set -u -o pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD="${SLAB_GPU_BUILD:-build-gpu}"
+[[ "$BUILD" = /* ]] || BUILD="$ROOT/$BUILD"
+
+# ---- --prepare: here, before borrowing a GPU ---------------------------------------------------
+if [[ "${1:-}" == "--prepare" ]]; then
+  set -e
+  carry="$ROOT/.carry"
+  mkdir -p "$carry/include" "$carry/lib"
+  # Header-only dependencies, so build-gpu/ never points into /usr/include for them.
+  cp -r /usr/include/eigen3 "$carry/include/"
+  for dir in doctest stb CLI nlohmann; do cp -r "/usr/include/$dir" "$carry/include/"; done
+  # Small runtime libraries the GPU machine might lack (cuBLAS and cuDNN are far too large
+  # to carry: they come from the machine's CUDA or PyTorch).
+  cp -L /lib/x86_64-linux-gnu/libgomp.so.1 "$carry/lib/"
+  cp -L /usr/local/cuda/lib64/libcudart.so.13 "$carry/lib/" 2>/dev/null || true
+  data="${SLAB_CIFAR10_DIR:-$ROOT/../shared/data/cifar10-subset}"
+  if [[ -d "$data" ]]; then
+    mkdir -p "$carry/cifar10-subset"
+    cp "$data"/* "$carry/cifar10-subset/"
+    chmod -R u+w "$carry/cifar10-subset"
+  fi
+  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSLAB_CUDA=ON \
+    -DCMAKE_CUDA_ARCHITECTURES=90 -DSLAB_NATIVE=OFF -DCMAKE_CXX_FLAGS=-march=x86-64-v3 \
+    -DSLAB_EIGEN_DIR="$carry/include/eigen3" -DSLAB_DOCTEST_DIR="$carry/include" \
+    -DSLAB_STB_DIR="$carry/include" -DSLAB_CLI11_DIR="$carry/include" -DSLAB_JSON_DIR="$carry/include"
+  targets=(test_cuda_parity)
+  for program in slab-train-cifar10 slab-bench; do
+    [[ -f "$ROOT/tools/$program.cpp" ]] && targets+=("$program")
+  done
+  ninja -C "$BUILD" -j"${SLAB_JOBS:-2}" "${targets[@]}"
+  echo "prepared: carry .carry/lib .carry/cifar10-subset $(realpath --relative-to="$ROOT" "$BUILD")/bin" \
+       "$(realpath --relative-to="$ROOT" "$BUILD")/tests/test_cuda_parity"
+  exit 0
+fi
+
+# ---- the check, on the GPU machine ------------------------------------------------------------
+OUT="${1:?usage: tools/gpu_check.sh OUT_DIR [DATA_DIR]   or   tools/gpu_check.sh --prepare}"
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+LOG="$OUT/gpu_check.log"
+: >"$LOG"
+exec > >(tee -a "$LOG") 2>&1
+TEE_PID=$!
+# On exit, close the pipe into tee and wait for it, so the log ends with the table.
+trap 'exec 1>&- 2>&-; wait "$TEE_PID" 2>/dev/null' EXIT
+cd "$ROOT"
+
+BUDGET="${SLAB_GPU_CHECK_BUDGET:-290}"
+START=$(date +%s)
+declare -a STEP_LINES=()
+declare -A RESULT=()
+FAILED=0
+
+remaining() { echo $((BUDGET - ($(date +%s) - START))); }
+
+# record NAME STATUS SECONDS NOTE
+record() { STEP_LINES+=("$(printf '%-44s %-8s %6s  %s' "$1" "$2" "$3" "$4")"); }
+
+# run_step NAME LIMIT COMMAND...: runs under min(LIMIT, time left), output to the log and
+# to $STEP_OUTPUT; sets STEP_RC (124/137 when stopped by the time limit).
+run_step() {
+  local name="$1" limit="$2"
+  shift 2
+  local left
+  left=$(remaining)
+  if ((left < 15)); then
+    record "$name" skipped - "no time left in the ${BUDGET}s budget"
+    STEP_RC=125
+    return
+  fi
+  ((limit > left - 5)) && limit=$((left - 5))
+  echo
+  echo "=== $name (limit ${limit}s): $*"
+  local t0 t1
+  t0=$(date +%s)
+  STEP_OUTPUT="$(mktemp)"
+  timeout --kill-after=5 "$limit" "$@" 2>&1 | tee "$STEP_OUTPUT"
+  STEP_RC=${PIPESTATUS[0]}
+  t1=$(date +%s)
+  STEP_SECONDS=$((t1 - t0))
+  echo "=== $name: exit status $STEP_RC after ${STEP_SECONDS}s"
+}
+
+value_of() {  # value_of KEY FILE: the number after KEY= on the last line holding it
+  grep -o "$1=[0-9.eE+-]*" "$2" | tail -n 1 | cut -d= -f2
+}
+
+echo "slab GPU check: $(date -u +%Y-%m-%dT%H:%M:%SZ), repository $ROOT, build $BUILD, budget ${BUDGET}s"
+echo "git: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo 'no git') $(git -C "$ROOT" status --porcelain 2>/dev/null | wc -l) changed files"
+
+# ---- 1. the machine and the libraries ---------------------------------------------------------
+echo
+echo "=== nvidia-smi"
+if command -v nvidia-smi >/dev/null; then
+  nvidia-smi
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+  record "nvidia-smi" ok 0 "$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -n 1)"
+else
+  echo "nvidia-smi not found"
+  record "nvidia-smi" missing - "no nvidia-smi on PATH"
+fi
+
+PYTHON="${PYTHON:-python3}"
+library_dirs=()
+# PyTorch's CUDA libraries live in the nvidia.* packages (nvidia/cudnn/lib, nvidia/cublas/lib,
+# or nvidia/cu13/lib in the newer layout): every such lib folder is a candidate.
+if command -v "$PYTHON" >/dev/null; then
+  while IFS= read -r dir; do [[ -n "$dir" ]] && library_dirs+=("$dir"); done < <("$PYTHON" - <<'PY' 2>/dev/null
+import os
+try:
+    import nvidia
+    roots = list(nvidia.__path__)
+except Exception:
+    roots = []
+for root in roots:
+    for here, dirs, files in os.walk(root):
+        if os.path.basename(here) == "lib" and any(".so" in f for f in files):
+            print(here)
+try:
+    import torch
+    print(os.path.join(os.path.dirname(torch.__file__), "lib"))
+except Exception:
+    pass
+PY
+)
+fi
+library_dirs+=(/usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib "$ROOT/.carry/lib")
+needed=(libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcudnn.so.9 libgomp.so.1)
+extra_path=""
+for lib in "${needed[@]}"; do
+  if ldconfig -p 2>/dev/null | grep -q "[[:space:]]$lib "; then
+    echo "library $lib: system ($(ldconfig -p | grep "[[:space:]]$lib " | head -n 1 | awk '{print $NF}'))"
+    continue
+  fi
+  found=""
+  for dir in "${library_dirs[@]}"; do
+    if [[ -e "$dir/$lib" ]]; then found="$dir"; break; fi
+  done
+  if [[ -n "$found" ]]; then
+    echo "library $lib: $found"
+    case ":$extra_path:" in *":$found:"*) ;; *) extra_path="${extra_path:+$extra_path:}$found" ;; esac
+  else
+    echo "library $lib: NOT FOUND"
+  fi
+done
+export LD_LIBRARY_PATH="${extra_path}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-8}"
+
+PARITY="$BUILD/tests/test_cuda_parity"
+if [[ -x "$PARITY" ]]; then
+  missing=$(ldd "$PARITY" 2>/dev/null | grep "not found" || true)
+  [[ -n "$missing" ]] && echo "unresolved libraries of $PARITY:" && echo "$missing"
+fi
+
+# ---- 2. parity tests ------------------------------------------------------------------------------
+if [[ -x "$PARITY" ]]; then
+  # SLAB_CUDA_SYNC=1: a kernel fault is reported at its own launch; --duration lists each
+  # case as it ends, so a crash shows where it happened.
+  run_step "CUDA parity tests (test_cuda_parity)" 150 env SLAB_CUDA_SYNC=1 "$PARITY" --duration=true
+  summary_line=$(grep "test cases:" "$STEP_OUTPUT" | tail -n 1 | sed 's/\[doctest\] //')
+  if grep -q "SLAB_SKIPPED" "$STEP_OUTPUT"; then
+    record "CUDA parity tests" skipped "$STEP_SECONDS" "the binary saw no GPU: $(grep -m1 SLAB_SKIPPED "$STEP_OUTPUT")"
+    FAILED=1
+  elif ((STEP_RC == 0)); then
+    record "CUDA parity tests" ok "$STEP_SECONDS" "$summary_line"
+  else
+    record "CUDA parity tests" FAILED "$STEP_SECONDS" "exit $STEP_RC; $summary_line"
+    FAILED=1
+  fi
+else
+  echo "=== CUDA parity tests: $PARITY not found (run tools/gpu_check.sh --prepare first)"
+  record "CUDA parity tests" missing - "$PARITY not built"
+  FAILED=1
+fi
+
+# ---- 3. one epoch of CIFAR-10 with sghmc-spl ---------------------------------------------------------
+# Flags are passed only when the program's --help lists them, so the script keeps working
+# while the programs grow.
+HELP_TEXT=""
+help_of() { HELP_TEXT="$("$@" --help 2>&1 || true)"; }
+has_flag() { grep -qE -- "(^|[ ,])$1([ ,=]|$)" <<<"$HELP_TEXT"; }
+
+DATA="${2:-${SLAB_CIFAR10_DIR:-}}"
+if [[ -z "$DATA" ]]; then
+  for candidate in "$ROOT/.carry/cifar10-subset" "$ROOT/../shared/data/cifar10-subset" /work/shared/data/cifar10-subset; do
+    if [[ -d "$candidate" ]]; then DATA="$candidate"; break; fi
+  done
+fi
+TRAIN="$BUILD/bin/slab-train-cifar10"
+if [[ ! -x "$TRAIN" ]]; then
+  echo "=== training: $TRAIN not built yet: skipped"
+  record "train cifar10, 1 epoch, sghmc-spl" skipped - "bin/slab-train-cifar10 not built yet"
+elif [[ -z "$DATA" || ! -d "$DATA" ]]; then
+  echo "=== training: no CIFAR-10 folder (give DATA_DIR or SLAB_CIFAR10_DIR): skipped"
+  record "train cifar10, 1 epoch, sghmc-spl" skipped - "no data folder"
+else
+  help_of "$TRAIN"
+  RUN_DIR="${SLAB_GPU_CHECK_RUN_DIR:-$(mktemp -d)}"
+  args=(--device cuda --optimizer sghmc-spl --epochs 1)
+  if has_flag --data-dir; then args+=(--data-dir "$DATA"); else args+=(--data "$DATA"); fi
+  if has_flag --output; then args+=(--output "$RUN_DIR"); elif has_flag --out; then args+=(--out "$RUN_DIR"); fi
+  has_flag --cycles && args+=(--cycles 1)
+  has_flag --progress && args+=(--progress lines)
+  run_step "train cifar10, 1 epoch, sghmc-spl" 100 "$TRAIN" "${args[@]}"
+  for file in "$RUN_DIR"/metrics.csv "$RUN_DIR"/*/metrics.csv "$RUN_DIR"/summary.json; do
+    [[ -f "$file" ]] && echo "--- $file" && cat "$file"
+  done
+  last=$(grep -iE "epoch|accuracy|images/s" "$STEP_OUTPUT" | tail -n 1 | cut -c1-100)
+  if ((STEP_RC == 0)); then record "train cifar10, 1 epoch, sghmc-spl" ok "$STEP_SECONDS" "$last"
+  else record "train cifar10, 1 epoch, sghmc-spl" FAILED "$STEP_SECONDS" "exit $STEP_RC; $(tail -n 1 "$STEP_OUTPUT" | cut -c1-100)"; FAILED=1; fi
+fi
+
+# ---- 4 and 5. benchmarks -------------------------------------------------------------------------------
+BENCH="$BUILD/bin/slab-bench"
+has_mode() { [[ -x "$BENCH" ]] && "$BENCH" --help 2>/dev/null | grep -qE "^ +$1 "; }
+
+if ! has_mode train; then
+  echo "=== slab training benchmark: 'slab-bench train' does not exist yet: skipped"
+  record "slab resnet18 train fp32/tf32" skipped - "slab-bench has no 'train' mode yet"
+else
+  help_of "$BENCH" train
+  if ! has_flag --device; then
+    echo "=== slab training benchmark: 'slab-bench train' has no --device flag yet: skipped"
+    record "slab resnet18 train fp32/tf32" skipped - "slab-bench train has no --device flag yet"
+  else
+    args=(train --model resnet18 --device cuda --steps 30 --warmup 5)
+    if has_flag --batch-size; then args+=(--batch-size 128); else args+=(--batch 128); fi
+    has_flag --passes && args+=(--passes 1)
+    for precision in fp32 tf32; do
+      tf32_flag=0
+      [[ "$precision" == tf32 ]] && tf32_flag=1
+      run_step "slab resnet18 train $precision" 60 env SLAB_TF32=$tf32_flag "$BENCH" "${args[@]}"
+      value=$(value_of images_per_second "$STEP_OUTPUT")
+      [[ -z "$value" ]] && value=$(value_of imgs_per_s "$STEP_OUTPUT")
+      RESULT[slab_train_$precision]="${value:-}"
+      if ((STEP_RC == 0)) && [[ -n "$value" ]]; then record "slab resnet18 train $precision" ok "$STEP_SECONDS" "$value images/s"
+      else record "slab resnet18 train $precision" FAILED "$STEP_SECONDS" "exit $STEP_RC, no images/s line"; FAILED=1; fi
+    done
+  fi
+fi
+
+if ! has_mode optim; then
+  echo "=== slab optimizer benchmark: 'slab-bench optim' does not exist yet: skipped"
+  record "slab sghmc-spl step" skipped - "slab-bench has no 'optim' mode yet"
+else
+  help_of "$BENCH" optim
+  if ! has_flag --device; then
+    echo "=== slab optimizer benchmark: 'slab-bench optim' has no --device flag yet: skipped"
+    record "slab sghmc-spl step" skipped - "slab-bench optim has no --device flag yet"
+  else
+    args=(optim --optimizer sghmc-spl --model resnet18 --device cuda)
+    has_flag --torch-script && args+=(--torch-script none)  # the GPU twin is train_torch_gpu.py
+    run_step "slab sghmc-spl step, resnet18 parameters" 45 "$BENCH" "${args[@]}"
+    value=$(value_of step_ms "$STEP_OUTPUT")
+    [[ -z "$value" ]] && value=$(value_of ms_per_step "$STEP_OUTPUT")
+    RESULT[slab_sghmc]="${value:-}"
+    if ((STEP_RC == 0)) && [[ -n "$value" ]]; then record "slab sghmc-spl step" ok "$STEP_SECONDS" "$value ms"
+    else record "slab sghmc-spl step" FAILED "$STEP_SECONDS" "exit $STEP_RC, no ms-per-step line"; FAILED=1; fi
+  fi
+fi
+
+if command -v "$PYTHON" >/dev/null && "$PYTHON" -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
+  run_step "PyTorch twins (train fp32, tf32, sghmc-spl)" 120 env PYTHONUNBUFFERED=1 "$PYTHON" \
+    "$ROOT/tools/bench/train_torch_gpu.py" --mode all --batch-size 128 --steps 30 --warmup 5
+  RESULT[torch_train_fp32]=$(value_of torch_train_fp32_images_per_second "$STEP_OUTPUT")
+  RESULT[torch_train_tf32]=$(value_of torch_train_tf32_images_per_second "$STEP_OUTPUT")
+  RESULT[torch_sghmc]=$(value_of torch_sghmc_spl_step_ms "$STEP_OUTPUT")
+  if ((STEP_RC == 0)); then record "PyTorch twins" ok "$STEP_SECONDS" "$(grep -m1 torch_version "$STEP_OUTPUT" | cut -c1-90)"
+  else record "PyTorch twins" FAILED "$STEP_SECONDS" "exit $STEP_RC"; FAILED=1; fi
+else
+  echo "=== PyTorch twins: no python3 with CUDA PyTorch: skipped"
+  record "PyTorch twins" skipped - "no CUDA PyTorch"
+fi
+
+# ---- the table ---------------------------------------------------------------------------------------------
+show() { echo "${1:--}"; }
+{
+  echo
+  echo "================ slab GPU check summary ($(($(date +%s) - START))s) ================"
+  printf '%-44s %-8s %6s  %s\n' step status seconds result
+  for line in "${STEP_LINES[@]}"; do echo "$line"; done
+  echo
+  printf '%-52s %12s %12s\n' "ResNet-18 (CIFAR form), batch 128" slab PyTorch
+  printf '%-52s %12s %12s\n' "  training images/s, float32 (TF32 off)" "$(show "${RESULT[slab_train_fp32]:-}")" \
+    "$(show "${RESULT[torch_train_fp32]:-}")"
+  printf '%-52s %12s %12s\n' "  training images/s, TF32" "$(show "${RESULT[slab_train_tf32]:-}")" \
+    "$(show "${RESULT[torch_train_tf32]:-}")"
+  printf '%-52s %12s %12s\n' "  sghmc-spl step on its parameters, ms" "$(show "${RESULT[slab_sghmc]:-}")" \
+    "$(show "${RESULT[torch_sghmc]:-}")"
+} | tee "$OUT/summary.txt"
+exit $FAILED

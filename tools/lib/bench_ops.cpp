@@ -1,0 +1,257 @@
+#include "tools/lib/bench_ops.h"
+
+#include <omp.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/cpu/conv_paths.h"
+#include "core/error.h"
+#include "core/kernels.h"
+#include "core/ops.h"
+#include "core/random.h"
+
+namespace slab::tools {
+namespace {
+
+// A conv layer shape; the same list, with the same names, is in tools/bench/ops_torch.py.
+struct ConvShape {
+  const char* name;
+  int64_t c_in, c_out, kernel, stride, pad, size;  // input size x size
+};
+
+// Every distinct conv of ResNet-20 (CIFAR; 1x1 stride-2 projection shortcuts as in option B)
+// and of ResNet-18 in its CIFAR form (3x3 stem, no max pool).
+constexpr ConvShape kConvShapes[] = {
+    {"r20.stem", 3, 16, 3, 1, 1, 32},         {"r20.16", 16, 16, 3, 1, 1, 32},
+    {"r20.16-32s2", 16, 32, 3, 2, 1, 32},     {"r20.sc16-32", 16, 32, 1, 2, 0, 32},
+    {"r20.32", 32, 32, 3, 1, 1, 16},          {"r20.32-64s2", 32, 64, 3, 2, 1, 16},
+    {"r20.sc32-64", 32, 64, 1, 2, 0, 16},     {"r20.64", 64, 64, 3, 1, 1, 8},
+    {"r18.stem", 3, 64, 3, 1, 1, 32},         {"r18.64", 64, 64, 3, 1, 1, 32},
+    {"r18.64-128s2", 64, 128, 3, 2, 1, 32},   {"r18.sc64-128", 64, 128, 1, 2, 0, 32},
+    {"r18.128", 128, 128, 3, 1, 1, 16},       {"r18.128-256s2", 128, 256, 3, 2, 1, 16},
+    {"r18.sc128-256", 128, 256, 1, 2, 0, 16}, {"r18.256", 256, 256, 3, 1, 1, 8},
+    {"r18.256-512s2", 256, 512, 3, 2, 1, 8},  {"r18.sc256-512", 256, 512, 1, 2, 0, 8},
+    {"r18.512", 512, 512, 3, 1, 1, 4},
+};
+
+struct OpsBenchmarkOptions {
+  int threads = 0;  // 0: OpenMP's default
+  int64_t batch = 64;
+  int iterations = 10;
+  int warmup = 2;
+  int64_t gemm_size = 2048;
+  std::string only;  // substring filter on measurement names
+  std::string path = "auto";  // convolution implementation: auto, im2col, blocked, winograd
+  bool skip_gemm = false;
+};
+
+struct Measurement {
+  std::string name;   // e.g. conv.r18.64
+  std::string pass;   // forward | train (forward + input and weight gradients)
+  std::string shape;  // human-readable
+  double flops = 0;   // per call
+  double median_ms = 0, min_ms = 0;
+};
+
+double median_of(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
+// Times `body` (warm-up calls first); returns the median and the minimum in milliseconds.
+void time_it(const OpsBenchmarkOptions& options, const std::function<void()>& body, Measurement& m) {
+  for (int i = 0; i < options.warmup; ++i) body();
+  std::vector<double> ms;
+  for (int i = 0; i < options.iterations; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    body();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  }
+  m.median_ms = median_of(ms);
+  m.min_ms = *std::min_element(ms.begin(), ms.end());
+}
+
+void report(const Measurement& m) {
+  std::printf("%-22s %-8s %-34s %10.3f ms %9.1f GFLOP/s\n", m.name.c_str(), m.pass.c_str(), m.shape.c_str(),
+              m.median_ms, m.flops / (m.median_ms * 1e-3) / 1e9);
+  std::fflush(stdout);
+}
+
+bool selected(const OpsBenchmarkOptions& options, const std::string& name) {
+  return options.only.empty() || name.find(options.only) != std::string::npos;
+}
+
+void bench_gemm(const OpsBenchmarkOptions& options, Generator& generator, std::vector<Measurement>& results) {
+  const int64_t n = options.gemm_size;
+  const Tensor a = randn({n, n}, generator), b = randn({n, n}, generator), c = Tensor::empty({n, n});
+  Measurement m{"gemm." + std::to_string(n), "forward", std::to_string(n) + "^3 float32", 2.0 * n * n * n};
+  time_it(options, [&] {
+    SLAB_KERNEL(c.device(), gemm, DType::f32, false, false, n, n, n, 1.0, a.raw_data(), n, 0, b.raw_data(), n, 0,
+                0.0, c.raw_data(), n, 0, 1);
+  }, m);
+  report(m);
+  results.push_back(m);
+}
+
+void bench_conv(const OpsBenchmarkOptions& options, const ConvShape& s, Generator& generator,
+                std::vector<Measurement>& results) {
+  const Tensor x = randn({options.batch, s.c_in, s.size, s.size}, generator);
+  const Tensor w = randn({s.c_out, s.c_in, s.kernel, s.kernel}, generator) * 0.1;
+  Conv2dOptions conv;
+  conv.stride = {s.stride, s.stride};
+  conv.padding = {s.pad, s.pad};
+  const int64_t out = (s.size + 2 * s.pad - s.kernel) / s.stride + 1;
+  const double macs = static_cast<double>(options.batch) * s.c_out * out * out * s.c_in * s.kernel * s.kernel;
+  const Tensor upstream = randn({options.batch, s.c_out, out, out}, generator);
+  char shape[96];
+  std::snprintf(shape, sizeof shape, "%lldx%lldx%lld^2 k%lld s%lld -> %lld", static_cast<long long>(options.batch),
+                static_cast<long long>(s.c_in), static_cast<long long>(s.size), static_cast<long long>(s.kernel),
+                static_cast<long long>(s.stride), static_cast<long long>(s.c_out));
+
+  Measurement forward{std::string("conv.") + s.name, "forward", shape, 2 * macs};
+  time_it(options, [&] {
+    NoGradGuard no_grad;
+    conv2d(x, w, Tensor(), conv);
+  }, forward);
+  report(forward);
+  results.push_back(forward);
+
+  // Training step of the layer: forward, then the input and weight gradients.
+  x.set_requires_grad(true);
+  w.set_requires_grad(true);
+  Measurement train{std::string("conv.") + s.name, "train", shape, 6 * macs};
+  time_it(options, [&] {
+    x.zero_grad();
+    w.zero_grad();
+    conv2d(x, w, Tensor(), conv).backward(upstream);
+  }, train);
+  report(train);
+  results.push_back(train);
+}
+
+void bench_batch_norm(const OpsBenchmarkOptions& options, const char* name, const Shape& shape, Generator& generator,
+                      std::vector<Measurement>& results) {
+  const Tensor x = randn(shape, generator), weight = ones({shape[1]}), bias = zeros({shape[1]});
+  const Tensor running_mean = zeros({shape[1]}), running_var = ones({shape[1]}), upstream = randn(shape, generator);
+  x.set_requires_grad(true);
+  weight.set_requires_grad(true);
+  bias.set_requires_grad(true);
+  char text[64];
+  std::snprintf(text, sizeof text, "%lldx%lldx%lld^2", static_cast<long long>(shape[0]),
+                static_cast<long long>(shape[1]), static_cast<long long>(shape[2]));
+  // Nominal work, as for the elementwise ops: ~10 flops per element forward + backward.
+  Measurement m{std::string("batch_norm.") + name, "train", text, 10.0 * static_cast<double>(x.numel())};
+  time_it(options, [&] {
+    x.zero_grad();
+    weight.zero_grad();
+    bias.zero_grad();
+    batch_norm(x, weight, bias, running_mean, running_var, true).backward(upstream);
+  }, m);
+  report(m);
+  results.push_back(m);
+}
+
+void bench_pool(const OpsBenchmarkOptions& options, Generator& generator, std::vector<Measurement>& results) {
+  {
+    const Shape shape{options.batch, 64, 32, 32};
+    const Tensor x = randn(shape, generator);
+    x.set_requires_grad(true);
+    Pool2dOptions pool;  // 2x2 stride 2
+    const Tensor upstream = randn({shape[0], shape[1], 16, 16}, generator);
+    Measurement m{"max_pool2d.64x32", "train", "64x64x32^2 k2 s2", 2.0 * static_cast<double>(x.numel())};
+    if (selected(options, m.name)) {
+      time_it(options, [&] {
+        x.zero_grad();
+        max_pool2d(x, pool).backward(upstream);
+      }, m);
+      report(m);
+      results.push_back(m);
+    }
+  }
+  {
+    const Shape shape{options.batch, 512, 4, 4};
+    const Tensor x = randn(shape, generator);
+    x.set_requires_grad(true);
+    const Tensor upstream = randn({shape[0], shape[1], 1, 1}, generator);
+    Measurement m{"adaptive_avg_pool2d.512x4", "train", "64x512x4^2 -> 1x1", 2.0 * static_cast<double>(x.numel())};
+    if (selected(options, m.name)) {
+      time_it(options, [&] {
+        x.zero_grad();
+        adaptive_avg_pool2d(x, {1, 1}).backward(upstream);
+      }, m);
+      report(m);
+      results.push_back(m);
+    }
+  }
+}
+
+int run(const OpsBenchmarkOptions& options) {
+  if (options.threads > 0) omp_set_num_threads(options.threads);
+  const cpu::conv::Path path = options.path == "im2col"     ? cpu::conv::Path::im2col
+                               : options.path == "blocked"  ? cpu::conv::Path::blocked
+                               : options.path == "winograd" ? cpu::conv::Path::winograd
+                                                            : cpu::conv::Path::automatic;
+  cpu::conv::force_path(path);
+  std::printf("ops benchmark: %d threads, batch %lld, %d timed iterations (+%d warm-up) per measurement, median; "
+              "convolution path: %s\n",
+              omp_get_max_threads(), static_cast<long long>(options.batch), options.iterations, options.warmup,
+              options.path.c_str());
+  std::printf("%-22s %-8s %-34s %13s %17s\n", "measurement", "pass", "shape", "median", "rate");
+  Generator generator(2024);
+  std::vector<Measurement> results;
+  if (!options.skip_gemm && selected(options, "gemm")) bench_gemm(options, generator, results);
+  for (const ConvShape& s : kConvShapes)
+    if (selected(options, std::string("conv.") + s.name)) bench_conv(options, s, generator, results);
+  if (selected(options, "batch_norm.64x32"))
+    bench_batch_norm(options, "64x32", {options.batch, 64, 32, 32}, generator, results);
+  if (selected(options, "batch_norm.512x4"))
+    bench_batch_norm(options, "512x4", {options.batch, 512, 4, 4}, generator, results);
+  bench_pool(options, generator, results);
+  // Machine-readable results, one line per measurement (parsed by tools/bench/ops_torch.py).
+  for (const Measurement& m : results)
+    std::printf("result framework=slab name=%s pass=%s threads=%d batch=%lld median_ms=%.4f min_ms=%.4f gflops=%.2f\n",
+                m.name.c_str(), m.pass.c_str(), omp_get_max_threads(), static_cast<long long>(options.batch),
+                m.median_ms, m.min_ms, m.flops / (m.median_ms * 1e-3) / 1e9);
+  return 0;
+}
+
+}  // namespace
+
+int run_ops_benchmark(int argc, char** argv) {
+  OpsBenchmarkOptions options;
+  CLI::App app("slab-bench ops: GFLOP/s of GEMM, conv2d (ResNet-20/18 CIFAR shapes), batch norm and pooling");
+  app.add_option("--threads", options.threads, "OpenMP threads (0: OMP_NUM_THREADS or all cores)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--batch", options.batch, "batch size of the conv, batch norm and pooling shapes")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--iterations", options.iterations, "timed calls per measurement (the median is reported)")
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--warmup", options.warmup, "untimed calls first")->check(CLI::Range(0, 1000));
+  app.add_option("--gemm-size", options.gemm_size, "n of the n x n x n GEMM")->check(CLI::PositiveNumber);
+  app.add_option("--only", options.only, "run the measurements whose name contains this text (e.g. conv.r18)");
+  app.add_option("--path", options.path,
+                 "convolution implementation: auto (the library's choice), or im2col, blocked, winograd where "
+                 "they apply (the next one down elsewhere)")
+      ->check(CLI::IsMember({"auto", "im2col", "blocked", "winograd"}));
+  app.add_flag("--skip-gemm", options.skip_gemm, "leave out the GEMM measurement");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error) == 0 ? 0 : 2;
+  }
+  try {
+    return run(options);
+  } catch (const Error& error) {
+    std::fprintf(stderr, "error: %s\n", error.what());
+    return 1;
+  }
+}
+
+}  // namespace slab::tools

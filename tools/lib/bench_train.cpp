@@ -1,0 +1,135 @@
+#include "tools/lib/bench_train.h"
+
+#include <omp.h>
+#include <sys/resource.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <vector>
+
+#include "core/error.h"
+#include "core/ops.h"
+#include "core/random.h"
+#include "models/factory.h"
+#include "optim/sgd.h"
+
+namespace slab::tools {
+
+namespace {
+
+struct TrainBenchmarkOptions {
+  std::string model = "resnet20";
+  int64_t batch_size = 128;
+  int64_t steps = 5;        // timed steps per pass
+  int passes = 3;
+  int64_t warmup_steps = 2; // untimed steps first (allocator cache, first-touch)
+  int64_t image_size = 0;   // 0: 28 for small-cnn and mlp, 224 for the ImageNet forms, else 32
+  int64_t classes = 10;
+  int threads = 0;
+  uint64_t seed = 0;
+};
+
+// Input shape by model: the datasets each one is built for.
+Shape input_shape(const TrainBenchmarkOptions& o) {
+  const std::string& m = o.model;
+  const bool mnist_like = m == "small-cnn" || m.rfind("mlp-", 0) == 0;
+  const bool imagenet = m.find("-imagenet") != std::string::npos;
+  const int64_t size = o.image_size > 0 ? o.image_size : (mnist_like ? 28 : (imagenet ? 224 : 32));
+  return {o.batch_size, mnist_like ? 1 : 3, size, size};
+}
+
+double peak_rss_mib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux: kilobytes
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
+int run(const TrainBenchmarkOptions& o) {
+  if (o.threads > 0) omp_set_num_threads(o.threads);
+  const Shape shape = input_shape(o);
+  std::shared_ptr<Module> model = make_model(o.model, o.classes, shape[1], o.seed);
+  model->train();
+  SgdOptions sgd;
+  sgd.learning_rate = 0.01;  // small: random labels must not drive the weights to overflow
+  sgd.momentum = 0.9;
+  sgd.weight_decay = 5e-4;
+  Sgd optimizer(model->named_parameters(), sgd);
+  Generator generator(o.seed, 1);
+  const Tensor images = randn(shape, generator);
+  std::vector<int64_t> label_values(static_cast<size_t>(o.batch_size));
+  for (int64_t& y : label_values) y = static_cast<int64_t>(generator.below(static_cast<uint64_t>(o.classes)));
+  const Tensor labels = labels_from_vector(label_values);
+
+  std::printf("train benchmark: %s, batch %lld, input [%lld, %lld, %lld, %lld], %lld parameters, %d threads\n",
+              o.model.c_str(), static_cast<long long>(o.batch_size), static_cast<long long>(shape[0]),
+              static_cast<long long>(shape[1]), static_cast<long long>(shape[2]), static_cast<long long>(shape[3]),
+              static_cast<long long>(model->parameter_count()), omp_get_max_threads());
+  std::printf("step = forward + cross entropy + backward + SGD (momentum 0.9); %lld warm-up steps, %d passes of %lld "
+              "steps\n",
+              static_cast<long long>(o.warmup_steps), o.passes, static_cast<long long>(o.steps));
+  double loss_sum = 0;  // keeps the work observable
+  auto step = [&] {
+    optimizer.zero_grad();
+    const Tensor loss = cross_entropy((*model)(images), labels);
+    loss.backward();
+    optimizer.step();
+    loss_sum += loss.item();
+  };
+  for (int64_t s = 0; s < o.warmup_steps; ++s) step();
+  std::vector<double> rates;
+  for (int pass = 1; pass <= o.passes; ++pass) {
+    const auto start = std::chrono::steady_clock::now();
+    for (int64_t s = 0; s < o.steps; ++s) step();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    rates.push_back(static_cast<double>(o.steps * o.batch_size) / seconds);
+    std::printf("pass %d: %lld steps in %.3f s = %.1f imgs/s (%.1f ms/step)\n", pass, static_cast<long long>(o.steps),
+                seconds, rates.back(), 1000 * seconds / static_cast<double>(o.steps));
+    std::fflush(stdout);
+  }
+  const double rate = median(rates);
+  std::printf("median: %.1f imgs/s (min %.1f, max %.1f) [mean loss %.4f]\n", rate,
+              *std::min_element(rates.begin(), rates.end()), *std::max_element(rates.begin(), rates.end()),
+              loss_sum / static_cast<double>(o.warmup_steps + o.passes * o.steps));
+  std::printf("peak_rss_mib=%.1f\n", peak_rss_mib());
+  std::printf("model=%s batch=%lld threads=%d imgs_per_s=%.1f\n", o.model.c_str(), static_cast<long long>(o.batch_size),
+              omp_get_max_threads(), rate);
+  return 0;
+}
+
+}  // namespace
+
+int run_train_benchmark(int argc, char** argv) {
+  TrainBenchmarkOptions o;
+  CLI::App app("slab-bench train: images/s of training steps (forward, backward, SGD) on random data", "slab-bench train");
+  app.add_option("--model", o.model, "architecture (models/factory.h names)")->capture_default_str();
+  app.add_option("--batch", o.batch_size, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--steps", o.steps, "timed steps per pass")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--passes", o.passes, "timed passes; the median is reported")->capture_default_str()->check(CLI::Range(1, 1000));
+  app.add_option("--warmup", o.warmup_steps, "untimed steps first")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--image-size", o.image_size, "input height and width (0: the model's dataset)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--classes", o.classes, "output classes")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--threads", o.threads, "CPU threads (0: OpenMP's default)")->check(CLI::NonNegativeNumber);
+  app.add_option("--seed", o.seed, "seed of the weights and the random batch");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error) == 0 ? 0 : 2;
+  }
+  try {
+    return run(o);
+  } catch (const Error& error) {
+    std::fprintf(stderr, "error: %s\n", error.what());
+    return 1;
+  }
+}
+
+}  // namespace slab::tools

@@ -1,0 +1,42 @@
+// The training programs' data: one function that loads a dataset kind's training and test
+// splits with their standard pipelines (data/transforms.h), so a program only names its
+// dataset. Also the subset view behind --train-limit / --test-limit.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/shape.h"
+#include "data/dataset.h"
+#include "data/transforms.h"
+
+namespace slab::tools {
+
+struct TrainingData {
+  std::shared_ptr<const data::Dataset> train, test;
+  data::Pipeline train_pipeline, test_pipeline;
+  int64_t num_classes = 0;
+  int64_t in_channels = 0;
+  Shape example_shape;  // of one input, [1, C, H, W] (the sparsity report's forward pass)
+};
+
+// The classes and channels of a dataset kind when they are fixed (imagenet: 0 classes, read
+// from the folder).
+int64_t dataset_num_classes(const std::string& dataset);
+int64_t dataset_in_channels(const std::string& dataset);
+
+// Loads `dataset` ("fashion-mnist", "mnist", "cifar10", "cifar100", "imagenet") from
+// `folder`. A missing or empty folder is an Error naming the folder and the files that were
+// expected; the loaders' own errors name a bad file. `image_size` is the imagenet crop.
+// `train_limit`/`test_limit` > 0 keep only the first n examples of a split.
+TrainingData load_training_data(const std::string& dataset, const std::string& folder, int64_t image_size,
+                                int64_t train_limit, int64_t test_limit);
+
+// Only the test split (slab-eval).
+TrainingData load_test_data(const std::string& dataset, const std::string& folder, int64_t image_size,
+                            int64_t test_limit);
+
+// The first `count` examples of `dataset` (all when count is 0 or at least its size).
+std::shared_ptr<const data::Dataset> first_examples(std::shared_ptr<const data::Dataset> dataset, int64_t count);
+
+}  // namespace slab::tools
