@@ -52,7 +52,8 @@ struct SparsityReport {
 };
 
 // `optimizer` (may be null) supplies the hard masks; `example_input` (may be empty) is the
-// shape of one input, e.g. {1, 3, 32, 32}, for the conv output positions.
+// shape of one input, e.g. {1, 3, 32, 32}, for the conv output positions (measured only
+// while grad mode is on: the positions are read from the autograd graph).
 SparsityReport sparsity_report(Module& model, const Optimizer* optimizer, const Shape& example_input);
 
 }  // namespace slab

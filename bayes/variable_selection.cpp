@@ -120,7 +120,13 @@ VariableSelectionResult train_variable_selection(const Tensor& train_x, const Te
     if (prior.begin_epoch(epoch, optimizer) && config.compact) {
       std::vector<int64_t> kept = kept_columns();
       if (kept.empty()) kept.push_back(0);
-      if (static_cast<int64_t>(kept.size()) < features && kept != columns) {
+      // Re-gather only once the kept set is at most half of the columns read now. The
+      // columns read may include pruned ones (their weights are zero: still exact), and
+      // each re-gather allocates a smaller data matrix, so there are at most log2(P) of
+      // them (a re-gather on every change, over hundreds of epochs of slow pruning, fills
+      // the host allocator's size-keyed cache with dead matrices).
+      const size_t width = columns.empty() ? static_cast<size_t>(features) : columns.size();
+      if (2 * kept.size() <= width) {
         columns = kept;
         data = gather_data_columns(train_x, columns);
         x_batch = Tensor();

@@ -6,10 +6,11 @@
 // forward/backward of the MLP and one sghmc-spl step at the cyclical C^2 of its global
 // step. Variable x_j is kept while column j of the first Linear weight is not pruned.
 //
-// `compact` (default on) runs the first layer on the kept columns only once some are
-// pruned (bayes/active_columns.h): pruned columns are exactly zero for good, so outputs
-// and the kept weights' gradients are unchanged (up to float summation order), and a run
-// that keeps 5 of 1000 inputs reads 5 columns per row instead of 1000.
+// `compact` (default on) runs the first layer on a subset of its columns once at least
+// half are pruned (bayes/active_columns.h): pruned columns are exactly zero for good, so
+// outputs and the kept weights' gradients are unchanged (up to float summation order),
+// and a run that keeps 5 of 1000 inputs reads 5 columns per row instead of 1000. The data
+// is re-gathered each time the kept set halves again (at most log2(P) times).
 #pragma once
 #include <cstdint>
 #include <functional>

@@ -25,10 +25,10 @@ class BatchNorm : public Module {
 
   const int64_t num_features;
   const BatchNormOptions options;
-  Tensor weight;        // [num_features], 1 at start (undefined when !affine)
-  Tensor bias;          // [num_features], 0 at start (undefined when !affine)
-  Tensor running_mean;  // [num_features], 0 at start
-  Tensor running_var;   // [num_features], 1 at start
+  Tensor weight;               // [num_features], 1 at start (undefined when !affine)
+  Tensor bias;                 // [num_features], 0 at start (undefined when !affine)
+  Tensor running_mean;         // [num_features], 0 at start
+  Tensor running_var;          // [num_features], 1 at start
   Tensor num_batches_tracked;  // int64 [], 0 at start
 
  protected:

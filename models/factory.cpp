@@ -41,9 +41,27 @@ bool parse_numbers(const std::string& name, const std::string& prefix, std::vect
 }  // namespace
 
 std::vector<std::string> model_names() {
-  return {"mlp-<in>-<hidden>-...", "small-cnn", "vgg11-bn", "vgg13-bn", "vgg16-bn", "vgg19-bn", "resnet20",
-          "resnet32", "resnet44", "resnet56", "resnet110", "resnet18", "resnet34", "resnet50", "resnet18-imagenet",
-          "resnet34-imagenet", "resnet50-imagenet", "preact-resnet18", "preact-resnet34", "wrn-<depth>-<k>"};
+  return {"mlp-<in>-<hidden>-...",
+          "small-cnn",
+          "small-cnn-<c1>-<c2>",
+          "vgg11-bn",
+          "vgg13-bn",
+          "vgg16-bn",
+          "vgg19-bn",
+          "resnet20",
+          "resnet32",
+          "resnet44",
+          "resnet56",
+          "resnet110",
+          "resnet18",
+          "resnet34",
+          "resnet50",
+          "resnet18-imagenet",
+          "resnet34-imagenet",
+          "resnet50-imagenet",
+          "preact-resnet18",
+          "preact-resnet34",
+          "wrn-<depth>-<k>"};
 }
 
 std::shared_ptr<Module> make_model(const std::string& name, int64_t num_classes, int64_t in_channels, uint64_t seed) {
@@ -59,10 +77,15 @@ std::shared_ptr<Module> make_model(const std::string& name, int64_t num_classes,
   numbers.clear();
   if (parse_numbers(name, "wrn-", numbers) && numbers.size() == 2)
     return std::make_shared<WideResNet>(numbers[0], numbers[1], in_channels, num_classes, generator);
+  numbers.clear();
+  if (parse_numbers(name, "small-cnn-", numbers) && numbers.size() == 2)
+    return std::make_shared<SmallCNN>(in_channels, num_classes, generator, numbers[0], numbers[1]);
 
   if (name == "small-cnn") return std::make_shared<SmallCNN>(in_channels, num_classes, generator);
-  static const std::map<std::string, int64_t> vgg = {{"vgg11-bn", 11}, {"vgg13-bn", 13}, {"vgg16-bn", 16}, {"vgg19-bn", 19}};
-  if (auto it = vgg.find(name); it != vgg.end()) return std::make_shared<VGG>(it->second, in_channels, num_classes, generator);
+  static const std::map<std::string, int64_t> vgg = {
+      {"vgg11-bn", 11}, {"vgg13-bn", 13}, {"vgg16-bn", 16}, {"vgg19-bn", 19}};
+  if (auto it = vgg.find(name); it != vgg.end())
+    return std::make_shared<VGG>(it->second, in_channels, num_classes, generator);
   static const std::map<std::string, int64_t> cifar_resnet = {
       {"resnet20", 20}, {"resnet32", 32}, {"resnet44", 44}, {"resnet56", 56}, {"resnet110", 110}};
   if (auto it = cifar_resnet.find(name); it != cifar_resnet.end())

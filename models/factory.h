@@ -5,7 +5,8 @@
 //   mlp-<in>-<h1>-...-<hk>   fully connected ReLU net in -> h1 -> ... -> hk -> num_classes
 //                            (in is the input width: images are flattened; in_channels is
 //                            ignored), e.g. mlp-784-256-256, or mlp-1000-5-3 with 1 class
-//   small-cnn                Fashion-MNIST CNN for 28x28 images (models/small_cnn.h)
+//   small-cnn                Fashion-MNIST CNN for 28x28 images, widths 16 and 32
+//   small-cnn-<c1>-<c2>      the same with other widths (models/small_cnn.h)
 //   vgg11-bn vgg13-bn vgg16-bn vgg19-bn              CIFAR VGG with BN (models/vgg.h)
 //   resnet20 resnet32 resnet44 resnet56 resnet110    He et al. CIFAR ResNets (option A)
 //   resnet18 resnet34 resnet50                       CIFAR form, kuangliu names (models/resnet.h)

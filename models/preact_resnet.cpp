@@ -4,7 +4,8 @@ namespace slab {
 
 PreActBlock::PreActBlock(int64_t in_planes, int64_t planes, int64_t stride, Generator& generator) {
   bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(in_planes));
-  conv1 = register_module("conv1", std::make_shared<Conv2d>(in_planes, planes, 3, generator, conv_options(stride, 1, false)));
+  conv1 = register_module("conv1",
+                          std::make_shared<Conv2d>(in_planes, planes, 3, generator, conv_options(stride, 1, false)));
   bn2 = register_module("bn2", std::make_shared<BatchNorm2d>(planes));
   conv2 = register_module("conv2", std::make_shared<Conv2d>(planes, planes, 3, generator, conv_options(1, 1, false)));
   if (stride != 1 || in_planes != planes) {
@@ -22,8 +23,7 @@ Tensor PreActBlock::forward(const Tensor& x) {
   return add(out, identity);
 }
 
-PreActResNet::PreActResNet(int64_t depth_, int64_t in_channels, int64_t classes, Generator& generator)
-    : depth(depth_) {
+PreActResNet::PreActResNet(int64_t depth_, int64_t in_channels, int64_t classes, Generator& generator) : depth(depth_) {
   SLAB_CHECK(depth == 18 || depth == 34, "PreActResNet: depth ", depth, " is not 18 or 34");
   const std::vector<int64_t> counts = depth == 18 ? std::vector<int64_t>{2, 2, 2, 2} : std::vector<int64_t>{3, 4, 6, 3};
   conv1 = register_module("conv1", std::make_shared<Conv2d>(in_channels, 64, 3, generator, conv_options(1, 1, false)));

@@ -9,14 +9,18 @@ ResNetBlock::ResNetBlock(int64_t in_planes, int64_t planes_, int64_t stride, boo
     : planes(planes_), bottleneck(bottleneck_) {
   shortcut_name = style == ResNetStyle::Cifar ? "shortcut" : "downsample";
   if (bottleneck) {
-    conv1 = register_module("conv1", std::make_shared<Conv2d>(in_planes, planes, 1, generator, conv_options(1, 0, false)));
+    conv1 =
+        register_module("conv1", std::make_shared<Conv2d>(in_planes, planes, 1, generator, conv_options(1, 0, false)));
     bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(planes));
-    conv2 = register_module("conv2", std::make_shared<Conv2d>(planes, planes, 3, generator, conv_options(stride, 1, false)));
+    conv2 = register_module("conv2",
+                            std::make_shared<Conv2d>(planes, planes, 3, generator, conv_options(stride, 1, false)));
     bn2 = register_module("bn2", std::make_shared<BatchNorm2d>(planes));
-    conv3 = register_module("conv3", std::make_shared<Conv2d>(planes, 4 * planes, 1, generator, conv_options(1, 0, false)));
+    conv3 =
+        register_module("conv3", std::make_shared<Conv2d>(planes, 4 * planes, 1, generator, conv_options(1, 0, false)));
     bn3 = register_module("bn3", std::make_shared<BatchNorm2d>(4 * planes));
   } else {
-    conv1 = register_module("conv1", std::make_shared<Conv2d>(in_planes, planes, 3, generator, conv_options(stride, 1, false)));
+    conv1 = register_module("conv1",
+                            std::make_shared<Conv2d>(in_planes, planes, 3, generator, conv_options(stride, 1, false)));
     bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(planes));
     conv2 = register_module("conv2", std::make_shared<Conv2d>(planes, planes, 3, generator, conv_options(1, 1, false)));
     bn2 = register_module("bn2", std::make_shared<BatchNorm2d>(planes));
@@ -48,10 +52,14 @@ std::vector<std::pair<std::string, std::string>> ResNetBlock::branch_pairs() con
 namespace {
 std::vector<int64_t> block_counts(int64_t depth) {
   switch (depth) {
-    case 18: return {2, 2, 2, 2};
-    case 34: return {3, 4, 6, 3};
-    case 50: return {3, 4, 6, 3};
-    default: break;
+    case 18:
+      return {2, 2, 2, 2};
+    case 34:
+      return {3, 4, 6, 3};
+    case 50:
+      return {3, 4, 6, 3};
+    default:
+      break;
   }
   SLAB_FAIL("ResNet: depth ", depth, " is not one of 18, 34, 50 (ResNet-20/32/44/56/110 are the CIFAR ResNets)");
 }
@@ -62,10 +70,12 @@ ResNet::ResNet(int64_t depth_, ResNetStyle style_, int64_t in_channels, int64_t 
   const std::vector<int64_t> counts = block_counts(depth);
   const bool bottleneck = depth >= 50;
   if (style == ResNetStyle::Cifar) {
-    conv1 = register_module("conv1", std::make_shared<Conv2d>(in_channels, 64, 3, generator, conv_options(1, 1, false)));
+    conv1 =
+        register_module("conv1", std::make_shared<Conv2d>(in_channels, 64, 3, generator, conv_options(1, 1, false)));
     bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(64));
   } else {
-    conv1 = register_module("conv1", std::make_shared<Conv2d>(in_channels, 64, 7, generator, conv_options(2, 3, false)));
+    conv1 =
+        register_module("conv1", std::make_shared<Conv2d>(in_channels, 64, 7, generator, conv_options(2, 3, false)));
     bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(64));
     maxpool = register_module("maxpool", std::make_shared<MaxPool2d>(3, 2, 1));
   }
@@ -113,7 +123,8 @@ ChannelCouplings ResNet::channel_couplings() {
     for (size_t b = 0; b < stages[s]->size(); ++b) {
       const std::string block = "layer" + std::to_string(s + 1) + "." + std::to_string(b);
       auto& unit = dynamic_cast<ResNetBlock&>((*stages[s])[b]);
-      for (const auto& [conv, bn] : unit.branch_pairs()) couplings.conv_batch_norm.push_back({block + "." + conv, block + "." + bn});
+      for (const auto& [conv, bn] : unit.branch_pairs())
+        couplings.conv_batch_norm.push_back({block + "." + conv, block + "." + bn});
       if (unit.shortcut) {
         // A projection starts a new stream: its output replaces the block's input.
         const std::string projection = block + "." + unit.shortcut_name;

@@ -6,7 +6,8 @@ namespace slab {
 
 CifarBasicBlock::CifarBasicBlock(int64_t in_planes, int64_t planes, int64_t stride, Generator& generator)
     : stride_(stride), padding_(0) {
-  conv1 = register_module("conv1", std::make_shared<Conv2d>(in_planes, planes, 3, generator, conv_options(stride, 1, false)));
+  conv1 = register_module("conv1",
+                          std::make_shared<Conv2d>(in_planes, planes, 3, generator, conv_options(stride, 1, false)));
   bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(planes));
   conv2 = register_module("conv2", std::make_shared<Conv2d>(planes, planes, 3, generator, conv_options(1, 1, false)));
   bn2 = register_module("bn2", std::make_shared<BatchNorm2d>(planes));
@@ -36,8 +37,7 @@ Tensor CifarBasicBlock::forward(const Tensor& x) {
   return relu(add(out, shortcut));
 }
 
-CifarResNet::CifarResNet(int64_t depth_, int64_t in_channels, int64_t classes, Generator& generator)
-    : depth(depth_) {
+CifarResNet::CifarResNet(int64_t depth_, int64_t in_channels, int64_t classes, Generator& generator) : depth(depth_) {
   SLAB_CHECK(depth >= 8 && (depth - 2) % 6 == 0, "CifarResNet: depth ", depth,
              " is not of the form 6n + 2 (20, 32, 44, 56, 110)");
   const int64_t blocks = (depth - 2) / 6;

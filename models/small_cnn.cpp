@@ -24,10 +24,10 @@ SmallCNN::SmallCNN(int64_t in, int64_t classes, Generator& generator, int64_t wi
 }
 
 Tensor SmallCNN::forward(const Tensor& input) {
-  SLAB_CHECK(input.defined() && input.dim() == 4 && input.size(1) == in_channels && input.size(2) == 28 &&
-                 input.size(3) == 28,
-             "SmallCNN: expected images [n, ", in_channels, ", 28, 28], got shape ",
-             input.defined() ? input.shape() : Shape{});
+  SLAB_CHECK(
+      input.defined() && input.dim() == 4 && input.size(1) == in_channels && input.size(2) == 28 && input.size(3) == 28,
+      "SmallCNN: expected images [n, ", in_channels, ", 28, 28], got shape ",
+      input.defined() ? input.shape() : Shape{});
   return classifier->forward(flatten(features->forward(input), 1));
 }
 

@@ -14,14 +14,17 @@ constexpr int64_t kPool = 0;  // "M" in the configurations
 
 std::vector<int64_t> vgg_configuration(int64_t depth) {
   switch (depth) {
-    case 11: return {64, kPool, 128, kPool, 256, 256, kPool, 512, 512, kPool, 512, 512, kPool};
-    case 13: return {64, 64, kPool, 128, 128, kPool, 256, 256, kPool, 512, 512, kPool, 512, 512, kPool};
+    case 11:
+      return {64, kPool, 128, kPool, 256, 256, kPool, 512, 512, kPool, 512, 512, kPool};
+    case 13:
+      return {64, 64, kPool, 128, 128, kPool, 256, 256, kPool, 512, 512, kPool, 512, 512, kPool};
     case 16:
       return {64, 64, kPool, 128, 128, kPool, 256, 256, 256, kPool, 512, 512, 512, kPool, 512, 512, 512, kPool};
     case 19:
-      return {64,  64,  kPool, 128, 128, kPool, 256, 256, 256, 256, kPool,
-              512, 512, 512,   512, kPool, 512, 512, 512, 512, kPool};
-    default: break;
+      return {64,  64,  kPool, 128, 128,   kPool, 256, 256, 256, 256,  kPool,
+              512, 512, 512,   512, kPool, 512,   512, 512, 512, kPool};
+    default:
+      break;
   }
   SLAB_FAIL("VGG: depth ", depth, " is not one of 11, 13, 16, 19");
 }
@@ -47,10 +50,10 @@ VGG::VGG(int64_t depth_, int64_t in, int64_t classes, Generator& generator) : de
 }
 
 Tensor VGG::forward(const Tensor& input) {
-  SLAB_CHECK(input.defined() && input.dim() == 4 && input.size(1) == in_channels && input.size(2) == 32 &&
-                 input.size(3) == 32,
-             "VGG-", depth, ": expected images [n, ", in_channels, ", 32, 32], got shape ",
-             input.defined() ? input.shape() : Shape{});
+  SLAB_CHECK(
+      input.defined() && input.dim() == 4 && input.size(1) == in_channels && input.size(2) == 32 && input.size(3) == 32,
+      "VGG-", depth, ": expected images [n, ", in_channels, ", 32, 32], got shape ",
+      input.defined() ? input.shape() : Shape{});
   return classifier->forward(flatten(features->forward(input), 1));
 }
 

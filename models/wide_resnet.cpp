@@ -18,12 +18,14 @@ class NetworkBlock : public Module {
 WideBasicBlock::WideBasicBlock(int64_t in_planes, int64_t out_planes, int64_t stride, double dropout_rate,
                                uint64_t dropout_seed, Generator& generator) {
   bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(in_planes));
-  conv1 = register_module("conv1", std::make_shared<Conv2d>(in_planes, out_planes, 3, generator, conv_options(stride, 1, false)));
+  conv1 = register_module(
+      "conv1", std::make_shared<Conv2d>(in_planes, out_planes, 3, generator, conv_options(stride, 1, false)));
   bn2 = register_module("bn2", std::make_shared<BatchNorm2d>(out_planes));
-  conv2 = register_module("conv2", std::make_shared<Conv2d>(out_planes, out_planes, 3, generator, conv_options(1, 1, false)));
+  conv2 = register_module("conv2",
+                          std::make_shared<Conv2d>(out_planes, out_planes, 3, generator, conv_options(1, 1, false)));
   if (in_planes != out_planes)
-    shortcut = register_module("convShortcut",
-                               std::make_shared<Conv2d>(in_planes, out_planes, 1, generator, conv_options(stride, 0, false)));
+    shortcut = register_module(
+        "convShortcut", std::make_shared<Conv2d>(in_planes, out_planes, 1, generator, conv_options(stride, 0, false)));
   if (dropout_rate > 0) dropout = register_module("dropout", std::make_shared<Dropout>(dropout_rate, dropout_seed));
 }
 
@@ -42,7 +44,8 @@ WideResNet::WideResNet(int64_t depth_, int64_t widen, int64_t in_channels, int64
   SLAB_CHECK(widen >= 1, "WideResNet: widen factor must be at least 1, got ", widen);
   const int64_t blocks = (depth - 4) / 6;
   const int64_t widths[4] = {16, 16 * widen, 32 * widen, 64 * widen};
-  conv1 = register_module("conv1", std::make_shared<Conv2d>(in_channels, widths[0], 3, generator, conv_options(1, 1, false)));
+  conv1 = register_module("conv1",
+                          std::make_shared<Conv2d>(in_channels, widths[0], 3, generator, conv_options(1, 1, false)));
   int64_t in_planes = widths[0];
   uint64_t dropout_seed = generator.seed() ^ 0x5744524eull;  // each Dropout gets its own Philox stream below
   for (int s = 0; s < 3; ++s) {

@@ -21,10 +21,10 @@ struct AdamCoefficients {
   T beta1 = 0, one_minus_beta1 = 0;
   T beta2 = 0, one_minus_beta2 = 0;
   T eps = 0;
-  T l2_weight_decay = 0;       // Adam's weight decay (added to the gradient)
-  T decoupled_decay = 1;       // AdamW's factor 1 - lr weight_decay (1 for Adam)
-  T step_size = 0;             // lr / (1 - beta1^t)
-  T bias_correction2_sqrt = 1; // sqrt(1 - beta2^t)
+  T l2_weight_decay = 0;        // Adam's weight decay (added to the gradient)
+  T decoupled_decay = 1;        // AdamW's factor 1 - lr weight_decay (1 for Adam)
+  T step_size = 0;              // lr / (1 - beta1^t)
+  T bias_correction2_sqrt = 1;  // sqrt(1 - beta2^t)
   bool amsgrad = false;
 };
 

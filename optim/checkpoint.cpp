@@ -89,7 +89,9 @@ void save_checkpoint(const std::string& path, Module& model, const std::string& 
   save_safetensors(path, tensors, metadata);
 }
 
-CheckpointInfo read_checkpoint_info(const std::string& path) { return info_from(load_safetensors(path).metadata, path); }
+CheckpointInfo read_checkpoint_info(const std::string& path) {
+  return info_from(load_safetensors(path).metadata, path);
+}
 
 CheckpointInfo load_checkpoint(const std::string& path, Module& model, const std::string& architecture,
                                Optimizer* optimizer) {
@@ -99,9 +101,12 @@ CheckpointInfo load_checkpoint(const std::string& path, Module& model, const std
              "' but the model is a '", architecture, "'");
   std::map<std::string, Tensor> model_state, optimizer_state;
   for (const auto& [key, tensor] : contents.tensors) {
-    if (starts_with(key, kModelPrefix)) model_state.emplace(key.substr(kModelPrefix.size()), tensor);
-    else if (starts_with(key, kOptimizerPrefix)) optimizer_state.emplace(key.substr(kOptimizerPrefix.size()), tensor);
-    else SLAB_FAIL(path, ": unexpected tensor '", key, "' in a checkpoint (keys start with model. or optimizer.)");
+    if (starts_with(key, kModelPrefix))
+      model_state.emplace(key.substr(kModelPrefix.size()), tensor);
+    else if (starts_with(key, kOptimizerPrefix))
+      optimizer_state.emplace(key.substr(kOptimizerPrefix.size()), tensor);
+    else
+      SLAB_FAIL(path, ": unexpected tensor '", key, "' in a checkpoint (keys start with model. or optimizer.)");
   }
   if (optimizer) {
     SLAB_CHECK(!info.optimizer.empty(), path, ": the checkpoint holds no optimizer state, but a '", optimizer->name(),

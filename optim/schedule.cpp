@@ -19,13 +19,15 @@ double step_lr(double base, int64_t t, int64_t step_size, double gamma) {
 double cosine_annealing_lr(double base, int64_t t, int64_t t_max, double eta_min) {
   SLAB_CHECK(t_max > 0, "cosine schedule: T_max must be positive, got ", t_max);
   SLAB_CHECK(t >= 0, "cosine schedule: step index must be non-negative, got ", t);
-  return eta_min + (base - eta_min) * (1.0 + std::cos(std::numbers::pi * static_cast<double>(t) / static_cast<double>(t_max))) / 2.0;
+  return eta_min + (base - eta_min) *
+                       (1.0 + std::cos(std::numbers::pi * static_cast<double>(t) / static_cast<double>(t_max))) / 2.0;
 }
 
 int64_t cyclical_cycle_length(int64_t total_iterations, int64_t cycles) {
-  SLAB_CHECK(total_iterations > 0, "cyclical cosine schedule: total iterations K must be positive, got ", total_iterations);
-  SLAB_CHECK(cycles > 0 && cycles <= total_iterations, "cyclical cosine schedule: cycles M must lie in [1, K = ",
-             total_iterations, "], got ", cycles);
+  SLAB_CHECK(total_iterations > 0, "cyclical cosine schedule: total iterations K must be positive, got ",
+             total_iterations);
+  SLAB_CHECK(cycles > 0 && cycles <= total_iterations,
+             "cyclical cosine schedule: cycles M must lie in [1, K = ", total_iterations, "], got ", cycles);
   return (total_iterations + cycles - 1) / cycles;
 }
 
@@ -38,17 +40,20 @@ double cyclical_cosine_lr(double base, int64_t r, int64_t total_iterations, int6
 
 double linear_warmup_factor(int64_t t, int64_t warmup_steps, double start_factor) {
   SLAB_CHECK(warmup_steps >= 0, "linear warm-up: warm-up steps must be non-negative, got ", warmup_steps);
-  SLAB_CHECK(start_factor > 0 && start_factor <= 1, "linear warm-up: start factor must lie in (0, 1], got ", start_factor);
+  SLAB_CHECK(start_factor > 0 && start_factor <= 1, "linear warm-up: start factor must lie in (0, 1], got ",
+             start_factor);
   SLAB_CHECK(t >= 0, "linear warm-up: step index must be non-negative, got ", t);
   if (warmup_steps == 0 || t >= warmup_steps) return 1.0;
   return start_factor + (1.0 - start_factor) * static_cast<double>(t) / static_cast<double>(warmup_steps);
 }
 
-StepSchedule::StepSchedule(double base, int64_t step_size, double gamma) : base_(base), step_size_(step_size), gamma_(gamma) {
+StepSchedule::StepSchedule(double base, int64_t step_size, double gamma)
+    : base_(base), step_size_(step_size), gamma_(gamma) {
   SLAB_CHECK(step_size > 0, "step schedule: step_size must be positive, got ", step_size);
 }
 
-CosineSchedule::CosineSchedule(double base, int64_t t_max, double eta_min) : base_(base), t_max_(t_max), eta_min_(eta_min) {
+CosineSchedule::CosineSchedule(double base, int64_t t_max, double eta_min)
+    : base_(base), t_max_(t_max), eta_min_(eta_min) {
   SLAB_CHECK(t_max > 0, "cosine schedule: T_max must be positive, got ", t_max);
 }
 
@@ -57,7 +62,8 @@ CyclicalCosineSchedule::CyclicalCosineSchedule(double base, int64_t total_iterat
   cyclical_cycle_length(total_iterations, cycles);  // validates K and M
 }
 
-LinearWarmupSchedule::LinearWarmupSchedule(std::shared_ptr<const Schedule> inner, int64_t warmup_steps, double start_factor)
+LinearWarmupSchedule::LinearWarmupSchedule(std::shared_ptr<const Schedule> inner, int64_t warmup_steps,
+                                           double start_factor)
     : inner_(std::move(inner)), warmup_steps_(warmup_steps), start_factor_(start_factor) {
   SLAB_CHECK(inner_ != nullptr, "linear warm-up: no schedule to wrap");
   linear_warmup_factor(0, warmup_steps, start_factor);  // validates the arguments

@@ -1,8 +1,8 @@
 #include "optim/sgd.h"
 
 #include "core/dtype.h"
-#include "optim/state_io.h"
 #include "optim/sgd_kernel.h"
+#include "optim/state_io.h"
 #ifdef SLAB_WITH_CUDA
 #include "core/cuda/optimizer_kernels.h"
 #endif
@@ -60,7 +60,8 @@ void Sgd::step() {
 NamedTensors Sgd::state_tensors() const {
   NamedTensors out;
   for (size_t i = 0; i < parameters_.size(); ++i)
-    if (momentum_buffers_[i].defined()) out.emplace_back(parameters_[i].name + ".momentum_buffer", momentum_buffers_[i]);
+    if (momentum_buffers_[i].defined())
+      out.emplace_back(parameters_[i].name + ".momentum_buffer", momentum_buffers_[i]);
   return out;
 }
 

@@ -3,6 +3,7 @@
 // files), and PyTorch reading a slab checkpoint with safetensors.torch.load_file (skipped,
 // visibly, when /usr/bin/python3 lacks torch or the pip package safetensors).
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
@@ -10,7 +11,6 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
-#include <unistd.h>
 
 #include "layers/layers.h"
 #include "models/factory.h"
@@ -79,7 +79,8 @@ TEST_CASE("save and load are bit-exact: weights, buffers, optimizer state, metad
   save_checkpoint(dir.file("a.safetensors"), *model, "resnet20", &sgd, 7, 2, user);
 
   auto restored = make_model("resnet20", 10, 3, 99);  // different initial weights
-  Sgd restored_sgd(restored->named_parameters(), SgdOptions{.learning_rate = 0.05, .momentum = 0.9, .weight_decay = 5e-4});
+  Sgd restored_sgd(restored->named_parameters(),
+                   SgdOptions{.learning_rate = 0.05, .momentum = 0.9, .weight_decay = 5e-4});
   const CheckpointInfo info = load_checkpoint(dir.file("a.safetensors"), *restored, "resnet20", &restored_sgd);
   CHECK(info.architecture == "resnet20");
   CHECK(info.epoch == 7);
@@ -145,9 +146,9 @@ TEST_CASE("load errors: another architecture, other shapes, other optimizer, mis
   // and the model is left as it was.
   auto five = make_model("resnet20", 5, 3, 1);
   const std::vector<double> before = five->state_dict()[0].second.to_vector();
-  CHECK_THROWS_WITH_AS(load_checkpoint(dir.file("r20.safetensors"), *five, "resnet20", nullptr),
-                       doctest::Contains("'linear.weight' has shape [10, 64] in the checkpoint but [5, 64] in the model"),
-                       Error);
+  CHECK_THROWS_WITH_AS(
+      load_checkpoint(dir.file("r20.safetensors"), *five, "resnet20", nullptr),
+      doctest::Contains("'linear.weight' has shape [10, 64] in the checkpoint but [5, 64] in the model"), Error);
   CHECK(five->state_dict()[0].second.to_vector() == before);
   // Another structure under the same name: a missing key.
   auto vgg = make_model("vgg11-bn", 10, 3, 1);
@@ -181,8 +182,8 @@ TEST_CASE("load errors: truncated file, foreign safetensors file, bad metadata")
                        doctest::Contains("cannot open"), Error);
   Metadata bad;
   bad["g"] = "1 2 three";
-  CHECK_THROWS_WITH_AS(get_generator_state(bad, "g"), doctest::Contains("is not 'seed stream next_block buffered_words'"),
-                       Error);
+  CHECK_THROWS_WITH_AS(get_generator_state(bad, "g"),
+                       doctest::Contains("is not 'seed stream next_block buffered_words'"), Error);
 }
 
 // PyTorch reads a slab checkpoint: safetensors.torch.load_file, then the "model." entries
@@ -248,5 +249,6 @@ print(" ".join("%.9g" % v for v in logits.flatten().tolist()))
   std::vector<double> torch_logits;
   for (double v; in >> v;) torch_logits.push_back(v);
   REQUIRE(torch_logits.size() == logits.size());
-  for (size_t i = 0; i < logits.size(); ++i) CHECK(torch_logits[i] == doctest::Approx(logits[i]).epsilon(1e-4).scale(1e-3));
+  for (size_t i = 0; i < logits.size(); ++i)
+    CHECK(torch_logits[i] == doctest::Approx(logits[i]).epsilon(1e-4).scale(1e-3));
 }

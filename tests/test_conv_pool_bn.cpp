@@ -174,6 +174,8 @@ TEST_CASE("float32 conv2d paths agree with the float64 reference, forward and ba
   Conv2dOptions asymmetric_stride;
   asymmetric_stride.stride = {2, 1};
   asymmetric_stride.padding = {0, 0};
+  Conv2dOptions stride_2_1_pad_1 = asymmetric_stride;
+  stride_2_1_pad_1.padding = {1, 1};
   const std::vector<Case> cases = {
       {"3x3 16->16", {3, 16, 10, 12}, {16, 16, 3, 3}, conv_options(1, 1), true, true},
       {"3x3 32->64 stride 2", {2, 32, 9, 11}, {64, 32, 3, 3}, conv_options(2, 1), true, false},
@@ -191,6 +193,10 @@ TEST_CASE("float32 conv2d paths agree with the float64 reference, forward and ba
       {"5x5 dilation 2", {2, 16, 12, 12}, {16, 16, 5, 5}, conv_options(1, 3, 2), true, false},
       {"wide 40", {2, 16, 3, 40}, {16, 16, 3, 3}, conv_options(1, 1), true, true},
       {"stride 3 (im2col)", {2, 16, 9, 9}, {16, 16, 3, 3}, conv_options(3, 1), false, false},
+      {"3x3 stride (2, 1)", {2, 16, 7, 6}, {32, 16, 3, 3}, stride_2_1_pad_1, true, false},
+      {"3x3 padding 3 (input gradient by phases)", {2, 32, 5, 4}, {32, 32, 3, 3}, conv_options(1, 3), true, true},
+      {"5x5 dilation 2 stride 2", {2, 16, 13, 12}, {32, 16, 5, 5}, conv_options(2, 2, 2), true, false},
+      {"1x1 stride 2 padding 1 (phases without taps)", {2, 16, 6, 7}, {16, 16, 1, 1}, conv_options(2, 1), true, false},
       {"one image", {1, 32, 6, 6}, {32, 32, 3, 3}, conv_options(1, 1), true, true},
       // Weights above 1 MiB: the paths that split channel blocks (not images) across threads.
       {"3x3 256->128 at 4x4", {3, 256, 4, 4}, {128, 256, 3, 3}, conv_options(1, 1), true, true},

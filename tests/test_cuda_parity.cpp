@@ -6,7 +6,6 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <cstdio>
 #include <functional>
 #include <string>
 #include <vector>
@@ -22,6 +21,7 @@
 #include "optim/sgd_kernel.h"
 #include "optim/sghmc.h"
 #include "optim/sghmc_kernel.h"
+#include "tests/skip.h"
 #ifdef SLAB_WITH_CUDA
 #include "core/cuda/optimizer_kernels.h"
 #include "core/cuda/runtime.h"
@@ -31,14 +31,15 @@ using namespace slab;
 
 namespace {
 
-// The GPUs to test, or none (after printing the skip marker once per case).
+// The GPUs to test, or none (after a visible skip: "SLAB_SKIPPED: no GPU ...", and the
+// executable exits with CTest's skip code, tests/skip.h).
 std::vector<Device> gpus() {
   std::vector<Device> devices;
 #ifdef SLAB_WITH_CUDA
   for (int i = 0; i < cuda::device_count(); ++i) devices.push_back(Device::cuda(i));
-  if (devices.empty()) std::printf("SLAB_SKIPPED: no GPU (%s)\n", cuda::no_device_reason().c_str());
+  if (devices.empty()) slab::testing::skip("no GPU (" + cuda::no_device_reason() + ")");
 #else
-  std::printf("SLAB_SKIPPED: no GPU (this build has no CUDA backend)\n");
+  slab::testing::skip("no GPU (this build has no CUDA backend)");
 #endif
   return devices;
 }

@@ -45,7 +45,9 @@ void check_close(const Tensor& actual, const Tensor& expected, double rtol, doub
   CHECK(worst <= 1.0);
 }
 
-std::string golden_path(const std::string& file) { return std::string(SLAB_SOURCE_DIR) + "/tests/golden/models/" + file; }
+std::string golden_path(const std::string& file) {
+  return std::string(SLAB_SOURCE_DIR) + "/tests/golden/models/" + file;
+}
 
 }  // namespace
 
@@ -114,8 +116,8 @@ TEST_CASE("Conv2d: weight shape with groups, grouping, initialisation bounds, er
 
   Tensor y = conv(zeros({2, 8, 9, 9}));
   CHECK(y.shape() == Shape{2, 64, 5, 5});
-  CHECK_THROWS_WITH_AS(conv(zeros({2, 3, 9, 9})), doctest::Contains("expected an input [n, 8, h, w], got shape [2, 3, 9, 9]"),
-                       Error);
+  CHECK_THROWS_WITH_AS(conv(zeros({2, 3, 9, 9})),
+                       doctest::Contains("expected an input [n, 8, h, w], got shape [2, 3, 9, 9]"), Error);
   ConvOptions bad;
   bad.groups = 3;
   CHECK_THROWS_WITH_AS(Conv2d(8, 64, 3, generator, bad), doctest::Contains("groups = 3 must divide"), Error);
@@ -129,9 +131,11 @@ TEST_CASE("Conv2d: weight shape with groups, grouping, initialisation bounds, er
 namespace {
 struct BottleneckLike : Module {
   BottleneckLike(int64_t in_planes, int64_t planes_, Generator& generator) : planes(planes_) {
-    conv1 = register_module("conv1", std::make_shared<Conv2d>(in_planes, planes, 1, generator, conv_options(1, 0, false)));
+    conv1 =
+        register_module("conv1", std::make_shared<Conv2d>(in_planes, planes, 1, generator, conv_options(1, 0, false)));
     conv2 = register_module("conv2", std::make_shared<Conv2d>(planes, planes, 3, generator, conv_options(1, 1, false)));
-    conv3 = register_module("conv3", std::make_shared<Conv2d>(planes, 4 * planes, 1, generator, conv_options(1, 0, false)));
+    conv3 =
+        register_module("conv3", std::make_shared<Conv2d>(planes, 4 * planes, 1, generator, conv_options(1, 0, false)));
   }
   Tensor forward(const Tensor& x) override { return conv3->forward(conv2->forward(conv1->forward(x))); }
   std::string type_name() const override { return "BottleneckLike"; }
@@ -255,8 +259,10 @@ TEST_CASE("Dropout: its own seeded generator, inverted scaling, identity in eval
   CHECK(ya.to_vector() != yc.to_vector());
   int64_t zeros_seen = 0;
   for (double v : ya.to_vector()) {
-    if (v == 0) ++zeros_seen;
-    else CHECK(v == doctest::Approx(1.0 / 0.75));
+    if (v == 0)
+      ++zeros_seen;
+    else
+      CHECK(v == doctest::Approx(1.0 / 0.75));
   }
   CHECK(zeros_seen == doctest::Approx(2500).epsilon(0.1));
   CHECK(a.generator().state().next_block > 0);
@@ -279,7 +285,7 @@ TEST_CASE("Sequential: children named by position, nested names, train/eval reac
   std::vector<std::string> keys;
   for (const auto& [name, tensor] : outer.state_dict()) keys.push_back(name);
   CHECK(keys == std::vector<std::string>{"0.0.weight", "0.0.bias", "1.weight", "1.bias", "2.weight", "2.bias",
-                                          "2.running_mean", "2.running_var", "2.num_batches_tracked"});
+                                         "2.running_mean", "2.running_var", "2.num_batches_tracked"});
   CHECK(outer.size() == 3);
   CHECK(outer[1].type_name() == "Linear");
   CHECK(outer(zeros({5, 4})).shape() == Shape{5, 2});
@@ -322,8 +328,10 @@ TEST_CASE("golden: a Sequential of every layer type matches PyTorch (train and e
   for (const NamedParameter& p : seq.named_parameters())
     check_close(p.tensor.grad(), expected.at("grad." + p.name), 1e-4, 5e-5, "gradient of " + p.name);
   for (const auto& [name, buffer] : seq.named_buffers()) {
-    if (buffer.dtype() == DType::i64) CHECK(buffer.data<int64_t>()[0] == expected.at("after." + name).data<int64_t>()[0]);
-    else check_close(buffer, expected.at("after." + name), 1e-5, 1e-6, name);
+    if (buffer.dtype() == DType::i64)
+      CHECK(buffer.data<int64_t>()[0] == expected.at("after." + name).data<int64_t>()[0]);
+    else
+      check_close(buffer, expected.at("after." + name), 1e-5, 1e-6, name);
   }
   seq.eval();
   NoGradGuard no_grad;

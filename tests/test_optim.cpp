@@ -17,7 +17,9 @@ using namespace slab;
 
 namespace {
 
-std::string golden_path(const std::string& file) { return std::string(SLAB_SOURCE_DIR) + "/tests/golden/models/" + file; }
+std::string golden_path(const std::string& file) {
+  return std::string(SLAB_SOURCE_DIR) + "/tests/golden/models/" + file;
+}
 
 struct Case {
   const char* name;
@@ -25,7 +27,11 @@ struct Case {
 };
 
 std::vector<Case> golden_cases() {
-  auto sgd = [](SgdOptions o) { return [o](std::vector<NamedParameter> p) -> std::unique_ptr<Optimizer> { return std::make_unique<Sgd>(std::move(p), o); }; };
+  auto sgd = [](SgdOptions o) {
+    return [o](std::vector<NamedParameter> p) -> std::unique_ptr<Optimizer> {
+      return std::make_unique<Sgd>(std::move(p), o);
+    };
+  };
   auto adam = [](AdamOptions o, bool decoupled) {
     return [o, decoupled](std::vector<NamedParameter> p) -> std::unique_ptr<Optimizer> {
       if (decoupled) return std::make_unique<AdamW>(std::move(p), o);
@@ -93,8 +99,11 @@ TEST_CASE("SGD in float64 follows an independent recursion of PyTorch's formula"
   const std::vector<double> target = {1.0, -2.0, 0.5};
   for (bool nesterov : {false, true}) {
     Tensor w = from_vector({0.3, 0.1, -0.7}, {3}, {DType::f64});
-    SgdOptions options{.learning_rate = 0.2, .momentum = 0.7, .dampening = nesterov ? 0.0 : 0.25,
-                       .weight_decay = 0.05, .nesterov = nesterov};
+    SgdOptions options{.learning_rate = 0.2,
+                       .momentum = 0.7,
+                       .dampening = nesterov ? 0.0 : 0.25,
+                       .weight_decay = 0.05,
+                       .nesterov = nesterov};
     Sgd sgd({{"w", w, PriorGrouping::None}}, options);
     std::vector<double> ref = w.to_vector(), buffer(3, 0.0);
     for (int step = 0; step < 6; ++step) {
@@ -127,7 +136,8 @@ TEST_CASE("Adam in float64: the first step moves each weight by lr against the g
 
 TEST_CASE("optimizers skip parameters without a gradient and create state lazily") {
   Tensor a = ones({2}), b = ones({3});
-  Sgd sgd({{"a", a, PriorGrouping::None}, {"b", b, PriorGrouping::None}}, SgdOptions{.learning_rate = 0.5, .momentum = 0.9});
+  Sgd sgd({{"a", a, PriorGrouping::None}, {"b", b, PriorGrouping::None}},
+          SgdOptions{.learning_rate = 0.5, .momentum = 0.9});
   CHECK(sgd.state_tensors().empty());
   a.set_grad(ones({2}));
   sgd.step();
@@ -192,8 +202,9 @@ TEST_CASE("optimizer errors name the problem") {
                        doctest::Contains("saved 'w.momentum_buffer' has shape [3] but the parameter has [2]"), Error);
   Adam amsgrad({{"w", w, PriorGrouping::None}}, AdamOptions{.amsgrad = true});
   Tensor step = zeros({}, {DType::i64});
-  CHECK_THROWS_WITH_AS(amsgrad.load_state({{"w.exp_avg", ones({2})}, {"w.exp_avg_sq", ones({2})}, {"w.step", step}}, {}),
-                       doctest::Contains("lacks max_exp_avg_sq, but this optimizer has amsgrad on"), Error);
+  CHECK_THROWS_WITH_AS(
+      amsgrad.load_state({{"w.exp_avg", ones({2})}, {"w.exp_avg_sq", ones({2})}, {"w.step", step}}, {}),
+      doctest::Contains("lacks max_exp_avg_sq, but this optimizer has amsgrad on"), Error);
   CHECK_THROWS_WITH_AS(amsgrad.load_state({{"w.exp_avg", ones({2})}}, {}), doctest::Contains("is incomplete"), Error);
 }
 
@@ -203,7 +214,8 @@ TEST_CASE("golden: step, cosine and linear warm-up schedules match PyTorch's sch
   const SafetensorsContents expected = load_safetensors(golden_path("schedules.safetensors"));
   const std::vector<double> step = expected.at("step").to_vector();
   const StepSchedule step_schedule(0.1, 3, 0.5);
-  for (size_t t = 0; t < step.size(); ++t) CHECK(step_schedule.lr(static_cast<int64_t>(t)) == doctest::Approx(step[t]).epsilon(1e-12));
+  for (size_t t = 0; t < step.size(); ++t)
+    CHECK(step_schedule.lr(static_cast<int64_t>(t)) == doctest::Approx(step[t]).epsilon(1e-12));
   // PyTorch's CosineAnnealingLR is recursive; its values follow the closed form, also past T_max.
   const std::vector<double> cosine = expected.at("cosine").to_vector();
   const CosineSchedule cosine_schedule(0.1, 10, 0.001);
@@ -224,15 +236,16 @@ TEST_CASE("cyclical cosine schedule: ALGORITHM.md 4, L = ceil(K / M)") {
   const double base = 0.5;
   const double expected[4] = {base, base / 2 * (std::cos(std::numbers::pi / 4) + 1), base / 2,
                               base / 2 * (std::cos(3 * std::numbers::pi / 4) + 1)};
-  for (int64_t r = 0; r < 10; ++r) CHECK(cyclical_cosine_lr(base, r, 10, 3) == doctest::Approx(expected[r % 4]).epsilon(1e-15));
+  for (int64_t r = 0; r < 10; ++r)
+    CHECK(cyclical_cosine_lr(base, r, 10, 3) == doctest::Approx(expected[r % 4]).epsilon(1e-15));
   const CyclicalCosineSchedule schedule(base, 10, 3);
   CHECK(schedule.lr(8) == base);  // a new cycle restarts at C0^2
   CHECK(schedule.cycle_length() == 4);
   CHECK(schedule.describe().find("L = 4") != std::string::npos);
   // The learning rate only decreases within a cycle.
   for (int64_t r = 1; r < 4; ++r) CHECK(schedule.lr(r) < schedule.lr(r - 1));
-  CHECK_THROWS_WITH_AS(cyclical_cosine_lr(base, 0, 10, 11), doctest::Contains("cycles M must lie in [1, K = 10], got 11"),
-                       Error);
+  CHECK_THROWS_WITH_AS(cyclical_cosine_lr(base, 0, 10, 11),
+                       doctest::Contains("cycles M must lie in [1, K = 10], got 11"), Error);
   CHECK_THROWS_WITH_AS(cyclical_cosine_lr(base, -1, 10, 2), doctest::Contains("iteration must be non-negative"), Error);
 }
 
@@ -247,5 +260,6 @@ TEST_CASE("schedules: warm-up wraps any schedule; constant; argument errors") {
   CHECK(linear_warmup_factor(7, 0, 0.5) == 1.0);
   CHECK_THROWS_WITH_AS(StepSchedule(0.1, 0, 0.5), doctest::Contains("step_size must be positive, got 0"), Error);
   CHECK_THROWS_WITH_AS(CosineSchedule(0.1, 0), doctest::Contains("T_max must be positive"), Error);
-  CHECK_THROWS_WITH_AS(LinearWarmupSchedule(cosine, 5, 0.0), doctest::Contains("start factor must lie in (0, 1]"), Error);
+  CHECK_THROWS_WITH_AS(LinearWarmupSchedule(cosine, 5, 0.0), doctest::Contains("start factor must lie in (0, 1]"),
+                       Error);
 }

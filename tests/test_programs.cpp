@@ -62,8 +62,17 @@ double value_of(const std::string& output, const std::string& key) {
   return std::stod(output.substr(at + key.size() + 1));
 }
 
+// Every scratch folder of this process lives under one root, removed at exit.
+fs::path scratch_root() { return fs::temp_directory_path() / ("slab-test-programs-" + std::to_string(getpid())); }
+struct ScratchCleanup {
+  ~ScratchCleanup() {
+    std::error_code ignored;
+    fs::remove_all(scratch_root(), ignored);
+  }
+} scratch_cleanup;
+
 std::string scratch(const std::string& name) {
-  const fs::path path = fs::temp_directory_path() / ("slab-test-programs-" + std::to_string(getpid())) / name;
+  const fs::path path = scratch_root() / name;
   fs::remove_all(path);
   fs::create_directories(path.parent_path());
   return path.string();

@@ -58,8 +58,17 @@ TrainingData synthetic_data() {
   return data;
 }
 
+// Every scratch folder of this process lives under one root, removed at exit.
+fs::path scratch_root() { return fs::temp_directory_path() / ("slab-test-resume-" + std::to_string(getpid())); }
+struct ScratchCleanup {
+  ~ScratchCleanup() {
+    std::error_code ignored;
+    fs::remove_all(scratch_root(), ignored);
+  }
+} scratch_cleanup;
+
 std::string scratch_folder(const std::string& name) {
-  const fs::path path = fs::temp_directory_path() / ("slab-test-resume-" + std::to_string(getpid())) / name;
+  const fs::path path = scratch_root() / name;
   fs::remove_all(path);
   return path.string();
 }

@@ -138,11 +138,33 @@ fi
 
 PYTHON="${PYTHON:-python3}"
 library_dirs=()
+torch_dirs=()
 # PyTorch's CUDA libraries live in the nvidia.* packages (nvidia/cudnn/lib, nvidia/cublas/lib,
 # or nvidia/cu13/lib in the newer layout): every such lib folder is a candidate.
 if command -v "$PYTHON" >/dev/null; then
-  while IFS= read -r dir; do [[ -n "$dir" ]] && library_dirs+=("$dir"); done < <("$PYTHON" - <<'PY' 2>/dev/null
+  while IFS= read -r dir; do
+    case "$dir" in
+      torch:*) torch_dirs+=("${dir#torch:}") ;;
+      ?*) library_dirs+=("$dir") ;;
+    esac
+  done < <("$PYTHON" - <<'PY' 2>/dev/null
 import os
+# First the folders of the libraries PyTorch itself loads (read from this process's memory
+# map once torch has opened cuDNN and cuBLAS), so slab runs against the same versions.
+try:
+    import torch
+    torch.backends.cudnn.version()
+    torch.zeros(2, 2, device="cuda") @ torch.zeros(2, 2, device="cuda")
+    seen = []
+    for line in open("/proc/self/maps"):
+        path = line.split()[-1]
+        if any(name in path for name in ("libcudnn.so", "libcublas", "libcudart.so")):
+            folder = os.path.dirname(path)
+            if folder not in seen:
+                seen.append(folder)
+                print("torch:" + folder)
+except Exception:
+    pass
 try:
     import nvidia
     roots = list(nvidia.__path__)
@@ -162,7 +184,13 @@ PY
 fi
 library_dirs+=(/usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib "$ROOT/.carry/lib")
 needed=(libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcudnn.so.9 libgomp.so.1)
+# The folders of PyTorch's own cuDNN/cuBLAS come first, so that slab and its PyTorch twin
+# run on the same library versions; then whatever else a missing library needs.
 extra_path=""
+for dir in "${torch_dirs[@]}"; do
+  echo "PyTorch loads CUDA libraries from $dir"
+  case ":$extra_path:" in *":$dir:"*) ;; *) extra_path="${extra_path:+$extra_path:}$dir" ;; esac
+done
 for lib in "${needed[@]}"; do
   if ldconfig -p 2>/dev/null | grep -q "[[:space:]]$lib "; then
     echo "library $lib: system ($(ldconfig -p | grep "[[:space:]]$lib " | head -n 1 | awk '{print $NF}'))"
@@ -179,12 +207,15 @@ for lib in "${needed[@]}"; do
     echo "library $lib: NOT FOUND"
   fi
 done
-export LD_LIBRARY_PATH="${extra_path}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+LD_LIBRARY_PATH="${extra_path}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+LD_LIBRARY_PATH="${LD_LIBRARY_PATH#:}"
+export LD_LIBRARY_PATH
 echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-8}"
 
 PARITY="$BUILD/tests/test_cuda_parity"
 if [[ -x "$PARITY" ]]; then
+  echo "the parity binary resolves: $(ldd "$PARITY" 2>/dev/null | grep -E 'cudnn|cublas|cudart' | awk '{print $3}' | tr '\n' ' ')"
   missing=$(ldd "$PARITY" 2>/dev/null | grep "not found" || true)
   [[ -n "$missing" ]] && echo "unresolved libraries of $PARITY:" && echo "$missing"
 fi
@@ -276,6 +307,33 @@ else
   fi
 fi
 
+# Until `slab-bench train --device cuda` exists: the same model through the training program,
+# two epochs of the CIFAR-10 folder with SGD, the second epoch's training images/s from its
+# metrics.csv (this one includes the data loader; the first epoch pays for cuDNN's autotuning).
+if [[ -z "${RESULT[slab_train_fp32]:-}" && -x "$TRAIN" && -n "$DATA" && -d "$DATA" ]]; then
+  help_of "$TRAIN"
+  for precision in fp32 tf32; do
+    tf32_flag=0
+    [[ "$precision" == tf32 ]] && tf32_flag=1
+    run_dir="$(mktemp -d)"
+    args=(--data-dir "$DATA" --device cuda --model resnet18 --optimizer sgd --epochs 2 --batch-size 128 --output "$run_dir")
+    has_flag --progress && args+=(--progress lines)
+    run_step "slab resnet18 $precision via slab-train-cifar10" 90 env SLAB_TF32=$tf32_flag "$TRAIN" "${args[@]}"
+    value=""
+    if [[ -f "$run_dir/metrics.csv" ]]; then
+      cat "$run_dir/metrics.csv"
+      value=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; ++i) if ($i == "images_per_s") c = i } NR > 1 && c { v = $c } END { if (v != "") printf "%.1f", v }' "$run_dir/metrics.csv")
+    fi
+    RESULT[slab_train_$precision]="${value:+$value*}"
+    if ((STEP_RC == 0)) && [[ -n "$value" ]]; then
+      record "slab resnet18 train $precision (program)" ok "$STEP_SECONDS" "$value images/s, epoch 2, loader included (*)"
+    else
+      record "slab resnet18 train $precision (program)" FAILED "$STEP_SECONDS" "exit $STEP_RC"
+      FAILED=1
+    fi
+  done
+fi
+
 if ! has_mode optim; then
   echo "=== slab optimizer benchmark: 'slab-bench optim' does not exist yet: skipped"
   record "slab sghmc-spl step" skipped - "slab-bench has no 'optim' mode yet"
@@ -324,5 +382,7 @@ show() { echo "${1:--}"; }
     "$(show "${RESULT[torch_train_tf32]:-}")"
   printf '%-52s %12s %12s\n' "  sghmc-spl step on its parameters, ms" "$(show "${RESULT[slab_sghmc]:-}")" \
     "$(show "${RESULT[torch_sghmc]:-}")"
+  echo "  (*: measured by slab-train-cifar10 on the CIFAR-10 folder, data loader included;"
+  echo "      PyTorch's numbers use synthetic batches already on the GPU)"
 } | tee "$OUT/summary.txt"
 exit $FAILED

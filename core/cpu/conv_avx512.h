@@ -30,14 +30,10 @@ struct Blocked {
   int64_t image() const { return blocks * plane(); }
 };
 
-// dst[j][i] = src[i][j] for i < rows_in, j < cols_in (both <= 16), via a 16 x 16 register
-// transpose: unpack pairs, then pairs of pairs, then 128-bit lanes twice.
-inline void transpose_block(const float* src, int64_t src_stride, int64_t rows_in, int64_t cols_in, float* dst,
-                            int64_t dst_stride) {
-  const __mmask16 col_mask = static_cast<__mmask16>((1u << cols_in) - 1);
-  __m512 r[16], t[16];
-  for (int i = 0; i < 16; ++i)
-    r[i] = i < rows_in ? _mm512_maskz_loadu_ps(col_mask, src + i * src_stride) : _mm512_setzero_ps();
+// In-register 16 x 16 transpose: afterwards r[j] holds what was column j (lane i = old r[i]
+// lane j). Unpack pairs, then pairs of pairs, then 128-bit lanes twice.
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
   for (int i = 0; i < 8; ++i) {
     t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
     t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
@@ -50,19 +46,29 @@ inline void transpose_block(const float* src, int64_t src_stride, int64_t rows_i
     r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
     r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
   }
-  // r[4 i + j] holds rows 4i..4i+3 of columns j, 4 + j, 8 + j, 12 + j (one per 128-bit lane).
-  const __mmask16 row_mask = static_cast<__mmask16>((1u << rows_in) - 1);
+  // r[4 i + j] now holds rows 4i..4i+3 of columns j, 4 + j, 8 + j, 12 + j (one per 128-bit lane).
   for (int j = 0; j < 4; ++j) {
     const __m512 u0 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88), u1 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xdd);
     const __m512 u2 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
     const __m512 u3 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xdd);
-    const __m512 column[4] = {_mm512_shuffle_f32x4(u0, u2, 0x88), _mm512_shuffle_f32x4(u1, u3, 0x88),
-                              _mm512_shuffle_f32x4(u0, u2, 0xdd), _mm512_shuffle_f32x4(u1, u3, 0xdd)};
-    for (int k = 0; k < 4; ++k) {
-      const int out_row = j + 4 * k;
-      if (out_row < cols_in) _mm512_mask_storeu_ps(dst + out_row * dst_stride, row_mask, column[k]);
-    }
+    t[j] = _mm512_shuffle_f32x4(u0, u2, 0x88);
+    t[4 + j] = _mm512_shuffle_f32x4(u1, u3, 0x88);
+    t[8 + j] = _mm512_shuffle_f32x4(u0, u2, 0xdd);
+    t[12 + j] = _mm512_shuffle_f32x4(u1, u3, 0xdd);
   }
+  for (int i = 0; i < 16; ++i) r[i] = t[i];
+}
+
+// dst[j][i] = src[i][j] for i < rows_in, j < cols_in (both <= 16).
+inline void transpose_block(const float* src, int64_t src_stride, int64_t rows_in, int64_t cols_in, float* dst,
+                            int64_t dst_stride) {
+  const __mmask16 col_mask = static_cast<__mmask16>((1u << cols_in) - 1);
+  const __mmask16 row_mask = static_cast<__mmask16>((1u << rows_in) - 1);
+  __m512 r[16];
+  for (int i = 0; i < 16; ++i)
+    r[i] = i < rows_in ? _mm512_maskz_loadu_ps(col_mask, src + i * src_stride) : _mm512_setzero_ps();
+  transpose16(r);
+  for (int j = 0; j < cols_in; ++j) _mm512_mask_storeu_ps(dst + j * dst_stride, row_mask, r[j]);
 }
 
 // One image [channels][height][width] (NCHW) into the blocked layout, zeros around it.
@@ -190,14 +196,29 @@ inline void from_blocked(const float* src, int64_t blocks, int64_t rows, int64_t
 
 // ---- the register-tile micro-kernel -----------------------------------------------------
 
+// Where a tile's accumulators go. Blocked layouts (store or add): block b, row r, column u
+// at out + b block + r row + u pixel. NCHW (store_nchw): out points at channel 0 of block 0,
+// row 0, column 0 of the tile in a [channels][h][w] image; `pixel` is then the channel
+// stride (h w), `block` 16 channel strides, and only the first valid_rows x valid_cols
+// pixels (the tile may run past the image) are written, with bias[16 b + lane] added.
+enum class Epilogue { store_blocked, add_blocked, store_nchw };
+
+struct TileOutput {
+  float* out;
+  int64_t row, pixel, block;
+  int64_t valid_rows = 16, valid_cols = 16;
+  const float* bias = nullptr;
+};
+
 // Output tile of R x U pixels and B blocks of 16 channels:
 //   acc[r][u][b] = sum over segments s, c < CB of in[segments[s] + r in_row + u PITCH + c] *
 //                  w[s CB 16 + c 16 + b w_block .. + 16]
-// then stored (ADD = false) or added (ADD = true) at out + b out_block + r out_row + u out_pixel.
-template <int B, int R, int U, int CB, int PITCH, bool ADD>
+// then written per the epilogue E.
+template <int B, int R, int U, int CB, int PITCH, Epilogue E>
 void tile_kernel(const float* in, int64_t in_row, const int64_t* segments, int64_t segment_count, const float* w,
-                 int64_t w_block, float* out, int64_t out_row, int64_t out_pixel, int64_t out_block) {
+                 int64_t w_block, const TileOutput& o) {
   constexpr int P = R * U;
+  static_assert(P <= 16, "a tile holds at most 16 pixels");
   __m512 acc[P * B];
 #pragma GCC unroll 32
   for (int i = 0; i < P * B; ++i) acc[i] = _mm512_setzero_ps();
@@ -217,19 +238,42 @@ void tile_kernel(const float* in, int64_t in_row, const int64_t* segments, int64
       }
     }
   }
-#pragma GCC unroll 16
-  for (int p = 0; p < P; ++p) {
-#pragma GCC unroll 4
+  if constexpr (E == Epilogue::store_nchw) {
+    // Pixels x channels -> channels x pixels in registers, then one masked store per channel
+    // and tile row (row r's pixels moved down from lanes r U.. to lanes 0..).
+    const __mmask16 columns = static_cast<__mmask16>((1u << std::min<int64_t>(o.valid_cols, U)) - 1);
+    const int64_t rows = std::min<int64_t>(o.valid_rows, R);
     for (int b = 0; b < B; ++b) {
-      float* o = out + b * out_block + (p / U) * out_row + (p % U) * out_pixel;
-      if constexpr (ADD) _mm512_storeu_ps(o, _mm512_add_ps(_mm512_loadu_ps(o), acc[p * B + b]));
-      else _mm512_storeu_ps(o, acc[p * B + b]);
+      const __m512 bias = o.bias != nullptr ? _mm512_loadu_ps(o.bias + b * kLanes) : _mm512_setzero_ps();
+      __m512 r[16];
+#pragma GCC unroll 16
+      for (int p = 0; p < 16; ++p) r[p] = p < P ? _mm512_add_ps(acc[p * B + b], bias) : _mm512_setzero_ps();
+      transpose16(r);
+      float* base = o.out + b * o.block;
+      for (int64_t row = 0; row < rows; ++row) {
+        const __m512i shift = _mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                               _mm512_set1_epi32(static_cast<int32_t>(row * U)));
+#pragma GCC unroll 16
+        for (int c = 0; c < 16; ++c) {
+          const __m512 v = R == 1 ? r[c] : _mm512_permutexvar_ps(shift, r[c]);
+          _mm512_mask_storeu_ps(base + c * o.pixel + row * o.row, columns, v);
+        }
+      }
+    }
+  } else {
+#pragma GCC unroll 16
+    for (int p = 0; p < P; ++p) {
+#pragma GCC unroll 4
+      for (int b = 0; b < B; ++b) {
+        float* out = o.out + b * o.block + (p / U) * o.row + (p % U) * o.pixel;
+        if constexpr (E == Epilogue::add_blocked) _mm512_storeu_ps(out, _mm512_add_ps(_mm512_loadu_ps(out), acc[p * B + b]));
+        else _mm512_storeu_ps(out, acc[p * B + b]);
+      }
     }
   }
 }
 
-using TileKernel = void (*)(const float*, int64_t, const int64_t*, int64_t, const float*, int64_t, float*, int64_t,
-                            int64_t, int64_t);
+using TileKernel = void (*)(const float*, int64_t, const int64_t*, int64_t, const float*, int64_t, const TileOutput&);
 
 // Tile shape: B output blocks x R rows x U columns (16 to 24 accumulators).
 struct Tile {
@@ -243,16 +287,17 @@ inline Tile choose_tile(int64_t out_channels, int64_t out_w) {
   return {1, 4, 4};
 }
 
-template <int CB, int PITCH, bool ADD>
+template <int CB, int PITCH, Epilogue E>
 TileKernel kernel_for_tile(const Tile& t) {
-  if (t.B == 2) return t.R == 1 ? &tile_kernel<2, 1, 8, CB, PITCH, ADD> : &tile_kernel<2, 2, 4, CB, PITCH, ADD>;
-  if (t.R == 1) return &tile_kernel<1, 1, 16, CB, PITCH, ADD>;
-  return t.R == 2 ? &tile_kernel<1, 2, 8, CB, PITCH, ADD> : &tile_kernel<1, 4, 4, CB, PITCH, ADD>;
+  if (t.B == 2) return t.R == 1 ? &tile_kernel<2, 1, 8, CB, PITCH, E> : &tile_kernel<2, 2, 4, CB, PITCH, E>;
+  if (t.R == 1) return &tile_kernel<1, 1, 16, CB, PITCH, E>;
+  return t.R == 2 ? &tile_kernel<1, 2, 8, CB, PITCH, E> : &tile_kernel<1, 4, 4, CB, PITCH, E>;
 }
 
 template <int CB>
 TileKernel gather_kernel(const Tile& t, int64_t stride_w) {
-  return stride_w == 1 ? kernel_for_tile<CB, CB, false>(t) : kernel_for_tile<CB, 2 * CB, false>(t);
+  return stride_w == 1 ? kernel_for_tile<CB, CB, Epilogue::store_nchw>(t)
+                       : kernel_for_tile<CB, 2 * CB, Epilogue::store_nchw>(t);
 }
 
 inline TileKernel select_gather_kernel(const Tile& t, int64_t cb, int64_t stride_w) {

@@ -26,12 +26,15 @@
 // (q, c) entries of x, accumulators dW[T entries][B blocks] kept in registers over a whole
 // chunk of images.
 //
-// Threads (one level, OpenMP): when the weights fit in a core's L2 (about 1 MiB) images are
-// split across threads, each converting its images into its own buffers; otherwise the
-// output-channel blocks (forward), input-channel blocks (scattered input gradient) or
-// (output block, input block) pairs (weight gradient) are split so each thread streams
-// only its share of the weights. A small weight gradient is summed from per-thread partials
-// in a fixed order. Results are deterministic for a given thread count.
+// A 1x1 convolution with stride s and no padding reads only the pixels (i s, j s): it runs as
+// a stride-1 one on that sampled grid (and its input gradient is zero elsewhere).
+//
+// Threads (one level, OpenMP, no barrier inside a kernel): the images are split across
+// threads, each converting its own images, a chunk at a time, into its own buffers (with
+// fewer images than threads, the channel groups are split instead). The weight gradient
+// sums per-thread partials in thread order, so results are deterministic for a given
+// thread count. Barrier-free matters on a shared machine: a thread that waits at a barrier
+// for a descheduled partner loses a whole time slice.
 #include <omp.h>
 
 #include <algorithm>
@@ -55,10 +58,8 @@ namespace {
 
 using namespace avx512;
 
-// Weights up to this size are read by every thread for every image (they stay in L2).
-constexpr int64_t kSmallWeightBytes = 3 << 19;
-// Larger weights are split across threads and swept over chunks of images of about this
-// size (converted activations), which then stay in L2 for every channel group.
+// Images are converted and swept by every channel group a chunk of about this size at a
+// time: the chunk stays in L2 while weights too large for it stream once per chunk.
 constexpr int64_t kChunkBytes = 1 << 20;
 
 // The NCHW images a path reads its input from: every (step_h, step_w)-th pixel of images
@@ -145,152 +146,219 @@ GatherPlan plan_gather(const Geometry& g) {
   return plan;
 }
 
-// Output channel blocks [group B, group B + B) of one image, from its blocked input.
-void gather_group(const GatherPlan& plan, const float* x_blocked, const float* packed, int64_t group, float* tile_out,
+// Output channel blocks [group B, group B + B) of one image, from its blocked input, written
+// straight into the NCHW output (with the bias).
+void gather_group(const GatherPlan& plan, const float* x_blocked, const float* packed, int64_t group,
                   const float* bias, float* out_image) {
   const Geometry& g = plan.g;
   const Tile& t = plan.tile;
   const int64_t cb = plan.in.cb, cols = plan.in.cols;
   const int64_t segment_count = plan.segment_count;
   const int64_t w_block = segment_count * cb * kLanes;
-  const int64_t out_block = plan.out_h_pad * plan.out_w_pad * kLanes;
   const float* w = packed + group * t.B * w_block;
-  for (int64_t oh = 0; oh < plan.out_h_pad; oh += t.R)
-    for (int64_t ow = 0; ow < plan.out_w_pad; ow += t.U)
-      plan.kernel(x_blocked + (oh * g.stride_h * cols + ow * g.stride_w) * cb, g.stride_h * cols * cb,
-                  plan.segments, segment_count, w, w_block, tile_out + (oh * plan.out_w_pad + ow) * kLanes,
-                  plan.out_w_pad * kLanes, kLanes, out_block);
   const int64_t first_channel = group * t.B * kLanes;
-  from_blocked(tile_out, t.B, plan.out_h_pad, plan.out_w_pad, 0, 0, g.out_h, g.out_w,
-               bias != nullptr ? bias + first_channel : nullptr, out_image + first_channel * g.out_pixels());
+  TileOutput o{nullptr, g.out_w, g.out_pixels(), kLanes * g.out_pixels()};
+  o.bias = bias != nullptr ? bias + first_channel : nullptr;
+  for (int64_t oh = 0; oh < g.out_h; oh += t.R)
+    for (int64_t ow = 0; ow < g.out_w; ow += t.U) {
+      o.out = out_image + first_channel * g.out_pixels() + oh * g.out_w + ow;
+      o.valid_rows = g.out_h - oh;
+      o.valid_cols = g.out_w - ow;
+      plan.kernel(x_blocked + (oh * g.stride_h * cols + ow * g.stride_w) * cb, g.stride_h * cols * cb, plan.segments,
+                  segment_count, w, w_block, o);
+    }
 }
 
+// One thread's share of a convolution: a range of images and a range of channel groups.
+// Images are split when there are at least as many as threads (no work duplicated, nothing
+// shared, no barrier); otherwise the groups are split and each thread converts the few
+// images itself.
+struct Share {
+  int64_t image_begin, image_end, group_begin, group_end;
+};
+
+Share share_of(int thread, int team, int64_t images, int64_t groups) {
+  if (images >= team) return {images * thread / team, images * (thread + 1) / team, 0, groups};
+  return {0, images, groups * thread / team, groups * (thread + 1) / team};
+}
+
+// Each thread converts its images a chunk at a time (about kChunkBytes, so they stay in L2)
+// and sweeps every channel group over the chunk: weights too large for L2 are then read
+// once per chunk, not once per image.
 void gather_convolution(const Geometry& g, const InputImages& input, const float* packed, const float* bias,
                         float* out) {
   const GatherPlan plan = plan_gather(g);
   const int64_t groups = g.c_out / kLanes / plan.tile.B;
-  const size_t tile_out_bytes = static_cast<size_t>(plan.tile.B * plan.out_h_pad * plan.out_w_pad * kLanes) * sizeof(float);
-  const int64_t weight_bytes = g.c_out * g.c_in * g.taps() * static_cast<int64_t>(sizeof(float));
-  if (weight_bytes <= kSmallWeightBytes || g.batch == 1) {
-    // Images across threads; each converts its image once and computes every channel group.
-#pragma omp parallel for schedule(static) if (g.batch > 1)
-    for (int64_t n = 0; n < g.batch; ++n) {
-      float* x_blocked = static_cast<float*>(thread_scratch(static_cast<size_t>(plan.in.image()) * sizeof(float), 1));
-      float* tile_out = static_cast<float*>(thread_scratch(tile_out_bytes, 2));
-      input.to_blocked(n, plan.in, x_blocked);
-      for (int64_t group = 0; group < groups; ++group)
-        gather_group(plan, x_blocked, packed, group, tile_out, bias, out + n * g.c_out * g.out_pixels());
-    }
-    return;
-  }
-  // Channel groups across threads, images a chunk at a time: every thread converts part of
-  // the chunk, then streams only its share of the weights over all of it.
-  const int64_t chunk = std::clamp<int64_t>(kChunkBytes / (plan.in.image() * static_cast<int64_t>(sizeof(float))), 1, g.batch);
-  Tensor blocked = Tensor::empty({chunk, plan.in.image()});
-  float* x_blocked = blocked.data<float>();
+  const int64_t image_floats = plan.in.image();
+  const int64_t chunk =
+      std::clamp<int64_t>(kChunkBytes / (image_floats * static_cast<int64_t>(sizeof(float))), 1, g.batch);
 #pragma omp parallel
   {
-    float* tile_out = static_cast<float*>(thread_scratch(tile_out_bytes, 2));
-    for (int64_t first = 0; first < g.batch; first += chunk) {
-      const int64_t count = std::min(chunk, g.batch - first);
-#pragma omp for schedule(static)
-      for (int64_t i = 0; i < count; ++i)
-        input.to_blocked(first + i, plan.in, x_blocked + i * plan.in.image());
-#pragma omp for schedule(static)
-      for (int64_t item = 0; item < groups * count; ++item) {
-        const int64_t group = item / count, i = item % count;
-        gather_group(plan, x_blocked + i * plan.in.image(), packed, group, tile_out, bias,
-                     out + (first + i) * g.c_out * g.out_pixels());
-      }
+    const Share share = share_of(omp_get_thread_num(), omp_get_num_threads(), g.batch, groups);
+    float* x_chunk = static_cast<float*>(thread_scratch(static_cast<size_t>(chunk * image_floats) * sizeof(float), 1));
+    for (int64_t begin = share.image_begin; begin < share.image_end; begin += chunk) {
+      const int64_t count = std::min(chunk, share.image_end - begin);
+      for (int64_t i = 0; i < count; ++i) input.to_blocked(begin + i, plan.in, x_chunk + i * image_floats);
+      for (int64_t group = share.group_begin; group < share.group_end; ++group)
+        for (int64_t i = 0; i < count; ++i)
+          gather_group(plan, x_chunk + i * image_floats, packed, group, bias, out + (begin + i) * g.c_out * g.out_pixels());
     }
   }
 }
 
-// ---- input gradient by scattering (strides above 1) -------------------------------------
+// ---- input gradient by output phases (strides above 1) ----------------------------------
 
-// W [c_out][c_in][kh][kw] packed as [c_in / 16][kh kw][c_out][16 input channels].
-void pack_scatter_weights(const float* w, int64_t c_out, int64_t c_in, int64_t taps, float* packed) {
-#pragma omp parallel for schedule(static) if (c_out * c_in * taps > 65536)
-  for (int64_t in_block = 0; in_block < c_in / kLanes; ++in_block) {
-    float* dst = packed + in_block * taps * c_out * kLanes;
-    for (int64_t tap = 0; tap < taps; ++tap)
-      for (int64_t o = 0; o < c_out; ++o)
-        for (int64_t lane = 0; lane < kLanes; ++lane, ++dst) *dst = w[(o * c_in + in_block * kLanes + lane) * taps + tap];
+// With stride s, input row y = s i + r (phase r < s) is read by tap p exactly when
+// r + pad - p d is a multiple of s, from output row i + (r + pad - p d) / s. So each phase
+// (r_h, r_w) of dx is a stride-1 correlation of dy with the taps of that phase:
+//   dx[c][s_h i + r_h][s_w j + r_w] = sum over o, p in taps(r_h), q in taps(r_w) of
+//       W[o][c][p][q] dy[o][i + offset(r_h, p)][j + offset(r_w, q)]
+// which the gather micro-kernel computes with vectors over 16 input channels: every dx
+// element written once, no read-modify-write. Phases without taps are zero.
+struct PhaseAxis {
+  int64_t phases = 1;                               // = stride
+  std::vector<std::vector<int64_t>> taps, offsets;  // per phase: its taps and their dy offsets
+  int64_t low = 0, high = 0;                        // smallest and largest offset of any phase
+  int64_t extent_pad = 0;                           // phase extent rounded up to the tile, max over phases
+
+  // Refills in place: vectors keep their capacity, so a steady state allocates nothing.
+  void plan(int64_t stride, int64_t pad, int64_t kernel, int64_t dilation, int64_t extent, int64_t tile) {
+    phases = stride;
+    taps.resize(static_cast<size_t>(stride));
+    offsets.resize(static_cast<size_t>(stride));
+    bool first = true;
+    extent_pad = 0;
+    for (int64_t r = 0; r < stride; ++r) {
+      taps[static_cast<size_t>(r)].clear();
+      offsets[static_cast<size_t>(r)].clear();
+      for (int64_t p = 0; p < kernel; ++p) {
+        const int64_t v = r + pad - p * dilation;
+        if (((v % stride) + stride) % stride != 0) continue;
+        taps[static_cast<size_t>(r)].push_back(p);
+        offsets[static_cast<size_t>(r)].push_back(v / stride);
+        low = first ? v / stride : std::min(low, v / stride);
+        high = first ? v / stride : std::max(high, v / stride);
+        first = false;
+      }
+      extent_pad = std::max(extent_pad, round_up(phase_extent(r, extent), tile));
+    }
   }
+  int64_t phase_extent(int64_t r, int64_t extent) const { return extent > r ? (extent - r + phases - 1) / phases : 0; }
+};
+
+// W [c_out][c_in][kh][kw] packed per phase as [c_in / 16][(p, q, o-block) of the phase][16 o][16 c],
+// phases one after the other; returns each phase's start in `starts`.
+void pack_phase_weights(const float* w, const Geometry& g, const PhaseAxis& rows, const PhaseAxis& cols,
+                        float* packed, std::vector<int64_t>& starts) {
+  starts.clear();
+  int64_t start = 0;
+  for (int64_t ry = 0; ry < rows.phases; ++ry)
+    for (int64_t rx = 0; rx < cols.phases; ++rx) {
+      starts.push_back(start);
+      start += static_cast<int64_t>(rows.taps[static_cast<size_t>(ry)].size() * cols.taps[static_cast<size_t>(rx)].size()) *
+               g.c_out * g.c_in;
+    }
+  const int64_t phase_count = rows.phases * cols.phases;
+#pragma omp parallel for collapse(2) schedule(static) if (g.c_out * g.c_in * g.taps() > 65536)
+  for (int64_t phase = 0; phase < phase_count; ++phase)
+    for (int64_t in_block = 0; in_block < g.c_in / kLanes; ++in_block) {
+      const auto& taps_y = rows.taps[static_cast<size_t>(phase / cols.phases)];
+      const auto& taps_x = cols.taps[static_cast<size_t>(phase % cols.phases)];
+      const int64_t segment_floats = g.c_out * kLanes * static_cast<int64_t>(taps_y.size() * taps_x.size());
+      float* dst = packed + starts[static_cast<size_t>(phase)] + in_block * segment_floats;
+      for (int64_t p : taps_y)
+        for (int64_t q : taps_x)
+          for (int64_t o = 0; o < g.c_out; ++o)
+            for (int64_t lane = 0; lane < kLanes; ++lane, ++dst)
+              *dst = w[((o * g.c_in + in_block * kLanes + lane) * g.kernel_h + p) * g.kernel_w + q];
+    }
 }
 
-void scatter_input_gradient(const Geometry& g, const float* grad_out, const float* packed, float* grad_x) {
-  const Tile t = choose_tile(g.c_in, g.out_w);  // blocks of input channels, tiles of dy pixels
-  const int64_t out_h_pad = round_up(g.out_h, t.R), out_w_pad = round_up(g.out_w, t.U);
-  const Blocked dy_layout{kLanes, g.c_out / kLanes, out_h_pad, out_w_pad, 0, 0};
-  const int64_t rows = std::max(g.height + 2 * g.pad_h, (out_h_pad - 1) * g.stride_h + (g.kernel_h - 1) * g.dilation_h + 1);
-  const int64_t cols = std::max(g.width + 2 * g.pad_w, (out_w_pad - 1) * g.stride_w + (g.kernel_w - 1) * g.dilation_w + 1);
-  const Blocked dx_layout{kLanes, g.c_in / kLanes, rows, cols, g.pad_h, g.pad_w};
-  // Reused (no allocation once grown). A named reference: the worker threads below must see
-  // this thread's vector, not their own thread_local instance.
-  thread_local std::vector<int64_t> reusable_segments;
+void phase_input_gradient(const Geometry& g, const float* grad_out, const float* weight, float* grad_x) {
+  const Tile t = choose_tile(g.c_in, (g.width + g.stride_w - 1) / g.stride_w);  // input-channel blocks x phase pixels
+  thread_local PhaseAxis reusable_rows, reusable_cols;
+  PhaseAxis& rows = reusable_rows;  // named references: worker threads read these
+  PhaseAxis& cols = reusable_cols;
+  rows.plan(g.stride_h, g.pad_h, g.kernel_h, g.dilation_h, g.height, t.R);
+  cols.plan(g.stride_w, g.pad_w, g.kernel_w, g.dilation_w, g.width, t.U);
+  // dy blocked with zeros around it, so every tap of every phase tile reads inside.
+  const int64_t top = std::max<int64_t>(0, -rows.low), left = std::max<int64_t>(0, -cols.low);
+  const Blocked dy_layout{kLanes, g.c_out / kLanes, top + std::max(g.out_h, rows.extent_pad + rows.high),
+                          left + std::max(g.out_w, cols.extent_pad + cols.high), top, left};
+  // dx blocked without padding, its rows and columns rounded up to whole tiles of every phase.
+  const int64_t dx_rows = std::max(g.height, rows.phases * rows.extent_pad);
+  const int64_t dx_cols = std::max(g.width, cols.phases * cols.extent_pad);
+  const int64_t dx_plane = dx_rows * dx_cols * kLanes, dx_image = g.c_in / kLanes * dx_plane;
+
+  Tensor packed = Tensor::empty({g.c_out * g.c_in * g.taps()});
+  thread_local std::vector<int64_t> reusable_starts, reusable_segments, reusable_phase_segments;
+  std::vector<int64_t>& starts = reusable_starts;  // named references: worker threads read these
   std::vector<int64_t>& segments = reusable_segments;
+  std::vector<int64_t>& phase_first_segment = reusable_phase_segments;
+  pack_phase_weights(weight, g, rows, cols, packed.data<float>(), starts);
   segments.clear();
-  for (int64_t block = 0; block < dy_layout.blocks; ++block) segments.push_back(block * dy_layout.plane());
-  const int64_t segment_count = static_cast<int64_t>(segments.size());
-  const TileKernel kernel = kernel_for_tile<16, 16, true>(t);
-  const int64_t taps = g.taps(), w_block = taps * g.c_out * kLanes;
+  phase_first_segment.clear();
+  for (int64_t ry = 0; ry < rows.phases; ++ry)
+    for (int64_t rx = 0; rx < cols.phases; ++rx) {
+      phase_first_segment.push_back(static_cast<int64_t>(segments.size()));
+      const auto& oy = rows.offsets[static_cast<size_t>(ry)];
+      const auto& ox = cols.offsets[static_cast<size_t>(rx)];
+      for (int64_t dy_offset : oy)
+        for (int64_t dx_offset : ox)
+          for (int64_t block = 0; block < dy_layout.blocks; ++block)
+            segments.push_back(block * dy_layout.plane() + (dy_offset * dy_layout.cols + dx_offset) * kLanes);
+    }
+  phase_first_segment.push_back(static_cast<int64_t>(segments.size()));
+  const TileKernel kernel = kernel_for_tile<16, 16, Epilogue::store_blocked>(t);
   const int64_t groups = g.c_in / kLanes / t.B;
 
-  // Adds one image's contributions for input-channel group `group` into dx_blocked.
-  auto scatter_group = [&](const float* dy_blocked, int64_t group, float* dx_blocked) {
-    for (int64_t p = 0; p < g.kernel_h; ++p)
-      for (int64_t q = 0; q < g.kernel_w; ++q) {
-        const float* w = packed + (group * t.B * taps + p * g.kernel_w + q) * g.c_out * kLanes;
-        float* target = dx_blocked + group * t.B * dx_layout.plane() +
-                        (p * g.dilation_h * cols + q * g.dilation_w) * kLanes;
-        for (int64_t oh = 0; oh < out_h_pad; oh += t.R)
-          for (int64_t ow = 0; ow < out_w_pad; ow += t.U)
-            kernel(dy_blocked + (oh * out_w_pad + ow) * kLanes, out_w_pad * kLanes, segments.data(), segment_count, w,
-                   w_block, target + (oh * g.stride_h * cols + ow * g.stride_w) * kLanes,
-                   g.stride_h * cols * kLanes, g.stride_w * kLanes, dx_layout.plane());
+  // One image's dx planes of input-channel group `group`, phase by phase.
+  auto phase_group = [&](const float* dy_blocked, int64_t group, float* dx_blocked) {
+    for (int64_t ry = 0; ry < rows.phases; ++ry)
+      for (int64_t rx = 0; rx < cols.phases; ++rx) {
+        const int64_t phase = ry * cols.phases + rx;
+        const int64_t first = phase_first_segment[static_cast<size_t>(phase)];
+        const int64_t count = phase_first_segment[static_cast<size_t>(phase) + 1] - first;
+        const int64_t height = rows.phase_extent(ry, g.height), width = cols.phase_extent(rx, g.width);
+        float* target = dx_blocked + group * t.B * dx_plane + (ry * dx_cols + rx) * kLanes;
+        if (count == 0) {  // no tap reads these positions: their gradient is zero
+          for (int64_t b = 0; b < t.B; ++b)
+            for (int64_t i = 0; i < height; ++i)
+              for (int64_t j = 0; j < width; ++j)
+                _mm512_storeu_ps(target + b * dx_plane + (i * rows.phases * dx_cols + j * cols.phases) * kLanes,
+                                 _mm512_setzero_ps());
+          continue;
+        }
+        const float* w = packed.data<float>() + starts[static_cast<size_t>(phase)] + group * t.B * count * kLanes * kLanes;
+        for (int64_t i = 0; i < height; i += t.R)
+          for (int64_t j = 0; j < width; j += t.U) {
+            const TileOutput o{target + (i * rows.phases * dx_cols + j * cols.phases) * kLanes,
+                               rows.phases * dx_cols * kLanes, cols.phases * kLanes, dx_plane};
+            kernel(dy_blocked + ((top + i) * dy_layout.cols + left + j) * kLanes, dy_layout.cols * kLanes,
+                   segments.data() + first, count, w, count * kLanes * kLanes, o);
+          }
       }
   };
-  auto zero = [](float* p, int64_t count) { std::memset(p, 0, static_cast<size_t>(count) * sizeof(float)); };
-  const int64_t weight_bytes = g.c_out * g.c_in * taps * static_cast<int64_t>(sizeof(float));
-  if (weight_bytes <= kSmallWeightBytes || g.batch == 1) {
-#pragma omp parallel for schedule(static) if (g.batch > 1)
-    for (int64_t n = 0; n < g.batch; ++n) {
-      float* dy_blocked = static_cast<float*>(thread_scratch(static_cast<size_t>(dy_layout.image()) * sizeof(float), 1));
-      float* dx_blocked = static_cast<float*>(thread_scratch(static_cast<size_t>(dx_layout.image()) * sizeof(float), 2));
-      to_blocked(grad_out + n * g.c_out * g.out_pixels(), g.out_h, g.out_w, dy_layout, dy_blocked);
-      zero(dx_blocked, dx_layout.image());
-      for (int64_t group = 0; group < groups; ++group) scatter_group(dy_blocked, group, dx_blocked);
-      from_blocked(dx_blocked, dx_layout.blocks, rows, cols, g.pad_h, g.pad_w, g.height, g.width, nullptr,
-                   grad_x + n * g.c_in * g.in_pixels());
-    }
-    return;
-  }
-  // Input-channel groups across threads (disjoint planes of dx), images a chunk at a time.
-  const int64_t per_image = (dy_layout.image() + dx_layout.image()) * static_cast<int64_t>(sizeof(float));
-  const int64_t chunk = std::clamp<int64_t>(kChunkBytes / per_image, 1, g.batch);
-  Tensor dy_chunk = Tensor::empty({chunk, dy_layout.image()});
-  Tensor dx_chunk = Tensor::empty({chunk, dx_layout.image()});
-  float* dy_blocked = dy_chunk.data<float>();
-  float* dx_blocked = dx_chunk.data<float>();
+  // Images (or input-channel groups, see Share) across threads, a chunk of images at a time.
+  const int64_t chunk = std::clamp<int64_t>(
+      kChunkBytes / ((dy_layout.image() + dx_image) * static_cast<int64_t>(sizeof(float))), 1, g.batch);
 #pragma omp parallel
-  for (int64_t first = 0; first < g.batch; first += chunk) {
-    const int64_t count = std::min(chunk, g.batch - first);
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < count; ++i) {
-      to_blocked(grad_out + (first + i) * g.c_out * g.out_pixels(), g.out_h, g.out_w, dy_layout,
-                 dy_blocked + i * dy_layout.image());
-      zero(dx_blocked + i * dx_layout.image(), dx_layout.image());
+  {
+    const Share share = share_of(omp_get_thread_num(), omp_get_num_threads(), g.batch, groups);
+    float* dy_chunk = static_cast<float*>(thread_scratch(static_cast<size_t>(chunk * dy_layout.image()) * sizeof(float), 1));
+    float* dx_chunk = static_cast<float*>(thread_scratch(static_cast<size_t>(chunk * dx_image) * sizeof(float), 2));
+    const int64_t plane_begin = share.group_begin * t.B, plane_count = (share.group_end - share.group_begin) * t.B;
+    for (int64_t begin = share.image_begin; begin < share.image_end; begin += chunk) {
+      const int64_t count = std::min(chunk, share.image_end - begin);
+      for (int64_t i = 0; i < count; ++i)
+        to_blocked(grad_out + (begin + i) * g.c_out * g.out_pixels(), g.out_h, g.out_w, dy_layout,
+                   dy_chunk + i * dy_layout.image());
+      for (int64_t group = share.group_begin; group < share.group_end; ++group)
+        for (int64_t i = 0; i < count; ++i) phase_group(dy_chunk + i * dy_layout.image(), group, dx_chunk + i * dx_image);
+      for (int64_t i = 0; i < count; ++i)
+        from_blocked(dx_chunk + i * dx_image + plane_begin * dx_plane, plane_count, dx_rows, dx_cols, 0, 0, g.height,
+                     g.width, nullptr, grad_x + ((begin + i) * g.c_in + plane_begin * kLanes) * g.in_pixels());
     }
-#pragma omp for schedule(static)
-    for (int64_t item = 0; item < groups * count; ++item) {
-      const int64_t group = item / count, i = item % count;
-      scatter_group(dy_blocked + i * dy_layout.image(), group, dx_blocked + i * dx_layout.image());
-    }
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < count; ++i)
-      from_blocked(dx_blocked + i * dx_layout.image(), dx_layout.blocks, rows, cols, g.pad_h, g.pad_w, g.height,
-                   g.width, nullptr, grad_x + (first + i) * g.c_in * g.in_pixels());
   }
 }
 
@@ -352,56 +420,37 @@ void weight_gradient(const Geometry& g, const float* grad_out, const InputImages
     input.to_blocked(n, x_layout, x_blocked);
     to_blocked(grad_out + n * g.c_out * g.out_pixels(), g.out_h, g.out_w, dy_layout, dy_blocked);
   };
-  const int threads = omp_get_max_threads();
+  const int threads = static_cast<int>(std::min<int64_t>(omp_get_max_threads(), g.batch));
   const int64_t pairs = groups * x_layout.blocks;
-  const bool split_pairs = pairs >= 2 * threads && packed_size * static_cast<int64_t>(sizeof(float)) > (256 << 10);
-  Tensor partials = Tensor::empty({split_pairs ? 1 : threads, packed_size});
-  // Images are converted a chunk at a time, small enough that the runs of one pair, which
+  Tensor partials = Tensor::empty({threads, packed_size});
+  // Images a chunk at a time, small enough that the runs of one (group, block) pair, which
   // all sweep the same images, find them in L2.
   const int64_t per_image = (x_layout.image() + dy_layout.image()) * static_cast<int64_t>(sizeof(float));
-  const int64_t images_per_chunk = std::clamp<int64_t>((1 << 20) / std::max<int64_t>(per_image, 1), 1, g.batch);
+  const int64_t images_per_chunk = std::clamp<int64_t>(kChunkBytes / std::max<int64_t>(per_image, 1), 1, g.batch);
   int team = 1;
-  if (split_pairs) {
-    // (channel group, input block) pairs across threads, every chunk converted by both.
-    Tensor x_chunk = Tensor::empty({images_per_chunk, x_layout.image()});
-    Tensor dy_chunk = Tensor::empty({images_per_chunk, dy_layout.image()});
-    float* dw = partials.data<float>();
+  // Images across threads, each converting its own chunks and summing into its own partial
+  // (no barrier inside; the partials are added in thread order below).
+#pragma omp parallel num_threads(threads)
+  {
+#pragma omp single nowait
+    team = omp_get_num_threads();
+    const int thread = omp_get_thread_num(), size = omp_get_num_threads();
+    float* dw = partials.data<float>() + thread * packed_size;
     std::memset(dw, 0, static_cast<size_t>(packed_size) * sizeof(float));
-#pragma omp parallel
-    for (int64_t first = 0; first < g.batch; first += images_per_chunk) {
-      const int64_t count = std::min(images_per_chunk, g.batch - first);
-#pragma omp for schedule(static)
+    float* x_chunk = static_cast<float*>(thread_scratch(static_cast<size_t>(images_per_chunk * x_layout.image()) * sizeof(float), 1));
+    float* dy_chunk = static_cast<float*>(thread_scratch(static_cast<size_t>(images_per_chunk * dy_layout.image()) * sizeof(float), 2));
+    const int64_t first = g.batch * thread / size, last = g.batch * (thread + 1) / size;
+    for (int64_t begin = first; begin < last; begin += images_per_chunk) {
+      const int64_t count = std::min(images_per_chunk, last - begin);
       for (int64_t i = 0; i < count; ++i)
-        convert(first + i, x_chunk.data<float>() + i * x_layout.image(), dy_chunk.data<float>() + i * dy_layout.image());
-#pragma omp for schedule(static)
+        convert(begin + i, x_chunk + i * x_layout.image(), dy_chunk + i * dy_layout.image());
       for (int64_t pair = 0; pair < pairs; ++pair)
-        accumulate(x_chunk.data<float>(), dy_chunk.data<float>(), pair / x_layout.blocks, pair % x_layout.blocks,
-                   count, dw);
-    }
-  } else {
-    // Images across threads, each converting its own chunks and summing into its own partial.
-#pragma omp parallel
-    {
-#pragma omp single
-      team = omp_get_num_threads();
-      const int64_t thread = omp_get_thread_num();
-      float* dw = partials.data<float>() + thread * packed_size;
-      std::memset(dw, 0, static_cast<size_t>(packed_size) * sizeof(float));
-      float* x_chunk = static_cast<float*>(thread_scratch(static_cast<size_t>(images_per_chunk * x_layout.image()) * sizeof(float), 1));
-      float* dy_chunk = static_cast<float*>(thread_scratch(static_cast<size_t>(images_per_chunk * dy_layout.image()) * sizeof(float), 2));
-      const int64_t first = g.batch * thread / team, last = g.batch * (thread + 1) / team;
-      for (int64_t begin = first; begin < last; begin += images_per_chunk) {
-        const int64_t count = std::min(images_per_chunk, last - begin);
-        for (int64_t i = 0; i < count; ++i)
-          convert(begin + i, x_chunk + i * x_layout.image(), dy_chunk + i * dy_layout.image());
-        for (int64_t pair = 0; pair < pairs; ++pair)
-          accumulate(x_chunk, dy_chunk, pair / x_layout.blocks, pair % x_layout.blocks, count, dw);
-      }
+        accumulate(x_chunk, dy_chunk, pair / x_layout.blocks, pair % x_layout.blocks, count, dw);
     }
   }
   // Unpack [c_out / 16][k][16] (summing the partials in thread order) into [c_out][c_in][kh][kw].
   const float* packed = partials.data<float>();
-  const int64_t parts = split_pairs ? 1 : team;
+  const int64_t parts = team;
 #pragma omp parallel for schedule(static) if (packed_size > 65536)
   for (int64_t o = 0; o < g.c_out; ++o) {
     const float* source = packed + (o / kLanes) * k_total * kLanes + o % kLanes;
@@ -474,8 +523,7 @@ void blocked_backward_input(const Geometry& g, const Tensor& grad_out, const Ten
                        nullptr, grad_x.data<float>());
     return;
   }
-  pack_scatter_weights(weight.data<float>(), g.c_out, g.c_in, g.taps(), packed.data<float>());
-  scatter_input_gradient(g, grad_out.data<float>(), packed.data<float>(), grad_x.data<float>());
+  phase_input_gradient(g, grad_out.data<float>(), weight.data<float>(), grad_x.data<float>());
 }
 
 void blocked_backward_weight(const Geometry& g, const Tensor& grad_out, const Tensor& x, const Tensor& grad_weight) {

@@ -105,7 +105,7 @@ WinogradPlan plan_winograd(const Geometry& g) {
   plan.out_rows = 2 * plan.tiles_h;
   plan.out_cols = 2 * plan.tiles_w;
   plan.tile = g.c_out % (2 * kLanes) == 0 ? Tile{2, 1, 8} : Tile{1, 1, 16};
-  plan.kernel = kernel_for_tile<16, 16, false>(plan.tile);
+  plan.kernel = kernel_for_tile<16, 16, Epilogue::store_blocked>(plan.tile);
   return plan;
 }
 
@@ -240,10 +240,12 @@ void winograd_convolution(const Geometry& g, const float* x, const float* u, con
         const float* u_point = u + point * g.c_out * g.c_in;
         float* m_point = m + point * g.c_out * tiles_stride;
         for (int64_t group = 0; group < groups; ++group)
-          for (int64_t t = 0; t < padded_tiles; t += plan.tile.U)
-            plan.kernel(v_point + t * kLanes, 0, segments.data(), blocks_in, u_point + group * plan.tile.B * g.c_in * kLanes,
-                        g.c_in * kLanes, m_point + (group * plan.tile.B * tiles_stride + t) * kLanes, 0, kLanes,
-                        tiles_stride * kLanes);
+          for (int64_t t = 0; t < padded_tiles; t += plan.tile.U) {
+            const TileOutput o{m_point + (group * plan.tile.B * tiles_stride + t) * kLanes, 0, kLanes,
+                               tiles_stride * kLanes};
+            plan.kernel(v_point + t * kLanes, 0, segments.data(), blocks_in,
+                        u_point + group * plan.tile.B * g.c_in * kLanes, g.c_in * kLanes, o);
+          }
       }
       for (int64_t i = 0; i < images; ++i) {
         transform_output(plan, m, i * plan.tiles_per_image, tiles_stride, y_blocked);

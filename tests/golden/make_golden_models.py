@@ -105,7 +105,7 @@ class MLP(nn.Module):
 
 
 class SmallCNN(nn.Module):
-    def __init__(self, in_channels, num_classes, c1=32, c2=64):
+    def __init__(self, in_channels, num_classes, c1=16, c2=32):
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, c1, 3, padding=1, bias=False), nn.BatchNorm2d(c1), nn.ReLU(), nn.MaxPool2d(2),
@@ -364,6 +364,9 @@ def make(name, num_classes=10, in_channels=3):
         return WideResNet(depth, k, in_channels, num_classes)
     if name == "small-cnn":
         return SmallCNN(in_channels, num_classes)
+    if name.startswith("small-cnn-"):
+        c1, c2 = (int(x) for x in name[len("small-cnn-"):].split("-"))
+        return SmallCNN(in_channels, num_classes, c1, c2)
     if name.startswith("vgg"):
         return VGG(int(name[3:5]), in_channels, num_classes)
     if name.startswith("preact-resnet"):
@@ -378,7 +381,7 @@ def make(name, num_classes=10, in_channels=3):
 
 
 ARCHITECTURES = [
-    ("mlp-784-256-256", 1), ("mlp-1000-5-3", 1), ("small-cnn", 1),
+    ("mlp-784-256-256", 1), ("mlp-1000-5-3", 1), ("small-cnn", 1), ("small-cnn-32-64", 1),
     ("vgg11-bn", 3), ("vgg13-bn", 3), ("vgg16-bn", 3), ("vgg19-bn", 3),
     ("resnet20", 3), ("resnet32", 3), ("resnet44", 3), ("resnet56", 3), ("resnet110", 3),
     ("resnet18", 3), ("resnet34", 3), ("resnet50", 3),

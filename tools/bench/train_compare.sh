@@ -47,6 +47,7 @@ for entry in $models; do
   model=${entry%%:*}
   batch=${entry##*:}
   awk -v m="$model" -v b="$batch" '
+    BEGIN { n = 0 }
     $1 == m && $2 == b { s[n] = $3; t[n] = $4; n++ }
     function median(a, n,   i, j, x) {
       for (i = 1; i < n; i++) { x = a[i]; for (j = i - 1; j >= 0 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }

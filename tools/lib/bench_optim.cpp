@@ -36,7 +36,7 @@ struct OptimBenchmarkOptions {
   uint64_t seed = 1;
 };
 
-double data_size = 50000;  // CIFAR-10's N, for the samplers' scales
+constexpr double kDataSize = 50000;  // CIFAR-10's N, for the samplers' scales
 
 std::unique_ptr<Optimizer> make_optimizer(const std::string& name, Module& model,
                                           const std::vector<NamedParameter>& parameters, uint64_t seed,
@@ -45,15 +45,15 @@ std::unique_ptr<Optimizer> make_optimizer(const std::string& name, Module& model
     const SamplerPreset preset = sampler_preset("slab-cifar");
     SghmcOptions o;
     o.learning_rate = preset.learning_rate;
-    o.temperature = 1.0 / data_size;
-    o.data_size = data_size;
+    o.temperature = 1.0 / kDataSize;
+    o.data_size = kDataSize;
     o.weight_decay = preset.prior.lambda1;
     o.seed = seed;
     o.spike_and_slab = name == "sghmc-spl";
     auto optimizer = std::make_unique<Sghmc>(parameters, o);
     if (o.spike_and_slab) {
       SpikeSlabOptions p = preset.prior;
-      p.data_size = data_size;
+      p.data_size = kDataSize;
       prior = std::make_unique<SpikeSlabPrior>(p, channel_couplings(model));
       prior->attach(*optimizer);
       prior->run(*optimizer);  // group decays and masks in place: the step reads them all
@@ -62,7 +62,7 @@ std::unique_ptr<Optimizer> make_optimizer(const std::string& name, Module& model
   }
   if (name == "csghmc") {
     CsghmcOptions o;
-    o.data_size = data_size;
+    o.data_size = kDataSize;
     o.seed = seed;
     auto optimizer = std::make_unique<Csghmc>(parameters, o);
     optimizer->set_noise(true);
@@ -75,7 +75,7 @@ std::unique_ptr<Optimizer> make_optimizer(const std::string& name, Module& model
   }
   if (name == "ivon") {
     IvonOptions o;
-    o.data_size = data_size;
+    o.data_size = kDataSize;
     o.seed = seed;
     return std::make_unique<Ivon>(parameters, o);
   }
