@@ -106,12 +106,12 @@ inline void expand_prior_state(const PriorState& state, int64_t first, int64_t c
     }
     return;
   }
+  // One division at the chunk's start, then counters: (row, column) advance per run.
+  int64_t k = first % l.inner;
+  int64_t column = (first / l.inner) % l.columns;
+  int64_t row = first / (l.inner * l.columns);
   int64_t e = 0;
   while (e < count) {
-    const int64_t index = first + e;
-    const int64_t k = index % l.inner;
-    const int64_t column = (index / l.inner) % l.columns;
-    const int64_t row = index / (l.inner * l.columns);
     const float row_keep = state.row_kept(row) ? 1.0f : 0.0f;
     if (l.inner > 1) {  // a run within one (row, column) slice
       const int64_t run = std::min(l.inner - k, count - e);
@@ -122,6 +122,14 @@ inline void expand_prior_state(const PriorState& state, int64_t first, int64_t c
         keep[e + r] = kept;
       }
       e += run;
+      k += run;
+      if (k == l.inner) {
+        k = 0;
+        if (++column == l.columns) {
+          column = 0;
+          ++row;
+        }
+      }
     } else {  // a run along one row's columns
       const int64_t run = std::min(l.columns - column, count - e);
       for (int64_t r = 0; r < run; ++r) {
@@ -131,6 +139,11 @@ inline void expand_prior_state(const PriorState& state, int64_t first, int64_t c
         keep[e + r] = state.column_kept(col) ? row_keep : 0.0f;
       }
       e += run;
+      column += run;
+      if (column == l.columns) {
+        column = 0;
+        ++row;
+      }
     }
   }
 }

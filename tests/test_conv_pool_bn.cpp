@@ -234,6 +234,29 @@ TEST_CASE("float32 conv2d paths agree with the float64 reference, forward and ba
   }
 }
 
+TEST_CASE("float32 conv2d gradients are bitwise reproducible") {
+  // Threads take work dynamically; partial sums are fixed per lane of images and added in
+  // lane order, so two runs agree exactly whatever thread ran what.
+  for (const Conv2dOptions& options : {conv_options(1, 1), conv_options(2, 1)}) {
+    Generator generator(51);
+    const Tensor x = randn({8, 32, 9, 9}, generator), w = randn({64, 32, 3, 3}, generator);
+    const Tensor upstream = randn(conv2d(x, w, Tensor(), options).shape(), generator);
+    std::vector<std::vector<double>> runs;
+    for (int run = 0; run < 2; ++run) {
+      x.set_requires_grad(true);
+      w.set_requires_grad(true);
+      x.zero_grad();
+      w.zero_grad();
+      conv2d(x, w, Tensor(), options).backward(upstream);
+      std::vector<double> all = x.grad().to_vector();
+      const std::vector<double> dw = w.grad().to_vector();
+      all.insert(all.end(), dw.begin(), dw.end());
+      runs.push_back(all);
+    }
+    CHECK(runs[0] == runs[1]);
+  }
+}
+
 TEST_CASE("conv2d rejects impossible geometry, naming the shapes") {
   const Tensor x = zeros({2, 4, 5, 5});
   CHECK_THROWS_WITH_AS(conv2d(x, zeros({3, 4, 7, 7}), Tensor(), conv_options(1, 0)),

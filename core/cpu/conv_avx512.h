@@ -223,7 +223,10 @@ void tile_kernel(const float* in, int64_t in_row, const int64_t* segments, int64
 #pragma GCC unroll 32
   for (int i = 0; i < P * B; ++i) acc[i] = _mm512_setzero_ps();
   for (int64_t s = 0; s < segment_count; ++s) {
-    const float* x = in + segments[s];
+    // One base pointer per tile row; columns and channels are compile-time displacements.
+    const float* rows[R];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) rows[r] = in + segments[s] + r * in_row;
     const float* ws = w + s * (CB * kLanes);
 #pragma GCC unroll 16
     for (int c = 0; c < CB; ++c) {
@@ -232,7 +235,7 @@ void tile_kernel(const float* in, int64_t in_row, const int64_t* segments, int64
       for (int b = 0; b < B; ++b) wv[b] = _mm512_load_ps(ws + b * w_block + c * kLanes);
 #pragma GCC unroll 16
       for (int p = 0; p < P; ++p) {
-        const __m512 xv = _mm512_set1_ps(x[(p / U) * in_row + (p % U) * PITCH + c]);
+        const __m512 xv = _mm512_set1_ps(rows[p / U][(p % U) * PITCH + c]);
 #pragma GCC unroll 4
         for (int b = 0; b < B; ++b) acc[p * B + b] = _mm512_fmadd_ps(xv, wv[b], acc[p * B + b]);
       }

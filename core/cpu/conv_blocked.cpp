@@ -12,14 +12,14 @@
 //   acc[pixel][block] (a vector over 16 output channels) +=
 //       x[pixel's input position for tap (p, q)][ci] (broadcast) * W[block][ci][p][q] (vector)
 // over the reduction K = (input block, p, q, ci). Each step loads B weight vectors and R U
-// input scalars for R U B fused multiply-adds; 16 to 24 accumulators stay in registers for
-// the whole reduction (the loads are a fraction of the FMAs, so the FMA units set the pace).
+// input scalars for R U B fused multiply-adds; 16 accumulators stay in registers for the
+// whole reduction (the loads are a fraction of the FMAs, so the FMA units set the pace), and
+// are transposed in registers at the end to be stored straight into the NCHW output.
 //
 // Input gradient. dx = the correlation of dy with the kernel flipped in space and with input
 // and output channels swapped, padding d (k - 1) - pad: for stride 1 that is the forward
-// kernel again. For larger strides the same micro-kernel scatters instead: for each tap, a
-// tile of dy pixels times W^T (reduction over output channels) is added onto the input
-// positions that tap reads (the adjoint of the forward's gather).
+// kernel again. With stride s, each of the s^2 output phases of dx (rows s i + r) is such a
+// stride-1 correlation over the taps that reach it (phase_input_gradient below).
 //
 // Weight gradient. dW[o][c][p][q] = sum over images and output pixels of dy[o][pixel] x[c][pixel's
 // input for (p, q)]: vectors of 16 output channels of dy, broadcasts of T consecutive
@@ -29,12 +29,13 @@
 // A 1x1 convolution with stride s and no padding reads only the pixels (i s, j s): it runs as
 // a stride-1 one on that sampled grid (and its input gradient is zero elsewhere).
 //
-// Threads (one level, OpenMP, no barrier inside a kernel): the images are split across
-// threads, each converting its own images, a chunk at a time, into its own buffers (with
-// fewer images than threads, the channel groups are split instead). The weight gradient
-// sums per-thread partials in thread order, so results are deterministic for a given
-// thread count. Barrier-free matters on a shared machine: a thread that waits at a barrier
-// for a descheduled partner loses a whole time slice.
+// Threads (one level, OpenMP): work items are chunks of images, each converted into the
+// taking thread's own buffers (L2-sized) and swept by every channel group; threads take
+// items dynamically, so on a shared machine a thread that loses its core does fewer items
+// instead of the other waiting for it at the join (with fewer images than threads, ranges
+// of channel groups are the items). The weight gradient cuts the images into a fixed number
+// of lanes with one partial sum each, added in lane order: results do not depend on the
+// thread schedule.
 #include <omp.h>
 
 #include <algorithm>
@@ -169,39 +170,61 @@ void gather_group(const GatherPlan& plan, const float* x_blocked, const float* p
     }
 }
 
-// One thread's share of a convolution: a range of images and a range of channel groups.
-// Images are split when there are at least as many as threads (no work duplicated, nothing
-// shared, no barrier); otherwise the groups are split and each thread converts the few
-// images itself.
-struct Share {
-  int64_t image_begin, image_end, group_begin, group_end;
+// How threads split a convolution over images and channel groups. With at least as many
+// images as threads, chunks of images are taken dynamically (a thread that loses its core on
+// a shared machine then does fewer, instead of the other waiting for it), every chunk with
+// all groups. With fewer images, each thread takes a fixed range of groups and all images.
+struct WorkSplit {
+  int64_t images, groups, chunk;
+  bool by_images;
+
+  WorkSplit(int64_t images_, int64_t groups_, int64_t chunk_bytes_limit, int64_t image_bytes)
+      : images(images_), groups(groups_) {
+    const int threads = omp_get_max_threads();
+    by_images = images >= threads;
+    // Chunks small enough for L2 and for at least four per thread, to balance.
+    chunk = std::clamp<int64_t>(chunk_bytes_limit / std::max<int64_t>(image_bytes, 1), 1,
+                                std::max<int64_t>(1, images / (4 * threads)));
+    if (!by_images) chunk = std::max<int64_t>(images, 1);
+  }
+  int64_t items() const { return by_images ? (images + chunk - 1) / chunk : omp_get_max_threads(); }
+  // Item i: images [image_begin, image_end) x groups [group_begin, group_end).
+  void item(int64_t i, int64_t& image_begin, int64_t& image_end, int64_t& group_begin, int64_t& group_end) const {
+    if (by_images) {
+      image_begin = i * chunk;
+      image_end = std::min(images, image_begin + chunk);
+      group_begin = 0;
+      group_end = groups;
+    } else {
+      const int64_t parts = omp_get_max_threads();
+      image_begin = 0;
+      image_end = images;
+      group_begin = groups * i / parts;
+      group_end = groups * (i + 1) / parts;
+    }
+  }
 };
 
-Share share_of(int thread, int team, int64_t images, int64_t groups) {
-  if (images >= team) return {images * thread / team, images * (thread + 1) / team, 0, groups};
-  return {0, images, groups * thread / team, groups * (thread + 1) / team};
-}
-
-// Each thread converts its images a chunk at a time (about kChunkBytes, so they stay in L2)
-// and sweeps every channel group over the chunk: weights too large for L2 are then read
-// once per chunk, not once per image.
+// Each work item converts its images (a chunk that stays in L2) and sweeps its channel groups
+// over them: weights too large for L2 are read once per chunk, not once per image.
 void gather_convolution(const Geometry& g, const InputImages& input, const float* packed, const float* bias,
                         float* out) {
   const GatherPlan plan = plan_gather(g);
-  const int64_t groups = g.c_out / kLanes / plan.tile.B;
   const int64_t image_floats = plan.in.image();
-  const int64_t chunk =
-      std::clamp<int64_t>(kChunkBytes / (image_floats * static_cast<int64_t>(sizeof(float))), 1, g.batch);
+  const WorkSplit split(g.batch, g.c_out / kLanes / plan.tile.B, kChunkBytes,
+                        image_floats * static_cast<int64_t>(sizeof(float)));
 #pragma omp parallel
   {
-    const Share share = share_of(omp_get_thread_num(), omp_get_num_threads(), g.batch, groups);
-    float* x_chunk = static_cast<float*>(thread_scratch(static_cast<size_t>(chunk * image_floats) * sizeof(float), 1));
-    for (int64_t begin = share.image_begin; begin < share.image_end; begin += chunk) {
-      const int64_t count = std::min(chunk, share.image_end - begin);
-      for (int64_t i = 0; i < count; ++i) input.to_blocked(begin + i, plan.in, x_chunk + i * image_floats);
-      for (int64_t group = share.group_begin; group < share.group_end; ++group)
-        for (int64_t i = 0; i < count; ++i)
-          gather_group(plan, x_chunk + i * image_floats, packed, group, bias, out + (begin + i) * g.c_out * g.out_pixels());
+    float* x_chunk = static_cast<float*>(thread_scratch(static_cast<size_t>(split.chunk * image_floats) * sizeof(float), 1));
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < split.items(); ++item) {
+      int64_t image_begin, image_end, group_begin, group_end;
+      split.item(item, image_begin, image_end, group_begin, group_end);
+      for (int64_t n = image_begin; n < image_end; ++n) input.to_blocked(n, plan.in, x_chunk + (n - image_begin) * image_floats);
+      for (int64_t group = group_begin; group < group_end; ++group)
+        for (int64_t n = image_begin; n < image_end; ++n)
+          gather_group(plan, x_chunk + (n - image_begin) * image_floats, packed, group, bias,
+                       out + n * g.c_out * g.out_pixels());
     }
   }
 }
@@ -339,25 +362,26 @@ void phase_input_gradient(const Geometry& g, const float* grad_out, const float*
           }
       }
   };
-  // Images (or input-channel groups, see Share) across threads, a chunk of images at a time.
-  const int64_t chunk = std::clamp<int64_t>(
-      kChunkBytes / ((dy_layout.image() + dx_image) * static_cast<int64_t>(sizeof(float))), 1, g.batch);
+  // Work items: chunks of images with all groups, or (few images) ranges of groups.
+  const WorkSplit split(g.batch, groups, kChunkBytes, (dy_layout.image() + dx_image) * static_cast<int64_t>(sizeof(float)));
 #pragma omp parallel
   {
-    const Share share = share_of(omp_get_thread_num(), omp_get_num_threads(), g.batch, groups);
-    float* dy_chunk = static_cast<float*>(thread_scratch(static_cast<size_t>(chunk * dy_layout.image()) * sizeof(float), 1));
-    float* dx_chunk = static_cast<float*>(thread_scratch(static_cast<size_t>(chunk * dx_image) * sizeof(float), 2));
-    const int64_t plane_begin = share.group_begin * t.B, plane_count = (share.group_end - share.group_begin) * t.B;
-    for (int64_t begin = share.image_begin; begin < share.image_end; begin += chunk) {
-      const int64_t count = std::min(chunk, share.image_end - begin);
-      for (int64_t i = 0; i < count; ++i)
-        to_blocked(grad_out + (begin + i) * g.c_out * g.out_pixels(), g.out_h, g.out_w, dy_layout,
-                   dy_chunk + i * dy_layout.image());
-      for (int64_t group = share.group_begin; group < share.group_end; ++group)
-        for (int64_t i = 0; i < count; ++i) phase_group(dy_chunk + i * dy_layout.image(), group, dx_chunk + i * dx_image);
-      for (int64_t i = 0; i < count; ++i)
-        from_blocked(dx_chunk + i * dx_image + plane_begin * dx_plane, plane_count, dx_rows, dx_cols, 0, 0, g.height,
-                     g.width, nullptr, grad_x + ((begin + i) * g.c_in + plane_begin * kLanes) * g.in_pixels());
+    float* dy_chunk = static_cast<float*>(thread_scratch(static_cast<size_t>(split.chunk * dy_layout.image()) * sizeof(float), 1));
+    float* dx_chunk = static_cast<float*>(thread_scratch(static_cast<size_t>(split.chunk * dx_image) * sizeof(float), 2));
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < split.items(); ++item) {
+      int64_t image_begin, image_end, group_begin, group_end;
+      split.item(item, image_begin, image_end, group_begin, group_end);
+      const int64_t plane_begin = group_begin * t.B, plane_count = (group_end - group_begin) * t.B;
+      for (int64_t n = image_begin; n < image_end; ++n)
+        to_blocked(grad_out + n * g.c_out * g.out_pixels(), g.out_h, g.out_w, dy_layout,
+                   dy_chunk + (n - image_begin) * dy_layout.image());
+      for (int64_t group = group_begin; group < group_end; ++group)
+        for (int64_t n = image_begin; n < image_end; ++n)
+          phase_group(dy_chunk + (n - image_begin) * dy_layout.image(), group, dx_chunk + (n - image_begin) * dx_image);
+      for (int64_t n = image_begin; n < image_end; ++n)
+        from_blocked(dx_chunk + (n - image_begin) * dx_image + plane_begin * dx_plane, plane_count, dx_rows, dx_cols, 0,
+                     0, g.height, g.width, nullptr, grad_x + (n * g.c_in + plane_begin * kLanes) * g.in_pixels());
     }
   }
 }
@@ -420,37 +444,38 @@ void weight_gradient(const Geometry& g, const float* grad_out, const InputImages
     input.to_blocked(n, x_layout, x_blocked);
     to_blocked(grad_out + n * g.c_out * g.out_pixels(), g.out_h, g.out_w, dy_layout, dy_blocked);
   };
-  const int threads = static_cast<int>(std::min<int64_t>(omp_get_max_threads(), g.batch));
+  const int threads = omp_get_max_threads();
   const int64_t pairs = groups * x_layout.blocks;
-  Tensor partials = Tensor::empty({threads, packed_size});
-  // Images a chunk at a time, small enough that the runs of one (group, block) pair, which
-  // all sweep the same images, find them in L2.
+  // The images are cut into a fixed number of lanes, each summing into its own partial; threads
+  // take lanes dynamically and the partials are added in lane order below, so the result does
+  // not depend on which thread ran what.
+  const int64_t lanes = std::min<int64_t>(g.batch, 2 * threads);
+  Tensor partials = Tensor::empty({lanes, packed_size});
+  // Within a lane, images a chunk at a time, small enough that the runs of one (group, block)
+  // pair, which all sweep the same images, find them in L2.
   const int64_t per_image = (x_layout.image() + dy_layout.image()) * static_cast<int64_t>(sizeof(float));
   const int64_t images_per_chunk = std::clamp<int64_t>(kChunkBytes / std::max<int64_t>(per_image, 1), 1, g.batch);
-  int team = 1;
-  // Images across threads, each converting its own chunks and summing into its own partial
-  // (no barrier inside; the partials are added in thread order below).
-#pragma omp parallel num_threads(threads)
+#pragma omp parallel
   {
-#pragma omp single nowait
-    team = omp_get_num_threads();
-    const int thread = omp_get_thread_num(), size = omp_get_num_threads();
-    float* dw = partials.data<float>() + thread * packed_size;
-    std::memset(dw, 0, static_cast<size_t>(packed_size) * sizeof(float));
     float* x_chunk = static_cast<float*>(thread_scratch(static_cast<size_t>(images_per_chunk * x_layout.image()) * sizeof(float), 1));
     float* dy_chunk = static_cast<float*>(thread_scratch(static_cast<size_t>(images_per_chunk * dy_layout.image()) * sizeof(float), 2));
-    const int64_t first = g.batch * thread / size, last = g.batch * (thread + 1) / size;
-    for (int64_t begin = first; begin < last; begin += images_per_chunk) {
-      const int64_t count = std::min(images_per_chunk, last - begin);
-      for (int64_t i = 0; i < count; ++i)
-        convert(begin + i, x_chunk + i * x_layout.image(), dy_chunk + i * dy_layout.image());
-      for (int64_t pair = 0; pair < pairs; ++pair)
-        accumulate(x_chunk, dy_chunk, pair / x_layout.blocks, pair % x_layout.blocks, count, dw);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t lane = 0; lane < lanes; ++lane) {
+      float* dw = partials.data<float>() + lane * packed_size;
+      std::memset(dw, 0, static_cast<size_t>(packed_size) * sizeof(float));
+      const int64_t first = g.batch * lane / lanes, last = g.batch * (lane + 1) / lanes;
+      for (int64_t begin = first; begin < last; begin += images_per_chunk) {
+        const int64_t count = std::min(images_per_chunk, last - begin);
+        for (int64_t i = 0; i < count; ++i)
+          convert(begin + i, x_chunk + i * x_layout.image(), dy_chunk + i * dy_layout.image());
+        for (int64_t pair = 0; pair < pairs; ++pair)
+          accumulate(x_chunk, dy_chunk, pair / x_layout.blocks, pair % x_layout.blocks, count, dw);
+      }
     }
   }
   // Unpack [c_out / 16][k][16] (summing the partials in thread order) into [c_out][c_in][kh][kw].
   const float* packed = partials.data<float>();
-  const int64_t parts = team;
+  const int64_t parts = lanes;
 #pragma omp parallel for schedule(static) if (packed_size > 65536)
   for (int64_t o = 0; o < g.c_out; ++o) {
     const float* source = packed + (o / kLanes) * k_total * kLanes + o % kLanes;

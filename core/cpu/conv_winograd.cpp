@@ -15,10 +15,13 @@
 // The input gradient of a stride-1 convolution is itself one (dy with the kernel flipped in
 // space and transposed in channels, padding 2 - pad), so it runs through the same code.
 //
-// Work: images are split across threads; each thread transforms a chunk of its images (V),
-// runs the 16 products (M) and transforms back. Chunks are sized to keep V and M in L2
-// unless streaming the transformed weights once per chunk would cost more traffic than
-// keeping the whole share of tiles in L3.
+// Work: when the transformed weights U fit in L2, chunks of images run the whole pipeline
+// (transform to V, 16 products to M, transform back) with V and M in L2; otherwise every
+// tile is transformed first, the products run one transform point at a time (U read once),
+// and the tiles are transformed back. Threads take chunks, images or points dynamically
+// (a thread that loses its core on a shared machine then does less instead of holding the
+// other up); the weight gradient sums fixed lanes of images in lane order, so results do
+// not depend on the thread schedule.
 #include <omp.h>
 
 #include <algorithm>
@@ -195,63 +198,106 @@ void transform_output(const WinogradPlan& plan, const float* m, int64_t first, i
   }
 }
 
+// M[xi] = V[xi] U[xi] for the transform points [point_begin, point_end), over `padded_tiles`
+// tiles laid out `tiles_stride` apart (segments: the offsets of V's channel blocks).
+void products(const WinogradPlan& plan, const float* v, const float* u, float* m, int64_t tiles_stride,
+              int64_t padded_tiles, const int64_t* segments, int64_t point_begin, int64_t point_end) {
+  const Geometry& g = plan.g;
+  const int64_t groups = g.c_out / kLanes / plan.tile.B, blocks_in = g.c_in / kLanes;
+  for (int64_t point = point_begin; point < point_end; ++point) {
+    const float* v_point = v + point * g.c_in * tiles_stride;
+    const float* u_point = u + point * g.c_out * g.c_in;
+    float* m_point = m + point * g.c_out * tiles_stride;
+    for (int64_t group = 0; group < groups; ++group)
+      for (int64_t t = 0; t < padded_tiles; t += plan.tile.U) {
+        const TileOutput o{m_point + (group * plan.tile.B * tiles_stride + t) * kLanes, 0, kLanes, tiles_stride * kLanes};
+        plan.kernel(v_point + t * kLanes, 0, segments, blocks_in, u_point + group * plan.tile.B * g.c_in * kLanes,
+                    g.c_in * kLanes, o);
+      }
+  }
+}
+
+// Zeros V's tiles [tiles, padded_tiles): the last micro-tile's spare columns.
+void zero_spare_tiles(float* v, int64_t c_in, int64_t tiles_stride, int64_t tiles, int64_t padded_tiles) {
+  if (padded_tiles == tiles) return;
+  for (int64_t point = 0; point < kPoints; ++point)
+    for (int64_t block = 0; block < c_in / kLanes; ++block)
+      std::memset(v + ((point * (c_in / kLanes) + block) * tiles_stride + tiles) * kLanes, 0,
+                  static_cast<size_t>((padded_tiles - tiles) * kLanes) * sizeof(float));
+}
+
 void winograd_convolution(const Geometry& g, const float* x, const float* u, const float* bias, float* out) {
   const WinogradPlan plan = plan_winograd(g);
   const int threads = std::max(1, std::min<int>(omp_get_max_threads(), static_cast<int>(g.batch)));
-  // Chunk: whole images. Small chunks keep V and M in L2 but re-read U (16 c_in c_out floats)
-  // once per chunk; one big chunk reads U once but V and M travel through L3.
   const int64_t tile_bytes = kPoints * (g.c_in + g.c_out) * static_cast<int64_t>(sizeof(float));
   const int64_t u_bytes = kPoints * g.c_in * g.c_out * static_cast<int64_t>(sizeof(float));
-  const int64_t images_per_thread = (g.batch + threads - 1) / threads;
-  const int64_t small = std::clamp<int64_t>(kChunkBudgetBytes / (tile_bytes * plan.tiles_per_image), 1, images_per_thread);
-  const int64_t small_traffic = u_bytes * ((images_per_thread + small - 1) / small);
-  const int64_t large_traffic = 2 * tile_bytes * plan.tiles_per_image * images_per_thread;
-  const int64_t images_per_chunk = small_traffic <= large_traffic ? small : images_per_thread;
-  const int64_t tiles_stride = round_up(images_per_chunk * plan.tiles_per_image, plan.tile.U);
-  const int64_t groups = g.c_out / kLanes / plan.tile.B;
   const int64_t blocks_in = g.c_in / kLanes;
-
+  // Threads take work items dynamically: on a shared machine a thread that loses its core
+  // for a while then does less, instead of the other one waiting for it.
+  if (u_bytes <= kChunkBudgetBytes) {
+    // U fits in L2: chunks of images each run the whole pipeline with V and M in L2.
+    const int64_t images_per_chunk = std::clamp<int64_t>(kChunkBudgetBytes / (tile_bytes * plan.tiles_per_image), 1,
+                                                         std::max<int64_t>(1, g.batch / (4 * threads)));
+    const int64_t tiles_stride = round_up(images_per_chunk * plan.tiles_per_image, plan.tile.U);
+#pragma omp parallel num_threads(threads)
+    {
+      float* x_blocked = static_cast<float*>(thread_scratch(static_cast<size_t>(plan.in.image()) * sizeof(float), 1));
+      float* y_blocked = static_cast<float*>(
+          thread_scratch(static_cast<size_t>(g.c_out * plan.out_rows * plan.out_cols) * sizeof(float), 2));
+      float* v = static_cast<float*>(thread_scratch(static_cast<size_t>(kPoints * g.c_in * tiles_stride) * sizeof(float), 3));
+      float* m = static_cast<float*>(thread_scratch(static_cast<size_t>(kPoints * g.c_out * tiles_stride) * sizeof(float), 4));
+      thread_local std::vector<int64_t> segments;  // this thread's; reused, no allocation once grown
+      segments.resize(static_cast<size_t>(blocks_in));
+      for (int64_t block = 0; block < blocks_in; ++block) segments[static_cast<size_t>(block)] = block * tiles_stride * kLanes;
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t chunk = 0; chunk < g.batch; chunk += images_per_chunk) {
+        const int64_t images = std::min(images_per_chunk, g.batch - chunk);
+        const int64_t tiles = images * plan.tiles_per_image, padded_tiles = round_up(tiles, plan.tile.U);
+        for (int64_t i = 0; i < images; ++i) {
+          to_blocked(x + (chunk + i) * g.c_in * g.in_pixels(), g.height, g.width, plan.in, x_blocked);
+          transform_input(plan, x_blocked, 0, plan.tiles_per_image, i * plan.tiles_per_image, tiles_stride, v);
+        }
+        zero_spare_tiles(v, g.c_in, tiles_stride, tiles, padded_tiles);
+        products(plan, v, u, m, tiles_stride, padded_tiles, segments.data(), 0, kPoints);
+        for (int64_t i = 0; i < images; ++i) {
+          transform_output(plan, m, i * plan.tiles_per_image, tiles_stride, y_blocked);
+          from_blocked(y_blocked, g.c_out / kLanes, plan.out_rows, plan.out_cols, 0, 0, g.out_h, g.out_w, bias,
+                       out + (chunk + i) * g.c_out * g.out_pixels());
+        }
+      }
+    }
+    return;
+  }
+  // U larger than L2: every tile is transformed once into shared V, the products run one
+  // transform point at a time (each point's U read once), then every tile is transformed back.
+  const int64_t tiles = g.batch * plan.tiles_per_image, tiles_stride = round_up(tiles, plan.tile.U);
+  Tensor v_all = Tensor::empty({kPoints * g.c_in * tiles_stride});
+  Tensor m_all = Tensor::empty({kPoints * g.c_out * tiles_stride});
+  float* v = v_all.data<float>();
+  float* m = m_all.data<float>();
+  zero_spare_tiles(v, g.c_in, tiles_stride, tiles, tiles_stride);
+  thread_local std::vector<int64_t> reusable_segments;
+  std::vector<int64_t>& segments = reusable_segments;  // a named reference: workers read this thread's vector
+  segments.resize(static_cast<size_t>(blocks_in));
+  for (int64_t block = 0; block < blocks_in; ++block) segments[static_cast<size_t>(block)] = block * tiles_stride * kLanes;
 #pragma omp parallel num_threads(threads)
   {
-    const int thread = omp_get_thread_num(), team = omp_get_num_threads();
-    const int64_t first_image = g.batch * thread / team, last_image = g.batch * (thread + 1) / team;
     float* x_blocked = static_cast<float*>(thread_scratch(static_cast<size_t>(plan.in.image()) * sizeof(float), 1));
     float* y_blocked = static_cast<float*>(
         thread_scratch(static_cast<size_t>(g.c_out * plan.out_rows * plan.out_cols) * sizeof(float), 2));
-    float* v = static_cast<float*>(thread_scratch(static_cast<size_t>(kPoints * g.c_in * tiles_stride) * sizeof(float), 3));
-    float* m = static_cast<float*>(thread_scratch(static_cast<size_t>(kPoints * g.c_out * tiles_stride) * sizeof(float), 4));
-    thread_local std::vector<int64_t> segments;  // reused: no allocation once grown
-    segments.resize(static_cast<size_t>(blocks_in));
-    for (int64_t block = 0; block < blocks_in; ++block) segments[static_cast<size_t>(block)] = block * tiles_stride * kLanes;
-    for (int64_t chunk = first_image; chunk < last_image; chunk += images_per_chunk) {
-      const int64_t images = std::min(images_per_chunk, last_image - chunk);
-      const int64_t tiles = images * plan.tiles_per_image, padded_tiles = round_up(tiles, plan.tile.U);
-      for (int64_t i = 0; i < images; ++i) {
-        to_blocked(x + (chunk + i) * g.c_in * g.in_pixels(), g.height, g.width, plan.in, x_blocked);
-        transform_input(plan, x_blocked, 0, plan.tiles_per_image, i * plan.tiles_per_image, tiles_stride, v);
-      }
-      if (padded_tiles > tiles)  // the last micro-tile's spare columns read zeros
-        for (int64_t point = 0; point < kPoints; ++point)
-          for (int64_t block = 0; block < blocks_in; ++block)
-            std::memset(v + ((point * blocks_in + block) * tiles_stride + tiles) * kLanes, 0,
-                        static_cast<size_t>((padded_tiles - tiles) * kLanes) * sizeof(float));
-      for (int64_t point = 0; point < kPoints; ++point) {
-        const float* v_point = v + point * g.c_in * tiles_stride;
-        const float* u_point = u + point * g.c_out * g.c_in;
-        float* m_point = m + point * g.c_out * tiles_stride;
-        for (int64_t group = 0; group < groups; ++group)
-          for (int64_t t = 0; t < padded_tiles; t += plan.tile.U) {
-            const TileOutput o{m_point + (group * plan.tile.B * tiles_stride + t) * kLanes, 0, kLanes,
-                               tiles_stride * kLanes};
-            plan.kernel(v_point + t * kLanes, 0, segments.data(), blocks_in,
-                        u_point + group * plan.tile.B * g.c_in * kLanes, g.c_in * kLanes, o);
-          }
-      }
-      for (int64_t i = 0; i < images; ++i) {
-        transform_output(plan, m, i * plan.tiles_per_image, tiles_stride, y_blocked);
-        from_blocked(y_blocked, g.c_out / kLanes, plan.out_rows, plan.out_cols, 0, 0, g.out_h, g.out_w, bias,
-                     out + (chunk + i) * g.c_out * g.out_pixels());
-      }
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t n = 0; n < g.batch; ++n) {
+      to_blocked(x + n * g.c_in * g.in_pixels(), g.height, g.width, plan.in, x_blocked);
+      transform_input(plan, x_blocked, 0, plan.tiles_per_image, n * plan.tiles_per_image, tiles_stride, v);
+    }
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t point = 0; point < kPoints; ++point)
+      products(plan, v, u, m, tiles_stride, tiles_stride, segments.data(), point, point + 1);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t n = 0; n < g.batch; ++n) {
+      transform_output(plan, m, n * plan.tiles_per_image, tiles_stride, y_blocked);
+      from_blocked(y_blocked, g.c_out / kLanes, plan.out_rows, plan.out_cols, 0, 0, g.out_h, g.out_w, bias,
+                   out + n * g.c_out * g.out_pixels());
     }
   }
 }
@@ -325,39 +371,40 @@ void winograd_weight_gradient(const Geometry& g, const float* grad_out, const fl
   const int64_t tile_floats = kPoints * (g.c_in + g.c_out);
   const int threads = std::max(1, std::min<int>(omp_get_max_threads(), static_cast<int>(g.batch)));
   if (du_size * static_cast<int64_t>(sizeof(float)) <= kChunkBudgetBytes) {
-    // dU fits in L2: each thread sums its images, a few tiles at a time, into its own dU.
+    // dU fits in L2. The images are cut into a fixed number of lanes, each summing its
+    // images, a few tiles at a time, into its own dU; threads take lanes dynamically and the
+    // lanes are added in lane order, so the result does not depend on which thread ran what.
+    const int64_t lanes = std::min<int64_t>(g.batch, 2 * threads);
     const int64_t tiles_per_chunk =
         std::max<int64_t>(8, kChunkBudgetBytes / 2 / (tile_floats * static_cast<int64_t>(sizeof(float))));
-    Tensor partials = Tensor::empty({threads, du_size});
-    int team = 1;
+    Tensor partials = Tensor::empty({lanes, du_size});
 #pragma omp parallel num_threads(threads)
     {
-      const int thread = omp_get_thread_num();
-#pragma omp single
-      team = omp_get_num_threads();
-      const int64_t first_image = g.batch * thread / team, last_image = g.batch * (thread + 1) / team;
-      float* du = partials.data<float>() + thread * du_size;
-      std::memset(du, 0, static_cast<size_t>(du_size) * sizeof(float));
       float* x_blocked = static_cast<float*>(thread_scratch(static_cast<size_t>(plan.in.image()) * sizeof(float), 1));
       float* dy_blocked = static_cast<float*>(thread_scratch(static_cast<size_t>(dy_layout.image()) * sizeof(float), 2));
       float* v = static_cast<float*>(thread_scratch(static_cast<size_t>(kPoints * g.c_in * tiles_per_chunk) * sizeof(float), 3));
       float* dm = static_cast<float*>(thread_scratch(static_cast<size_t>(kPoints * g.c_out * tiles_per_chunk) * sizeof(float), 4));
-      for (int64_t n = first_image; n < last_image; ++n) {
-        to_blocked(x + n * g.c_in * g.in_pixels(), g.height, g.width, plan.in, x_blocked);
-        to_blocked(grad_out + n * g.c_out * g.out_pixels(), g.out_h, g.out_w, dy_layout, dy_blocked);
-        for (int64_t begin = 0; begin < plan.tiles_per_image; begin += tiles_per_chunk) {
-          const int64_t end = std::min(begin + tiles_per_chunk, plan.tiles_per_image);
-          transform_input(plan, x_blocked, begin, end, 0, tiles_per_chunk, v);
-          transform_output_gradient(plan, dy_blocked, begin, end, 0, tiles_per_chunk, dm);
-          accumulate_products(plan, dm, v, end - begin, tiles_per_chunk, 0, kPoints, du);
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t lane = 0; lane < lanes; ++lane) {
+        float* du = partials.data<float>() + lane * du_size;
+        std::memset(du, 0, static_cast<size_t>(du_size) * sizeof(float));
+        for (int64_t n = g.batch * lane / lanes; n < g.batch * (lane + 1) / lanes; ++n) {
+          to_blocked(x + n * g.c_in * g.in_pixels(), g.height, g.width, plan.in, x_blocked);
+          to_blocked(grad_out + n * g.c_out * g.out_pixels(), g.out_h, g.out_w, dy_layout, dy_blocked);
+          for (int64_t begin = 0; begin < plan.tiles_per_image; begin += tiles_per_chunk) {
+            const int64_t end = std::min(begin + tiles_per_chunk, plan.tiles_per_image);
+            transform_input(plan, x_blocked, begin, end, 0, tiles_per_chunk, v);
+            transform_output_gradient(plan, dy_blocked, begin, end, 0, tiles_per_chunk, dm);
+            accumulate_products(plan, dm, v, end - begin, tiles_per_chunk, 0, kPoints, du);
+          }
         }
       }
     }
-    transform_weight_gradient(partials.data<float>(), team, du_size, g.c_out, g.c_in, grad_weight);
+    transform_weight_gradient(partials.data<float>(), lanes, du_size, g.c_out, g.c_in, grad_weight);
     return;
   }
-  // A large dU: every tile transformed once into shared V and dM, the 16 products split
-  // across threads by transform point (each writes its own dU[xi], no partials).
+  // A large dU: every tile transformed once into shared V and dM, the 16 products taken by
+  // transform point (each writes its own dU[xi], no partials).
   const int64_t tiles = g.batch * plan.tiles_per_image;
   Tensor v_all = Tensor::empty({kPoints * g.c_in * tiles});
   Tensor dm_all = Tensor::empty({kPoints * g.c_out * tiles});
@@ -369,14 +416,14 @@ void winograd_weight_gradient(const Geometry& g, const float* grad_out, const fl
   {
     float* x_blocked = static_cast<float*>(thread_scratch(static_cast<size_t>(plan.in.image()) * sizeof(float), 1));
     float* dy_blocked = static_cast<float*>(thread_scratch(static_cast<size_t>(dy_layout.image()) * sizeof(float), 2));
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
     for (int64_t n = 0; n < g.batch; ++n) {
       to_blocked(x + n * g.c_in * g.in_pixels(), g.height, g.width, plan.in, x_blocked);
       to_blocked(grad_out + n * g.c_out * g.out_pixels(), g.out_h, g.out_w, dy_layout, dy_blocked);
       transform_input(plan, x_blocked, 0, plan.tiles_per_image, n * plan.tiles_per_image, tiles, v);
       transform_output_gradient(plan, dy_blocked, 0, plan.tiles_per_image, n * plan.tiles_per_image, tiles, dm);
     }
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
     for (int64_t point = 0; point < kPoints; ++point) {
       std::memset(du + point * g.c_out * g.c_in, 0, static_cast<size_t>(g.c_out * g.c_in) * sizeof(float));
       accumulate_products(plan, dm, v, tiles, tiles, point, point + 1, du);

@@ -79,7 +79,7 @@ const Discovery& discovery() {
 }
 
 void require_device(int device) {
-  SLAB_CHECK(device >= 0 && device < device_count() && device < kMaxDevices, "CUDA device ", device,
+  SLAB_CHECK(device >= 0 && device < device_count() && device < kMaxDevices, "CUDA device cuda:", device,
              " does not exist (", device_count(), " visible", device_count() == 0 ? ": " + no_device_reason() : "",
              ")");
 }
