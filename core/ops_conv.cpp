@@ -25,8 +25,8 @@ int64_t output_extent(int64_t input, int64_t kernel, int64_t stride, int64_t pad
                       const Tensor& x, const Tensor& weight) {
   const int64_t span = dilation * (kernel - 1) + 1;
   SLAB_CHECK(span <= input + 2 * pad, "conv2d: kernel ", weight.shape(), " (dilated ", axis, " extent ", span,
-             ") is larger than the padded input ", x.shape(), " (", axis, " ", input, " + 2 x padding ", pad,
-             " = ", input + 2 * pad, ")");
+             ") is larger than the padded input ", x.shape(), " (", axis, " ", input, " + 2 x padding ", pad, " = ",
+             input + 2 * pad, ")");
   return (input + 2 * pad - span) / stride + 1;
 }
 
@@ -37,13 +37,12 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   check_float(weight, "conv2d");
   check_compatible(x, weight, "conv2d");
   SLAB_CHECK(x.dim() == 4, "conv2d: input must be [n, c, h, w] (rank 4), got ", x.shape());
-  SLAB_CHECK(weight.dim() == 4, "conv2d: weight must be [c_out, c_in / groups, kh, kw] (rank 4), got ",
-             weight.shape());
+  SLAB_CHECK(weight.dim() == 4, "conv2d: weight must be [c_out, c_in / groups, kh, kw] (rank 4), got ", weight.shape());
   const ConvGeometry g{options.stride[0],   options.stride[1],   options.padding[0], options.padding[1],
                        options.dilation[0], options.dilation[1], options.groups};
   SLAB_CHECK(g.groups >= 1, "conv2d: groups must be >= 1, got ", g.groups);
-  SLAB_CHECK(g.stride_h >= 1 && g.stride_w >= 1, "conv2d: stride must be >= 1, got [", g.stride_h, ", ",
-             g.stride_w, "]");
+  SLAB_CHECK(g.stride_h >= 1 && g.stride_w >= 1, "conv2d: stride must be >= 1, got [", g.stride_h, ", ", g.stride_w,
+             "]");
   SLAB_CHECK(g.dilation_h >= 1 && g.dilation_w >= 1, "conv2d: dilation must be >= 1, got [", g.dilation_h, ", ",
              g.dilation_w, "]");
   SLAB_CHECK(g.pad_h >= 0 && g.pad_w >= 0, "conv2d: padding must be >= 0, got [", g.pad_h, ", ", g.pad_w, "]");
@@ -58,24 +57,24 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   SLAB_CHECK(weight.size(2) >= 1 && weight.size(3) >= 1 && c_out >= 1, "conv2d: empty weight ", weight.shape());
   if (bias.defined()) {
     check_compatible(x, bias, "conv2d");
-    SLAB_CHECK(bias.dim() == 1 && bias.size(0) == c_out, "conv2d: bias of shape ", bias.shape(),
-               " for weight ", weight.shape(), " (expected [", c_out, "])");
+    SLAB_CHECK(bias.dim() == 1 && bias.size(0) == c_out, "conv2d: bias of shape ", bias.shape(), " for weight ",
+               weight.shape(), " (expected [", c_out, "])");
   }
-  const int64_t out_h = output_extent(x.size(2), weight.size(2), g.stride_h, g.pad_h, g.dilation_h, "height", x, weight);
+  const int64_t out_h =
+      output_extent(x.size(2), weight.size(2), g.stride_h, g.pad_h, g.dilation_h, "height", x, weight);
   const int64_t out_w = output_extent(x.size(3), weight.size(3), g.stride_w, g.pad_w, g.dilation_w, "width", x, weight);
 
   Tensor out = Tensor::empty({batch, c_out, out_h, out_w}, x.dtype(), x.device());
-  SLAB_KERNEL(x.device(), conv2d_forward, x, weight, bias, out, g.stride_h, g.stride_w, g.pad_h, g.pad_w,
-              g.dilation_h, g.dilation_w, g.groups);
+  SLAB_KERNEL(x.device(), conv2d_forward, x, weight, bias, out, g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.dilation_h,
+              g.dilation_w, g.groups);
 
   if (any_requires_grad({x, weight, bias})) {
     const bool need_x = x.requires_grad(), need_weight = weight.requires_grad();
     const bool need_bias = bias.defined() && bias.requires_grad();
     // The input gradient needs only the weight, the weight gradient only the input.
     record_op(out, "conv2d", {x, weight, bias},
-              [x = need_weight ? saved(x) : Tensor(), weight = need_x ? saved(weight) : Tensor(),
-               x_shape = x.shape(), weight_shape = weight.shape(), need_x, need_weight, need_bias,
-               g](const Tensor& grad_out) {
+              [x = need_weight ? saved(x) : Tensor(), weight = need_x ? saved(weight) : Tensor(), x_shape = x.shape(),
+               weight_shape = weight.shape(), need_x, need_weight, need_bias, g](const Tensor& grad_out) {
                 std::vector<Tensor> grads(3);
                 const Device device = grad_out.device();
                 if (need_x) {
@@ -85,8 +84,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
                 }
                 if (need_weight) {
                   grads[1] = Tensor::empty(weight_shape, grad_out.dtype(), device);
-                  SLAB_KERNEL(device, conv2d_backward_weight, grad_out, x, grads[1], g.stride_h, g.stride_w,
-                              g.pad_h, g.pad_w, g.dilation_h, g.dilation_w, g.groups);
+                  SLAB_KERNEL(device, conv2d_backward_weight, grad_out, x, grads[1], g.stride_h, g.stride_w, g.pad_h,
+                              g.pad_w, g.dilation_h, g.dilation_w, g.groups);
                 }
                 if (need_bias) {
                   grads[2] = Tensor::empty({weight_shape[0]}, grad_out.dtype(), device);

@@ -33,7 +33,8 @@ Tensor distinct64(const Shape& shape, uint64_t seed) {
   for (int64_t i = 0; i < count; ++i) values[static_cast<size_t>(i)] = 0.05 * static_cast<double>(i - count / 2);
   Generator generator(seed);
   for (int64_t i = count - 1; i > 0; --i)
-    std::swap(values[static_cast<size_t>(i)], values[static_cast<size_t>(generator.below(static_cast<uint64_t>(i + 1)))]);
+    std::swap(values[static_cast<size_t>(i)],
+              values[static_cast<size_t>(generator.below(static_cast<uint64_t>(i + 1)))]);
   return from_vector(values, shape, f64);
 }
 
@@ -143,9 +144,11 @@ TEST_CASE("conv2d gradients (float64 finite differences)") {
     INFO(c.name);
     std::vector<Tensor> inputs = {random64(c.x, 4), random64(c.w, 5)};
     if (c.bias) inputs.push_back(random64({c.w[0]}, 6));
-    check_gradients([&](const std::vector<Tensor>& in) {
-      return conv2d(in[0], in[1], in.size() > 2 ? in[2] : Tensor(), c.options);
-    }, inputs);
+    check_gradients(
+        [&](const std::vector<Tensor>& in) {
+          return conv2d(in[0], in[1], in.size() > 2 ? in[2] : Tensor(), c.options);
+        },
+        inputs);
   }
 }
 
@@ -208,16 +211,17 @@ TEST_CASE("float32 conv2d paths agree with the float64 reference, forward and ba
     const Tensor y64 = conv2d(x64, w64, b64, c.options);
     const Tensor upstream = random64(y64.shape(), 14);
     y64.backward(upstream);
-    const auto g = cpu::conv::make_geometry(c.x, c.w, y64.shape(), c.options.stride[0], c.options.stride[1],
-                                            c.options.padding[0], c.options.padding[1], c.options.dilation[0],
-                                            c.options.dilation[1], c.options.groups);
+    const auto g =
+        cpu::conv::make_geometry(c.x, c.w, y64.shape(), c.options.stride[0], c.options.stride[1], c.options.padding[0],
+                                 c.options.padding[1], c.options.dilation[0], c.options.dilation[1], c.options.groups);
     INFO(c.name);
     CHECK(cpu::conv::blocked_supports(g, DType::f32, cpu::conv::Pass::forward) == c.blocked);
     CHECK(cpu::conv::winograd_supports(g, DType::f32, cpu::conv::Pass::forward) == c.winograd);
     for (Path path : {Path::automatic, Path::im2col, Path::blocked, Path::winograd}) {
       INFO(c.name, ", path ", static_cast<int>(path));
       cpu::conv::force_path(path);
-      const Tensor x32 = x64.detach().to(DType::f32), w32 = w64.detach().to(DType::f32), b32 = b64.detach().to(DType::f32);
+      const Tensor x32 = x64.detach().to(DType::f32), w32 = w64.detach().to(DType::f32),
+                   b32 = b64.detach().to(DType::f32);
       for (const Tensor& t : {x32, w32, b32}) t.set_requires_grad(true);
       set_tensor_poisoning(true);  // an output element a kernel forgets to write shows up as infinity
       const Tensor y32 = conv2d(x32, w32, b32, c.options);
@@ -259,20 +263,24 @@ TEST_CASE("float32 conv2d gradients are bitwise reproducible") {
 
 TEST_CASE("conv2d rejects impossible geometry, naming the shapes") {
   const Tensor x = zeros({2, 4, 5, 5});
-  CHECK_THROWS_WITH_AS(conv2d(x, zeros({3, 4, 7, 7}), Tensor(), conv_options(1, 0)),
-                       doctest::Contains("kernel [3, 4, 7, 7] (dilated height extent 7) is larger than the padded input [2, 4, 5, 5]"),
-                       Error);
+  CHECK_THROWS_WITH_AS(
+      conv2d(x, zeros({3, 4, 7, 7}), Tensor(), conv_options(1, 0)),
+      doctest::Contains("kernel [3, 4, 7, 7] (dilated height extent 7) is larger than the padded input [2, 4, 5, 5]"),
+      Error);
   CHECK_THROWS_WITH_AS(conv2d(x, zeros({3, 4, 3, 3}), Tensor(), conv_options(1, 0, 3)),
                        doctest::Contains("dilated height extent 7"), Error);
   CHECK_NOTHROW(conv2d(x, zeros({3, 4, 7, 7}), Tensor(), conv_options(1, 1)));  // 5 + 2 = 7 fits
   CHECK_THROWS_WITH_AS(conv2d(x, zeros({3, 1, 3, 3}), Tensor(), conv_options(1, 1, 1, 3)),
-                       doctest::Contains("input channels 4 of input [2, 4, 5, 5] are not divisible by groups = 3"), Error);
+                       doctest::Contains("input channels 4 of input [2, 4, 5, 5] are not divisible by groups = 3"),
+                       Error);
   CHECK_THROWS_WITH_AS(conv2d(x, zeros({3, 2, 3, 3}), Tensor(), conv_options(1, 1, 1, 2)),
                        doctest::Contains("output channels 3 of weight [3, 2, 3, 3] are not divisible by groups = 2"),
                        Error);
-  CHECK_THROWS_WITH_AS(conv2d(x, zeros({3, 3, 3, 3})),
-                       doctest::Contains("weight [3, 3, 3, 3] expects 3 input channels (3 per group x 1 groups) but the input [2, 4, 5, 5] has 4"),
-                       Error);
+  CHECK_THROWS_WITH_AS(
+      conv2d(x, zeros({3, 3, 3, 3})),
+      doctest::Contains(
+          "weight [3, 3, 3, 3] expects 3 input channels (3 per group x 1 groups) but the input [2, 4, 5, 5] has 4"),
+      Error);
   CHECK_THROWS_WITH_AS(conv2d(zeros({4, 5, 5}), zeros({3, 4, 3, 3})),
                        doctest::Contains("input must be [n, c, h, w] (rank 4), got [4, 5, 5]"), Error);
   CHECK_THROWS_WITH_AS(conv2d(x, zeros({3, 4, 3})), doctest::Contains("(rank 4), got [3, 4, 3]"), Error);
@@ -382,7 +390,8 @@ TEST_CASE("batch_norm training normalises with the batch statistics") {
     for (int64_t n = 0; n < 4; ++n)
       for (int64_t i = 0; i < 10; ++i) {
         const size_t k = static_cast<size_t>((n * 3 + c) * 10 + i);
-        CHECK(yv[k] == doctest::Approx((xv[k] - m) / std::sqrt(v + 1e-5) * weight.at({c}) + bias.at({c})).epsilon(1e-12));
+        CHECK(yv[k] ==
+              doctest::Approx((xv[k] - m) / std::sqrt(v + 1e-5) * weight.at({c}) + bias.at({c})).epsilon(1e-12));
       }
   }
 }
@@ -407,7 +416,8 @@ TEST_CASE("batch_norm training updates the running statistics by PyTorch's formu
         for (int64_t i = 0; i < inner; ++i) ss += std::pow(xv[static_cast<size_t>((n * 4 + c) * inner + i)] - m, 2);
       const double unbiased = ss / static_cast<double>(count - 1);
       CHECK(running_mean.at({c}) == doctest::Approx((1 - momentum) * mean_before[c] + momentum * m).epsilon(1e-13));
-      CHECK(running_var.at({c}) == doctest::Approx((1 - momentum) * var_before[c] + momentum * unbiased).epsilon(1e-13));
+      CHECK(running_var.at({c}) ==
+            doctest::Approx((1 - momentum) * var_before[c] + momentum * unbiased).epsilon(1e-13));
     }
   }
 }
@@ -431,13 +441,17 @@ TEST_CASE("batch_norm gradients (training and evaluation, 2-D and 4-D, with and 
       Generator generator(42);
       const Tensor running_var = rand({shape[1]}, generator, f64) + 0.5;
       // affine
-      check_gradients([&](const std::vector<Tensor>& in) {
-        return batch_norm(in[0], in[1], in[2], running_mean, running_var, training, 0.1, 1e-5);
-      }, {random64(shape, 43), random64({shape[1]}, 44), random64({shape[1]}, 45)});
+      check_gradients(
+          [&](const std::vector<Tensor>& in) {
+            return batch_norm(in[0], in[1], in[2], running_mean, running_var, training, 0.1, 1e-5);
+          },
+          {random64(shape, 43), random64({shape[1]}, 44), random64({shape[1]}, 45)});
       // no affine
-      check_gradients([&](const std::vector<Tensor>& in) {
-        return batch_norm(in[0], Tensor(), Tensor(), running_mean, running_var, training, 0.1, 1e-5);
-      }, {random64(shape, 46)});
+      check_gradients(
+          [&](const std::vector<Tensor>& in) {
+            return batch_norm(in[0], Tensor(), Tensor(), running_mean, running_var, training, 0.1, 1e-5);
+          },
+          {random64(shape, 46)});
     }
   }
 }

@@ -25,7 +25,8 @@ constexpr Mode kModes[] = {
     {"ops", "GEMM, convolution (ResNet-20/18 shapes), batch norm and pooling GFLOP/s", slab::tools::run_ops_benchmark},
     {"data", "images/s of the CIFAR training loader", slab::tools::run_data_benchmark},
     {"train", "training images/s of a model on random data (--model M --batch B)", slab::tools::run_train_benchmark},
-    {"optim", "ms per optimizer step and state bytes per parameter (--optimizer O --model M)", slab::tools::run_optim_benchmark},
+    {"optim", "ms per optimizer step and state bytes per parameter (--optimizer O --model M)",
+     slab::tools::run_optim_benchmark},
 };
 
 void print_usage() {

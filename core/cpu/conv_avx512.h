@@ -18,7 +18,9 @@ namespace slab::cpu::conv::avx512 {
 constexpr int64_t kLanes = 16;
 inline int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
 
-inline bool supported_channel_block(int64_t channels) { return channels % kLanes == 0 || channels == 1 || channels == 3; }
+inline bool supported_channel_block(int64_t channels) {
+  return channels % kLanes == 0 || channels == 1 || channels == 3;
+}
 inline int64_t channel_block(int64_t channels) { return channels % kLanes == 0 ? kLanes : channels; }
 
 // ---- layout conversions -----------------------------------------------------------------
@@ -82,7 +84,8 @@ inline void to_blocked(const float* src, int64_t height, int64_t width, const Bl
       const float* channels = src + block * kLanes * pixels;
       for (int64_t p = 0; p < pixels; p += kLanes)
         transpose_block(channels + p, pixels, kLanes, std::min(kLanes, pixels - p), plane + p * kLanes, kLanes);
-      std::memset(plane + pixels * kLanes, 0, static_cast<size_t>((layout.rows - height) * cols * kLanes) * sizeof(float));
+      std::memset(plane + pixels * kLanes, 0,
+                  static_cast<size_t>((layout.rows - height) * cols * kLanes) * sizeof(float));
     }
     return;
   }
@@ -154,9 +157,11 @@ inline void to_blocked_sampled(const float* src, int64_t height, int64_t width, 
           const float* line = channels + c * height * width + i * step_h * width + j * step_w;
           if (step_w == 2) {  // two loads, keep the even lanes
             const int64_t span = std::min<int64_t>(2 * kLanes, width - j * step_w);
-            const __m512 low = _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << std::min<int64_t>(span, 16)) - 1), line);
-            const __m512 high = span > 16 ? _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << (span - 16)) - 1), line + 16)
-                                          : _mm512_setzero_ps();
+            const __m512 low =
+                _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << std::min<int64_t>(span, 16)) - 1), line);
+            const __m512 high = span > 16
+                                    ? _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << (span - 16)) - 1), line + 16)
+                                    : _mm512_setzero_ps();
             _mm512_store_ps(gathered + c * kLanes, _mm512_permutex2var_ps(low, even, high));
           } else {
             for (int64_t k = 0; k < n; ++k) gathered[c * kLanes + k] = line[k * step_w];
@@ -171,7 +176,7 @@ inline void to_blocked_sampled(const float* src, int64_t height, int64_t width, 
 // Blocks [blocks][rows][cols][16] of a blocked image (data at (top, left), extent height x
 // width) back into NCHW channels [blocks * 16][height][width], adding bias if given.
 inline void from_blocked(const float* src, int64_t blocks, int64_t rows, int64_t cols, int64_t top, int64_t left,
-                  int64_t height, int64_t width, const float* bias, float* dst) {
+                         int64_t height, int64_t width, const float* bias, float* dst) {
   const bool flat = top == 0 && left == 0 && cols == width;  // pixels of the plane back to back
   for (int64_t block = 0; block < blocks; ++block) {
     const float* plane = src + block * rows * cols * kLanes;
@@ -269,8 +274,10 @@ void tile_kernel(const float* in, int64_t in_row, const int64_t* segments, int64
 #pragma GCC unroll 4
       for (int b = 0; b < B; ++b) {
         float* out = o.out + b * o.block + (p / U) * o.row + (p % U) * o.pixel;
-        if constexpr (E == Epilogue::add_blocked) _mm512_storeu_ps(out, _mm512_add_ps(_mm512_loadu_ps(out), acc[p * B + b]));
-        else _mm512_storeu_ps(out, acc[p * B + b]);
+        if constexpr (E == Epilogue::add_blocked)
+          _mm512_storeu_ps(out, _mm512_add_ps(_mm512_loadu_ps(out), acc[p * B + b]));
+        else
+          _mm512_storeu_ps(out, acc[p * B + b]);
       }
     }
   }
@@ -309,13 +316,11 @@ inline TileKernel select_gather_kernel(const Tile& t, int64_t cb, int64_t stride
   return gather_kernel<1>(t, stride_w);
 }
 
-
 // acc[t][b] += x[pixel input + t] (broadcast) * dy[b][pixel] (vector of 16 output channels)
 // over `images` images of out_h x out_w pixels; then added to dw[b dw_block + t 16].
 template <int B, int T>
-void weight_kernel(const float* dy, int64_t dy_block, int64_t dy_image, const float* x, int64_t x_row,
-                   int64_t x_pixel, int64_t x_image, int64_t images, int64_t out_h, int64_t out_w, float* dw,
-                   int64_t dw_block) {
+void weight_kernel(const float* dy, int64_t dy_block, int64_t dy_image, const float* x, int64_t x_row, int64_t x_pixel,
+                   int64_t x_image, int64_t images, int64_t out_h, int64_t out_w, float* dw, int64_t dw_block) {
   __m512 acc[T * B];
 #pragma GCC unroll 32
   for (int i = 0; i < T * B; ++i) acc[i] = _mm512_setzero_ps();
@@ -345,20 +350,25 @@ void weight_kernel(const float* dy, int64_t dy_block, int64_t dy_image, const fl
     }
 }
 
-using WeightKernel = void (*)(const float*, int64_t, int64_t, const float*, int64_t, int64_t, int64_t, int64_t,
-                              int64_t, int64_t, float*, int64_t);
+using WeightKernel = void (*)(const float*, int64_t, int64_t, const float*, int64_t, int64_t, int64_t, int64_t, int64_t,
+                              int64_t, float*, int64_t);
 
 template <int B>
 WeightKernel weight_kernel_for(int64_t t) {
   switch (t) {
-    case 16: return &weight_kernel<B, 16>;
-    case 12: return &weight_kernel<B, 12>;
-    case 9: return &weight_kernel<B, 9>;
-    case 8: return &weight_kernel<B, 8>;
-    case 3: return &weight_kernel<B, 3>;
-    default: return &weight_kernel<B, 1>;
+    case 16:
+      return &weight_kernel<B, 16>;
+    case 12:
+      return &weight_kernel<B, 12>;
+    case 9:
+      return &weight_kernel<B, 9>;
+    case 8:
+      return &weight_kernel<B, 8>;
+    case 3:
+      return &weight_kernel<B, 3>;
+    default:
+      return &weight_kernel<B, 1>;
   }
 }
-
 
 }  // namespace slab::cpu::conv::avx512

@@ -72,8 +72,10 @@ struct InputImages {
 
   void to_blocked(int64_t n, const Blocked& layout, float* dst) const {
     const float* image = data + n * channels * height * width;
-    if (step_h == 1 && step_w == 1) avx512::to_blocked(image, height, width, layout, dst);
-    else to_blocked_sampled(image, height, width, step_h, step_w, layout, dst);
+    if (step_h == 1 && step_w == 1)
+      avx512::to_blocked(image, height, width, layout, dst);
+    else
+      to_blocked_sampled(image, height, width, step_h, step_w, layout, dst);
   }
 };
 
@@ -132,8 +134,10 @@ GatherPlan plan_gather(const Geometry& g) {
   plan.out_h_pad = round_up(g.out_h, plan.tile.R);
   plan.out_w_pad = round_up(g.out_w, plan.tile.U);
   const int64_t cb = channel_block(g.c_in);
-  const int64_t rows = std::max(g.height + 2 * g.pad_h, (plan.out_h_pad - 1) * g.stride_h + (g.kernel_h - 1) * g.dilation_h + 1);
-  const int64_t cols = std::max(g.width + 2 * g.pad_w, (plan.out_w_pad - 1) * g.stride_w + (g.kernel_w - 1) * g.dilation_w + 1);
+  const int64_t rows =
+      std::max(g.height + 2 * g.pad_h, (plan.out_h_pad - 1) * g.stride_h + (g.kernel_h - 1) * g.dilation_h + 1);
+  const int64_t cols =
+      std::max(g.width + 2 * g.pad_w, (plan.out_w_pad - 1) * g.stride_w + (g.kernel_w - 1) * g.dilation_w + 1);
   plan.in = Blocked{cb, g.c_in / cb, rows, cols, g.pad_h, g.pad_w};
   thread_local std::vector<int64_t> segments;  // reused: no allocation once grown
   segments.clear();
@@ -149,8 +153,8 @@ GatherPlan plan_gather(const Geometry& g) {
 
 // Output channel blocks [group B, group B + B) of one image, from its blocked input, written
 // straight into the NCHW output (with the bias).
-void gather_group(const GatherPlan& plan, const float* x_blocked, const float* packed, int64_t group,
-                  const float* bias, float* out_image) {
+void gather_group(const GatherPlan& plan, const float* x_blocked, const float* packed, int64_t group, const float* bias,
+                  float* out_image) {
   const Geometry& g = plan.g;
   const Tile& t = plan.tile;
   const int64_t cb = plan.in.cb, cols = plan.in.cols;
@@ -215,12 +219,14 @@ void gather_convolution(const Geometry& g, const InputImages& input, const float
                         image_floats * static_cast<int64_t>(sizeof(float)));
 #pragma omp parallel
   {
-    float* x_chunk = static_cast<float*>(thread_scratch(static_cast<size_t>(split.chunk * image_floats) * sizeof(float), 1));
+    float* x_chunk =
+        static_cast<float*>(thread_scratch(static_cast<size_t>(split.chunk * image_floats) * sizeof(float), 1));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < split.items(); ++item) {
       int64_t image_begin, image_end, group_begin, group_end;
       split.item(item, image_begin, image_end, group_begin, group_end);
-      for (int64_t n = image_begin; n < image_end; ++n) input.to_blocked(n, plan.in, x_chunk + (n - image_begin) * image_floats);
+      for (int64_t n = image_begin; n < image_end; ++n)
+        input.to_blocked(n, plan.in, x_chunk + (n - image_begin) * image_floats);
       for (int64_t group = group_begin; group < group_end; ++group)
         for (int64_t n = image_begin; n < image_end; ++n)
           gather_group(plan, x_chunk + (n - image_begin) * image_floats, packed, group, bias,
@@ -271,15 +277,16 @@ struct PhaseAxis {
 
 // W [c_out][c_in][kh][kw] packed per phase as [c_in / 16][(p, q, o-block) of the phase][16 o][16 c],
 // phases one after the other; returns each phase's start in `starts`.
-void pack_phase_weights(const float* w, const Geometry& g, const PhaseAxis& rows, const PhaseAxis& cols,
-                        float* packed, std::vector<int64_t>& starts) {
+void pack_phase_weights(const float* w, const Geometry& g, const PhaseAxis& rows, const PhaseAxis& cols, float* packed,
+                        std::vector<int64_t>& starts) {
   starts.clear();
   int64_t start = 0;
   for (int64_t ry = 0; ry < rows.phases; ++ry)
     for (int64_t rx = 0; rx < cols.phases; ++rx) {
       starts.push_back(start);
-      start += static_cast<int64_t>(rows.taps[static_cast<size_t>(ry)].size() * cols.taps[static_cast<size_t>(rx)].size()) *
-               g.c_out * g.c_in;
+      start +=
+          static_cast<int64_t>(rows.taps[static_cast<size_t>(ry)].size() * cols.taps[static_cast<size_t>(rx)].size()) *
+          g.c_out * g.c_in;
     }
   const int64_t phase_count = rows.phases * cols.phases;
 #pragma omp parallel for collapse(2) schedule(static) if (g.c_out * g.c_in * g.taps() > 65536)
@@ -306,8 +313,12 @@ void phase_input_gradient(const Geometry& g, const float* grad_out, const float*
   cols.plan(g.stride_w, g.pad_w, g.kernel_w, g.dilation_w, g.width, t.U);
   // dy blocked with zeros around it, so every tap of every phase tile reads inside.
   const int64_t top = std::max<int64_t>(0, -rows.low), left = std::max<int64_t>(0, -cols.low);
-  const Blocked dy_layout{kLanes, g.c_out / kLanes, top + std::max(g.out_h, rows.extent_pad + rows.high),
-                          left + std::max(g.out_w, cols.extent_pad + cols.high), top, left};
+  const Blocked dy_layout{kLanes,
+                          g.c_out / kLanes,
+                          top + std::max(g.out_h, rows.extent_pad + rows.high),
+                          left + std::max(g.out_w, cols.extent_pad + cols.high),
+                          top,
+                          left};
   // dx blocked without padding, its rows and columns rounded up to whole tiles of every phase.
   const int64_t dx_rows = std::max(g.height, rows.phases * rows.extent_pad);
   const int64_t dx_cols = std::max(g.width, cols.phases * cols.extent_pad);
@@ -352,7 +363,8 @@ void phase_input_gradient(const Geometry& g, const float* grad_out, const float*
                                  _mm512_setzero_ps());
           continue;
         }
-        const float* w = packed.data<float>() + starts[static_cast<size_t>(phase)] + group * t.B * count * kLanes * kLanes;
+        const float* w =
+            packed.data<float>() + starts[static_cast<size_t>(phase)] + group * t.B * count * kLanes * kLanes;
         for (int64_t i = 0; i < height; i += t.R)
           for (int64_t j = 0; j < width; j += t.U) {
             const TileOutput o{target + (i * rows.phases * dx_cols + j * cols.phases) * kLanes,
@@ -363,11 +375,14 @@ void phase_input_gradient(const Geometry& g, const float* grad_out, const float*
       }
   };
   // Work items: chunks of images with all groups, or (few images) ranges of groups.
-  const WorkSplit split(g.batch, groups, kChunkBytes, (dy_layout.image() + dx_image) * static_cast<int64_t>(sizeof(float)));
+  const WorkSplit split(g.batch, groups, kChunkBytes,
+                        (dy_layout.image() + dx_image) * static_cast<int64_t>(sizeof(float)));
 #pragma omp parallel
   {
-    float* dy_chunk = static_cast<float*>(thread_scratch(static_cast<size_t>(split.chunk * dy_layout.image()) * sizeof(float), 1));
-    float* dx_chunk = static_cast<float*>(thread_scratch(static_cast<size_t>(split.chunk * dx_image) * sizeof(float), 2));
+    float* dy_chunk =
+        static_cast<float*>(thread_scratch(static_cast<size_t>(split.chunk * dy_layout.image()) * sizeof(float), 1));
+    float* dx_chunk =
+        static_cast<float*>(thread_scratch(static_cast<size_t>(split.chunk * dx_image) * sizeof(float), 2));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < split.items(); ++item) {
       int64_t image_begin, image_end, group_begin, group_end;
@@ -457,8 +472,10 @@ void weight_gradient(const Geometry& g, const float* grad_out, const InputImages
   const int64_t images_per_chunk = std::clamp<int64_t>(kChunkBytes / std::max<int64_t>(per_image, 1), 1, g.batch);
 #pragma omp parallel
   {
-    float* x_chunk = static_cast<float*>(thread_scratch(static_cast<size_t>(images_per_chunk * x_layout.image()) * sizeof(float), 1));
-    float* dy_chunk = static_cast<float*>(thread_scratch(static_cast<size_t>(images_per_chunk * dy_layout.image()) * sizeof(float), 2));
+    float* x_chunk = static_cast<float*>(
+        thread_scratch(static_cast<size_t>(images_per_chunk * x_layout.image()) * sizeof(float), 1));
+    float* dy_chunk = static_cast<float*>(
+        thread_scratch(static_cast<size_t>(images_per_chunk * dy_layout.image()) * sizeof(float), 2));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t lane = 0; lane < lanes; ++lane) {
       float* dw = partials.data<float>() + lane * packed_size;
@@ -511,8 +528,9 @@ void blocked_forward(const Geometry& g, const Tensor& x, const Tensor& weight, c
   pack_gather_weights(weight.data<float>(), g.c_out, g.c_in, g.kernel_h, g.kernel_w, false, packed.data<float>());
   const InputImages input{x.data<float>(), g.c_in, g.height, g.width, g.stride_h, g.stride_w};
   const bool sampled = strided_pointwise(g);
-  gather_convolution(sampled ? sampled_geometry(g) : g, sampled ? input : InputImages{x.data<float>(), g.c_in, g.height, g.width},
-                     packed.data<float>(), bias.defined() ? bias.data<float>() : nullptr, out.data<float>());
+  gather_convolution(sampled ? sampled_geometry(g) : g,
+                     sampled ? input : InputImages{x.data<float>(), g.c_in, g.height, g.width}, packed.data<float>(),
+                     bias.defined() ? bias.data<float>() : nullptr, out.data<float>());
 }
 
 void blocked_backward_input(const Geometry& g, const Tensor& grad_out, const Tensor& weight, const Tensor& grad_x) {
@@ -540,8 +558,8 @@ void blocked_backward_input(const Geometry& g, const Tensor& grad_out, const Ten
   const int64_t flipped_pad_w = g.dilation_w * (g.kernel_w - 1) - g.pad_w;
   if (g.stride_h == 1 && g.stride_w == 1 && flipped_pad_h >= 0 && flipped_pad_w >= 0) {
     // dx = conv(dy, flipped and transposed W, padding d (k - 1) - pad), stride 1.
-    const Geometry flipped{g.batch,  g.c_out,       g.out_h,       g.out_w,      g.c_in,       g.kernel_h,
-                           g.kernel_w, g.height,    g.width,       1,            1,            flipped_pad_h,
+    const Geometry flipped{g.batch,       g.c_out,      g.out_h,      g.out_w, g.c_in, g.kernel_h,
+                           g.kernel_w,    g.height,     g.width,      1,       1,      flipped_pad_h,
                            flipped_pad_w, g.dilation_h, g.dilation_w, 1};
     pack_gather_weights(weight.data<float>(), g.c_in, g.c_out, g.kernel_h, g.kernel_w, true, packed.data<float>());
     gather_convolution(flipped, InputImages{grad_out.data<float>(), g.c_out, g.out_h, g.out_w}, packed.data<float>(),

@@ -45,7 +45,7 @@ namespace {
 
 using namespace avx512;
 
-constexpr int64_t kPoints = 16;  // 4 x 4 transform points
+constexpr int64_t kPoints = 16;                 // 4 x 4 transform points
 constexpr int64_t kChunkBudgetBytes = 1 << 20;  // V + M of one chunk, to stay in a 2 MiB L2
 
 // U[xi] = (G g G^T)[xi] for every (o, c), packed for the micro-kernel as
@@ -79,9 +79,9 @@ void transform_weights(const float* w, int64_t c_out, int64_t c_in, bool flip_tr
       }
       float* dst = u + (out_block * c_in + c) * kLanes;
       for (int i = 0; i < 4; ++i) {  // (G g) G^T
-        const __m512 row[4] = {gg[i][0], _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(gg[i][0], gg[i][1]), gg[i][2])),
-                               _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(gg[i][0], gg[i][1]), gg[i][2])),
-                               gg[i][2]};
+        const __m512 row[4] = {
+            gg[i][0], _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(gg[i][0], gg[i][1]), gg[i][2])),
+            _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(gg[i][0], gg[i][1]), gg[i][2])), gg[i][2]};
         for (int j = 0; j < 4; ++j) _mm512_store_ps(dst + (i * 4 + j) * point_stride, row[j]);
       }
     }
@@ -103,8 +103,12 @@ WinogradPlan plan_winograd(const Geometry& g) {
   plan.tiles_w = (g.out_w + 1) / 2;
   plan.tiles_per_image = plan.tiles_h * plan.tiles_w;
   // Tile (th, tw) reads padded rows 2 th .. 2 th + 3 and columns 2 tw .. 2 tw + 3.
-  plan.in = Blocked{kLanes, g.c_in / kLanes, std::max(g.height + 2 * g.pad_h, 2 * plan.tiles_h + 2),
-                    std::max(g.width + 2 * g.pad_w, 2 * plan.tiles_w + 2), g.pad_h, g.pad_w};
+  plan.in = Blocked{kLanes,
+                    g.c_in / kLanes,
+                    std::max(g.height + 2 * g.pad_h, 2 * plan.tiles_h + 2),
+                    std::max(g.width + 2 * g.pad_w, 2 * plan.tiles_w + 2),
+                    g.pad_h,
+                    g.pad_w};
   plan.out_rows = 2 * plan.tiles_h;
   plan.out_cols = 2 * plan.tiles_w;
   plan.tile = g.c_out % (2 * kLanes) == 0 ? Tile{2, 1, 8} : Tile{1, 1, 16};
@@ -210,7 +214,8 @@ void products(const WinogradPlan& plan, const float* v, const float* u, float* m
     float* m_point = m + point * g.c_out * tiles_stride;
     for (int64_t group = 0; group < groups; ++group)
       for (int64_t t = 0; t < padded_tiles; t += plan.tile.U) {
-        const TileOutput o{m_point + (group * plan.tile.B * tiles_stride + t) * kLanes, 0, kLanes, tiles_stride * kLanes};
+        const TileOutput o{m_point + (group * plan.tile.B * tiles_stride + t) * kLanes, 0, kLanes,
+                           tiles_stride * kLanes};
         plan.kernel(v_point + t * kLanes, 0, segments, blocks_in, u_point + group * plan.tile.B * g.c_in * kLanes,
                     g.c_in * kLanes, o);
       }
@@ -244,11 +249,14 @@ void winograd_convolution(const Geometry& g, const float* x, const float* u, con
       float* x_blocked = static_cast<float*>(thread_scratch(static_cast<size_t>(plan.in.image()) * sizeof(float), 1));
       float* y_blocked = static_cast<float*>(
           thread_scratch(static_cast<size_t>(g.c_out * plan.out_rows * plan.out_cols) * sizeof(float), 2));
-      float* v = static_cast<float*>(thread_scratch(static_cast<size_t>(kPoints * g.c_in * tiles_stride) * sizeof(float), 3));
-      float* m = static_cast<float*>(thread_scratch(static_cast<size_t>(kPoints * g.c_out * tiles_stride) * sizeof(float), 4));
+      float* v =
+          static_cast<float*>(thread_scratch(static_cast<size_t>(kPoints * g.c_in * tiles_stride) * sizeof(float), 3));
+      float* m =
+          static_cast<float*>(thread_scratch(static_cast<size_t>(kPoints * g.c_out * tiles_stride) * sizeof(float), 4));
       thread_local std::vector<int64_t> segments;  // this thread's; reused, no allocation once grown
       segments.resize(static_cast<size_t>(blocks_in));
-      for (int64_t block = 0; block < blocks_in; ++block) segments[static_cast<size_t>(block)] = block * tiles_stride * kLanes;
+      for (int64_t block = 0; block < blocks_in; ++block)
+        segments[static_cast<size_t>(block)] = block * tiles_stride * kLanes;
 #pragma omp for schedule(dynamic, 1)
       for (int64_t chunk = 0; chunk < g.batch; chunk += images_per_chunk) {
         const int64_t images = std::min(images_per_chunk, g.batch - chunk);
@@ -279,7 +287,8 @@ void winograd_convolution(const Geometry& g, const float* x, const float* u, con
   thread_local std::vector<int64_t> reusable_segments;
   std::vector<int64_t>& segments = reusable_segments;  // a named reference: workers read this thread's vector
   segments.resize(static_cast<size_t>(blocks_in));
-  for (int64_t block = 0; block < blocks_in; ++block) segments[static_cast<size_t>(block)] = block * tiles_stride * kLanes;
+  for (int64_t block = 0; block < blocks_in; ++block)
+    segments[static_cast<size_t>(block)] = block * tiles_stride * kLanes;
 #pragma omp parallel num_threads(threads)
   {
     float* x_blocked = static_cast<float*>(thread_scratch(static_cast<size_t>(plan.in.image()) * sizeof(float), 1));
@@ -345,8 +354,8 @@ void transform_weight_gradient(const float* du, int64_t parts, int64_t part_stri
 
 // dU[xi] (c_out x c_in) = sum over tiles of dM[xi][tile] (x) V[xi][tile]: vectors of 16 output
 // channels of dM times broadcast input channels of V, by the weight-gradient micro-kernel.
-void accumulate_products(const WinogradPlan& plan, const float* dm, const float* v, int64_t tiles,
-                         int64_t tiles_stride, int64_t point_begin, int64_t point_end, float* du) {
+void accumulate_products(const WinogradPlan& plan, const float* dm, const float* v, int64_t tiles, int64_t tiles_stride,
+                         int64_t point_begin, int64_t point_end, float* du) {
   const Geometry& g = plan.g;
   const int B = g.c_out % (2 * kLanes) == 0 ? 2 : 1;
   const int64_t chunk = B == 2 ? 8 : 16;
@@ -381,9 +390,12 @@ void winograd_weight_gradient(const Geometry& g, const float* grad_out, const fl
 #pragma omp parallel num_threads(threads)
     {
       float* x_blocked = static_cast<float*>(thread_scratch(static_cast<size_t>(plan.in.image()) * sizeof(float), 1));
-      float* dy_blocked = static_cast<float*>(thread_scratch(static_cast<size_t>(dy_layout.image()) * sizeof(float), 2));
-      float* v = static_cast<float*>(thread_scratch(static_cast<size_t>(kPoints * g.c_in * tiles_per_chunk) * sizeof(float), 3));
-      float* dm = static_cast<float*>(thread_scratch(static_cast<size_t>(kPoints * g.c_out * tiles_per_chunk) * sizeof(float), 4));
+      float* dy_blocked =
+          static_cast<float*>(thread_scratch(static_cast<size_t>(dy_layout.image()) * sizeof(float), 2));
+      float* v = static_cast<float*>(
+          thread_scratch(static_cast<size_t>(kPoints * g.c_in * tiles_per_chunk) * sizeof(float), 3));
+      float* dm = static_cast<float*>(
+          thread_scratch(static_cast<size_t>(kPoints * g.c_out * tiles_per_chunk) * sizeof(float), 4));
 #pragma omp for schedule(dynamic, 1)
       for (int64_t lane = 0; lane < lanes; ++lane) {
         float* du = partials.data<float>() + lane * du_size;
@@ -434,14 +446,14 @@ void winograd_weight_gradient(const Geometry& g, const float* grad_out, const fl
 
 bool winograd_geometry(const Geometry& g) {
   return g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 &&
-         g.dilation_w == 1 && g.groups == 1 && g.c_in % kLanes == 0 &&
-         g.c_out % kLanes == 0;
+         g.dilation_w == 1 && g.groups == 1 && g.c_in % kLanes == 0 && g.c_out % kLanes == 0;
 }
 
 }  // namespace
 
 bool winograd_supports(const Geometry& g, DType dtype, Pass pass) {
-  return dtype == DType::f32 && winograd_geometry(g) && (pass != Pass::backward_input || (g.pad_h <= 2 && g.pad_w <= 2));
+  return dtype == DType::f32 && winograd_geometry(g) &&
+         (pass != Pass::backward_input || (g.pad_h <= 2 && g.pad_w <= 2));
 }
 
 void winograd_forward(const Geometry& g, const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& out) {
@@ -453,8 +465,8 @@ void winograd_forward(const Geometry& g, const Tensor& x, const Tensor& weight, 
 
 void winograd_backward_input(const Geometry& g, const Tensor& grad_out, const Tensor& weight, const Tensor& grad_x) {
   // dx = conv(dy, kernel flipped and transposed, padding 2 - pad), stride 1.
-  const Geometry flipped{g.batch, g.c_out, g.out_h, g.out_w, g.c_in, 3, 3, g.height, g.width,
-                         1,       1,       2 - g.pad_h, 2 - g.pad_w, 1, 1, 1};
+  const Geometry flipped{g.batch, g.c_out, g.out_h, g.out_w,     g.c_in,      3, 3, g.height,
+                         g.width, 1,       1,       2 - g.pad_h, 2 - g.pad_w, 1, 1, 1};
   Tensor u = Tensor::empty({kPoints * g.c_out * g.c_in});
   transform_weights(weight.data<float>(), g.c_in, g.c_out, true, u.data<float>());
   winograd_convolution(flipped, grad_out.data<float>(), u.data<float>(), nullptr, grad_x.data<float>());
