@@ -9,9 +9,9 @@
 
 #include "core/autograd.h"
 #include "layers/batch_norm.h"
+#include "layers/channel_coupling.h"
 #include "layers/conv2d.h"
 #include "layers/linear.h"
-#include "models/model.h"
 #include "optim/prior_state.h"
 
 namespace slab {
@@ -26,7 +26,7 @@ int64_t count_zeros(const Tensor& t) {
 }
 
 // Output positions (h' w') of every conv, from one forward pass: each conv2d node of the
-// autograd graph holds its input (shape) and its weight (which names the module).
+// autograd graph records its input's shape, and its weight (a leaf) names the module.
 std::map<const TensorImpl*, int64_t> conv_positions(Module& model, const Shape& example_input) {
   std::map<const TensorImpl*, const Conv2d*> conv_of_weight;
   for (auto& [name, module] : model.named_modules())
@@ -44,11 +44,11 @@ std::map<const TensorImpl*, int64_t> conv_positions(Module& model, const Shape& 
     std::shared_ptr<Node> node = stack.back();
     stack.pop_back();
     if (!seen.insert(node.get()).second) continue;
-    if (std::string(node->op_name) == "conv2d" && node->inputs.size() >= 2) {
-      auto it = conv_of_weight.find(node->inputs[1].impl());
+    if (std::string(node->op_name) == "conv2d" && node->edges.size() >= 2) {
+      auto it = conv_of_weight.find(node->edges[1].leaf.get());
       if (it != conv_of_weight.end()) {
         const Conv2d& conv = *it->second;
-        const Shape& x = node->inputs[0].shape();
+        const Shape& x = node->edges[0].shape;
         int64_t count = 1;
         for (int d = 0; d < 2; ++d) {
           const int64_t extent = x[static_cast<size_t>(2 + d)];
@@ -58,8 +58,8 @@ std::map<const TensorImpl*, int64_t> conv_positions(Module& model, const Shape& 
         positions[it->first] = count;
       }
     }
-    for (const Tensor& input : node->inputs)
-      if (input.defined() && input.grad_fn()) stack.push_back(input.grad_fn());
+    for (const Edge& edge : node->edges)
+      if (edge.producer) stack.push_back(edge.producer);
   }
   return positions;
 }

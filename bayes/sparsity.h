@@ -6,7 +6,7 @@
 // channel is dead, i.e. identically zero after the layer's BatchNorm: filter weights and
 // conv bias zero, and BN shift zero with the BN scale or running mean zero (prune-bn makes
 // both zero; without it the BN shift keeps a pruned filter's channel alive, as in the
-// reference). For each residual stream (models' channel_couplings()), a channel counts as
+// reference). For each residual stream (layers/channel_coupling.h), a channel counts as
 // removed only when every member that feeds it is dead there.
 // FLOPs: multiply-adds per example. A conv costs output positions x the nonzero weights of
 // its live filters (positions are measured by one forward pass on an example input,

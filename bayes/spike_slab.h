@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "models/model.h"
+#include "layers/channel_coupling.h"
 #include "optim/optimizer.h"
 #include "optim/prior_state.h"
 
@@ -60,7 +60,7 @@ struct PriorPassReport {
 
 class SpikeSlabPrior {
  public:
-  // `couplings` gives the conv -> BatchNorm pairs for prune-bn (models' channel_couplings()).
+  // `couplings` gives the conv -> BatchNorm pairs for prune-bn (layers/channel_coupling.h).
   explicit SpikeSlabPrior(const SpikeSlabOptions& options, ChannelCouplings couplings = {});
 
   // Sets every parameter's decay to lambda1 (before the first E-step all weights are in the

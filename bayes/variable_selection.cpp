@@ -7,8 +7,9 @@
 #include "bayes/active_columns.h"
 #include "core/ops.h"
 #include "core/random.h"
+#include "layers/channel_coupling.h"
 #include "layers/linear.h"
-#include "models/mlp.h"
+#include "layers/linear_stack.h"
 #include "optim/schedule.h"
 #include "optim/sghmc.h"
 
@@ -45,12 +46,11 @@ void check_split(const Tensor& x, const Tensor& y, const char* name) {
              y.shape());
 }
 
-// The MLP's forward with the first layer on a subset of its input columns (all of them
-// when `columns` is empty): x holds exactly those columns.
-Tensor forward_on_columns(MLP& model, const Tensor& x, const std::vector<int64_t>& columns) {
-  const Sequential& layers = *model.layers;
+// The network's forward with the first layer on a subset of its input columns (all of
+// them when `columns` is empty): x holds exactly those columns.
+Tensor forward_on_columns(const Sequential& layers, const Tensor& x, const std::vector<int64_t>& columns) {
   auto* first = dynamic_cast<Linear*>(layers.at(0).get());
-  SLAB_CHECK(first != nullptr, "variable selection: the MLP's first layer is not a Linear");
+  SLAB_CHECK(first != nullptr, "variable selection: the network's first layer is not a Linear");
   Tensor h = columns.empty() ? first->forward(x) : linear(x, select_columns(first->weight, columns), first->bias);
   for (size_t i = 1; i < layers.size(); ++i) h = layers[i].forward(h);
   return h;
@@ -72,7 +72,10 @@ VariableSelectionResult train_variable_selection(const Tensor& train_x, const Te
   SLAB_CHECK(config.epochs > 0 && config.cycles > 0, "variable selection: epochs and cycles must be positive");
 
   Generator init(config.seed, 10);
-  MLP model(features, config.hidden, 1, init);
+  // The MLP of models/ without its wrapper (bayes/ does not know models/): the same layers
+  // and initial draws, parameter names without the "layers." prefix.
+  const std::shared_ptr<Sequential> network = linear_relu_stack(features, config.hidden, 1, init);
+  Sequential& model = *network;
   SghmcOptions sampler;
   sampler.learning_rate = config.learning_rate;
   sampler.temperature = config.temperature;

@@ -43,6 +43,10 @@ void* host_allocate(size_t bytes) {
     c.stats.bytes_in_use += size;
     if (c.stats.bytes_in_use > c.stats.peak_bytes_in_use) c.stats.peak_bytes_in_use = c.stats.bytes_in_use;
     ++c.stats.system_allocations;
+    if (c.stats.bytes_in_use + c.stats.bytes_cached > c.stats.peak_bytes_held) {
+      c.stats.peak_bytes_held = c.stats.bytes_in_use + c.stats.bytes_cached;
+      c.stats.bytes_in_use_at_peak_held = c.stats.bytes_in_use;
+    }
   }
   void* ptr = std::aligned_alloc(kAlignment, size);
   if (ptr == nullptr) throw std::bad_alloc();

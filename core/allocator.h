@@ -12,6 +12,11 @@ struct AllocatorStats {
   size_t bytes_cached = 0;       // returned, kept for reuse
   size_t peak_bytes_in_use = 0;  // high-water mark of bytes_in_use
   uint64_t system_allocations = 0;  // calls that reached the system allocator
+  // What the cache holds from the system (in use + cached) at its high-water mark, and how
+  // much of that was in use then: the difference is cached blocks of other sizes that the
+  // request which raised the mark could not use.
+  size_t peak_bytes_held = 0;
+  size_t bytes_in_use_at_peak_held = 0;
 };
 
 void* host_allocate(size_t bytes);        // 64-byte aligned; never returns null

@@ -23,11 +23,43 @@ bool any_requires_grad(const std::vector<Tensor>& inputs) {
   return false;
 }
 
-Node* record_op(Tensor& output, const char* op_name, std::vector<Tensor> inputs, BackwardFn backward) {
+Node::~Node() {
+  // Moving a producer that only this edge owns onto the stack, before the node owning the
+  // edge dies, turns the chain of destructors into a loop: each popped node is destroyed
+  // with its sole-owned producers already taken out, so its own destructor goes no deeper.
+  std::vector<std::shared_ptr<Node>> orphans;
+  const auto take_sole_producers = [&orphans](Node& node) {
+    for (Edge& edge : node.edges)
+      if (edge.producer && edge.producer.use_count() == 1) orphans.push_back(std::move(edge.producer));
+  };
+  take_sole_producers(*this);
+  while (!orphans.empty()) {
+    std::shared_ptr<Node> node = std::move(orphans.back());
+    orphans.pop_back();
+    take_sole_producers(*node);
+  }  // `node` is destroyed here, one level deep
+}
+
+Node* record_op(Tensor& output, const char* op_name, const std::vector<Tensor>& inputs, BackwardFn backward) {
   if (!any_requires_grad(inputs)) return nullptr;
   auto node = std::make_shared<Node>();
   node->op_name = op_name;
-  node->inputs = std::move(inputs);
+  node->edges.resize(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& input = inputs[i];
+    Edge& edge = node->edges[i];
+    if (!input.defined()) continue;
+    edge.defined = true;
+    edge.shape = input.shape();
+    edge.dtype = input.dtype();
+    edge.device = input.device();
+    if (!input.requires_grad()) continue;
+    // A non-leaf input is reached through its producer; the tensor (and its storage) is
+    // not referenced. A leaf is referenced: its gradient accumulates on it, and a leaf
+    // requiring a gradient (a parameter) is kept alive by its owner anyway.
+    if (input.grad_fn()) edge.producer = input.grad_fn();
+    else edge.leaf = input.impl_ptr();
+  }
   node->backward = std::move(backward);
   output.impl()->grad_fn = node;
   output.impl()->requires_grad = true;
@@ -36,39 +68,38 @@ Node* record_op(Tensor& output, const char* op_name, std::vector<Tensor> inputs,
 
 namespace {
 
-// Reverse topological order of the tensors reachable from root through grad_fn edges,
-// by an explicit-stack depth-first search (post-order).
-// Holds shared pointers: freeing a node's inputs must not destroy tensors still to visit.
-std::vector<std::shared_ptr<TensorImpl>> topological_order(const Tensor& root) {
-  std::vector<std::shared_ptr<TensorImpl>> order;
-  std::unordered_set<TensorImpl*> visited;
+// Reverse topological order of the nodes reachable from root through the edges, by an
+// explicit-stack depth-first search (post-order). Holds shared pointers: freeing a node's
+// edges as backward runs must not destroy nodes still to run.
+std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>& root) {
+  std::vector<std::shared_ptr<Node>> order;
+  std::unordered_set<Node*> visited;
   struct Frame {
-    std::shared_ptr<TensorImpl> tensor;
-    size_t next_input;
+    std::shared_ptr<Node> node;
+    size_t next_edge;
   };
-  std::vector<Frame> stack{{root.impl_ptr(), 0}};
-  visited.insert(root.impl());
+  std::vector<Frame> stack{{root, 0}};
+  visited.insert(root.get());
   while (!stack.empty()) {
     Frame& frame = stack.back();
-    Node* node = frame.tensor->grad_fn.get();
-    if (node != nullptr && frame.next_input < node->inputs.size()) {
-      const std::shared_ptr<TensorImpl>& input = node->inputs[frame.next_input++].impl_ptr();
-      if (input != nullptr && input->requires_grad && input->grad_fn && visited.insert(input.get()).second)
-        stack.push_back({input, 0});
+    if (frame.next_edge < frame.node->edges.size()) {
+      const std::shared_ptr<Node>& producer = frame.node->edges[frame.next_edge++].producer;
+      if (producer && visited.insert(producer.get()).second) stack.push_back({producer, 0});
       continue;
     }
-    order.push_back(std::move(frame.tensor));
+    order.push_back(std::move(frame.node));
     stack.pop_back();
   }
   return {order.rbegin(), order.rend()};  // root first
 }
 
-void check_gradient_shape(const Tensor& gradient, const Tensor& target, const char* op_name) {
-  SLAB_CHECK(gradient.shape() == target.shape(), "backward of ", op_name, ": gradient of shape ",
-             gradient.shape(), " for an input of shape ", target.shape());
-  SLAB_CHECK(gradient.dtype() == target.dtype() && gradient.device() == target.device(), "backward of ",
-             op_name, ": gradient is ", gradient.dtype(), " on ", gradient.device(), ", input is ",
-             target.dtype(), " on ", target.device());
+void check_gradient_shape(const Tensor& gradient, const Shape& shape, DType dtype, Device device,
+                          const char* op_name) {
+  SLAB_CHECK(gradient.shape() == shape, "backward of ", op_name, ": gradient of shape ", gradient.shape(),
+             " for an input of shape ", shape);
+  SLAB_CHECK(gradient.dtype() == dtype && gradient.device() == device, "backward of ", op_name,
+             ": gradient is ", gradient.dtype(), " on ", gradient.device(), ", input is ", dtype, " on ",
+             device);
 }
 
 // The first gradient a leaf receives becomes its .grad. It is kept as is only when nothing
@@ -79,6 +110,11 @@ void check_gradient_shape(const Tensor& gradient, const Tensor& target, const ch
 Tensor owned(Tensor g) {
   if (g.impl_ptr().use_count() == 1 && g.impl()->storage.use_count() == 1) return g;
   return g.clone();
+}
+
+void accumulate_leaf(TensorImpl& leaf, Tensor g) {
+  // Gradients accumulate across backward calls (zero_grad() clears them).
+  leaf.grad = leaf.grad ? add(Tensor(leaf.grad), g).impl_ptr() : owned(std::move(g)).impl_ptr();
 }
 
 }  // namespace
@@ -92,55 +128,51 @@ void run_backward(const Tensor& root, const Tensor& gradient) {
                " is not a scalar; pass a gradient of that shape");
     seed = ones(root.shape(), {root.dtype(), root.device()});
   }
-  check_gradient_shape(seed, root, "the root");
+  check_gradient_shape(seed, root.shape(), root.dtype(), root.device(), "the root");
 
   NoGradGuard no_grad;  // closures run ops; they must not record
-  std::unordered_map<TensorImpl*, Tensor> pending;  // gradients of non-leaf tensors
-  auto accumulate = [&](const Tensor& target, Tensor g) {
-    TensorImpl* impl = target.impl();
-    if (impl->grad_fn) {
-      auto [it, inserted] = pending.try_emplace(impl, g);
-      if (!inserted) it->second = add(it->second, g);
-    } else {
-      // Leaf: gradients accumulate across backward calls (zero_grad() clears them).
-      impl->grad = impl->grad ? add(Tensor(impl->grad), g).impl_ptr() : owned(std::move(g)).impl_ptr();
-    }
-  };
-  accumulate(root, seed);
+  if (!root.grad_fn()) {  // a leaf root: its gradient is the seed
+    accumulate_leaf(*root.impl(), std::move(seed));
+    return;
+  }
 
-  // Runs the node that produced `tensor` (if a gradient reached it), then frees the node.
-  auto run_node = [&](TensorImpl* tensor) {
-    auto node_ptr = tensor->grad_fn;  // keep alive while it runs
-    if (!node_ptr) return;
-    Node& node = *node_ptr;
+  std::unordered_map<Node*, Tensor> pending;  // gradients of the outputs of nodes not yet run
+  auto accumulate = [&](Node* node, Tensor g) {
+    auto [it, inserted] = pending.try_emplace(node, g);
+    if (!inserted) it->second = add(it->second, g);
+  };
+  accumulate(root.grad_fn().get(), std::move(seed));
+
+  // Runs a node (if a gradient reached it), hands each input its gradient, then frees the
+  // node's closure and edges.
+  auto run_node = [&](Node& node) {
     SLAB_CHECK(!node.released, "backward(): the graph through ", node.op_name,
                " was already freed by an earlier backward; run the forward pass again");
-    auto it = pending.find(tensor);
+    auto it = pending.find(&node);
     if (it == pending.end()) return;  // no gradient flows here
     Tensor g = std::move(it->second);
     pending.erase(it);
     std::vector<Tensor> input_grads = node.backward(g);
-    SLAB_CHECK(input_grads.size() == node.inputs.size(), "backward of ", node.op_name, " returned ",
-               input_grads.size(), " gradients for ", node.inputs.size(), " inputs");
-    for (size_t i = 0; i < node.inputs.size(); ++i) {
-      const Tensor& input = node.inputs[i];
-      if (!input.defined() || !input.requires_grad() || !input_grads[i].defined()) continue;
-      check_gradient_shape(input_grads[i], input, node.op_name);
-      accumulate(input, std::move(input_grads[i]));
+    SLAB_CHECK(input_grads.size() == node.edges.size(), "backward of ", node.op_name, " returned ",
+               input_grads.size(), " gradients for ", node.edges.size(), " inputs");
+    for (size_t i = 0; i < node.edges.size(); ++i) {
+      const Edge& edge = node.edges[i];
+      if (!edge.requires_grad() || !input_grads[i].defined()) continue;
+      check_gradient_shape(input_grads[i], edge.shape, edge.dtype, edge.device, node.op_name);
+      if (edge.producer) accumulate(edge.producer.get(), std::move(input_grads[i]));
+      else accumulate_leaf(*edge.leaf, std::move(input_grads[i]));
     }
     // Free the graph as we go: the closure and its captured tensors are no longer needed.
     node.backward = nullptr;
-    node.inputs.clear();
+    node.edges.clear();
     node.released = true;
   };
 
-  std::vector<std::shared_ptr<TensorImpl>> order = topological_order(root);
-  for (std::shared_ptr<TensorImpl>& tensor : order) {
-    run_node(tensor.get());
-    // Every consumer of this tensor ran before it, so nothing later needs it: dropping the
-    // order's reference frees an activation as soon as the graph lets go of it, rather
-    // than holding every forward output until the whole backward pass ends.
-    tensor.reset();
+  std::vector<std::shared_ptr<Node>> order = topological_order(root.grad_fn());
+  for (std::shared_ptr<Node>& node : order) {
+    run_node(*node);
+    // Every consumer of this node's output ran before it, so nothing later needs it.
+    node.reset();
   }
 }
 

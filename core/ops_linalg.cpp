@@ -37,20 +37,25 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   Tensor out = Tensor::empty(a_batched ? Shape{batch, m, n} : Shape{m, n}, a.dtype(), a.device());
   gemm_into(a, false, b, false, out, batch, b_batched);
   if (any_requires_grad({a, b})) {
-    record_op(out, "matmul", {a, b}, [a = detail::saved(a), b = detail::saved(b), batch, b_batched,
+    // dA needs only B and dB only A: each is kept, and computed, only when needed.
+    const bool need_a = a.requires_grad(), need_b = b.requires_grad();
+    record_op(out, "matmul", {a, b}, [a = need_b ? detail::saved(a) : Tensor(), b = need_a ? detail::saved(b) : Tensor(),
+                                      a_shape = a.shape(), b_shape = b.shape(), need_a, need_b, batch, b_batched,
                                       a_batched](const Tensor& g) {
       std::vector<Tensor> grads(2);
-      grads[0] = Tensor::empty(a.shape(), a.dtype(), a.device());  // dA = dC B^T
-      gemm_into(g, false, b, true, grads[0], batch, b_batched);
-      // dB = A^T dC, summed over the batch when B was shared.
-      if (b_batched || !a_batched) {
-        grads[1] = Tensor::empty(b.shape(), b.dtype(), b.device());
-        gemm_into(a, true, g, false, grads[1], batch, true);
-      } else {
-        grads[1] = Tensor::empty(b.shape(), b.dtype(), b.device());
-        const Tensor a2 = a.reshape({batch * a.size(1), a.size(2)});
-        const Tensor g2 = g.reshape({batch * g.size(1), g.size(2)});
-        gemm_into(a2, true, g2, false, grads[1], 1, true);
+      if (need_a) {
+        grads[0] = Tensor::empty(a_shape, g.dtype(), g.device());  // dA = dC B^T
+        gemm_into(g, false, b, true, grads[0], batch, b_batched);
+      }
+      if (need_b) {  // dB = A^T dC, summed over the batch when B was shared.
+        grads[1] = Tensor::empty(b_shape, g.dtype(), g.device());
+        if (b_batched || !a_batched) {
+          gemm_into(a, true, g, false, grads[1], batch, true);
+        } else {
+          const Tensor a2 = a.reshape({batch * a.size(1), a.size(2)});
+          const Tensor g2 = g.reshape({batch * g.size(1), g.size(2)});
+          gemm_into(a2, true, g2, false, grads[1], 1, true);
+        }
       }
       return grads;
     });
@@ -84,16 +89,28 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     gemm_into(x2, false, weight, true, out2, 1, true);
   }
   if (any_requires_grad({x, weight, bias})) {
+    // Each gradient is computed only when its input needs it (the first layer's input is
+    // data: no dX GEMM there), and the closure keeps only what those gradients read:
+    // dX needs W, dW needs X.
+    const bool need_x = x.requires_grad(), need_weight = weight.requires_grad();
+    const bool need_bias = bias.defined() && bias.requires_grad();
     record_op(out, "linear", {x, weight, bias},
-              [x2, w = detail::saved(weight), has_bias = bias.defined(), rows, in, out_features,
-               x_shape = x.shape()](const Tensor& g) {
+              [x2 = need_weight ? x2 : Tensor(), w = need_x ? detail::saved(weight) : Tensor(), need_x, need_weight,
+               need_bias, rows, in, out_features, x_shape = x.shape(),
+               weight_shape = weight.shape()](const Tensor& g) {
                 const Tensor g2 = g.reshape({rows, out_features});
-                Tensor grad_x = Tensor::empty({rows, in}, g.dtype(), g.device());
-                gemm_into(g2, false, w, false, grad_x, 1, true);  // dX = dY W
-                Tensor grad_w = Tensor::empty(w.shape(), g.dtype(), g.device());
-                gemm_into(g2, true, x2, false, grad_w, 1, true);  // dW = dY^T X
-                Tensor grad_b = has_bias ? sum(g2, {0}) : Tensor();
-                return std::vector<Tensor>{grad_x.reshape(x_shape), grad_w, grad_b};
+                std::vector<Tensor> grads(3);
+                if (need_x) {
+                  Tensor grad_x = Tensor::empty({rows, in}, g.dtype(), g.device());
+                  gemm_into(g2, false, w, false, grad_x, 1, true);  // dX = dY W
+                  grads[0] = grad_x.reshape(x_shape);
+                }
+                if (need_weight) {
+                  grads[1] = Tensor::empty(weight_shape, g.dtype(), g.device());
+                  gemm_into(g2, true, x2, false, grads[1], 1, true);  // dW = dY^T X
+                }
+                if (need_bias) grads[2] = sum(g2, {0});
+                return grads;
               });
   }
   return out;

@@ -44,11 +44,14 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
              targets.device());
   SLAB_CHECK(logits.size(0) > 0, "cross_entropy: empty batch");
   const int64_t classes = logits.size(1);
+  // Host targets are checked here; device targets by the kernel, which records the lowest
+  // bad row in the device's error record, thrown at the next read-back (core/cuda/runtime.h),
+  // so the check adds no wait to a GPU step. Both name the row the same way.
   if (targets.device().is_cpu()) {
     const int64_t* t = targets.data<int64_t>();
     for (int64_t i = 0; i < targets.numel(); ++i)
-      SLAB_CHECK(t[i] >= 0 && t[i] < classes, "cross_entropy: target ", t[i], " at position ", i,
-                 " is outside [0, ", classes, ")");
+      SLAB_CHECK(t[i] >= 0 && t[i] < classes, "cross_entropy: target ", t[i], " at row ", i, " is outside [0, ",
+                 classes, ")");
   }
   Tensor log_probs = Tensor::empty(logits.shape(), logits.dtype(), logits.device());
   SLAB_KERNEL(logits.device(), softmax, logits, logits.size(0), classes, 1, true, log_probs);

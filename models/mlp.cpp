@@ -1,20 +1,12 @@
 #include "models/mlp.h"
 
-#include "layers/activation.h"
-#include "layers/linear.h"
+#include "layers/linear_stack.h"
 
 namespace slab {
 
 MLP::MLP(int64_t in, const std::vector<int64_t>& hidden, int64_t out, Generator& generator)
     : in_features(in), out_features(out) {
-  layers = register_module("layers", std::make_shared<Sequential>());
-  int64_t width = in;
-  for (int64_t next : hidden) {
-    layers->emplace<Linear>(width, next, generator);
-    layers->emplace<ReLU>();
-    width = next;
-  }
-  layers->emplace<Linear>(width, out, generator);
+  layers = register_module("layers", linear_relu_stack(in, hidden, out, generator));
 }
 
 Tensor MLP::forward(const Tensor& input) {

@@ -1,83 +1,18 @@
-// Model: a Module that is a whole network, with what the pruning code needs to know about
-// how its channels are coupled (ALGORITHM.md 3, "BatchNorm" and the sparsity report: a
-// channel is removed only when it is dead through BatchNorm and residual additions).
+// Model: a Module that is a whole network, and says how its channels are coupled for the
+// pruning code (layers/channel_coupling.h, where the coupling types and their meaning are).
 //
-// Names are qualified module names as named_modules() gives them ("layer1.0.conv1"); the
-// module's tensors are "<name>.weight", "<name>.bias", "<name>.running_mean", ...
-//
-//  * conv_batch_norm: (conv, batch_norm) pairs where the BatchNorm2d normalises exactly the
-//    output channels of the Conv2d, channel o with channel o. A pruned filter o of `conv`
-//    leaves channel o of the BN emitting its shift beta_o unless BN channel o is zeroed.
-//  * residual_streams: each stream is a tensor built by residual additions, e.g. the
-//    output of a ResNet stage. Channel j of the stream is the sum, over its members, of
-//    channel (j - channel_offset) of the member's output, where that index lies inside
-//    the member's channels. A member is the module whose output enters the sum (the BN
-//    at the end of a post-activation branch, the last conv of a pre-activation branch, a
-//    shortcut's BN or conv); option-A shortcuts (zero-padded channels) appear as the
-//    previous stage's members again, with the padding as channel_offset. So stream
-//    channel j is dead exactly when, for every member, channel j - offset is dead or
-//    outside the member. Members are listed in forward order.
-//
-// Models built from Sequential chains only (MLP, the small CNN, VGG) get their pairs from
-// the default implementation: a Conv2d immediately followed by a BatchNorm2d inside a
-// Sequential. Residual models override channel_couplings().
+// The default channel_couplings() is the Sequential conv->BN pairs, right for networks
+// built from Sequential chains only (MLP, the small CNN, VGG). Residual models override it,
+// listing their streams with ResidualStreamBuilder.
 #pragma once
-#include <memory>
-#include <string>
-#include <vector>
-
+#include "layers/channel_coupling.h"
 #include "layers/module.h"
 
 namespace slab {
 
-struct ConvBatchNormPair {
-  std::string conv;
-  std::string batch_norm;
-};
-
-struct StreamMember {
-  std::string module;
-  int64_t channel_offset = 0;
-};
-
-struct ResidualStream {
-  std::string name;  // where the stream ends, e.g. "layer1" (a readable label, not a key)
-  int64_t channels = 0;
-  std::vector<StreamMember> members;
-};
-
-struct ChannelCouplings {
-  std::vector<ConvBatchNormPair> conv_batch_norm;
-  std::vector<ResidualStream> residual_streams;
-};
-
-class Model : public Module {
+class Model : public Module, public ChannelCoupled {
  public:
-  virtual ChannelCouplings channel_couplings();
+  ChannelCouplings channel_couplings() override;
 };
-
-// Collects residual streams in forward order (for the residual models' channel_couplings()).
-class ResidualStreamBuilder {
- public:
-  // Closes the current stream (if any) and opens one of `channels` channels.
-  void begin(int64_t channels);
-  // Closes the current stream and opens one that carries it on through a zero-padding
-  // (option-A) shortcut: every current member re-enters, its offset raised by `offset`.
-  void begin_padded(int64_t channels, int64_t offset);
-  void add(const std::string& module);
-  std::vector<ResidualStream> finish();
-
- private:
-  void close();
-  bool open_ = false;
-  ResidualStream current_;
-  std::vector<ResidualStream> streams_;
-};
-
-// The couplings of any module: a Model's own, otherwise the Sequential conv->BN pairs.
-ChannelCouplings channel_couplings(Module& module);
-
-// Conv2d -> BatchNorm2d pairs that follow each other inside any Sequential of `module`.
-std::vector<ConvBatchNormPair> sequential_conv_batch_norm_pairs(Module& module);
 
 }  // namespace slab

@@ -3,7 +3,12 @@
 #include <algorithm>
 #include <cmath>
 
+#include "optim/csghmc_kernel.h"
 #include "optim/sghmc_noise.h"
+#include "optim/state_io.h"
+#ifdef SLAB_WITH_CUDA
+#include "core/cuda/optimizer_kernels.h"
+#endif
 
 namespace slab {
 
@@ -24,45 +29,42 @@ Csghmc::Csghmc(std::vector<NamedParameter> parameters, const CsghmcOptions& opti
   SLAB_CHECK(options.data_size > 0, "csghmc: the training-set size N must be positive, got ", options.data_size);
   SLAB_CHECK(options.alpha > 0 && options.alpha <= 1, "csghmc: alpha must be in (0, 1], got ", options.alpha);
   SLAB_CHECK(options.temperature >= 0, "csghmc: the temperature must be >= 0, got ", options.temperature);
+  check_optimizer_parameters(parameters_, "csghmc");
   for (const NamedParameter& p : parameters_) {
-    SLAB_CHECK(p.tensor.dtype() == DType::f32 && p.tensor.device().is_cpu(), "csghmc: parameter '", p.name,
-               "' must be a float32 CPU tensor, got ", p.tensor.dtype(), " on ", p.tensor.device().str());
-    velocity_.push_back(zeros(p.tensor.shape()));
+    SLAB_CHECK(p.tensor.dtype() == DType::f32, "csghmc: parameter '", p.name, "' is ", p.tensor.dtype(),
+               "; csghmc updates float32 parameters");
+    velocity_.push_back(zeros(p.tensor.shape(), {DType::f32, p.tensor.device()}));  // with its parameter
   }
 }
 
 void Csghmc::step() {
-  const float lr = static_cast<float>(learning_rate_);
-  const float friction = static_cast<float>(1.0 - options_.alpha);
-  const float decay = static_cast<float>(options_.weight_decay);
-  const float noise_scale = noise_ ? static_cast<float>(std::sqrt(2.0 * learning_rate_ * options_.alpha *
-                                                                  options_.temperature / options_.data_size))
-                                   : 0.0f;
+  const CsghmcCoefficients k = CsghmcCoefficients::make(learning_rate_, options_.alpha, options_.weight_decay,
+                                                        options_.temperature, options_.data_size, noise_);
   const uint64_t draw = static_cast<uint64_t>(step_count_);
   for (size_t index = 0; index < parameters_.size(); ++index) {
     const Tensor grad = parameters_[index].tensor.grad();
     if (!grad.defined()) continue;
-    SLAB_CHECK(grad.shape() == parameters_[index].tensor.shape() && grad.dtype() == DType::f32,
-               "csghmc: gradient of '", parameters_[index].name, "' is ", grad.dtype(), " ", grad.shape());
+    check_cpu_step(parameters_[index], grad, "csghmc");
+#ifdef SLAB_WITH_CUDA
+    if (grad.device().is_cuda()) {  // the same update and draws, one fused kernel
+      cuda::csghmc_step(parameters_[index].tensor, grad, velocity_[index], options_.seed, noise_stream(index), draw, k);
+      continue;
+    }
+#endif
     float* w = parameters_[index].tensor.data<float>();
     float* v = velocity_[index].data<float>();
     const float* g = grad.data<float>();
     const int64_t n = parameters_[index].tensor.numel();
     const uint64_t stream = noise_stream(index), numel = static_cast<uint64_t>(n), seed = options_.seed;
-    const bool with_noise = noise_;
     const int64_t chunks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for if (n > kParallelElements) schedule(static)
     for (int64_t c = 0; c < chunks; ++c) {
       alignas(64) float xi[kChunk];
       const int64_t first = c * kChunk, count = std::min(kChunk, n - first);
-      if (with_noise) noise::fill_normals(seed, stream, draw, numel, static_cast<uint64_t>(first), count, xi);
+      if (k.with_noise) noise::fill_normals(seed, stream, draw, numel, static_cast<uint64_t>(first), count, xi);
       else std::fill(xi, xi + count, 0.0f);
 #pragma omp simd
-      for (int64_t e = first; e < first + count; ++e) {
-        const float d = g[e] + decay * w[e];
-        v[e] = friction * v[e] - lr * d + noise_scale * xi[e - first];
-        w[e] += v[e];
-      }
+      for (int64_t e = first; e < first + count; ++e) csghmc_update(w[e], v[e], g[e], xi[e - first], k);
     }
   }
   ++step_count_;
@@ -83,17 +85,16 @@ Metadata Csghmc::state_metadata() const {
 }
 
 void Csghmc::load_state(const std::map<std::string, Tensor>& tensors, const Metadata& metadata) {
+  check_state_keys(parameters_, tensors, {"velocity"}, "csghmc");
+  std::vector<Tensor> velocity;  // read all before changing anything
+  for (const NamedParameter& p : parameters_) {
+    velocity.push_back(load_state_slot(p, tensors, "velocity", "csghmc"));
+    SLAB_CHECK(velocity.back().defined(), "csghmc: the saved state has no '", p.name, ".velocity'");
+  }
+  velocity_ = std::move(velocity);
   Optimizer::load_state(tensors, metadata);
   if (auto it = metadata.find("seed"); it != metadata.end()) options_.seed = std::stoull(it->second);
   if (auto it = metadata.find("noise"); it != metadata.end()) noise_ = it->second == "1";
-  for (size_t i = 0; i < parameters_.size(); ++i) {
-    const std::string key = parameters_[i].name + ".velocity";
-    auto it = tensors.find(key);
-    SLAB_CHECK(it != tensors.end(), "csghmc: the checkpoint has no '", key, "'");
-    SLAB_CHECK(it->second.shape() == velocity_[i].shape(), "csghmc: '", key, "' has shape ", it->second.shape(),
-               " in the checkpoint, expected ", velocity_[i].shape());
-    velocity_[i].copy_from(it->second);
-  }
 }
 
 }  // namespace slab

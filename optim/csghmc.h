@@ -5,7 +5,8 @@
 // on only in the sampling phase at the end of each cycle (the last 5 epochs of a 50-epoch
 // cycle in the authors' code); the program switches it with set_noise(). The fresh xi of
 // each step is a Philox draw (stream = domain + tensor index, draw = step), so nothing but
-// v is stored: 4 bytes per weight.
+// v is stored: 4 bytes per weight. The per-weight update is optim/csghmc_kernel.h; on CUDA
+// parameters the velocity lives on the device and a step is one fused kernel calling it.
 #pragma once
 #include <cstdint>
 #include <string>

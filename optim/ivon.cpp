@@ -3,13 +3,36 @@
 #include <algorithm>
 #include <cmath>
 
+#include "optim/ivon_kernel.h"
 #include "optim/sghmc_noise.h"
+#include "optim/state_io.h"
+#ifdef SLAB_WITH_CUDA
+#include "core/cuda/optimizer_kernels.h"
+#endif
 
 namespace slab {
 
 namespace {
 constexpr int64_t kChunk = 256;
 constexpr int64_t kParallelElements = 32768;
+
+// The state slots, in the order state_tensors() lists them.
+const std::vector<std::string> kSlots = {"mean", "hessian", "gradient_momentum"};
+
+// The scalars of step t (1, 2, ...); a sample reads only data_size and weight_decay.
+IvonCoefficients coefficients(const IvonOptions& options, double learning_rate, int64_t t) {
+  IvonCoefficients k;
+  k.data_size = static_cast<float>(options.data_size);
+  k.weight_decay = static_cast<float>(options.weight_decay);
+  k.beta1 = static_cast<float>(options.beta1);
+  k.beta2 = static_cast<float>(options.beta2);
+  k.debias = static_cast<float>(1.0 / (1.0 - std::pow(options.beta1, static_cast<double>(t))));
+  k.learning_rate = static_cast<float>(options.rescale_learning_rate
+                                           ? learning_rate * (options.hessian_init + options.weight_decay)
+                                           : learning_rate);
+  k.clip_radius = static_cast<float>(std::min(options.clip_radius, 3.0e38));
+  return k;
+}
 }  // namespace
 
 uint64_t Ivon::noise_stream(size_t parameter_index) { return noise::kIvonDomain + parameter_index; }
@@ -22,12 +45,14 @@ Ivon::Ivon(std::vector<NamedParameter> parameters, const IvonOptions& options)
   SLAB_CHECK(options.beta2 >= 0 && options.beta2 < 1, "ivon: beta2 must be in [0, 1), got ", options.beta2);
   SLAB_CHECK(options.weight_decay >= 0, "ivon: weight decay must be >= 0, got ", options.weight_decay);
   SLAB_CHECK(options.clip_radius > 0, "ivon: the clip radius must be positive, got ", options.clip_radius);
+  check_optimizer_parameters(parameters_, "ivon");
   for (const NamedParameter& p : parameters_) {
-    SLAB_CHECK(p.tensor.dtype() == DType::f32 && p.tensor.device().is_cpu(), "ivon: parameter '", p.name,
-               "' must be a float32 CPU tensor, got ", p.tensor.dtype(), " on ", p.tensor.device().str());
+    SLAB_CHECK(p.tensor.dtype() == DType::f32, "ivon: parameter '", p.name, "' is ", p.tensor.dtype(),
+               "; ivon updates float32 parameters");
+    const TensorOptions with_parameter{DType::f32, p.tensor.device()};  // the state lives with its parameter
     mean_.push_back(p.tensor.detach().clone());
-    hessian_.push_back(full(p.tensor.shape(), options.hessian_init));
-    gradient_momentum_.push_back(zeros(p.tensor.shape()));
+    hessian_.push_back(full(p.tensor.shape(), options.hessian_init, with_parameter));
+    gradient_momentum_.push_back(zeros(p.tensor.shape(), with_parameter));
   }
   write_sample();
 }
@@ -37,9 +62,16 @@ void Ivon::write_mean() {
 }
 
 void Ivon::write_sample() {
-  const float ess = static_cast<float>(options_.data_size), delta = static_cast<float>(options_.weight_decay);
+  const IvonCoefficients k = coefficients(options_, learning_rate_, step_count_ + 1);
   const uint64_t draw = static_cast<uint64_t>(step_count_);
   for (size_t i = 0; i < parameters_.size(); ++i) {
+#ifdef SLAB_WITH_CUDA
+    if (parameters_[i].tensor.device().is_cuda()) {
+      cuda::gaussian_sample(parameters_[i].tensor, mean_[i], hessian_[i], k.data_size, k.weight_decay, options_.seed,
+                            noise_stream(i), draw);
+      continue;
+    }
+#endif
     float* w = parameters_[i].tensor.data<float>();
     const float* m = mean_[i].data<float>();
     const float* h = hessian_[i].data<float>();
@@ -49,27 +81,25 @@ void Ivon::write_sample() {
       const int64_t count = std::min(kChunk, n - first);
       noise::fill_normals(options_.seed, noise_stream(i), draw, static_cast<uint64_t>(n), static_cast<uint64_t>(first),
                           count, z);
-      for (int64_t e = 0; e < count; ++e)
-        w[first + e] = m[first + e] + z[e] / std::sqrt(ess * (h[first + e] + delta));
+      for (int64_t e = 0; e < count; ++e) w[first + e] = ivon_sample(m[first + e], h[first + e], z[e], k);
     }
   }
 }
 
 void Ivon::step() {
-  const int64_t t = step_count_ + 1;
-  const float ess = static_cast<float>(options_.data_size), delta = static_cast<float>(options_.weight_decay);
-  const float b1 = static_cast<float>(options_.beta1), b2 = static_cast<float>(options_.beta2);
-  const float debias = static_cast<float>(1.0 / (1.0 - std::pow(options_.beta1, static_cast<double>(t))));
-  const float lr = static_cast<float>(options_.rescale_learning_rate
-                                          ? learning_rate_ * (options_.hessian_init + options_.weight_decay)
-                                          : learning_rate_);
-  const float radius = static_cast<float>(std::min(options_.clip_radius, 3.0e38));
+  const IvonCoefficients k = coefficients(options_, learning_rate_, step_count_ + 1);
   const uint64_t draw = static_cast<uint64_t>(step_count_), next_draw = draw + 1;
   for (size_t index = 0; index < parameters_.size(); ++index) {
     const Tensor grad = parameters_[index].tensor.grad();
     if (!grad.defined()) continue;
-    SLAB_CHECK(grad.shape() == parameters_[index].tensor.shape() && grad.dtype() == DType::f32,
-               "ivon: gradient of '", parameters_[index].name, "' is ", grad.dtype(), " ", grad.shape());
+    check_cpu_step(parameters_[index], grad, "ivon");
+#ifdef SLAB_WITH_CUDA
+    if (grad.device().is_cuda()) {  // the same update and draws, one fused kernel
+      cuda::ivon_step(parameters_[index].tensor, grad, mean_[index], hessian_[index], gradient_momentum_[index],
+                      options_.seed, noise_stream(index), draw, k);
+      continue;
+    }
+#endif
     float* w = parameters_[index].tensor.data<float>();
     float* m = mean_[index].data<float>();
     float* h = hessian_[index].data<float>();
@@ -84,16 +114,8 @@ void Ivon::step() {
       const int64_t first = c * kChunk, count = std::min(kChunk, n - first);
       noise::fill_normals(seed, stream, draw, numel, static_cast<uint64_t>(first), count, z);
       noise::fill_normals(seed, stream, next_draw, numel, static_cast<uint64_t>(first), count, z_next);
-      for (int64_t e = first; e < first + count; ++e) {
-        const float sigma = 1.0f / std::sqrt(ess * (h[e] + delta));
-        const float hessian_sample = g[e] * z[e - first] / sigma;
-        gbar[e] = b1 * gbar[e] + (1.0f - b1) * g[e];
-        const float gap = h[e] - hessian_sample;
-        h[e] = b2 * h[e] + (1.0f - b2) * hessian_sample + 0.5f * (1.0f - b2) * (1.0f - b2) * gap * gap / (h[e] + delta);
-        const float direction = (gbar[e] * debias + delta * m[e]) / (h[e] + delta);
-        m[e] -= lr * std::clamp(direction, -radius, radius);
-        w[e] = m[e] + z_next[e - first] / std::sqrt(ess * (h[e] + delta));
-      }
+      for (int64_t e = first; e < first + count; ++e)
+        ivon_update(w[e], m[e], h[e], gbar[e], g[e], z[e - first], z_next[e - first], k);
     }
   }
   ++step_count_;
@@ -117,19 +139,20 @@ Metadata Ivon::state_metadata() const {
 }
 
 void Ivon::load_state(const std::map<std::string, Tensor>& tensors, const Metadata& metadata) {
+  check_state_keys(parameters_, tensors, kSlots, "ivon");
+  std::vector<Tensor> loaded;  // every slot read and checked before anything changes
+  for (const NamedParameter& p : parameters_)
+    for (const std::string& slot : kSlots) {
+      loaded.push_back(load_state_slot(p, tensors, slot, "ivon"));
+      SLAB_CHECK(loaded.back().defined(), "ivon: the saved state has no '", p.name, ".", slot, "'");
+    }
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    mean_[i] = loaded[3 * i];
+    hessian_[i] = loaded[3 * i + 1];
+    gradient_momentum_[i] = loaded[3 * i + 2];
+  }
   Optimizer::load_state(tensors, metadata);
   if (auto it = metadata.find("seed"); it != metadata.end()) options_.seed = std::stoull(it->second);
-  for (size_t i = 0; i < parameters_.size(); ++i) {
-    for (auto [slot, target] : {std::pair{".mean", &mean_[i]}, std::pair{".hessian", &hessian_[i]},
-                                std::pair{".gradient_momentum", &gradient_momentum_[i]}}) {
-      const std::string key = parameters_[i].name + slot;
-      auto it = tensors.find(key);
-      SLAB_CHECK(it != tensors.end(), "ivon: the checkpoint has no '", key, "'");
-      SLAB_CHECK(it->second.shape() == target->shape(), "ivon: '", key, "' has shape ", it->second.shape(),
-                 " in the checkpoint, expected ", target->shape());
-      target->copy_from(it->second);
-    }
-  }
 }
 
 }  // namespace slab

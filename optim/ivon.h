@@ -11,6 +11,8 @@
 // a' = a (h0 + delta) with the public implementation's rescaled learning rate (default on),
 // r the clip radius (default infinite). One Monte-Carlo sample per step (several samples
 // would average hhat over extra forward/backward passes, which the training loop owns).
+// The per-weight update is optim/ivon_kernel.h; on CUDA parameters the state lives on the
+// device and a step (or a sample) is one fused kernel calling it, with the same draws.
 #pragma once
 #include <cstdint>
 #include <limits>

@@ -104,13 +104,7 @@ void Sghmc::step_tensor(size_t index) {
     noise::fill_normals(seed, stream, draw_prev, numel, static_cast<uint64_t>(first), count, xi_prev);
     noise::fill_normals(seed, stream, draw_next, numel, static_cast<uint64_t>(first), count, xi);
     expand_prior_state(state, first, count, decay, keep);
-    float* wc = w + first;
-    float* mc = m + first;
-    float* rc = rho + first;
-    const float* gc = g + first;
-#pragma omp simd
-    for (int64_t e = 0; e < count; ++e)
-      sghmc_update(wc[e], mc[e], rc[e], gc[e], xi_prev[e], xi[e], decay[e], keep[e], k);
+    sghmc_update_span(w + first, m + first, rho + first, g + first, xi_prev, xi, decay, keep, count, k);
   }
   draw_index_[index] = draw_next;
 }

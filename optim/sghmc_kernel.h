@@ -1,8 +1,10 @@
 // The per-weight maths of the preconditioned SGHMC step (ALGORITHM.md 2), as one inline
-// function for host and device code: the CPU loop in optim/sghmc.cpp calls it per element,
-// and a CUDA kernel calls the same function per thread.
+// function for host and device code: the CPU loop in optim/sghmc.cpp runs it over a chunk
+// (sghmc_update_span: its AVX-512 mirror sixteen weights at a time, or the scalar form
+// vectorised by the compiler), and a CUDA kernel calls it per thread.
 #pragma once
 #include <cmath>
+#include <cstdint>
 
 #include "optim/sghmc_noise.h"
 
@@ -39,16 +41,70 @@ struct SghmcCoefficients {
 //   m       = beta1 m - C^2 beta2 (g + lambda w) + sqrt(2 + 2 beta1^2) C^1.5 T xi
 //   w       = (w + tau m) keep
 // keep is 1 or 0; slab also multiplies m by keep so a pruned weight's momentum is zero
-// (the reference lets it drift; it cannot reach the weight either way).
+// (the reference lets it drift; it cannot reach the weight either way). Every multiply
+// that feeds an add is an explicit noise::fmadd (see there), so the CPU's AVX-512 loop
+// below, the scalar form and the CUDA kernel compute the same bits.
 SLAB_HOST_DEVICE void sghmc_update(float& weight, float& momentum, float& rho, float gradient, float xi_prev,
                                    float xi, float weight_decay, float keep, const SghmcCoefficients& k) {
+  using noise::fmadd;
   const float inverse_tau_old = 1.0f + noise::fast_exp(-rho);  // 1/sigmoid(rho), no division
   const float tau_old = 1.0f / inverse_tau_old;
-  rho -= k.decay_scale * weight_decay * tau_old + k.gradient_noise_scale * xi_prev * gradient -
-         k.entropy_scale * inverse_tau_old;
+  const float decay_term = (k.decay_scale * weight_decay) * tau_old;
+  const float drift = fmadd(-k.entropy_scale, inverse_tau_old, fmadd(k.gradient_noise_scale * xi_prev, gradient, decay_term));
+  rho -= drift;
   const float tau = noise::fast_sigmoid(rho);
-  momentum = (k.beta1 * momentum - k.gradient_scale * (gradient + weight_decay * weight) + k.noise_scale * xi) * keep;
-  weight = (weight + tau * momentum) * keep;
+  const float pull = fmadd(weight_decay, weight, gradient);  // g + lambda w
+  momentum = fmadd(k.noise_scale, xi, fmadd(-k.gradient_scale, pull, k.beta1 * momentum)) * keep;
+  weight = fmadd(tau, momentum, weight) * keep;
 }
+
+#if SLAB_NOISE_AVX512
+// The AVX-512 mirror of sghmc_update on sixteen weights (the same operations in the same
+// order; any change to one must be made to the other).
+inline void sghmc_update16(__m512& weight, __m512& momentum, __m512& rho, __m512 gradient, __m512 xi_prev, __m512 xi,
+                           __m512 weight_decay, __m512 keep, const SghmcCoefficients& k) {
+  using namespace noise::avx512;
+  const __m512 inverse_tau_old = _mm512_add_ps(splat(1.0f), fast_exp(negate(rho)));
+  const __m512 tau_old = _mm512_div_ps(splat(1.0f), inverse_tau_old);
+  const __m512 decay_term = _mm512_mul_ps(_mm512_mul_ps(splat(k.decay_scale), weight_decay), tau_old);
+  const __m512 drift =
+      _mm512_fmadd_ps(splat(-k.entropy_scale), inverse_tau_old,
+                      _mm512_fmadd_ps(_mm512_mul_ps(splat(k.gradient_noise_scale), xi_prev), gradient, decay_term));
+  rho = _mm512_sub_ps(rho, drift);
+  const __m512 tau = fast_sigmoid(rho);
+  const __m512 pull = _mm512_fmadd_ps(weight_decay, weight, gradient);
+  momentum = _mm512_mul_ps(
+      _mm512_fmadd_ps(splat(k.noise_scale), xi,
+                      _mm512_fmadd_ps(splat(-k.gradient_scale), pull, _mm512_mul_ps(splat(k.beta1), momentum))),
+      keep);
+  weight = _mm512_mul_ps(_mm512_fmadd_ps(tau, momentum, weight), keep);
+}
+#endif
+
+#if !defined(__CUDACC__)
+// sghmc_update over count consecutive weights (the CPU loop's chunk).
+inline void sghmc_update_span(float* weight, float* momentum, float* rho, const float* gradient, const float* xi_prev,
+                              const float* xi, const float* weight_decay, const float* keep, int64_t count,
+                              const SghmcCoefficients& k) {
+#if SLAB_NOISE_AVX512
+  for (int64_t e = 0; e < count; e += 16) {
+    // A masked tail: lanes past count are neither read nor written.
+    const __mmask16 lanes = count - e >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (count - e)) - 1u);
+    __m512 w = _mm512_maskz_loadu_ps(lanes, weight + e), m = _mm512_maskz_loadu_ps(lanes, momentum + e);
+    __m512 r = _mm512_maskz_loadu_ps(lanes, rho + e);
+    sghmc_update16(w, m, r, _mm512_maskz_loadu_ps(lanes, gradient + e), _mm512_maskz_loadu_ps(lanes, xi_prev + e),
+                   _mm512_maskz_loadu_ps(lanes, xi + e), _mm512_maskz_loadu_ps(lanes, weight_decay + e),
+                   _mm512_maskz_loadu_ps(lanes, keep + e), k);
+    _mm512_mask_storeu_ps(weight + e, lanes, w);
+    _mm512_mask_storeu_ps(momentum + e, lanes, m);
+    _mm512_mask_storeu_ps(rho + e, lanes, r);
+  }
+#else
+#pragma omp simd simdlen(16)
+  for (int64_t e = 0; e < count; ++e)
+    sghmc_update(weight[e], momentum[e], rho[e], gradient[e], xi_prev[e], xi[e], weight_decay[e], keep[e], k);
+#endif
+}
+#endif
 
 }  // namespace slab

@@ -4,12 +4,20 @@
 #include <cmath>
 
 #include "optim/sghmc_noise.h"
+#include "optim/state_io.h"
+#include "optim/vb_adaptive_kernel.h"
+#ifdef SLAB_WITH_CUDA
+#include "core/cuda/optimizer_kernels.h"
+#endif
 
 namespace slab {
 
 namespace {
 constexpr int64_t kChunk = 256;
 constexpr int64_t kParallelElements = 32768;
+
+// The state slots, in the order state_tensors() lists them.
+const std::vector<std::string> kSlots = {"mean", "precision", "momentum"};
 }  // namespace
 
 uint64_t VbAdaptive::noise_stream(size_t parameter_index) { return noise::kVbDomain + parameter_index; }
@@ -23,12 +31,14 @@ VbAdaptive::VbAdaptive(std::vector<NamedParameter> parameters, const VbAdaptiveO
   SLAB_CHECK(options.initial_precision > 0, "vb-adaptive: the initial precision must be positive, got ",
              options.initial_precision);
   SLAB_CHECK(options.beta >= 0 && options.beta < 1, "vb-adaptive: beta must be in [0, 1), got ", options.beta);
+  check_optimizer_parameters(parameters_, "vb-adaptive");
   for (const NamedParameter& p : parameters_) {
-    SLAB_CHECK(p.tensor.dtype() == DType::f32 && p.tensor.device().is_cpu(), "vb-adaptive: parameter '", p.name,
-               "' must be a float32 CPU tensor, got ", p.tensor.dtype(), " on ", p.tensor.device().str());
+    SLAB_CHECK(p.tensor.dtype() == DType::f32, "vb-adaptive: parameter '", p.name, "' is ", p.tensor.dtype(),
+               "; vb-adaptive updates float32 parameters");
+    const TensorOptions with_parameter{DType::f32, p.tensor.device()};  // the state lives with its parameter
     mean_.push_back(p.tensor.detach().clone());
-    precision_.push_back(full(p.tensor.shape(), options.initial_precision));
-    momentum_.push_back(zeros(p.tensor.shape()));
+    precision_.push_back(full(p.tensor.shape(), options.initial_precision, with_parameter));
+    momentum_.push_back(zeros(p.tensor.shape(), with_parameter));
   }
   write_sample();
 }
@@ -40,6 +50,13 @@ void VbAdaptive::write_mean() {
 void VbAdaptive::write_sample() {
   const uint64_t draw = static_cast<uint64_t>(step_count_);  // the sample of the coming step
   for (size_t i = 0; i < parameters_.size(); ++i) {
+#ifdef SLAB_WITH_CUDA
+    if (parameters_[i].tensor.device().is_cuda()) {  // mu + eps / sqrt(1 (P + 0))
+      cuda::gaussian_sample(parameters_[i].tensor, mean_[i], precision_[i], 1.0f, 0.0f, options_.seed, noise_stream(i),
+                            draw);
+      continue;
+    }
+#endif
     float* w = parameters_[i].tensor.data<float>();
     const float* mu = mean_[i].data<float>();
     const float* precision = precision_[i].data<float>();
@@ -49,22 +66,31 @@ void VbAdaptive::write_sample() {
       const int64_t count = std::min(kChunk, n - first);
       noise::fill_normals(options_.seed, noise_stream(i), draw, static_cast<uint64_t>(n), static_cast<uint64_t>(first),
                           count, eps);
-      for (int64_t e = 0; e < count; ++e) w[first + e] = mu[first + e] + eps[e] / std::sqrt(precision[first + e]);
+      for (int64_t e = 0; e < count; ++e) w[first + e] = vb_adaptive_sample(mu[first + e], precision[first + e], eps[e]);
     }
   }
 }
 
 void VbAdaptive::step() {
-  const float lr = static_cast<float>(learning_rate_), beta = static_cast<float>(options_.beta);
-  const float retain = static_cast<float>(1.0 - options_.kappa * options_.gamma);
-  const float gamma = static_cast<float>(options_.gamma), decay = static_cast<float>(options_.weight_decay);
-  const float alpha = static_cast<float>(options_.alpha);
+  VbAdaptiveCoefficients k;
+  k.learning_rate = static_cast<float>(learning_rate_);
+  k.beta = static_cast<float>(options_.beta);
+  k.retain = static_cast<float>(1.0 - options_.kappa * options_.gamma);
+  k.gamma = static_cast<float>(options_.gamma);
+  k.weight_decay = static_cast<float>(options_.weight_decay);
+  k.alpha = static_cast<float>(options_.alpha);
   const uint64_t next_draw = static_cast<uint64_t>(step_count_) + 1;
   for (size_t index = 0; index < parameters_.size(); ++index) {
     const Tensor grad = parameters_[index].tensor.grad();
     if (!grad.defined()) continue;
-    SLAB_CHECK(grad.shape() == parameters_[index].tensor.shape() && grad.dtype() == DType::f32,
-               "vb-adaptive: gradient of '", parameters_[index].name, "' is ", grad.dtype(), " ", grad.shape());
+    check_cpu_step(parameters_[index], grad, "vb-adaptive");
+#ifdef SLAB_WITH_CUDA
+    if (grad.device().is_cuda()) {  // the same update and draws, one fused kernel
+      cuda::vb_adaptive_step(parameters_[index].tensor, grad, mean_[index], precision_[index], momentum_[index],
+                             options_.seed, noise_stream(index), next_draw, k);
+      continue;
+    }
+#endif
     float* w = parameters_[index].tensor.data<float>();
     float* mu = mean_[index].data<float>();
     float* precision = precision_[index].data<float>();
@@ -78,12 +104,8 @@ void VbAdaptive::step() {
       alignas(64) float eps[kChunk];
       const int64_t first = c * kChunk, count = std::min(kChunk, n - first);
       noise::fill_normals(seed, stream, next_draw, numel, static_cast<uint64_t>(first), count, eps);
-      for (int64_t e = first; e < first + count; ++e) {
-        m[e] = beta * m[e] + (1.0f - beta) * g[e];
-        precision[e] = retain * precision[e] + gamma * (g[e] * g[e] + decay);
-        mu[e] -= lr * std::pow(precision[e], -alpha) * (m[e] + decay * mu[e]);
-        w[e] = mu[e] + eps[e - first] / std::sqrt(precision[e]);
-      }
+      for (int64_t e = first; e < first + count; ++e)
+        vb_adaptive_update(w[e], mu[e], precision[e], m[e], g[e], eps[e - first], k);
     }
   }
   ++step_count_;
@@ -107,19 +129,20 @@ Metadata VbAdaptive::state_metadata() const {
 }
 
 void VbAdaptive::load_state(const std::map<std::string, Tensor>& tensors, const Metadata& metadata) {
+  check_state_keys(parameters_, tensors, kSlots, "vb-adaptive");
+  std::vector<Tensor> loaded;  // every slot read and checked before anything changes
+  for (const NamedParameter& p : parameters_)
+    for (const std::string& slot : kSlots) {
+      loaded.push_back(load_state_slot(p, tensors, slot, "vb-adaptive"));
+      SLAB_CHECK(loaded.back().defined(), "vb-adaptive: the saved state has no '", p.name, ".", slot, "'");
+    }
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    mean_[i] = loaded[3 * i];
+    precision_[i] = loaded[3 * i + 1];
+    momentum_[i] = loaded[3 * i + 2];
+  }
   Optimizer::load_state(tensors, metadata);
   if (auto it = metadata.find("seed"); it != metadata.end()) options_.seed = std::stoull(it->second);
-  for (size_t i = 0; i < parameters_.size(); ++i) {
-    for (auto [slot, target] : {std::pair{".mean", &mean_[i]}, std::pair{".precision", &precision_[i]},
-                                std::pair{".momentum", &momentum_[i]}}) {
-      const std::string key = parameters_[i].name + slot;
-      auto it = tensors.find(key);
-      SLAB_CHECK(it != tensors.end(), "vb-adaptive: the checkpoint has no '", key, "'");
-      SLAB_CHECK(it->second.shape() == target->shape(), "vb-adaptive: '", key, "' has shape ", it->second.shape(),
-                 " in the checkpoint, expected ", target->shape());
-      target->copy_from(it->second);
-    }
-  }
 }
 
 }  // namespace slab

@@ -12,6 +12,8 @@
 // (no warm-up), and with one sample and a small l_t the injected noise dominates.
 // The constructor draws the first sample into the parameters; write_mean() and
 // write_sample() switch them between the mean (to predict) and the current sample.
+// The per-weight update is optim/vb_adaptive_kernel.h; on CUDA parameters the state lives
+// on the device and a step (or a sample) is one fused kernel calling it, with the same draws.
 #pragma once
 #include <cstdint>
 #include <string>

@@ -4,10 +4,12 @@
 
 #include <cmath>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "core/allocator.h"
+#include "core/autograd.h"
 #include "core/ops.h"
 #include "core/random.h"
 #include "tests/gradcheck.h"
@@ -225,19 +227,47 @@ TEST_CASE("a second backward through a freed graph throws") {
 TEST_CASE("a 2000-op chain: backward without recursion, and the graph is freed") {
   Tensor x = leaf({1, 2}, {2});
   Tensor y = x;
-  std::weak_ptr<TensorImpl> early_intermediate;
+  std::weak_ptr<TensorImpl> early_saved;
   for (int i = 0; i < 1000; ++i) {
-    y = add(mul(y, 0.999), 0.001);  // two ops per step
-    if (i == 10) early_intermediate = y.impl_ptr();
+    y = add(tanh(y), 0.001);  // two ops per step; tanh's closure saves its output
+    if (i == 10) early_saved = y.impl_ptr();
   }
-  CHECK_FALSE(early_intermediate.expired());  // the graph holds it
+  // The graph keeps no tensor itself: early_saved (an add output) is gone, its storage
+  // lives on only through the next tanh's closure, which saved what backward reads.
+  CHECK(early_saved.expired());
+  std::weak_ptr<Storage> early_storage;
+  std::weak_ptr<Storage> late_storage;
+  {
+    Tensor a = tanh(y);
+    early_storage = a.impl()->storage;
+    for (int i = 0; i < 100; ++i) a = tanh(a);
+    late_storage = a.impl()->storage;
+    y = a;
+  }
+  CHECK_FALSE(early_storage.expired());  // a closure saved it
   y.backward(ones({2}, {DType::f64}));
-  const double slope = std::pow(0.999, 1000);
-  check_close(x.grad(), {slope, slope}, 1e-10);
+  CHECK(early_storage.expired());  // freed with the closure that saved it
+  CHECK_FALSE(late_storage.expired());  // the root's own storage belongs to the caller
   // The root is still alive, its history is not.
-  CHECK(early_intermediate.expired());
   CHECK(y.grad_fn()->released);
-  CHECK(y.grad_fn()->inputs.empty());
+  CHECK(y.grad_fn()->edges.empty());
+  // x.grad is the product of tanh' along the chain: recompute it in doubles.
+  std::vector<double> expected = {1, 1};
+  for (size_t k = 0; k < 2; ++k) {
+    double h = k == 0 ? 1.0 : 2.0, slope = 1.0;
+    for (int i = 0; i < 1000; ++i) {
+      h = std::tanh(h);
+      slope *= 1 - h * h;
+      h += 0.001;
+    }
+    for (int i = 0; i < 101; ++i) {
+      h = std::tanh(h);
+      slope *= 1 - h * h;
+    }
+    expected[k] = slope;
+  }
+  const std::vector<double> got = x.grad().to_vector();
+  for (size_t k = 0; k < 2; ++k) CHECK(std::abs(got[k] - expected[k]) <= 1e-10 * std::abs(expected[k]));
 
   // A much deeper chain still runs (the ordering uses an explicit stack).
   Tensor z = leaf({1}, {1});
@@ -246,17 +276,68 @@ TEST_CASE("a 2000-op chain: backward without recursion, and the graph is freed")
   w.backward(ones({1}, {DType::f64}));
   check_close(z.grad(), {1});
 
-  // A graph dropped without backward frees its intermediates too.
-  std::weak_ptr<TensorImpl> dropped;
+  // A graph dropped without backward frees what its closures saved too.
+  std::weak_ptr<Storage> dropped;
   {
     Tensor v = x;
     for (int i = 0; i < 2000; ++i) {
-      v = mul(v, 1.0);
-      if (i == 5) dropped = v.impl_ptr();
+      v = exp(mul(v, 1e-3));
+      if (i == 5) dropped = v.impl()->storage;
     }
     CHECK_FALSE(dropped.expired());
   }
   CHECK(dropped.expired());
+}
+
+TEST_CASE("a very deep graph dropped without backward is freed without recursion") {
+  // Dropping the last handle frees node after node; done recursively, 300000 nested
+  // destructors would overflow an 8 MiB stack.
+  Tensor x = leaf({1}, {1});
+  std::weak_ptr<Node> first;
+  {
+    Tensor y = add(x, 1.0);
+    first = y.grad_fn();
+    for (int i = 0; i < 300000; ++i) y = add(y, 1.0);
+    CHECK_FALSE(first.expired());
+  }
+  CHECK(first.expired());
+}
+
+TEST_CASE("edges keep only what backward needs: producers, leaves, and the input's shape") {
+  Tensor w = leaf({1, 2, 3}, {3});
+  Tensor data = values({4, 5, 6}, {3});  // no gradient
+  std::weak_ptr<TensorImpl> hidden_impl;
+  std::weak_ptr<Storage> hidden_storage;
+  Tensor out;
+  {
+    Tensor hidden = add(w, 1.0);
+    hidden_impl = hidden.impl_ptr();
+    hidden_storage = hidden.impl()->storage;
+    out = add(hidden, data);  // add saves neither operand
+  }
+  // Neither the intermediate nor its storage is held by the graph.
+  CHECK(hidden_impl.expired());
+  CHECK(hidden_storage.expired());
+  const std::shared_ptr<Node>& node = out.grad_fn();
+  REQUIRE(node != nullptr);
+  REQUIRE(node->edges.size() == 2);
+  const Edge& from_hidden = node->edges[0];
+  CHECK(from_hidden.producer != nullptr);
+  CHECK(std::string(from_hidden.producer->op_name) == "add_scalar");
+  CHECK(from_hidden.leaf == nullptr);
+  CHECK(from_hidden.shape == Shape{3});
+  CHECK(from_hidden.dtype == DType::f64);
+  CHECK(node->needs_grad(0));
+  const Edge& from_data = node->edges[1];
+  CHECK(from_data.defined);
+  CHECK_FALSE(from_data.requires_grad());
+  CHECK(from_data.leaf == nullptr);  // a tensor not requiring a gradient is not kept
+  CHECK(from_data.shape == Shape{3});
+  CHECK_FALSE(node->needs_grad(1));
+  REQUIRE(from_hidden.producer->edges.size() == 1);
+  CHECK(from_hidden.producer->edges[0].leaf == w.impl_ptr());  // a leaf is reached directly
+  sum(out).backward();
+  check_close(w.grad(), {1, 1, 1});
 }
 
 TEST_CASE("activations are released during backward, not only at its end") {

@@ -101,7 +101,7 @@ TEST_CASE("mismatched shapes: losses") {
                        Error);
   CHECK_THROWS_WITH_AS(cross_entropy(f32({5}), targets), Contains("logits must be [batch, classes], got [5]"), Error);
   CHECK_THROWS_WITH_AS(cross_entropy(f32({2, 3}), labels_from_vector({1, 7})),
-                       Contains("target 7 at position 1 is outside [0, 3)"), Error);
+                       Contains("target 7 at row 1 is outside [0, 3)"), Error);
   CHECK_THROWS_WITH_AS(cross_entropy(f32({2, 3}), labels_from_vector({-1, 0})), Contains("target -1"), Error);
   CHECK_THROWS_WITH_AS(cross_entropy(f32({2, 3}), f32({2})), Contains("int64 class indices, got float32 of shape [2]"),
                        Error);

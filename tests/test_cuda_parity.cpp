@@ -7,6 +7,8 @@
 
 #include <cmath>
 #include <functional>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,10 +19,13 @@
 #include "models/factory.h"
 #include "optim/adam.h"
 #include "optim/adam_kernel.h"
+#include "optim/csghmc.h"
+#include "optim/ivon.h"
 #include "optim/sgd.h"
 #include "optim/sgd_kernel.h"
 #include "optim/sghmc.h"
 #include "optim/sghmc_kernel.h"
+#include "optim/vb_adaptive.h"
 #include "tests/skip.h"
 #ifdef SLAB_WITH_CUDA
 #include "core/cuda/optimizer_kernels.h"
@@ -434,6 +439,40 @@ TEST_CASE("a small CNN trains the same on both devices, and a steady step alloca
   }
 }
 
+TEST_CASE("cross_entropy reports an out-of-range device target at the next synchronisation") {
+  for (Device device : gpus()) {
+    const Tensor logits = random_input({6, 10}, 125, DType::f32, -3, 3);
+    const Tensor gpu_logits = logits.to(device);
+    // The kernel cannot throw: the loss is computed (NaN) and the error waits in the device's
+    // record until the host reads the loss back.
+    const Tensor loss = cross_entropy(gpu_logits, labels_from_vector({0, 9, 12, 3, -1, 1}).to(device));
+    CHECK_THROWS_WITH_AS(loss.item(), doctest::Contains("cross_entropy: target 12 at row 2 is outside [0, 10)"), Error);
+    // The CPU names the same row.
+    CHECK_THROWS_WITH_AS(cross_entropy(logits, labels_from_vector({0, 9, 12, 3, -1, 1})),
+                         doctest::Contains("target 12 at row 2"), Error);
+    // The record was cleared: a good batch reads back as the CPU's loss.
+    const Tensor good_targets = labels_from_vector({0, 9, 2, 3, 7, 1});
+    const Tensor good = cross_entropy(gpu_logits, good_targets.to(device));
+    CHECK(good.item() == doctest::Approx(cross_entropy(logits, good_targets).item()).epsilon(1e-6));
+    // Found through synchronize() as well; a negative target.
+    const Tensor negative = cross_entropy(gpu_logits, labels_from_vector({0, 1, 2, 3, -1, 5}).to(device));
+#ifdef SLAB_WITH_CUDA  // (gpus() is empty without the backend: this body never runs there)
+    CHECK_THROWS_WITH_AS(cuda::synchronize(device.index), doctest::Contains("target -1 at row 4 is outside [0, 10)"),
+                         Error);
+    CHECK_NOTHROW(cuda::synchronize(device.index));
+#endif
+    CHECK(std::isnan(negative.item()));  // the loss itself is NaN, never a number read out of bounds
+    // Many rows over the block's threads: the lowest bad row is named, whichever thread saw it.
+    std::vector<int64_t> many(600);
+    for (size_t i = 0; i < many.size(); ++i) many[i] = static_cast<int64_t>(i % 10);
+    many[517] = -3;
+    many[300] = 10;
+    many[301] = 11;
+    const Tensor wide = cross_entropy(random_input({600, 10}, 126).to(device), labels_from_vector(many).to(device));
+    CHECK_THROWS_WITH_AS(wide.to_vector(), doctest::Contains("target 10 at row 300 is outside [0, 10)"), Error);
+  }
+}
+
 TEST_CASE("device errors are clear") {
   for (Device device : gpus()) {
     const Tensor a = random_input({3}, 120);
@@ -586,5 +625,151 @@ TEST_CASE("optimizers step CUDA parameters through their fused kernels") {
     check_close(cpu_weight, gpu_weight, 1e-5, 1e-6, "Sghmc on CUDA parameters");
     check_close(cpu_sampler.rho(0), gpu_sampler.rho(0), 1e-5, 1e-6, "Sghmc rho on CUDA");
     check_close(cpu_sgd_weight, gpu_sgd_weight, 1e-6, 1e-7, "Sgd on CUDA parameters");
+  }
+}
+
+// ---- the baselines (csghmc, IVON, naive adaptive VB) on CUDA parameters ----------------------------
+namespace {
+
+using MakeOptimizer = std::function<std::unique_ptr<Optimizer>(std::vector<NamedParameter>)>;
+
+// Parameters of awkward sizes (not multiples of the Philox block's four) on one device.
+std::vector<NamedParameter> baseline_parameters(Device device) {
+  const std::vector<Shape> shapes = {{37, 11}, {5, 3, 3, 3}, {7}};
+  std::vector<NamedParameter> parameters;
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    const Tensor start = random_input(shapes[i], 180 + i, DType::f32, -0.5, 0.5);
+    std::string name = "p";
+    name += std::to_string(i);  // not "p" + ...: GCC 12 warns falsely there (-Wrestrict)
+    parameters.push_back({name, start.to(device).set_requires_grad(true)});
+  }
+  return parameters;
+}
+
+void compare_parameters(const std::vector<NamedParameter>& cpu, const std::vector<NamedParameter>& gpu,
+                        const std::string& what) {
+  for (size_t i = 0; i < cpu.size(); ++i) check_close(cpu[i].tensor, gpu[i].tensor, 1e-5, 1e-6, what + " " + cpu[i].name);
+}
+
+void compare_state(const Optimizer& cpu, const Optimizer& gpu, Device device, const std::string& what) {
+  const NamedTensors a = cpu.state_tensors(), b = gpu.state_tensors();
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    REQUIRE(a[i].first == b[i].first);
+    CHECK_MESSAGE(b[i].second.device() == device, what, ": ", b[i].first, " is not on the GPU");
+    check_close(a[i].second, b[i].second, 1e-5, 1e-6, what + " " + a[i].first);
+  }
+}
+
+// Four steps of `make`'s optimizer on CPU parameters and on GPU copies, with the same gradients
+// and schedule; parameters and every state tensor compared after each step. Then the GPU state
+// goes through a host copy (what a checkpoint holds) into a fresh optimizer on each device, and
+// the resumed runs take one more step alongside the original.
+void compare_baseline(const std::string& name, const MakeOptimizer& make, Device device,
+                      const std::function<void(Optimizer&, int)>& before_step) {
+  const std::vector<NamedParameter> cpu_parameters = baseline_parameters(Device::cpu());
+  const std::vector<NamedParameter> gpu_parameters = baseline_parameters(device);
+  std::unique_ptr<Optimizer> cpu = make(cpu_parameters), gpu = make(gpu_parameters);
+  compare_parameters(cpu_parameters, gpu_parameters, name + " first sample");
+  auto step_with = [&](Optimizer& optimizer, const std::vector<NamedParameter>& parameters, int step) {
+    for (size_t i = 0; i < parameters.size(); ++i) {
+      const Tensor gradient = random_input(parameters[i].tensor.shape(), 190 + 10 * static_cast<uint64_t>(step) + i);
+      parameters[i].tensor.set_grad(gradient.to(parameters[i].tensor.device()));
+    }
+    before_step(optimizer, step);
+    optimizer.step();
+  };
+  for (int step = 0; step < 4; ++step) {
+    step_with(*cpu, cpu_parameters, step);
+    step_with(*gpu, gpu_parameters, step);
+    compare_parameters(cpu_parameters, gpu_parameters, name + " step " + std::to_string(step) + ":");
+    compare_state(*cpu, *gpu, device, name + " step " + std::to_string(step) + ":");
+  }
+  // Resume from the GPU's state, saved on the host.
+  std::map<std::string, Tensor> saved;
+  for (const auto& [key, tensor] : gpu->state_tensors()) saved[key] = tensor.to(Device::cpu());
+  const Metadata metadata = gpu->state_metadata();
+  std::vector<NamedParameter> resumed_gpu_parameters = baseline_parameters(device);
+  std::vector<NamedParameter> resumed_cpu_parameters = baseline_parameters(Device::cpu());
+  std::unique_ptr<Optimizer> resumed_gpu = make(resumed_gpu_parameters), resumed_cpu = make(resumed_cpu_parameters);
+  resumed_gpu->load_state(saved, metadata);
+  resumed_cpu->load_state(saved, metadata);
+  for (size_t i = 0; i < gpu_parameters.size(); ++i) {  // the checkpoint's model weights
+    resumed_gpu_parameters[i].tensor.copy_from(gpu_parameters[i].tensor);
+    resumed_cpu_parameters[i].tensor.copy_from(gpu_parameters[i].tensor);
+  }
+  compare_state(*resumed_cpu, *resumed_gpu, device, name + " loaded state:");
+  step_with(*gpu, gpu_parameters, 4);
+  step_with(*resumed_gpu, resumed_gpu_parameters, 4);
+  step_with(*resumed_cpu, resumed_cpu_parameters, 4);
+  for (size_t i = 0; i < gpu_parameters.size(); ++i)  // the same kernel on the same inputs: the same bits
+    check_equal(gpu_parameters[i].tensor.to(Device::cpu()), resumed_gpu_parameters[i].tensor,
+                name + " resumed on the GPU " + gpu_parameters[i].name);
+  compare_parameters(resumed_cpu_parameters, gpu_parameters, name + " resumed on the CPU vs the GPU:");
+  compare_state(*resumed_cpu, *gpu, device, name + " resumed state:");
+}
+
+}  // namespace
+
+TEST_CASE("csghmc, IVON and the naive adaptive VB step CUDA parameters as on the CPU") {
+  for (Device device : gpus()) {
+    const auto no_hook = [](Optimizer&, int) {};
+    compare_baseline(
+        "csghmc",
+        [](std::vector<NamedParameter> p) -> std::unique_ptr<Optimizer> {
+          CsghmcOptions o;
+          o.learning_rate = 0.1;
+          o.weight_decay = 5e-3;
+          o.temperature = 0.5;  // large, so the injected noise is visible
+          o.data_size = 64;
+          o.seed = 11;
+          return std::make_unique<Csghmc>(std::move(p), o);
+        },
+        device,
+        [](Optimizer& optimizer, int step) {  // a falling schedule; the noise comes on at step 2
+          optimizer.set_learning_rate(0.1 / (step + 1));
+          static_cast<Csghmc&>(optimizer).set_noise(step >= 2);
+        });
+    compare_baseline(
+        "ivon",
+        [](std::vector<NamedParameter> p) -> std::unique_ptr<Optimizer> {
+          IvonOptions o;
+          o.learning_rate = 0.05;
+          o.data_size = 64;
+          o.hessian_init = 0.5;
+          o.beta2 = 0.99;
+          o.weight_decay = 1e-2;
+          o.clip_radius = 0.2;  // reached by some weights
+          o.seed = 8;
+          return std::make_unique<Ivon>(std::move(p), o);
+        },
+        device, no_hook);
+    compare_baseline(
+        "vb-adaptive",
+        [](std::vector<NamedParameter> p) -> std::unique_ptr<Optimizer> {
+          VbAdaptiveOptions o;
+          o.learning_rate = 0.05;
+          o.beta = 0.8;
+          o.gamma = 0.1;
+          o.kappa = 2.0;
+          o.alpha = 0.75;
+          o.weight_decay = 1e-2;
+          o.initial_precision = 1e3;
+          o.seed = 3;
+          return std::make_unique<VbAdaptive>(std::move(p), o);
+        },
+        device, no_hook);
+    // write_mean / write_sample on the device.
+    IvonOptions o;
+    o.data_size = 64;
+    const std::vector<NamedParameter> cpu_parameters = baseline_parameters(Device::cpu());
+    const std::vector<NamedParameter> gpu_parameters = baseline_parameters(device);
+    Ivon cpu(cpu_parameters, o), gpu(gpu_parameters, o);
+    cpu.write_mean();
+    gpu.write_mean();
+    compare_parameters(cpu_parameters, gpu_parameters, "ivon write_mean");
+    cpu.write_sample();
+    gpu.write_sample();
+    compare_parameters(cpu_parameters, gpu_parameters, "ivon write_sample");
   }
 }

@@ -4,11 +4,16 @@
 
 #include <cmath>
 
+#include "core/autograd.h"
 #include "core/safetensors.h"
+#include "golden_compare.h"
+#include "gradcheck.h"
 #include "layers/layers.h"
 #include "tests/golden/models/golden_values.h"
 
 using namespace slab;
+using testing::check_close;
+using testing::golden_model_path;
 
 namespace {
 
@@ -26,27 +31,6 @@ Moments moments(const Tensor& t) {
   }
   m.stddev = std::sqrt(m.stddev / static_cast<double>(v.size()));
   return m;
-}
-
-// max |a - b| / (atol + rtol |b|) over the elements; <= 1 means every element is close.
-void check_close(const Tensor& actual, const Tensor& expected, double rtol, double atol, const std::string& what) {
-  REQUIRE_MESSAGE(actual.shape() == expected.shape(), what, ": shape ", actual.shape(), " vs ", expected.shape());
-  const std::vector<double> a = actual.to_vector(), b = expected.to_vector();
-  double worst = 0;
-  size_t worst_index = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const double ratio = std::abs(a[i] - b[i]) / (atol + rtol * std::abs(b[i]));
-    if (!(ratio <= worst)) {
-      worst = ratio;
-      worst_index = i;
-    }
-  }
-  INFO(what, ": worst element ", worst_index, " is ", a[worst_index], ", expected ", b[worst_index]);
-  CHECK(worst <= 1.0);
-}
-
-std::string golden_path(const std::string& file) {
-  return std::string(SLAB_SOURCE_DIR) + "/tests/golden/models/" + file;
 }
 
 }  // namespace
@@ -96,6 +80,41 @@ TEST_CASE("Linear: forward is x W^T + b, and a wrong width is a clear error") {
   LinearOptions conv_grouping;
   conv_grouping.grouping = PriorGrouping::ConvKernels;
   CHECK_THROWS_WITH_AS(Linear(2, 2, generator, conv_grouping), doctest::Contains("convolution kernels"), Error);
+}
+
+TEST_CASE("Linear as a first layer: no input gradient is computed, the others are exact") {
+  // The data entering a first layer needs no gradient: backward must not spend a GEMM on
+  // dX. The node's closure is called directly, because the engine drops an unneeded
+  // gradient anyway and could not tell the difference.
+  Generator generator(3);
+  Linear layer(4, 3, generator);
+  const Tensor x = from_vector({1, -2, 0.5, 3, 0, 1, -1, 2}, {2, 4});
+  const Tensor y = layer(x);
+  REQUIRE(y.grad_fn() != nullptr);
+  const Tensor upstream = from_vector({1, 0, -1, 2, 1, 0.5}, {2, 3});
+  const std::vector<Tensor> grads = y.grad_fn()->backward(upstream);
+  REQUIRE(grads.size() == 3);
+  CHECK_FALSE(grads[0].defined());
+  REQUIRE(grads[1].defined());
+  REQUIRE(grads[2].defined());
+  for (int64_t o = 0; o < 3; ++o) {
+    double db = 0;
+    for (int64_t n = 0; n < 2; ++n) db += upstream.at({n, o});
+    CHECK(grads[2].at({o}) == doctest::Approx(db));
+    for (int64_t i = 0; i < 4; ++i) {
+      double dw = 0;  // dW = dY^T X
+      for (int64_t n = 0; n < 2; ++n) dw += upstream.at({n, o}) * x.at({n, i});
+      CHECK(grads[1].at({o, i}) == doctest::Approx(dw));
+    }
+  }
+  // Float64 gradient checks with a fixed (no-gradient) input, and with a frozen weight.
+  const Tensor data = from_vector({1, -2, 0.5, 3, 0, 1}, {2, 3}).to(DType::f64);
+  const Tensor frozen = from_vector({0.5, -1, 2, 1, 0, -0.5}, {2, 3}).to(DType::f64);
+  testing::check_gradients([data](const std::vector<Tensor>& in) { return linear(data, in[0], in[1]); },
+                           {from_vector({0.1, 0.2, -0.3, 0.4, -0.5, 0.6}, {2, 3}).to(DType::f64),
+                            from_vector({0.5, -1}, {2}).to(DType::f64)});
+  testing::check_gradients([frozen](const std::vector<Tensor>& in) { return linear(in[0], frozen); },
+                           {from_vector({1, -2, 0.5, 3, 0, 1}, {2, 3}).to(DType::f64)});
 }
 
 TEST_CASE("Conv2d: weight shape with groups, grouping, initialisation bounds, errors") {
@@ -316,7 +335,7 @@ TEST_CASE("golden: a Sequential of every layer type matches PyTorch (train and e
   seq.emplace<BatchNorm1d>(5);
   seq.load_state_dict(golden::state(seq));
 
-  const SafetensorsContents expected = load_safetensors(golden_path("layers.safetensors"));
+  const SafetensorsContents expected = load_safetensors(golden_model_path("layers.safetensors"));
   Tensor x = golden::values("input", {3, 4, 13, 13});
   x.set_requires_grad(true);
   Tensor y = seq(x);

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "core/safetensors.h"
+#include "golden_compare.h"
 #include "layers/layers.h"
 #include "models/factory.h"
 #include "models/resnet.h"
@@ -20,16 +21,15 @@
 #include "tests/golden/models/golden_values.h"
 
 using namespace slab;
+using testing::check_close;
+using testing::golden_model_path;
 
 namespace {
 
-std::string golden_path(const std::string& file) {
-  return std::string(SLAB_SOURCE_DIR) + "/tests/golden/models/" + file;
-}
-
 nlohmann::json architectures() {
-  std::ifstream in(golden_path("architectures.json"));
-  REQUIRE_MESSAGE(in.good(), "missing ", golden_path("architectures.json"), ": run tests/golden/make_golden_models.py");
+  std::ifstream in(golden_model_path("architectures.json"));
+  REQUIRE_MESSAGE(in.good(), "missing ", golden_model_path("architectures.json"),
+                  ": run tests/golden/make_golden_models.py");
   return nlohmann::json::parse(in);
 }
 
@@ -53,22 +53,6 @@ std::string digest(const std::vector<std::string>& entries) {
   char text[17];
   std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(golden::fnv1a64(joined)));
   return text;
-}
-
-void check_close(const Tensor& actual, const Tensor& expected, double rtol, double atol, const std::string& what) {
-  REQUIRE_MESSAGE(actual.shape() == expected.shape(), what, ": shape ", actual.shape(), " vs ", expected.shape());
-  const std::vector<double> a = actual.to_vector(), b = expected.to_vector();
-  double worst = 0;
-  size_t worst_index = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const double ratio = std::abs(a[i] - b[i]) / (atol + rtol * std::abs(b[i]));
-    if (!(ratio <= worst)) {
-      worst = ratio;
-      worst_index = i;
-    }
-  }
-  INFO(what, ": worst element ", worst_index, " is ", a[worst_index], ", expected ", b[worst_index]);
-  CHECK(worst <= 1.0);
 }
 
 Module* find_module(Module& model, const std::string& name) {
@@ -321,7 +305,7 @@ namespace {
 // Loads golden weights, runs the training-mode step and compares with PyTorch.
 void check_golden_model(Module& model, const std::string& file) {
   model.load_state_dict(golden::state(model));
-  const SafetensorsContents expected = load_safetensors(golden_path(file));
+  const SafetensorsContents expected = load_safetensors(golden_model_path(file));
   const auto input_shape = nlohmann::json::parse(expected.metadata.at("input_shape")).get<Shape>();
   const auto labels = nlohmann::json::parse(expected.metadata.at("labels")).get<std::vector<int64_t>>();
   const Tensor x = golden::values("input", input_shape);

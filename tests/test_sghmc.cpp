@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -20,6 +21,7 @@
 #include "optim/csghmc.h"
 #include "optim/ivon.h"
 #include "optim/sghmc.h"
+#include "optim/sghmc_kernel.h"
 #include "optim/vb_adaptive.h"
 #include "optim/sghmc_noise.h"
 #include "tiny_sampler_net.h"
@@ -143,6 +145,62 @@ TEST_CASE("the regenerated noise is the Philox normal draw, element for element"
   std::vector<float> tail(8);
   noise::fill_normals(9, 77, 3, n, 996, 5, tail.data());
   for (int i = 0; i < 5; ++i) CHECK(tail[i] == draws[996 + i]);
+}
+
+TEST_CASE("fill_normals is noise::normal_at bit for bit, whichever path it takes") {
+  // fill_normals runs the hand-written AVX-512 path in groups of 8 blocks where the build
+  // has AVX-512, and the scalar form for the rest; normal_at is always the scalar form.
+  // Counts that are and are not multiples of 32 blocks, starts at every 4th element, and a
+  // draw whose blocks cross the 2^32 carry of the block index.
+  const uint64_t numel = 5000;
+  const uint64_t far_draw = (uint64_t{1} << 32) / noise::blocks_per_draw(numel);  // blocks around 2^32
+  for (uint64_t draw : {uint64_t{0}, uint64_t{7}, far_draw}) {
+    for (uint64_t first : {uint64_t{0}, uint64_t{4}, uint64_t{36}, uint64_t{1024}}) {
+      for (int64_t count : {int64_t{1}, int64_t{31}, int64_t{128}, int64_t{129}, int64_t{1000}}) {
+        std::vector<float> out(static_cast<size_t>((count + 3) / 4 * 4));
+        noise::fill_normals(99, 1234567, draw, numel, first, count, out.data());
+        int mismatches = 0;
+        for (int64_t e = 0; e < count; ++e) {
+          const float expected = noise::normal_at(99, 1234567, draw, numel, first + static_cast<uint64_t>(e));
+          mismatches += std::memcmp(&expected, &out[static_cast<size_t>(e)], sizeof(float)) != 0;
+        }
+        INFO("draw ", draw, ", first ", first, ", count ", count);
+        CHECK(mismatches == 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("sghmc_update_span is sghmc_update element for element, bit for bit") {
+  // The CPU step's chunk loop (AVX-512 sixteen at a time with a masked tail, or the
+  // compiler-vectorised scalar form) against the per-element function the CUDA kernel
+  // runs. Large |rho| exercises the clamps of fast_exp; keep = 0 the pruning.
+  const int count = 53;  // three full groups of 16 and a tail of 5
+  std::vector<float> w(count), m(count), rho(count), g(count), xi_prev(count), xi(count), decay(count), keep(count);
+  for (int e = 0; e < count; ++e) {
+    w[e] = 0.05f * static_cast<float>(e % 11) - 0.2f;
+    m[e] = 1e-3f * static_cast<float>(e % 5) - 2e-3f;
+    rho[e] = 0.37f * static_cast<float>(e) - 9.0f;
+    g[e] = 0.01f * static_cast<float>((e * 7) % 13) - 0.06f;
+    xi_prev[e] = noise::normal_at(3, 4, 0, count, static_cast<uint64_t>(e));
+    xi[e] = noise::normal_at(3, 4, 1, count, static_cast<uint64_t>(e));
+    decay[e] = e % 3 == 0 ? 2.0f : 5e-4f;
+    keep[e] = e % 7 == 0 ? 0.0f : 1.0f;
+  }
+  rho[1] = 120.0f;
+  rho[2] = -120.0f;
+  const SghmcCoefficients k = SghmcCoefficients::make(0.05, 0.05, 64, 0.1, 0.1, 1.0);
+  std::vector<float> w_span = w, m_span = m, rho_span = rho;
+  sghmc_update_span(w_span.data(), m_span.data(), rho_span.data(), g.data(), xi_prev.data(), xi.data(), decay.data(),
+                    keep.data(), count, k);
+  for (int e = 0; e < count; ++e) {
+    sghmc_update(w[e], m[e], rho[e], g[e], xi_prev[e], xi[e], decay[e], keep[e], k);
+    INFO("element ", e);
+    CHECK(std::memcmp(&w[e], &w_span[e], sizeof(float)) == 0);
+    CHECK(std::memcmp(&m[e], &m_span[e], sizeof(float)) == 0);
+    CHECK(std::memcmp(&rho[e], &rho_span[e], sizeof(float)) == 0);
+    CHECK(std::isfinite(rho[e]));
+  }
 }
 
 TEST_CASE("sghmc agrees with the oracle for 50 steps on a small network") {

@@ -67,3 +67,19 @@ TEST_CASE("the host allocator reuses freed blocks") {
   for (int i = 0; i < 10; ++i) Tensor t = zeros({1000});
   CHECK(host_allocator_stats().system_allocations == before);
 }
+
+TEST_CASE("the host allocator reports what it holds at its high-water mark") {
+  // Two sizes no other test uses, one after the other, large enough to raise the mark: the
+  // second cannot reuse the first's block, so the cache then holds both while only the
+  // second is in use.
+  const size_t first_bytes = 777 * 1024 * sizeof(float), second_bytes = 555 * 1024 * sizeof(float);
+  const AllocatorStats before = host_allocator_stats();
+  { Tensor first = zeros({777 * 1024}); }
+  Tensor second = zeros({555 * 1024});
+  const AllocatorStats after = host_allocator_stats();
+  CHECK(after.bytes_in_use + after.bytes_cached >=
+        before.bytes_in_use + before.bytes_cached + first_bytes + second_bytes);
+  REQUIRE_MESSAGE(after.peak_bytes_held == after.bytes_in_use + after.bytes_cached, "the mark was not raised now");
+  CHECK(after.bytes_in_use_at_peak_held == after.bytes_in_use);
+  CHECK(after.peak_bytes_held - after.bytes_in_use_at_peak_held >= first_bytes);
+}

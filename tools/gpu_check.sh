@@ -22,8 +22,10 @@
 #      else ../shared/data/cifar10-subset
 #   4. ResNet-18 (CIFAR form, batch 128) training images/s, full float32 and then TF32:
 #        BUILD/bin/slab-bench train --model resnet18 --batch 128 --device cuda
-#                                   --steps 30 --warmup 5     (SLAB_TF32=1 for the TF32 run)
-#      printing a line `imgs_per_s=<number>` (or images_per_second=); PyTorch's twin is
+#                                   --steps 30 --warmup 5 --passes 3   (SLAB_TF32=1 for TF32)
+#      printing a line `imgs_per_s=<number>`, the median of the passes (or
+#      images_per_second=); no step waits for the GPU, each pass ends with a device
+#      synchronisation; PyTorch's twin is
 #      tools/bench/train_torch_gpu.py (eager, cudnn.benchmark=True, same model)
 #   5. the sghmc-spl step on ResNet-18's parameters:
 #        BUILD/bin/slab-bench optim --optimizer sghmc-spl --model resnet18 --device cuda
@@ -211,6 +213,9 @@ LD_LIBRARY_PATH="${extra_path}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 LD_LIBRARY_PATH="${LD_LIBRARY_PATH#:}"
 export LD_LIBRARY_PATH
 echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+# For whatever runs after the check on the same machine (e.g. tools/experiments/run_grid.sh):
+# `source OUT_DIR/env.sh` gives it the same libraries.
+printf 'export LD_LIBRARY_PATH=%q\n' "$LD_LIBRARY_PATH" >"$OUT/env.sh"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-8}"
 
 PARITY="$BUILD/tests/test_cuda_parity"
@@ -293,7 +298,8 @@ else
   else
     args=(train --model resnet18 --device cuda --steps 30 --warmup 5)
     if has_flag --batch-size; then args+=(--batch-size 128); else args+=(--batch 128); fi
-    has_flag --passes && args+=(--passes 1)
+    # Three timed passes of 30 steps: slab-bench reports their median as imgs_per_s=.
+    has_flag --passes && args+=(--passes 3)
     for precision in fp32 tf32; do
       tf32_flag=0
       [[ "$precision" == tf32 ]] && tf32_flag=1

@@ -1,4 +1,10 @@
 // Pooling kernels: one pass per (image, channel) plane, planes split across threads.
+//
+// Every windowed kernel walks the same structure: planes, then output cells (i, j), each
+// reading the input window rows x cols. for_each_cell holds that walk once; a window rule
+// (strided with padding, or adaptive) says where cell i's window lies along one axis and
+// how many positions its average divides by. Max pooling's backward needs no windows: the
+// forward's indices say where each gradient goes.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -13,10 +19,87 @@ namespace {
 // The planes of x [n, c, h, w] are independent; a loop over them stays serial when small.
 bool parallel_planes(const Tensor& x) { return x.numel() > kParallelGrain; }
 
-// Window [begin, end) of adaptive output cell i of `out` cells over `in` inputs:
-// floor(i in / out) to ceil((i + 1) in / out).
-inline int64_t adaptive_begin(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }
-inline int64_t adaptive_end(int64_t i, int64_t in, int64_t out) { return ((i + 1) * in + out - 1) / out; }
+// Input positions [begin, end) under one output cell along one axis, and the count an
+// average divides by.
+struct Window {
+  int64_t begin, end, count;
+};
+
+// kernel/stride/padding windows, clipped to the input; padding counts in the divisor
+// (count_include_pad = true, as PyTorch's default).
+struct StridedWindows {
+  int64_t kernel, stride, pad, extent;
+  Window operator()(int64_t i) const {
+    const int64_t start = i * stride - pad;
+    return {std::max<int64_t>(start, 0), std::min(start + kernel, extent), kernel};
+  }
+};
+
+// Adaptive cell i of `out` cells over `in` inputs: floor(i in / out) to ceil((i + 1) in / out),
+// averaged over exactly those positions.
+struct AdaptiveWindows {
+  int64_t in, out;
+  Window operator()(int64_t i) const {
+    const int64_t begin = (i * in) / out, end = ((i + 1) * in + out - 1) / out;
+    return {begin, end, end - begin};
+  }
+};
+
+// Calls cell(plane, o, rows, cols) for every output cell o = i * out_w + j of every plane,
+// planes across threads. Rows and cols are window rules; inlined, so as fast as the loops
+// written out.
+template <typename Rows, typename Cols, typename Cell>
+inline void for_each_cell(int64_t planes, int64_t out_h, int64_t out_w, bool parallel, const Rows& rows,
+                          const Cols& cols, const Cell& cell) {
+#pragma omp parallel for if (parallel) schedule(static)
+  for (int64_t plane = 0; plane < planes; ++plane)
+    for (int64_t i = 0; i < out_h; ++i) {
+      const Window r = rows(i);
+      for (int64_t j = 0; j < out_w; ++j) cell(plane, i * out_w + j, r, cols(j));
+    }
+}
+
+// out = the mean of each window (avg_pool2d, adaptive_avg_pool2d).
+template <typename Rows, typename Cols>
+void average_forward(const Tensor& x, const Tensor& out, const Rows& rows, const Cols& cols, const char* name) {
+  const int64_t planes = x.size(0) * x.size(1), height = x.size(2), width = x.size(3);
+  const int64_t out_h = out.size(2), out_w = out.size(3);
+  dispatch_float(x.dtype(), name, [&](auto zero) {
+    using T = decltype(zero);
+    const T* px = x.data<T>();
+    T* po = out.data<T>();
+    for_each_cell(planes, out_h, out_w, parallel_planes(x), rows, cols,
+                  [&](int64_t plane, int64_t o, const Window& r, const Window& c) {
+                    const T* in = px + plane * height * width;
+                    T total = 0;
+                    for (int64_t h = r.begin; h < r.end; ++h)
+                      for (int64_t w = c.begin; w < c.end; ++w) total += in[h * width + w];
+                    // A reciprocal of loop-invariant counts (strided windows) is hoisted out of the loop.
+                    po[plane * out_h * out_w + o] = total * (T(1) / static_cast<T>(r.count * c.count));
+                  });
+  });
+}
+
+// grad_x = each cell's gradient spread evenly over its window (overlapping windows add up).
+template <typename Rows, typename Cols>
+void average_backward(const Tensor& grad_out, const Tensor& grad_x, const Rows& rows, const Cols& cols,
+                      const char* name) {
+  const int64_t planes = grad_x.size(0) * grad_x.size(1), height = grad_x.size(2), width = grad_x.size(3);
+  const int64_t out_h = grad_out.size(2), out_w = grad_out.size(3);
+  dispatch_float(grad_out.dtype(), name, [&](auto zero) {
+    using T = decltype(zero);
+    const T* pg = grad_out.data<T>();
+    T* pdx = grad_x.data<T>();
+    for_each_cell(planes, out_h, out_w, parallel_planes(grad_x), rows, cols,
+                  [&](int64_t plane, int64_t o, const Window& r, const Window& c) {
+                    T* dx = pdx + plane * height * width;
+                    if (o == 0) std::fill_n(dx, height * width, T(0));  // the plane's first cell
+                    const T share = pg[plane * out_h * out_w + o] * (T(1) / static_cast<T>(r.count * c.count));
+                    for (int64_t h = r.begin; h < r.end; ++h)
+                      for (int64_t w = c.begin; w < c.end; ++w) dx[h * width + w] += share;
+                  });
+  });
+}
 
 }  // namespace
 
@@ -29,31 +112,23 @@ void max_pool2d_forward(const Tensor& x, const Tensor& out, const Tensor& indice
     const T* px = x.data<T>();
     T* po = out.data<T>();
     int64_t* pi = indices.defined() ? indices.data<int64_t>() : nullptr;
-#pragma omp parallel for if (parallel_planes(x)) schedule(static)
-    for (int64_t plane = 0; plane < planes; ++plane) {
-      const T* in = px + plane * height * width;
-      for (int64_t i = 0; i < out_h; ++i) {
-        const int64_t h_begin = std::max<int64_t>(i * stride_h - pad_h, 0);
-        const int64_t h_end = std::min(i * stride_h - pad_h + kernel_h, height);
-        for (int64_t j = 0; j < out_w; ++j) {
-          const int64_t w_begin = std::max<int64_t>(j * stride_w - pad_w, 0);
-          const int64_t w_end = std::min(j * stride_w - pad_w + kernel_w, width);
-          T best = -std::numeric_limits<T>::infinity();
-          int64_t best_index = h_begin * width + w_begin;
-          for (int64_t h = h_begin; h < h_end; ++h)
-            for (int64_t w = w_begin; w < w_end; ++w) {
-              const T v = in[h * width + w];
-              if (v > best || (std::isnan(v) && !std::isnan(best))) {  // the first NaN wins, as in PyTorch
-                best = v;
-                best_index = h * width + w;
-              }
-            }
-          const int64_t o = (plane * out_h + i) * out_w + j;
-          po[o] = best;
-          if (pi != nullptr) pi[o] = best_index;
-        }
-      }
-    }
+    for_each_cell(planes, out_h, out_w, parallel_planes(x), StridedWindows{kernel_h, stride_h, pad_h, height},
+                  StridedWindows{kernel_w, stride_w, pad_w, width},
+                  [&](int64_t plane, int64_t o, const Window& r, const Window& c) {
+                    const T* in = px + plane * height * width;
+                    T best = -std::numeric_limits<T>::infinity();
+                    int64_t best_index = r.begin * width + c.begin;
+                    for (int64_t h = r.begin; h < r.end; ++h)
+                      for (int64_t w = c.begin; w < c.end; ++w) {
+                        const T v = in[h * width + w];
+                        if (v > best || (std::isnan(v) && !std::isnan(best))) {  // the first NaN wins, as in PyTorch
+                          best = v;
+                          best_index = h * width + w;
+                        }
+                      }
+                    po[plane * out_h * out_w + o] = best;
+                    if (pi != nullptr) pi[plane * out_h * out_w + o] = best_index;
+                  });
   });
 }
 
@@ -78,108 +153,24 @@ void max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Te
 
 void avg_pool2d_forward(const Tensor& x, const Tensor& out, int64_t kernel_h, int64_t kernel_w, int64_t stride_h,
                         int64_t stride_w, int64_t pad_h, int64_t pad_w) {
-  const int64_t planes = x.size(0) * x.size(1), height = x.size(2), width = x.size(3);
-  const int64_t out_h = out.size(2), out_w = out.size(3);
-  dispatch_float(x.dtype(), "avg_pool2d", [&](auto zero) {
-    using T = decltype(zero);
-    const T* px = x.data<T>();
-    T* po = out.data<T>();
-    const T scale = T(1) / static_cast<T>(kernel_h * kernel_w);  // padding counts in the divisor
-#pragma omp parallel for if (parallel_planes(x)) schedule(static)
-    for (int64_t plane = 0; plane < planes; ++plane) {
-      const T* in = px + plane * height * width;
-      for (int64_t i = 0; i < out_h; ++i) {
-        const int64_t h_begin = std::max<int64_t>(i * stride_h - pad_h, 0);
-        const int64_t h_end = std::min(i * stride_h - pad_h + kernel_h, height);
-        for (int64_t j = 0; j < out_w; ++j) {
-          const int64_t w_begin = std::max<int64_t>(j * stride_w - pad_w, 0);
-          const int64_t w_end = std::min(j * stride_w - pad_w + kernel_w, width);
-          T total = 0;
-          for (int64_t h = h_begin; h < h_end; ++h)
-            for (int64_t w = w_begin; w < w_end; ++w) total += in[h * width + w];
-          po[(plane * out_h + i) * out_w + j] = total * scale;
-        }
-      }
-    }
-  });
+  average_forward(x, out, StridedWindows{kernel_h, stride_h, pad_h, x.size(2)},
+                  StridedWindows{kernel_w, stride_w, pad_w, x.size(3)}, "avg_pool2d");
 }
 
 void avg_pool2d_backward(const Tensor& grad_out, const Tensor& grad_x, int64_t kernel_h, int64_t kernel_w,
                          int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w) {
-  const int64_t planes = grad_x.size(0) * grad_x.size(1), height = grad_x.size(2), width = grad_x.size(3);
-  const int64_t out_h = grad_out.size(2), out_w = grad_out.size(3);
-  dispatch_float(grad_out.dtype(), "avg_pool2d backward", [&](auto zero) {
-    using T = decltype(zero);
-    const T* pg = grad_out.data<T>();
-    T* pdx = grad_x.data<T>();
-    const T scale = T(1) / static_cast<T>(kernel_h * kernel_w);
-#pragma omp parallel for if (parallel_planes(grad_x)) schedule(static)
-    for (int64_t plane = 0; plane < planes; ++plane) {
-      T* dx = pdx + plane * height * width;
-      std::fill_n(dx, height * width, T(0));
-      const T* g = pg + plane * out_h * out_w;
-      for (int64_t i = 0; i < out_h; ++i) {
-        const int64_t h_begin = std::max<int64_t>(i * stride_h - pad_h, 0);
-        const int64_t h_end = std::min(i * stride_h - pad_h + kernel_h, height);
-        for (int64_t j = 0; j < out_w; ++j) {
-          const int64_t w_begin = std::max<int64_t>(j * stride_w - pad_w, 0);
-          const int64_t w_end = std::min(j * stride_w - pad_w + kernel_w, width);
-          const T share = g[i * out_w + j] * scale;
-          for (int64_t h = h_begin; h < h_end; ++h)
-            for (int64_t w = w_begin; w < w_end; ++w) dx[h * width + w] += share;
-        }
-      }
-    }
-  });
+  average_backward(grad_out, grad_x, StridedWindows{kernel_h, stride_h, pad_h, grad_x.size(2)},
+                   StridedWindows{kernel_w, stride_w, pad_w, grad_x.size(3)}, "avg_pool2d backward");
 }
 
 void adaptive_avg_pool2d_forward(const Tensor& x, const Tensor& out) {
-  const int64_t planes = x.size(0) * x.size(1), height = x.size(2), width = x.size(3);
-  const int64_t out_h = out.size(2), out_w = out.size(3);
-  dispatch_float(x.dtype(), "adaptive_avg_pool2d", [&](auto zero) {
-    using T = decltype(zero);
-    const T* px = x.data<T>();
-    T* po = out.data<T>();
-#pragma omp parallel for if (parallel_planes(x)) schedule(static)
-    for (int64_t plane = 0; plane < planes; ++plane) {
-      const T* in = px + plane * height * width;
-      for (int64_t i = 0; i < out_h; ++i) {
-        const int64_t h_begin = adaptive_begin(i, height, out_h), h_end = adaptive_end(i, height, out_h);
-        for (int64_t j = 0; j < out_w; ++j) {
-          const int64_t w_begin = adaptive_begin(j, width, out_w), w_end = adaptive_end(j, width, out_w);
-          T total = 0;
-          for (int64_t h = h_begin; h < h_end; ++h)
-            for (int64_t w = w_begin; w < w_end; ++w) total += in[h * width + w];
-          po[(plane * out_h + i) * out_w + j] = total / static_cast<T>((h_end - h_begin) * (w_end - w_begin));
-        }
-      }
-    }
-  });
+  average_forward(x, out, AdaptiveWindows{x.size(2), out.size(2)}, AdaptiveWindows{x.size(3), out.size(3)},
+                  "adaptive_avg_pool2d");
 }
 
 void adaptive_avg_pool2d_backward(const Tensor& grad_out, const Tensor& grad_x) {
-  const int64_t planes = grad_x.size(0) * grad_x.size(1), height = grad_x.size(2), width = grad_x.size(3);
-  const int64_t out_h = grad_out.size(2), out_w = grad_out.size(3);
-  dispatch_float(grad_out.dtype(), "adaptive_avg_pool2d backward", [&](auto zero) {
-    using T = decltype(zero);
-    const T* pg = grad_out.data<T>();
-    T* pdx = grad_x.data<T>();
-#pragma omp parallel for if (parallel_planes(grad_x)) schedule(static)
-    for (int64_t plane = 0; plane < planes; ++plane) {
-      T* dx = pdx + plane * height * width;
-      std::fill_n(dx, height * width, T(0));
-      const T* g = pg + plane * out_h * out_w;
-      for (int64_t i = 0; i < out_h; ++i) {
-        const int64_t h_begin = adaptive_begin(i, height, out_h), h_end = adaptive_end(i, height, out_h);
-        for (int64_t j = 0; j < out_w; ++j) {
-          const int64_t w_begin = adaptive_begin(j, width, out_w), w_end = adaptive_end(j, width, out_w);
-          const T share = g[i * out_w + j] / static_cast<T>((h_end - h_begin) * (w_end - w_begin));
-          for (int64_t h = h_begin; h < h_end; ++h)
-            for (int64_t w = w_begin; w < w_end; ++w) dx[h * width + w] += share;
-        }
-      }
-    }
-  });
+  average_backward(grad_out, grad_x, AdaptiveWindows{grad_x.size(2), grad_out.size(2)},
+                   AdaptiveWindows{grad_x.size(3), grad_out.size(3)}, "adaptive_avg_pool2d backward");
 }
 
 }  // namespace slab::cpu

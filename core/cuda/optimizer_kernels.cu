@@ -2,17 +2,22 @@
 // parameter tensor, each thread applying optim's per-element update function.
 #include "core/cuda/optimizer_kernels.h"
 
+#include <initializer_list>
 #include <mutex>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/cuda/device_math.cuh"
 #include "core/cuda/runtime.h"
 #include "optim/adam_kernel.h"
+#include "optim/csghmc_kernel.h"
+#include "optim/ivon_kernel.h"
 #include "optim/prior_state.h"
 #include "optim/sgd_kernel.h"
 #include "optim/sghmc_kernel.h"
 #include "optim/sghmc_noise.h"
+#include "optim/vb_adaptive_kernel.h"
 
 namespace slab::cuda {
 
@@ -199,6 +204,81 @@ void check_sampler_tensors(const Tensor& weight, const Tensor& gradient, const T
              " elements, the weight has ", weight.numel());
 }
 
+
+// ---- the baselines (ALGORITHM.md 6) -----------------------------------------------------------
+// One thread per Philox block of four elements, the blocks the CPU loops draw
+// (noise::fill_normals): element i of draw d is word i mod 4 of block d * blocks(n) + i / 4.
+
+__global__ void csghmc_kernel(float* weight, float* velocity, const float* gradient, int64_t n, uint64_t seed,
+                              uint64_t stream, uint64_t first_block, CsghmcCoefficients k) {
+  SLAB_GRID_STRIDE_LOOP(j, (n + 3) / 4) {
+    float xi[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // the CPU's zeros outside the sampling phase
+    if (k.with_noise) noise::normals_of_block(philox::block(seed, stream, first_block + static_cast<uint64_t>(j)), xi);
+    for (int w = 0; w < 4; ++w) {
+      const int64_t i = 4 * j + w;
+      if (i >= n) break;
+      csghmc_update(weight[i], velocity[i], gradient[i], xi[w], k);
+    }
+  }
+}
+
+__global__ void ivon_kernel(float* weight, float* mean, float* hessian, float* gradient_momentum,
+                            const float* gradient, int64_t n, uint64_t seed, uint64_t stream, uint64_t first_block,
+                            uint64_t first_block_next, IvonCoefficients k) {
+  SLAB_GRID_STRIDE_LOOP(j, (n + 3) / 4) {
+    float z[4], z_next[4];
+    noise::normals_of_block(philox::block(seed, stream, first_block + static_cast<uint64_t>(j)), z);
+    noise::normals_of_block(philox::block(seed, stream, first_block_next + static_cast<uint64_t>(j)), z_next);
+    for (int w = 0; w < 4; ++w) {
+      const int64_t i = 4 * j + w;
+      if (i >= n) break;
+      ivon_update(weight[i], mean[i], hessian[i], gradient_momentum[i], gradient[i], z[w], z_next[w], k);
+    }
+  }
+}
+
+__global__ void vb_adaptive_kernel(float* weight, float* mean, float* precision, float* momentum,
+                                   const float* gradient, int64_t n, uint64_t seed, uint64_t stream,
+                                   uint64_t first_block, VbAdaptiveCoefficients k) {
+  SLAB_GRID_STRIDE_LOOP(j, (n + 3) / 4) {
+    float eps[4];
+    noise::normals_of_block(philox::block(seed, stream, first_block + static_cast<uint64_t>(j)), eps);
+    for (int w = 0; w < 4; ++w) {
+      const int64_t i = 4 * j + w;
+      if (i >= n) break;
+      vb_adaptive_update(weight[i], mean[i], precision[i], momentum[i], gradient[i], eps[w], k);
+    }
+  }
+}
+
+__global__ void gaussian_sample_kernel(float* weight, const float* mean, const float* precision, int64_t n,
+                                       float scale, float shift, uint64_t seed, uint64_t stream,
+                                       uint64_t first_block) {
+  SLAB_GRID_STRIDE_LOOP(j, (n + 3) / 4) {
+    float z[4];
+    noise::normals_of_block(philox::block(seed, stream, first_block + static_cast<uint64_t>(j)), z);
+    for (int w = 0; w < 4; ++w) {
+      const int64_t i = 4 * j + w;
+      if (i >= n) break;
+      weight[i] = slab::gaussian_sample(mean[i], precision[i], scale, shift, z[w]);
+    }
+  }
+}
+
+// The weight is a float32 CUDA tensor; every state tensor exists and matches it.
+void check_baseline_tensors(const char* optimizer, const Tensor& weight,
+                            std::initializer_list<std::pair<const char*, Tensor>> state) {
+  SLAB_CHECK(weight.defined() && weight.device().is_cuda() && weight.dtype() == DType::f32, optimizer,
+             ": the weight must be a float32 CUDA tensor, got ", weight.dtype(), " on ", weight.device());
+  for (const auto& [what, tensor] : state) {
+    SLAB_CHECK(tensor.defined(), optimizer, ": ", what, " of the weight of shape ", weight.shape(), " is undefined");
+    check_same(weight, tensor, optimizer, what);
+  }
+}
+
+// First Philox counter of draw `draw` of a tensor of n elements.
+uint64_t first_block_of(uint64_t draw, int64_t n) { return draw * noise::blocks_per_draw(static_cast<uint64_t>(n)); }
+
 }  // namespace
 
 void sgd_step(const Tensor& weight, const Tensor& gradient, const Tensor& momentum_buffer,
@@ -244,6 +324,59 @@ void apply_prior_mask(const Tensor& weight, const Tensor& momentum, const PriorS
   mask_kernel<<<detail::grid_for(weight.numel(), device), detail::kThreads, 0, detail::stream(device)>>>(
       weight.data<float>(), momentum.defined() ? momentum.data<float>() : nullptr, weight.numel(), view);
   SLAB_CUDA_CHECK_LAUNCH("mask_kernel");
+}
+
+void csghmc_step(const Tensor& weight, const Tensor& gradient, const Tensor& velocity, uint64_t seed, uint64_t stream,
+                 uint64_t draw, const CsghmcCoefficients& k) {
+  check_baseline_tensors("csghmc (CUDA)", weight, {{"the gradient", gradient}, {"the velocity", velocity}});
+  const int64_t n = weight.numel();
+  if (n == 0) return;
+  const int device = weight.device().index;
+  csghmc_kernel<<<detail::grid_for((n + 3) / 4, device), detail::kThreads, 0, detail::stream(device)>>>(
+      weight.data<float>(), velocity.data<float>(), gradient.data<float>(), n, seed, stream, first_block_of(draw, n), k);
+  SLAB_CUDA_CHECK_LAUNCH("csghmc_kernel");
+}
+
+void ivon_step(const Tensor& weight, const Tensor& gradient, const Tensor& mean, const Tensor& hessian,
+               const Tensor& gradient_momentum, uint64_t seed, uint64_t stream, uint64_t draw,
+               const IvonCoefficients& k) {
+  check_baseline_tensors("ivon (CUDA)", weight,
+                         {{"the gradient", gradient}, {"the mean", mean}, {"the Hessian estimate", hessian},
+                          {"the gradient momentum", gradient_momentum}});
+  const int64_t n = weight.numel();
+  if (n == 0) return;
+  const int device = weight.device().index;
+  ivon_kernel<<<detail::grid_for((n + 3) / 4, device), detail::kThreads, 0, detail::stream(device)>>>(
+      weight.data<float>(), mean.data<float>(), hessian.data<float>(), gradient_momentum.data<float>(),
+      gradient.data<float>(), n, seed, stream, first_block_of(draw, n), first_block_of(draw + 1, n), k);
+  SLAB_CUDA_CHECK_LAUNCH("ivon_kernel");
+}
+
+void vb_adaptive_step(const Tensor& weight, const Tensor& gradient, const Tensor& mean, const Tensor& precision,
+                      const Tensor& momentum, uint64_t seed, uint64_t stream, uint64_t draw,
+                      const VbAdaptiveCoefficients& k) {
+  check_baseline_tensors("vb-adaptive (CUDA)", weight,
+                         {{"the gradient", gradient}, {"the mean", mean}, {"the precision", precision},
+                          {"the momentum", momentum}});
+  const int64_t n = weight.numel();
+  if (n == 0) return;
+  const int device = weight.device().index;
+  vb_adaptive_kernel<<<detail::grid_for((n + 3) / 4, device), detail::kThreads, 0, detail::stream(device)>>>(
+      weight.data<float>(), mean.data<float>(), precision.data<float>(), momentum.data<float>(),
+      gradient.data<float>(), n, seed, stream, first_block_of(draw, n), k);
+  SLAB_CUDA_CHECK_LAUNCH("vb_adaptive_kernel");
+}
+
+void gaussian_sample(const Tensor& weight, const Tensor& mean, const Tensor& precision, float scale, float shift,
+                     uint64_t seed, uint64_t stream, uint64_t draw) {
+  check_baseline_tensors("gaussian_sample (CUDA)", weight, {{"the mean", mean}, {"the precision", precision}});
+  const int64_t n = weight.numel();
+  if (n == 0) return;
+  const int device = weight.device().index;
+  gaussian_sample_kernel<<<detail::grid_for((n + 3) / 4, device), detail::kThreads, 0, detail::stream(device)>>>(
+      weight.data<float>(), mean.data<float>(), precision.data<float>(), n, scale, shift, seed, stream,
+      first_block_of(draw, n));
+  SLAB_CUDA_CHECK_LAUNCH("gaussian_sample_kernel");
 }
 
 }  // namespace slab::cuda

@@ -1,7 +1,8 @@
 // Fused optimizer steps on the GPU: one kernel per parameter tensor per step, which reads
 // each weight's state once and writes it once (DESIGN.md, "Optimizer steps are fused").
 // The per-element maths is optim's own host/device inline function (optim/sgd_kernel.h,
-// optim/adam_kernel.h, optim/sghmc_kernel.h), so the CPU loop and the CUDA thread run the
+// optim/adam_kernel.h, optim/sghmc_kernel.h, optim/csghmc_kernel.h, optim/ivon_kernel.h,
+// optim/vb_adaptive_kernel.h), so the CPU loop and the CUDA thread run the
 // same code; this file only launches it. It is the one corner of core/cuda/ that reads
 // optim/ headers, because the build compiles CUDA sources from core/cuda/ only.
 //
@@ -20,6 +21,9 @@ struct SgdCoefficients;
 template <typename T>
 struct AdamCoefficients;
 struct SghmcCoefficients;
+struct CsghmcCoefficients;
+struct IvonCoefficients;
+struct VbAdaptiveCoefficients;
 struct PriorState;
 
 namespace cuda {
@@ -46,6 +50,30 @@ void sghmc_step(const Tensor& weight, const Tensor& gradient, const Tensor& mome
 
 // weight *= keep, momentum *= keep (the hard masks of `prior`): apply_prior_masks on the GPU.
 void apply_prior_mask(const Tensor& weight, const Tensor& momentum, const PriorState& prior);
+
+// ---- the baselines of ALGORITHM.md 6, float32 only ---------------------------------------------
+// Their noise is element i of draw d of the Philox stream (seed, stream) (optim/sghmc_noise.h),
+// regenerated per element from the same blocks as the CPU loops, so a CUDA step equals the
+// CPU step to float rounding.
+
+// cSGHMC: xi is draw `draw` (read only when k.with_noise).
+void csghmc_step(const Tensor& weight, const Tensor& gradient, const Tensor& velocity, uint64_t seed, uint64_t stream,
+                 uint64_t draw, const CsghmcCoefficients& k);
+
+// IVON: z (which produced the current sample) is draw `draw`, the new sample uses draw + 1.
+void ivon_step(const Tensor& weight, const Tensor& gradient, const Tensor& mean, const Tensor& hessian,
+               const Tensor& gradient_momentum, uint64_t seed, uint64_t stream, uint64_t draw,
+               const IvonCoefficients& k);
+
+// Naive adaptive VB: eps of the new sample is draw `draw`.
+void vb_adaptive_step(const Tensor& weight, const Tensor& gradient, const Tensor& mean, const Tensor& precision,
+                      const Tensor& momentum, uint64_t seed, uint64_t stream, uint64_t draw,
+                      const VbAdaptiveCoefficients& k);
+
+// weight = mean + z / sqrt(scale (precision + shift)), z = draw `draw` (optim/gaussian_sample_kernel.h):
+// the variational baselines' write_sample().
+void gaussian_sample(const Tensor& weight, const Tensor& mean, const Tensor& precision, float scale, float shift,
+                     uint64_t seed, uint64_t stream, uint64_t draw);
 
 }  // namespace cuda
 }  // namespace slab

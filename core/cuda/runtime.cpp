@@ -192,6 +192,51 @@ bool event_done(cudaEvent_t event) {
 
 std::atomic<int> tf32_state{-1};  // -1: not yet read from the environment
 
+// ---- the device error records (runtime.h, "errors found by kernels") -------------------------
+struct ErrorRecordSlot {
+  std::once_flag created;
+  DeviceErrorRecord* on_device = nullptr;  // filled by kernels
+  DeviceErrorRecord* mirror = nullptr;     // pinned host copy, written by the read-back
+  std::atomic<bool> armed{false};          // a launch since the last read-back may have filled it
+};
+
+ErrorRecordSlot& error_slot(int device) {
+  static ErrorRecordSlot* slots = new ErrorRecordSlot[kMaxDevices];
+  return slots[device];
+}
+
+// Before a stream wait: queue the record's copy into the mirror when a launch asked for the
+// record since the last read-back. True when it did (the caller then calls raise_recorded_error
+// after the wait; a thread that queued nothing leaves the mirror alone).
+bool queue_error_readback(int device, cudaStream_t stream) {
+  ErrorRecordSlot& slot = error_slot(device);
+  if (!slot.armed.exchange(false)) return false;
+  SLAB_CUDA_CHECK(cudaMemcpyAsync(slot.mirror, slot.on_device, sizeof(DeviceErrorRecord), cudaMemcpyDeviceToHost,
+                                  stream));
+  return true;
+}
+
+[[noreturn]] void fail_with_record(const DeviceErrorRecord& r) {
+  switch (static_cast<DeviceErrorCode>(r.code)) {
+    case DeviceErrorCode::cross_entropy_target:
+      SLAB_FAIL("cross_entropy: target ", r.value, " at row ", r.index, " is outside [0, ", r.limit, ")");
+    case DeviceErrorCode::none: break;
+  }
+  SLAB_FAIL("a CUDA kernel reported error code ", r.code, " (index ", r.index, ", value ", r.value, ", limit ",
+            r.limit, ")");
+}
+
+// After the wait that followed queue_error_readback: throws the recorded error, if any, after
+// clearing the record (the clear is queued on the stream, so it lands before any later kernel).
+void raise_recorded_error(int device, cudaStream_t stream) {
+  ErrorRecordSlot& slot = error_slot(device);
+  const DeviceErrorRecord record = *slot.mirror;
+  if (record.code == 0) return;
+  *slot.mirror = DeviceErrorRecord{};
+  SLAB_CUDA_CHECK(cudaMemsetAsync(slot.on_device, 0, sizeof(DeviceErrorRecord), stream));
+  fail_with_record(record);
+}
+
 }  // namespace
 
 // ---- detail: the context for kernels ---------------------------------------------------------
@@ -369,7 +414,9 @@ void copy_device_to_host(void* dst, const void* src, size_t bytes, int device) {
   if (bytes == 0) return;
   cudaStream_t s = detail::stream(device);
   SLAB_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s));
+  const bool readback = queue_error_readback(device, s);
   SLAB_CUDA_CHECK(cudaStreamSynchronize(s));
+  if (readback) raise_recorded_error(device, s);
 }
 
 void copy_device_to_device(void* dst, const void* src, size_t bytes, int device) {
@@ -377,7 +424,30 @@ void copy_device_to_device(void* dst, const void* src, size_t bytes, int device)
   SLAB_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, detail::stream(device)));
 }
 
-void synchronize(int device) { SLAB_CUDA_CHECK(cudaStreamSynchronize(detail::stream(device))); }
+void synchronize(int device) {
+  cudaStream_t s = detail::stream(device);
+  const bool readback = queue_error_readback(device, s);
+  SLAB_CUDA_CHECK(cudaStreamSynchronize(s));
+  if (readback) raise_recorded_error(device, s);
+}
+
+DeviceErrorRecord* device_error_record(int device) {
+  cudaStream_t s = detail::stream(device);  // checks the device and makes it current
+  ErrorRecordSlot& slot = error_slot(device);
+  std::call_once(slot.created, [&slot, s] {
+    // Outside the caching allocator: a record lives as long as the process, not a tensor.
+    void* on_device = nullptr;
+    void* mirror = nullptr;
+    SLAB_CUDA_CHECK(cudaMalloc(&on_device, sizeof(DeviceErrorRecord)));
+    SLAB_CUDA_CHECK(cudaMemsetAsync(on_device, 0, sizeof(DeviceErrorRecord), s));
+    SLAB_CUDA_CHECK(cudaHostAlloc(&mirror, sizeof(DeviceErrorRecord), cudaHostAllocPortable));
+    slot.on_device = static_cast<DeviceErrorRecord*>(on_device);
+    slot.mirror = static_cast<DeviceErrorRecord*>(mirror);
+    *slot.mirror = DeviceErrorRecord{};
+  });
+  slot.armed.store(true);
+  return slot.on_device;
+}
 
 // ---- pinned memory ----------------------------------------------------------------------
 void* pinned_allocate(size_t bytes) {

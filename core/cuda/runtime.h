@@ -45,6 +45,45 @@ void copy_device_to_host(void* dst, const void* src, size_t bytes, int device);
 void copy_device_to_device(void* dst, const void* src, size_t bytes, int device);
 void synchronize(int device);
 
+// ---- errors found by kernels ------------------------------------------------------------
+// A kernel cannot throw, and reading a flag back after every launch would make the host wait
+// for the GPU at every step. So a kernel that meets bad input (a class index out of range)
+// fills its device's error record instead, and the runtime reads the record back at the
+// host synchronisation points that exist anyway: copy_device_to_host and synchronize (so
+// also wait_for_copies and every Tensor read on the host). A filled record becomes a
+// slab::Error with its code's message there, and is cleared. The cost is one 32-byte copy,
+// queued just before the stream wait, at the first such point after a launch that asked
+// for the record (device_error_record); a synchronisation with no such launch pays nothing.
+enum class DeviceErrorCode : int32_t {
+  none = 0,
+  cross_entropy_target = 1,  // index: the row, value: its target, limit: the class count
+};
+
+struct DeviceErrorRecord {
+  int32_t code;  // a DeviceErrorCode; 0 while no kernel has claimed the record
+  int32_t unused;
+  int64_t index;  // where the bad value was found
+  int64_t value;  // the bad value
+  int64_t limit;  // the bound it broke
+};
+
+// The device's record (device memory, zero while clear), to pass to a kernel about to be
+// launched; marks the device so its next synchronisation point reads the record back.
+DeviceErrorRecord* device_error_record(int device);
+
+#ifdef __CUDACC__
+// In a kernel, by the one thread that reports: the first report since the record was last
+// cleared wins (by a compare-and-swap on the code), and only the winner writes the fields.
+// The host reads them after the stream has finished the kernel.
+__device__ inline void record_device_error(DeviceErrorRecord* record, DeviceErrorCode code, int64_t index,
+                                           int64_t value, int64_t limit) {
+  if (atomicCAS(&record->code, 0, static_cast<int32_t>(code)) != 0) return;
+  record->index = index;
+  record->value = value;
+  record->limit = limit;
+}
+#endif
+
 // ---- small device-side writes (no host round trip) ------------------------------------------
 // data[0 .. count) = value in the given dtype: what Tensor::fill does on the GPU.
 void fill(void* data, DType dtype, int64_t count, double value, int device);

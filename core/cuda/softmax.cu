@@ -4,6 +4,7 @@
 #include <math_constants.h>
 
 #include "core/cuda/device_math.cuh"
+#include "core/cuda/runtime.h"
 
 namespace slab::cuda {
 
@@ -111,20 +112,40 @@ __global__ void softmax_backward_columns_kernel(const T* g, const T* y, T* out, 
   }
 }
 
-// loss = -mean_i log_probs[i, t_i], one block, fixed tree. A target outside [0, classes)
-// (the CPU op checks targets on the host; device targets are not read back) makes the loss
-// NaN rather than reading out of bounds.
+// loss = -mean_i log_probs[i, t_i], one block, fixed tree. The CPU op checks host targets
+// before the kernel; device targets are checked here: a target outside [0, classes) makes
+// the loss NaN (it is never read out of bounds) and the lowest such row is reported through
+// the device's error record (core/cuda/runtime.h), which the next host synchronisation turns
+// into the CPU's error, so the check costs the training step no extra wait.
 template <typename T>
-__global__ void nll_loss_kernel(const T* log_probs, const int64_t* targets, T* loss, int64_t n, int64_t classes) {
+__global__ void nll_loss_kernel(const T* log_probs, const int64_t* targets, T* loss, int64_t n, int64_t classes,
+                                DeviceErrorRecord* error) {
   __shared__ double scratch[detail::kThreads / kWarp];
+  __shared__ int64_t first_bad[detail::kThreads];
   double total = 0;
+  int64_t bad = n;  // this thread's lowest out-of-range row (n: none); its rows only increase
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
     const int64_t t = targets[i];
-    total -= (t >= 0 && t < classes) ? static_cast<double>(log_probs[i * classes + t])
-                                     : CUDART_NAN;
+    if (t >= 0 && t < classes) {
+      total -= static_cast<double>(log_probs[i * classes + t]);
+    } else {
+      total = CUDART_NAN;
+      if (bad == n) bad = i;
+    }
   }
   total = detail::block_sum(total, scratch);
-  if (threadIdx.x == 0) loss[0] = static_cast<T>(total / static_cast<double>(n));
+  // The block's lowest bad row, a tree over the power-of-two block (launched with kThreads).
+  first_bad[threadIdx.x] = bad;
+  __syncthreads();
+  for (unsigned half = blockDim.x / 2; half > 0; half /= 2) {
+    if (threadIdx.x < half) first_bad[threadIdx.x] = math::min(first_bad[threadIdx.x], first_bad[threadIdx.x + half]);
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    loss[0] = static_cast<T>(total / static_cast<double>(n));
+    const int64_t row = first_bad[0];
+    if (row < n) record_device_error(error, DeviceErrorCode::cross_entropy_target, row, targets[row], classes);
+  }
 }
 
 template <typename T>
@@ -180,11 +201,12 @@ void softmax_backward(const Tensor& grad, const Tensor& y, int64_t outer, int64_
 
 void nll_loss(const Tensor& log_probs, const Tensor& targets, const Tensor& loss) {
   const int device = log_probs.device().index;
+  DeviceErrorRecord* error = device_error_record(device);  // read back at the next synchronisation
   dispatch_float(log_probs.dtype(), "cross_entropy", [&](auto zero) {
     using scalar_t = decltype(zero);
     nll_loss_kernel<scalar_t><<<1, detail::kThreads, 0, detail::stream(device)>>>(
         log_probs.data<scalar_t>(), targets.data<int64_t>(), loss.data<scalar_t>(), log_probs.size(0),
-        log_probs.size(1));
+        log_probs.size(1), error);
     SLAB_CUDA_CHECK_LAUNCH("nll_loss_kernel");
   });
 }

@@ -15,6 +15,7 @@
 
 #include "bayes/presets.h"
 #include "bayes/spike_slab.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/ops.h"
 #include "core/random.h"
@@ -23,6 +24,7 @@
 #include "optim/ivon.h"
 #include "optim/sghmc.h"
 #include "optim/vb_adaptive.h"
+#include "tools/lib/device_wait.h"
 
 namespace slab::tools {
 namespace {
@@ -30,6 +32,7 @@ namespace {
 struct OptimBenchmarkOptions {
   std::string optimizer = "sghmc-spl";
   std::string model = "resnet18";
+  std::string device = "cpu";
   int steps = 20, warmup = 3, threads = 2;
   std::string python = "/usr/bin/python3";
   std::string torch_script;  // "" : found next to the sources; "none": skip the twin
@@ -96,8 +99,13 @@ std::string find_twin(const std::string& given) {
 }
 
 // Runs the twin on the same shapes; returns its ms_per_step (negative when unavailable).
-double run_twin(const OptimBenchmarkOptions& options, const std::vector<NamedParameter>& parameters) {
+double run_twin(const OptimBenchmarkOptions& options, const std::vector<NamedParameter>& parameters, Device device) {
   if (options.torch_script == "none") return -1;
+  if (!device.is_cpu()) {  // the twin runs on the CPU: no fair comparison for a GPU step
+    std::printf("torch twin: skipped on %s (the GPU twin is tools/bench/train_torch_gpu.py --mode sghmc)\n",
+                device.str().c_str());
+    return -1;
+  }
   const std::string script = find_twin(options.torch_script);
   if (script.empty()) {
     std::printf("torch twin: tools/bench/optim_torch.py not found (run from the source root or pass --torch-script)\n");
@@ -144,24 +152,31 @@ double run_twin(const OptimBenchmarkOptions& options, const std::vector<NamedPar
 
 int run(const OptimBenchmarkOptions& options) {
   omp_set_num_threads(options.threads);
+  const Device device = parse_device(options.device);  // a clear error when the build or the machine has no GPU
   std::shared_ptr<Module> model = make_model(options.model, 10, 3, options.seed);
+  model->to(device);  // before the parameter list is taken: moving replaces the tensors
   const std::vector<NamedParameter> parameters = model->named_parameters();
   int64_t count = 0;
   Generator generator(options.seed, 77);
   for (const NamedParameter& p : parameters) {
     count += p.tensor.numel();
-    p.tensor.set_grad(randn(p.tensor.shape(), generator) * 1e-2);  // a fixed gradient per step
+    // A fixed gradient per step, drawn on the host so every device steps the same numbers.
+    p.tensor.set_grad((randn(p.tensor.shape(), generator) * 1e-2).to(device));
   }
   std::unique_ptr<SpikeSlabPrior> prior;
   std::unique_ptr<Optimizer> optimizer = make_optimizer(options.optimizer, *model, parameters, options.seed, prior);
-  std::printf("optim: %s on %s (%lld parameters in %zu tensors), %d threads, %d steps after %d warm-up\n",
+  std::printf("optim: %s on %s (%lld parameters in %zu tensors), %s, %d threads, %d steps after %d warm-up\n",
               optimizer->name().c_str(), options.model.c_str(), static_cast<long long>(count), parameters.size(),
-              options.threads, options.steps, options.warmup);
+              device.str().c_str(), options.threads, options.steps, options.warmup);
   for (int i = 0; i < options.warmup; ++i) optimizer->step();
+  wait_for_device(device);
+  // Each step timed alone: on a GPU the clock stops once the step's kernels have run, not
+  // when the host has queued them.
   std::vector<double> times;
   for (int i = 0; i < options.steps; ++i) {
     const auto start = std::chrono::steady_clock::now();
     optimizer->step();
+    wait_for_device(device);
     times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   }
   std::sort(times.begin(), times.end());
@@ -170,7 +185,7 @@ int run(const OptimBenchmarkOptions& options) {
   std::printf("slab: median %.2f ms per step (min %.2f, max %.2f); state %.3f bytes per parameter\n", median,
               times.front(), times.back(), bytes_per_parameter);
   std::fflush(stdout);
-  const double torch_ms = run_twin(options, parameters);
+  const double torch_ms = run_twin(options, parameters, device);
   if (torch_ms > 0) {
     std::printf("ms_per_step=%.3f state_bytes_per_param=%.3f torch_ms_per_step=%.3f speedup=%.2f\n", median,
                 bytes_per_parameter, torch_ms, torch_ms / median);
@@ -189,6 +204,8 @@ int run_optim_benchmark(int argc, char** argv) {
   app.add_option("--optimizer", options.optimizer, "sghmc-spl, sghmc, csghmc, vb-adaptive or ivon")
       ->check(CLI::IsMember({"sghmc-spl", "sghmc", "csghmc", "vb-adaptive", "ivon"}));
   app.add_option("--model", options.model, "a make_model name (resnet18: 11,173,962 parameters)");
+  app.add_option("--device", options.device, "cpu, cuda or cuda:N (the parameters, gradients and state live there)")
+      ->capture_default_str();
   app.add_option("--steps", options.steps, "timed steps (the median is reported)")->check(CLI::Range(1, 100000));
   app.add_option("--warmup", options.warmup, "untimed steps first")->check(CLI::Range(0, 1000));
   app.add_option("--threads", options.threads, "threads for slab (OpenMP) and for the twin (torch)")

@@ -25,6 +25,7 @@
 #include "tools/lib/train_evaluate.h"
 #include "tools/lib/train_progress.h"
 #include "tools/lib/train_run_folder.h"
+#include "tools/lib/train_step_stats.h"
 
 #ifdef SLAB_WITH_CUDA
 #include "core/cuda/runtime.h"
@@ -167,6 +168,23 @@ Device checked_device(const std::string& text) {
 #endif
   }
   return device;
+}
+
+// How many steps the loop runs between reads of the per-step losses and predictions
+// (tools/lib/train_step_stats.h). CPU: 1, so the loss is checked before each backward
+// pass. GPU: 50, since each read waits for all queued work (the loop also reads where the
+// progress lines print, at the end of the epoch, and before any checkpoint or stop).
+// SLAB_LOSS_READ_EVERY=K overrides it on any device (K = 1 on a GPU catches a diverging
+// step before its backward pass; K > 1 on the CPU exercises the deferred reads).
+int64_t loss_read_interval(Device device) {
+  if (const char* text = std::getenv("SLAB_LOSS_READ_EVERY"); text != nullptr && *text != '\0') {
+    char* end = nullptr;
+    const long long value = std::strtoll(text, &end, 10);
+    SLAB_CHECK(end != text && *end == '\0' && value >= 1, "SLAB_LOSS_READ_EVERY='", text,
+               "': expected a whole number of steps >= 1");
+    return value;
+  }
+  return device.is_cpu() ? 1 : 50;
 }
 
 std::shared_ptr<Module> build_model(const TrainConfig& c, int64_t num_classes, int64_t in_channels) {
@@ -353,6 +371,8 @@ TrainResult run_training(const TrainConfig& config, const TrainingData* given_da
   const bool predicts_at_mean = config.optimizer.name == "ivon" || config.optimizer.name == "vb-adaptive";
 
   Progress progress(parse_progress_mode(config.progress), config.epochs, batches, log);
+  PendingStepStats pending;
+  const int64_t read_every = loss_read_interval(device);
   TrainResult result;
   result.model = model;
   result.run_folder = output;
@@ -408,13 +428,37 @@ TrainResult run_training(const TrainConfig& config, const TrainingData* given_da
     }
     if (csghmc) csghmc->set_noise(Csghmc::sampling_phase(epoch, epochs_per_cycle, noise_epochs));
 
-    // 2. The steps.
+    // 2. The steps. Each step's loss and argmax are recorded in `pending` and read back
+    // every `read_every` steps (tools/lib/train_step_stats.h); the finite-loss check, the
+    // epoch's sums and the progress display happen at those reads. Every checkpoint and
+    // stop is preceded by a read, so no state is written past an unchecked loss.
     model->train();
     train_loader.start_epoch(epoch, first_batch);
     const Clock::time_point epoch_start = Clock::now();
     int64_t images_this_invocation = 0;
     double lr = schedule->lr(position.step);
     data::Batch batch;
+    auto read_pending = [&] {
+      const int64_t last_step = position.step;  // steps done when the read happens
+      for (const PendingStepStats::Step& s : pending.read()) {
+        if (!std::isfinite(s.loss)) {
+          progress.clear();
+          const std::string latest = run.checkpoint("latest");
+          const std::string found =
+              read_every > 1 ? detail::concat(" (losses are read back every ", read_every,
+                                              " steps: found at the read after step ", last_step, ")")
+                             : std::string();
+          SLAB_FAIL("the training loss is ", s.loss, " at epoch ", s.where.epoch + 1, ", batch ", s.where.batch + 1,
+                    " of ", batches, " (step ", s.where.step + 1, ", lr ", s.where.lr, ")", found,
+                    ": training diverged; lower --lr. ",
+                    fs::exists(latest) ? "The last good state is in " + latest + " (not overwritten)."
+                                       : std::string("No checkpoint was written."));
+        }
+        sums.loss_sum += s.loss * static_cast<double>(s.examples);
+        sums.correct += s.correct;
+        sums.seen += s.examples;
+      }
+    };
     while (train_loader.next(batch)) {
       lr = schedule->lr(position.step);
       optimizer.set_learning_rate(lr);
@@ -423,48 +467,46 @@ TrainResult run_training(const TrainConfig& config, const TrainingData* given_da
       optimizer.zero_grad();
       const Tensor logits = (*model)(images);
       const Tensor loss = cross_entropy(logits, labels);
-      const double loss_value = loss.item();
-      if (!std::isfinite(loss_value)) {
-        progress.clear();
-        const std::string latest = run.checkpoint("latest");
-        SLAB_FAIL("the training loss is ", loss_value, " at epoch ", epoch + 1, ", batch ", batch.index + 1, " of ",
-                  batches, " (step ", position.step + 1, ", lr ", lr, "): training diverged; lower --lr. ",
-                  fs::exists(latest) ? "The last good state is in " + latest + " (not overwritten)."
-                                     : std::string("No checkpoint was written."));
-      }
-      loss.backward();
-      optimizer.step();
-      const int64_t n = batch.labels.numel();
       {
         NoGradGuard no_grad;
-        Tensor predicted = argmax(logits.detach(), 1);
-        if (!predicted.device().is_cpu()) predicted = predicted.to(Device::cpu());
-        const int64_t* p = predicted.data<int64_t>();
-        const int64_t* y = batch.labels.data<int64_t>();
-        for (int64_t i = 0; i < n; ++i) sums.correct += p[i] == y[i];
+        pending.add(loss, argmax(logits.detach(), 1), batch.labels, {epoch, batch.index, position.step, lr});
       }
-      sums.loss_sum += loss_value * static_cast<double>(n);
-      sums.seen += n;
-      images_this_invocation += n;
+      // On the CPU (read_every 1) the loss is checked before backward, as it always was;
+      // on a GPU the read waits for the step, so it comes after the optimizer's kernels
+      // are queued.
+      bool read_now = read_every == 1;
+      if (read_now) read_pending();
+      loss.backward();
+      optimizer.step();
+      images_this_invocation += batch.labels.numel();
       ++position.step;
       ++steps_this_invocation;
 
+      const bool last_batch = batch.index + 1 == batches;
+      const bool stop = !last_batch && should_stop();
+      const bool checkpoint_due =
+          !last_batch && config.checkpoint_every > 0 && position.step % config.checkpoint_every == 0;
+      const bool progress_line = progress.prints_line_at(batch.index + 1);
+      if (pending.size() > 0 && (pending.size() >= read_every || progress_line || last_batch || stop || checkpoint_due)) {
+        read_pending();
+        read_now = true;
+      }
+      if (!read_now) continue;  // the display shows read sums only
       const double epoch_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
       const double invocation_seconds = std::chrono::duration<double>(Clock::now() - invocation_start).count();
       const double seconds_per_step = invocation_seconds / static_cast<double>(steps_this_invocation);
       progress.update(epoch, batch.index + 1, sums.loss(), sums.accuracy(),
                       static_cast<double>(images_this_invocation) / std::max(epoch_seconds, 1e-9),
                       seconds_per_step * static_cast<double>(total_steps - position.step));
-      const bool last_batch = batch.index + 1 == batches;
       if (!last_batch) {
         EpochSums now = sums;
         now.seconds += epoch_seconds;
         const Position here{epoch, batch.index + 1, position.step};
-        if (should_stop()) return stop_here(here, now);
-        if (config.checkpoint_every > 0 && position.step % config.checkpoint_every == 0)
-          save_state(run.checkpoint("latest"), here, now, elapsed_now());
+        if (stop) return stop_here(here, now);
+        if (checkpoint_due) save_state(run.checkpoint("latest"), here, now, elapsed_now());
       }
     }
+    read_pending();  // nothing is left after the last batch; kept so no epoch ends unread
     const double train_seconds = sums.seconds + std::chrono::duration<double>(Clock::now() - epoch_start).count();
     progress.clear();
 

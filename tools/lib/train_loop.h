@@ -7,7 +7,12 @@
 //   1. sghmc-spl: the E-step + pruning pass (bayes/spike_slab.h) when e > warm-up, before
 //      the epoch's first step (ALGORITHM.md 3); csghmc: noise on in the cycle's last epochs;
 //   2. the steps: lr = schedule(t) with t the global iteration index; forward, cross
-//      entropy, a finite-loss check, backward, optimizer step;
+//      entropy, a finite-loss check, backward, optimizer step. On the CPU the loss is
+//      checked before each backward pass; on a GPU each step's loss and argmax stay on the
+//      device and are read back every 50 steps, at each tenth of the epoch, at its end and
+//      before any checkpoint or stop (tools/lib/train_step_stats.h), so the host never
+//      waits for the GPU in between; a non-finite loss still stops the run before any
+//      checkpoint is written, naming the batch where it appeared;
 //   3. the test pass (IVON and vb-adaptive at their mean), metrics; a posterior sample at
 //      the end of the last samples-per-cycle epochs of each cycle (bayes/samples.h); the
 //      sparsity report (sghmc-spl);

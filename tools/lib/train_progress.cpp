@@ -37,8 +37,7 @@ void Progress::update(int64_t epoch, int64_t done, double loss, double accuracy,
   if (mode_ == ProgressMode::None) return;
   if (mode_ == ProgressMode::Lines) {
     // A line at each tenth of the epoch (not at its end: the epoch line follows).
-    const int64_t tenth = std::max<int64_t>(1, batches_ / 10);
-    if (done % tenth != 0 || done == batches_) return;
+    if (!prints_line_at(done)) return;
     std::fprintf(out_, "  epoch %lld/%lld batch %lld/%lld  loss %.4f  acc %.2f%%  %.0f img/s  %s left\n",
                  static_cast<long long>(epoch + 1), static_cast<long long>(epochs_), static_cast<long long>(done),
                  static_cast<long long>(batches_), loss, 100 * accuracy, images_per_second,
@@ -61,6 +60,11 @@ void Progress::update(int64_t epoch, int64_t done, double loss, double accuracy,
                format_duration(seconds_left).c_str());
   std::fflush(out_);
   drawn_ = true;
+}
+
+bool Progress::prints_line_at(int64_t done) const {
+  const int64_t tenth = std::max<int64_t>(1, batches_ / 10);
+  return mode_ == ProgressMode::Lines && done % tenth == 0 && done != batches_;
 }
 
 void Progress::clear() {

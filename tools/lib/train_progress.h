@@ -28,6 +28,10 @@ class Progress {
               double seconds_left);
   // Erases the bar (before the epoch line is printed).
   void clear();
+  // True when update(epoch, done, ...) would print a line (the line mode, at each tenth of
+  // the epoch but its end): a loop that updates the display only now and then (the GPU's
+  // deferred reads) makes sure to update it there.
+  bool prints_line_at(int64_t done) const;
 
  private:
   ProgressMode mode_;
