@@ -35,7 +35,12 @@ std::map<const TensorImpl*, int64_t> conv_positions(Module& model, const Shape& 
   if (example_input.empty() || conv_of_weight.empty()) return positions;
   const bool was_training = model.is_training();
   model.eval();  // leaves BatchNorm statistics alone
-  const Tensor output = model.forward(zeros(example_input));
+  Device device = Device::cpu();  // the example goes where the weights are (a GPU model)
+  for (const NamedParameter& p : model.named_parameters()) {
+    device = p.tensor.device();
+    break;
+  }
+  const Tensor output = model.forward(zeros(example_input, {DType::f32, device}));
   model.train(was_training);
   std::vector<std::shared_ptr<Node>> stack;
   std::unordered_set<const Node*> seen;

@@ -528,6 +528,16 @@ TEST_CASE("presets and temperatures") {
   CHECK(slab_default.prior.prune_bn);
   CHECK(slab_default.prior.hard_test == HardTest::Magnitude);
   CHECK(slab_default.prior.warm_up < slab_default.epochs);
+  // The measured image defaults (docs/results.md): a soft threshold above the initial
+  // kernels' mean square, so the spike acts, and the magnitude test at 5e-2.
+  CHECK(slab_default.prior.soft_threshold == 8e-3);
+  CHECK(slab_default.prior.hard_threshold_conv == 5e-2);
+  const SamplerPreset mnist = sampler_preset("slab-mnist");
+  CHECK(mnist.learning_rate == 0.2);
+  CHECK(mnist.prior.lambda0 == 0.1);
+  CHECK(mnist.prior.soft_threshold == 5e-3);
+  CHECK(mnist.prior.soft_threshold > 1.0 / (3 * 144));  // conv2's initial mean w^2 (uniform init)
+  CHECK(mnist.prior.prune_bn);
   const SamplerPreset ex2 = sampler_preset("regression-2");
   CHECK(ex2.epochs == 6000);
   CHECK(ex2.prior.lambda1 == 5e-4);

@@ -13,5 +13,6 @@ int main(int argc, char** argv) {
   defaults.epochs = 2;
   defaults.batch_size = 128;
   defaults.sgd_learning_rate = 0.01;
+  defaults.sampler_preset = "slab-mnist";  // measured on this program's default network
   return slab::tools::train_program_main(defaults, argc, argv);
 }

@@ -75,7 +75,7 @@ void add_optimizer_flags(CLI::App& app, OptimizerSettings& s) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--noise-epochs", s.noise_epochs, "csghmc: noisy epochs at the end of each cycle (0: automatic)")
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--preset", s.preset, "sampler preset: slab-cifar (sghmc-spl's default), reference-cifar, regression-1|2|3");
+  app.add_option("--preset", s.preset, "sampler preset: slab-cifar (sghmc-spl's default; slab-mnist in slab-train-mnist), slab-mnist, reference-cifar, regression-1|2|3");
   app.add_option("--lambda1", s.prior.lambda1, "slab weight decay (prior precision / N); plain sghmc's decay");
   app.add_option("--lambda0", s.prior.lambda0, "spike weight decay, lambda0 >> lambda1");
   app.add_option("--soft-threshold", s.prior.soft_threshold, "threshold E-step: spike when mean(w_g^2) is below it");
@@ -90,7 +90,8 @@ void add_optimizer_flags(CLI::App& app, OptimizerSettings& s) {
   app.add_option("--prune-bn", s.prune_bn_text, "on: zero the BatchNorm of a pruned filter (dead channel); off: reference");
 }
 
-void resolve_optimizer_defaults(const CLI::App& app, OptimizerSettings& s, double program_sgd_lr, int64_t* epochs) {
+void resolve_optimizer_defaults(const CLI::App& app, OptimizerSettings& s, double program_sgd_lr,
+                                const std::string& program_preset, int64_t* epochs) {
   const auto& names = optimizer_names();
   SLAB_USAGE_CHECK(std::find(names.begin(), names.end(), s.name) != names.end(), "--optimizer: unknown optimizer '",
                    s.name, "' (expected one of: ", joined_names(), ")");
@@ -125,12 +126,12 @@ void resolve_optimizer_defaults(const CLI::App& app, OptimizerSettings& s, doubl
     set("--betas", s.betas, std::vector<double>{0.1, 1.0});
   }
 
-  // Presets: sghmc-spl starts from slab-cifar; --preset picks another (sghmc takes one too).
+  // Presets: sghmc-spl starts from the program's preset; --preset picks another (sghmc takes one too).
   SLAB_USAGE_CHECK(s.preset.empty() || sampler, "--preset applies to sghmc and sghmc-spl, not to --optimizer ", n);
   if (sampler && (n == "sghmc-spl" || !s.preset.empty())) {
     SamplerPreset preset;
     try {
-      preset = sampler_preset(s.preset.empty() ? "slab-cifar" : s.preset);
+      preset = sampler_preset(s.preset.empty() ? program_preset : s.preset);
     } catch (const Error& e) {
       throw UsageError(e.what());
     }

@@ -57,7 +57,7 @@ struct OptimizerSettings {
   int64_t samples_per_cycle = 3;
   int64_t noise_epochs = 0;       // csghmc; 0: max(samples per cycle, cycle length / 10)
   // sghmc-spl's prior (lambda1 is also plain sghmc's decay).
-  std::string preset;             // "" : slab-cifar's values for sghmc-spl
+  std::string preset;             // "" : the program's preset for sghmc-spl (slab-cifar, slab-mnist)
   SpikeSlabOptions prior;
   // The prior's choices as the flags spell them, parsed into `prior` by resolution.
   std::string hard_test_text = "magnitude", estep_text = "threshold", prune_bn_text = "on";
@@ -67,12 +67,13 @@ struct OptimizerSettings {
 void add_optimizer_flags(CLI::App& app, OptimizerSettings& settings);
 
 // Fills every setting whose flag was not given with the default of the chosen optimizer
-// (and of --preset for the sampler's values). `program_sgd_lr` and `program_epochs` are the
-// program's defaults for SGD's step size and for the run's length (a preset's epoch count
-// applies only when --preset is given and --epochs is not). Throws UsageError-style
-// slab::Errors naming the flag for a bad name or value.
+// (and of --preset for the sampler's values). `program_sgd_lr`, `program_preset` and
+// `epochs` are the program's defaults for SGD's step size, sghmc-spl's preset (used when
+// --preset is not given) and the run's length (a preset's epoch count applies only when
+// --preset is given and --epochs is not). Throws UsageError-style slab::Errors naming the
+// flag for a bad name or value.
 void resolve_optimizer_defaults(const CLI::App& app, OptimizerSettings& settings, double program_sgd_lr,
-                                int64_t* epochs);
+                                const std::string& program_preset, int64_t* epochs);
 
 // Throws naming the flag when a value is out of range (run after resolution).
 void validate_optimizer_settings(const OptimizerSettings& settings);

@@ -106,7 +106,7 @@ ParsedCommandLine parse_train_command_line(const ProgramDefaults& defaults, cons
     return parsed;
   }
   int64_t epochs = c.epochs;
-  resolve_optimizer_defaults(app, c.optimizer, defaults.sgd_learning_rate, &epochs);
+  resolve_optimizer_defaults(app, c.optimizer, defaults.sgd_learning_rate, defaults.sampler_preset, &epochs);
   c.epochs = epochs;
   if (c.schedule.empty()) c.schedule = default_schedule(c.optimizer.name);
   validate_train_config(c);

@@ -23,6 +23,7 @@ struct ProgramDefaults {
   int64_t epochs = 2;
   int64_t batch_size = 128;
   double sgd_learning_rate = 0.1;  // --lr of sgd (the other optimizers have their own)
+  std::string sampler_preset = "slab-cifar";  // sghmc-spl's preset when --preset is not given
   std::string optimizer = "sgd";
   int workers = 0;
   int64_t image_size = 0;  // imagenet: the training crop (224)

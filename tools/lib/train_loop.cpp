@@ -552,8 +552,7 @@ TrainResult run_training(const TrainConfig& config, const TrainingData* given_da
       if (csghmc) record["noise"] = csghmc->noise();
     }
     if (setup.prior) {
-      const SparsityReport report =
-          sparsity_report(*model, &optimizer, device.is_cpu() ? data.example_shape : Shape{});
+      const SparsityReport report = sparsity_report(*model, &optimizer, data.example_shape);
       record["sparsity"] = report.sparsity();
       record["flops_kept"] = report.flops_kept();
       record["prior_pass"] = prior_report.has_value();
@@ -624,7 +623,7 @@ TrainResult run_training(const TrainConfig& config, const TrainingData* given_da
     }
   }
   if (setup.prior) {
-    const SparsityReport report = sparsity_report(*model, &optimizer, device.is_cpu() ? data.example_shape : Shape{});
+    const SparsityReport report = sparsity_report(*model, &optimizer, data.example_shape);
     std::fprintf(log, "sparsity of the final weights:\n%s", report.table().c_str());
     summary["sparsity"] = {{"sparsity", report.sparsity()},
                            {"zeros", report.zeros},
