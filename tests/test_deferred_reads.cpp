@@ -5,7 +5,6 @@
 // same checkpoints bit for bit, stops and resumes that match, and a diverging loss must still
 // fail before any checkpoint is written, naming the batch where it appeared.
 #include <doctest/doctest.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -19,6 +18,7 @@
 #include "core/safetensors.h"
 #include "data/dataset.h"
 #include "data/transforms.h"
+#include "tests/scratch.h"
 #include "tools/lib/train_loop.h"
 #include "tools/lib/train_step_stats.h"
 
@@ -56,19 +56,7 @@ TrainingData banded_data() {
   return data;
 }
 
-fs::path scratch_root() { return fs::temp_directory_path() / ("slab-test-deferred-" + std::to_string(getpid())); }
-struct ScratchCleanup {
-  ~ScratchCleanup() {
-    std::error_code ignored;
-    fs::remove_all(scratch_root(), ignored);
-  }
-} scratch_cleanup;
-
-std::string scratch_folder(const std::string& name) {
-  const fs::path path = scratch_root() / name;
-  fs::remove_all(path);
-  return path.string();
-}
+std::string scratch_folder(const std::string& name) { return testing::scratch_folder("deferred", name); }
 
 // Sets SLAB_LOSS_READ_EVERY for one scope ("" : unset).
 struct ReadEvery {

@@ -11,7 +11,6 @@
 // A data folder that is absent makes its case print SLAB_SKIPPED (tests/skip.h).
 #include <doctest/doctest.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -23,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/skip.h"
+#include "tests/scratch.h"
 
 namespace fs = std::filesystem;
 
@@ -62,21 +62,7 @@ double value_of(const std::string& output, const std::string& key) {
   return std::stod(output.substr(at + key.size() + 1));
 }
 
-// Every scratch folder of this process lives under one root, removed at exit.
-fs::path scratch_root() { return fs::temp_directory_path() / ("slab-test-programs-" + std::to_string(getpid())); }
-struct ScratchCleanup {
-  ~ScratchCleanup() {
-    std::error_code ignored;
-    fs::remove_all(scratch_root(), ignored);
-  }
-} scratch_cleanup;
-
-std::string scratch(const std::string& name) {
-  const fs::path path = scratch_root() / name;
-  fs::remove_all(path);
-  fs::create_directories(path.parent_path());
-  return path.string();
-}
+std::string scratch(const std::string& name) { return slab::testing::scratch_folder("programs", name); }
 
 bool has_temporary_files(const std::string& folder) {
   if (!fs::exists(folder)) return false;

@@ -11,12 +11,12 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 
 #include "core/random.h"
 #include "core/safetensors.h"
 #include "data/dataset.h"
 #include "data/transforms.h"
+#include "tests/scratch.h"
 #include "tools/lib/train_loop.h"
 
 using namespace slab;
@@ -58,20 +58,7 @@ TrainingData synthetic_data() {
   return data;
 }
 
-// Every scratch folder of this process lives under one root, removed at exit.
-fs::path scratch_root() { return fs::temp_directory_path() / ("slab-test-resume-" + std::to_string(getpid())); }
-struct ScratchCleanup {
-  ~ScratchCleanup() {
-    std::error_code ignored;
-    fs::remove_all(scratch_root(), ignored);
-  }
-} scratch_cleanup;
-
-std::string scratch_folder(const std::string& name) {
-  const fs::path path = scratch_root() / name;
-  fs::remove_all(path);
-  return path.string();
-}
+std::string scratch_folder(const std::string& name) { return testing::scratch_folder("resume", name); }
 
 TrainConfig config_from(std::vector<std::string> flags) {
   ProgramDefaults defaults;
