@@ -6,6 +6,9 @@
 #include <map>
 #include <sstream>
 
+#include "core/autograd.h"
+#include "core/ops.h"
+
 namespace slab {
 
 const char* estep_name(EStep estep) { return estep == EStep::Threshold ? "threshold" : "posterior"; }
@@ -55,6 +58,7 @@ std::string SpikeSlabOptions::describe() const {
 std::vector<double> group_mean_squares(const Tensor& weight, const PriorLayout& layout) {
   SLAB_CHECK(weight.numel() == layout.numel(), "spike-and-slab: weight of shape ", weight.shape(),
              " does not match its prior layout");
+  if (!weight.device().is_cpu()) return group_mean_squares_by_ops(weight, layout);
   const std::vector<double> w = weight.to_vector();
   std::vector<double> sums(static_cast<size_t>(layout.group_count()), 0.0);
   for (int64_t row = 0; row < layout.rows; ++row)
@@ -67,6 +71,20 @@ std::vector<double> group_mean_squares(const Tensor& weight, const PriorLayout& 
   const double size = static_cast<double>(layout.group_size());
   for (double& s : sums) s /= size;
   return sums;
+}
+
+// The weight seen as [rows, columns, inner]: a conv's kernel slice is (row, column), a
+// linear column is column. The reductions run where the weight is (float32, in the
+// device's deterministic order), and only one number per group comes back.
+std::vector<double> group_mean_squares_by_ops(const Tensor& weight, const PriorLayout& layout) {
+  SLAB_CHECK(weight.numel() == layout.numel(), "spike-and-slab: weight of shape ", weight.shape(),
+             " does not match its prior layout");
+  NoGradGuard no_grad;
+  const Tensor w = weight.detach().reshape({layout.rows, layout.columns, layout.inner});
+  const Tensor squares = mul(w, w);
+  const Tensor means =
+      layout.grouping == PriorGrouping::ConvKernels ? mean(squares, {2}) : mean(squares, {0, 2});
+  return means.to_vector();
 }
 
 double log_inclusion_probability(double sum_squares, int64_t m, double lambda1, double lambda0, double theta,
@@ -95,41 +113,74 @@ double posterior_half_point(int64_t m, const SpikeSlabOptions& options) {
          (options.data_size * (options.lambda0 - options.lambda1));
 }
 
-ConvUnitTests conv_hard_tests(const Tensor& weight, HardTest test, double threshold) {
-  SLAB_CHECK(weight.dim() == 4, "conv hard test: expected a weight [out, in, kh, kw], got ", weight.shape());
+namespace {
+
+// Per input channel and per output filter of a conv weight: max, min and max |w|.
+struct UnitExtremes {
+  std::vector<double> in_max, in_min, in_abs, out_max, out_min, out_abs;
+};
+
+UnitExtremes host_unit_extremes(const Tensor& weight) {
   const int64_t out = weight.size(0), in = weight.size(1), inner = weight.size(2) * weight.size(3);
   const std::vector<double> w = weight.to_vector();
   constexpr double inf = std::numeric_limits<double>::infinity();
-  std::vector<double> in_max(static_cast<size_t>(in), -inf), in_min(static_cast<size_t>(in), inf),
-      in_abs(static_cast<size_t>(in), 0.0);
-  std::vector<double> out_max(static_cast<size_t>(out), -inf), out_min(static_cast<size_t>(out), inf),
-      out_abs(static_cast<size_t>(out), 0.0);
+  UnitExtremes e{std::vector<double>(static_cast<size_t>(in), -inf), std::vector<double>(static_cast<size_t>(in), inf),
+                 std::vector<double>(static_cast<size_t>(in), 0.0),  std::vector<double>(static_cast<size_t>(out), -inf),
+                 std::vector<double>(static_cast<size_t>(out), inf), std::vector<double>(static_cast<size_t>(out), 0.0)};
   for (int64_t o = 0; o < out; ++o)
     for (int64_t i = 0; i < in; ++i)
       for (int64_t k = 0; k < inner; ++k) {
         const double x = w[static_cast<size_t>((o * in + i) * inner + k)];
         const size_t is = static_cast<size_t>(i), os = static_cast<size_t>(o);
-        in_max[is] = std::max(in_max[is], x);
-        in_min[is] = std::min(in_min[is], x);
-        in_abs[is] = std::max(in_abs[is], std::abs(x));
-        out_max[os] = std::max(out_max[os], x);
-        out_min[os] = std::min(out_min[os], x);
-        out_abs[os] = std::max(out_abs[os], std::abs(x));
+        e.in_max[is] = std::max(e.in_max[is], x);
+        e.in_min[is] = std::min(e.in_min[is], x);
+        e.in_abs[is] = std::max(e.in_abs[is], std::abs(x));
+        e.out_max[os] = std::max(e.out_max[os], x);
+        e.out_min[os] = std::min(e.out_min[os], x);
+        e.out_abs[os] = std::max(e.out_abs[os], std::abs(x));
       }
+  return e;
+}
+
+// The same extremes by reductions where the weight is (exact: max and min do not round).
+UnitExtremes unit_extremes_by_ops(const Tensor& weight) {
+  NoGradGuard no_grad;
+  const Tensor w = weight.detach().reshape({weight.size(0), weight.size(1), weight.size(2) * weight.size(3)});
+  const Tensor slice_max = max(w, 2).values;                 // [out, in]
+  const Tensor slice_min = mul(max(mul(w, -1.0), 2).values, -1.0);
+  const Tensor slice_abs = max(abs(w), 2).values;
+  auto over = [](const Tensor& t, int64_t dim) { return max(t, dim).values.to_vector(); };
+  auto under = [](const Tensor& t, int64_t dim) {
+    std::vector<double> v = max(mul(t, -1.0), dim).values.to_vector();
+    for (double& x : v) x = -x;
+    return v;
+  };
+  return {over(slice_max, 0), under(slice_min, 0), over(slice_abs, 0),
+          over(slice_max, 1), under(slice_min, 1), over(slice_abs, 1)};
+}
+
+ConvUnitTests hard_tests_from(const UnitExtremes& e, HardTest test, double threshold) {
   auto keep = [&](double max_value, double min_value, double max_abs) {
     const double statistic = test == HardTest::Magnitude ? max_abs : max_value - min_value;
     return static_cast<uint8_t>(statistic < threshold ? 0 : 1);
   };
   ConvUnitTests result;
-  for (int64_t i = 0; i < in; ++i) {
-    const size_t s = static_cast<size_t>(i);
-    result.keep_input_channels.push_back(keep(in_max[s], in_min[s], in_abs[s]));
-  }
-  for (int64_t o = 0; o < out; ++o) {
-    const size_t s = static_cast<size_t>(o);
-    result.keep_filters.push_back(keep(out_max[s], out_min[s], out_abs[s]));
-  }
+  for (size_t i = 0; i < e.in_max.size(); ++i) result.keep_input_channels.push_back(keep(e.in_max[i], e.in_min[i], e.in_abs[i]));
+  for (size_t o = 0; o < e.out_max.size(); ++o) result.keep_filters.push_back(keep(e.out_max[o], e.out_min[o], e.out_abs[o]));
   return result;
+}
+
+}  // namespace
+
+ConvUnitTests conv_hard_tests(const Tensor& weight, HardTest test, double threshold) {
+  SLAB_CHECK(weight.dim() == 4, "conv hard test: expected a weight [out, in, kh, kw], got ", weight.shape());
+  return hard_tests_from(weight.device().is_cpu() ? host_unit_extremes(weight) : unit_extremes_by_ops(weight), test,
+                         threshold);
+}
+
+ConvUnitTests conv_hard_tests_by_ops(const Tensor& weight, HardTest test, double threshold) {
+  SLAB_CHECK(weight.dim() == 4, "conv hard test: expected a weight [out, in, kh, kw], got ", weight.shape());
+  return hard_tests_from(unit_extremes_by_ops(weight), test, threshold);
 }
 
 std::vector<uint8_t> linear_column_tests(const Tensor& weight, double threshold) {

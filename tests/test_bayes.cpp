@@ -294,6 +294,38 @@ TEST_CASE("the posterior E-step is the exact p_g in log space, with p_g = 1/2 at
   CHECK_THROWS_WITH_AS(SpikeSlabPrior{bad}, doctest::Contains("needs the training-set size N"), Error);
 }
 
+TEST_CASE("the reductions a GPU uses give the host's statistics and tests") {
+  // The device path (group_mean_squares_by_ops, conv_hard_tests_by_ops) runs on any device;
+  // on the CPU it must reproduce the host loops: the same mean squares to float rounding,
+  // and the same keep decisions (max and min do not round). Zeroed units as after pruning.
+  Generator generator(7, 3);
+  Tensor conv = randn({6, 5, 3, 3}, generator);
+  for (int64_t i = 0; i < 5; ++i)
+    for (int64_t k = 0; k < 9; ++k) conv.set({2, i, k / 3, k % 3}, 0.0);  // a pruned filter
+  for (int64_t o = 0; o < 6; ++o)
+    for (int64_t k = 0; k < 9; ++k) conv.set({o, 3, k / 3, k % 3}, 0.004 * (k - 4));  // a small, spread channel
+  const PriorLayout conv_layout = PriorLayout::of(conv.shape(), PriorGrouping::ConvKernels);
+  const std::vector<double> host = group_mean_squares(conv, conv_layout);
+  const std::vector<double> ops = group_mean_squares_by_ops(conv, conv_layout);
+  REQUIRE(ops.size() == host.size());
+  for (size_t g = 0; g < host.size(); ++g) CHECK(ops[g] == doctest::Approx(host[g]).epsilon(1e-6));
+  for (HardTest test : {HardTest::Magnitude, HardTest::Range})
+    for (double threshold : {0.01, 0.02, 0.5}) {
+      const ConvUnitTests a = conv_hard_tests(conv, test, threshold), b = conv_hard_tests_by_ops(conv, test, threshold);
+      CHECK(a.keep_filters == b.keep_filters);
+      CHECK(a.keep_input_channels == b.keep_input_channels);
+    }
+  const ConvUnitTests magnitude = conv_hard_tests_by_ops(conv, HardTest::Magnitude, 0.02);
+  CHECK(magnitude.keep_filters[2] == 0);
+  CHECK(magnitude.keep_input_channels[3] == 0);
+  Tensor linear = randn({4, 7}, generator);
+  const PriorLayout linear_layout = PriorLayout::of(linear.shape(), PriorGrouping::LinearColumns);
+  const std::vector<double> columns = group_mean_squares(linear, linear_layout);
+  const std::vector<double> column_ops = group_mean_squares_by_ops(linear, linear_layout);
+  REQUIRE(column_ops.size() == 7);
+  for (size_t j = 0; j < columns.size(); ++j) CHECK(column_ops[j] == doctest::Approx(columns[j]).epsilon(1e-6));
+}
+
 TEST_CASE("hard tests: magnitude prunes small channels, range prunes flat ones") {
   // [out 2, in 3, 1, 2]: input channel 0 all 0.5 (flat but large), channel 1 tiny,
   // channel 2 large and spread.

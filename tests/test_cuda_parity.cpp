@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bayes/spike_slab.h"
 #include "core/ops.h"
 #include "core/philox.h"
 #include "core/random.h"
@@ -470,6 +471,27 @@ TEST_CASE("cross_entropy reports an out-of-range device target at the next synch
     many[301] = 11;
     const Tensor wide = cross_entropy(random_input({600, 10}, 126).to(device), labels_from_vector(many).to(device));
     CHECK_THROWS_WITH_AS(wide.to_vector(), doctest::Contains("target 10 at row 300 is outside [0, 10)"), Error);
+  }
+}
+
+TEST_CASE("the prior's E-step statistics and hard tests reduce on the GPU as on the CPU") {
+  for (Device device : gpus()) {
+    Tensor conv = random_input({8, 6, 3, 3}, 131, DType::f32, -0.1, 0.1);
+    for (int64_t o = 0; o < 8; ++o)
+      for (int64_t k = 0; k < 9; ++k) conv.set({o, 4, k / 3, k % 3}, 0.0);  // a pruned input channel
+    const Tensor gpu = conv.to(device);
+    const PriorLayout layout = PriorLayout::of(conv.shape(), PriorGrouping::ConvKernels);
+    const std::vector<double> cpu_squares = group_mean_squares(conv, layout);
+    const std::vector<double> gpu_squares = group_mean_squares(gpu, layout);  // reduced on the device
+    REQUIRE(gpu_squares.size() == cpu_squares.size());
+    for (size_t g = 0; g < cpu_squares.size(); ++g)
+      CHECK(gpu_squares[g] == doctest::Approx(cpu_squares[g]).epsilon(1e-5));
+    for (HardTest test : {HardTest::Magnitude, HardTest::Range}) {
+      const ConvUnitTests a = conv_hard_tests(conv, test, 0.05), b = conv_hard_tests(gpu, test, 0.05);
+      CHECK(a.keep_filters == b.keep_filters);
+      CHECK(a.keep_input_channels == b.keep_input_channels);
+      CHECK(b.keep_input_channels[4] == 0);
+    }
   }
 }
 
