@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
+#include <omp.h>
+
+#include "optim/prior_lanes.h"
 #include "optim/sghmc_kernel.h"
 #include "optim/sghmc_noise.h"
 #ifdef SLAB_WITH_CUDA
@@ -13,11 +17,15 @@ namespace slab {
 
 namespace {
 
-// Elements per chunk of the fused pass: the chunk's two noise draws and its per-element
-// decay and mask live in four small stack arrays (4 KiB), so the pass reads w, g, m, rho
-// once and writes w, m, rho once, with the noise generated in L1.
+// Elements per chunk of the fused pass (the OpenMP work item; a multiple of 64, the fused
+// AVX-512 step's group). The pass reads w, g, m, rho once and writes w, m, rho once: with
+// AVX-512 the noise and the prior stay in registers (sghmc_step_span, PriorLanes); without,
+// the chunk's two draws and its per-element decay and mask live in four stack arrays (4 KiB).
 constexpr int64_t kChunk = 256;
-constexpr int64_t kParallelElements = 32768;  // below this a tensor is updated serially
+#if SLAB_NOISE_AVX512
+static_assert(kChunk % 64 == 0 && kChunk <= PriorLanes::kMaxCount, "a chunk is whole groups of one PriorLanes view");
+#endif
+constexpr int64_t kParallelElements = 32768;  // below this many CPU weights in all, the step is serial
 
 void check_parameter(const NamedParameter& p) {
   SLAB_CHECK(p.tensor.dtype() == DType::f32, "sghmc: parameter '", p.name, "' is ", p.tensor.dtype(),
@@ -65,13 +73,84 @@ Sghmc::Sghmc(std::vector<NamedParameter> parameters, const SghmcOptions& options
   }
 }
 
+namespace {
+
+// A CPU tensor's share of the step: its arrays and draw, and where its chunks start in the
+// step's list of all CPU chunks.
+struct HostTensor {
+  float* w;
+  const float* g;
+  float* m;
+  float* rho;
+  int64_t n;
+  uint64_t stream, draw_prev;
+  const PriorState* state;
+  int64_t first_chunk;
+};
+
+// Chunk c of one tensor: elements [c kChunk, c kChunk + kChunk), fused.
+void step_chunk(const HostTensor& t, int64_t c, uint64_t seed, const SghmcCoefficients& k) {
+  const int64_t first = c * kChunk, count = std::min(kChunk, t.n - first);
+  const uint64_t numel = static_cast<uint64_t>(t.n), draw_next = t.draw_prev + 1;
+#if SLAB_NOISE_AVX512
+  // The draws in registers, the prior per group (optim/prior_lanes.h): only w, g, m and
+  // rho touch memory.
+  const uint64_t blocks = noise::blocks_per_draw(numel), first_block = static_cast<uint64_t>(first / 4);
+  PriorLanes prior(*t.state, first, count);
+  sghmc_step_span(t.w + first, t.m + first, t.rho + first, t.g + first, count, seed, t.stream,
+                  t.draw_prev * blocks + first_block, draw_next * blocks + first_block, prior, k);
+#else
+  alignas(64) float xi_prev[kChunk], xi[kChunk], decay[kChunk], keep[kChunk];
+  noise::fill_normals(seed, t.stream, t.draw_prev, numel, static_cast<uint64_t>(first), count, xi_prev);
+  noise::fill_normals(seed, t.stream, draw_next, numel, static_cast<uint64_t>(first), count, xi);
+  expand_prior_state(*t.state, first, count, decay, keep);
+  sghmc_update_span(t.w + first, t.m + first, t.rho + first, t.g + first, xi_prev, xi, decay, keep, count, k);
+#endif
+}
+
+}  // namespace
+
 void Sghmc::step() {
+  const SghmcCoefficients k = SghmcCoefficients::make(learning_rate_, options_.temperature, options_.data_size,
+                                                      options_.eta, options_.beta1, options_.beta2);
+  std::vector<HostTensor> host;
+  std::vector<size_t> host_index;
+  int64_t chunks = 0, elements = 0;
   for (size_t i = 0; i < parameters_.size(); ++i) {
-    if (parameters_[i].tensor.grad().defined()) step_tensor(i);
+    const NamedParameter& p = parameters_[i];
+    if (!p.tensor.grad().defined()) continue;
+    step_tensor(i);
+    if (p.tensor.device().is_cpu()) {
+      const int64_t n = p.tensor.numel();
+      host.push_back({p.tensor.data<float>(), p.tensor.grad().data<float>(), momentum_[i].data<float>(),
+                      rho_[i].data<float>(), n, noise_stream(i), draw_index_[i], &prior_states_[i], chunks});
+      host_index.push_back(i);
+      chunks += (n + kChunk - 1) / kChunk;
+      elements += n;
+    }
   }
+  // All CPU tensors in one parallel pass: each thread takes an equal contiguous share of
+  // the chunks of all tensors in turn (one fork and one join per step, instead of one per
+  // tensor with a wait for the slower thread after each). The chunks are independent, so
+  // the result does not depend on the thread count.
+  const uint64_t seed = options_.seed;
+#pragma omp parallel if (elements > kParallelElements)
+  {
+    const int64_t threads = omp_get_num_threads(), thread = omp_get_thread_num();
+    const int64_t begin = chunks * thread / threads, end = chunks * (thread + 1) / threads;
+    size_t j = 0;
+    for (int64_t c = begin; c < end; ++c) {
+      while (c >= host[j].first_chunk + (host[j].n + kChunk - 1) / kChunk) ++j;
+      step_chunk(host[j], c - host[j].first_chunk, seed, k);
+    }
+  }
+  for (size_t i : host_index) draw_index_[i] += 1;
   ++step_count_;
 }
 
+// Checks parameter `index`'s gradient and prior state, and steps it when it lives on a
+// GPU (the same update and draws, one fused kernel). A CPU parameter is left to step()'s
+// pass over all CPU parameters, which runs once every parameter has passed its checks.
 void Sghmc::step_tensor(size_t index) {
   const NamedParameter& p = parameters_[index];
   const Tensor grad = p.tensor.grad();
@@ -79,34 +158,15 @@ void Sghmc::step_tensor(size_t index) {
              "' is ", grad.dtype(), " ", grad.shape(), ", expected float32 ", p.tensor.shape());
   const PriorState& state = prior_states_[index];
   state.validate(p.name);
-  const SghmcCoefficients k = SghmcCoefficients::make(learning_rate_, options_.temperature, options_.data_size,
-                                                      options_.eta, options_.beta1, options_.beta2);
 #ifdef SLAB_WITH_CUDA
-  if (p.tensor.device().is_cuda()) {  // the same update and draws, one fused kernel
+  if (p.tensor.device().is_cuda()) {
+    const SghmcCoefficients k = SghmcCoefficients::make(learning_rate_, options_.temperature, options_.data_size,
+                                                        options_.eta, options_.beta1, options_.beta2);
     cuda::sghmc_step(p.tensor, grad, momentum_[index], rho_[index], options_.seed, noise_stream(index),
                      draw_index_[index], k, state);
     draw_index_[index] += 1;
-    return;
   }
 #endif
-  float* w = p.tensor.data<float>();
-  const float* g = grad.data<float>();
-  float* m = momentum_[index].data<float>();
-  float* rho = rho_[index].data<float>();
-  const int64_t n = p.tensor.numel();
-  const uint64_t seed = options_.seed, stream = noise_stream(index), numel = static_cast<uint64_t>(n);
-  const uint64_t draw_prev = draw_index_[index], draw_next = draw_prev + 1;
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for if (n > kParallelElements) schedule(static)
-  for (int64_t c = 0; c < chunks; ++c) {
-    alignas(64) float xi_prev[kChunk], xi[kChunk], decay[kChunk], keep[kChunk];
-    const int64_t first = c * kChunk, count = std::min(kChunk, n - first);
-    noise::fill_normals(seed, stream, draw_prev, numel, static_cast<uint64_t>(first), count, xi_prev);
-    noise::fill_normals(seed, stream, draw_next, numel, static_cast<uint64_t>(first), count, xi);
-    expand_prior_state(state, first, count, decay, keep);
-    sghmc_update_span(w + first, m + first, rho + first, g + first, xi_prev, xi, decay, keep, count, k);
-  }
-  draw_index_[index] = draw_next;
 }
 
 void Sghmc::apply_prior_masks() {

@@ -323,36 +323,51 @@ inline void normal_pair(__m512i word_radius, __m512i word_angle, __m512& first, 
 // 128-bit lane then yields blocks 0-3 and 4-7 in memory order, with no other shuffle.
 inline __m512i lane_blocks() { return _mm512_set_epi64(7, 3, 6, 2, 5, 1, 4, 0); }
 
-// The 32 normals of a group of eight blocks (laid out as lane_blocks says) to out[0, 32).
-inline void store_normals(const philox::avx512::Blocks8& b, float* out) {
-  const __m512i radius = philox::avx512::interleave_words(b.word[0], b.word[2]);
-  const __m512i angle = philox::avx512::interleave_words(b.word[1], b.word[3]);
-  __m512 cosines, sines;
-  normal_pair(radius, angle, cosines, sines);
-  _mm512_storeu_ps(out, _mm512_unpacklo_ps(cosines, sines));
-  _mm512_storeu_ps(out + 16, _mm512_unpackhi_ps(cosines, sines));
+// The normals of kSets groups of eight consecutive blocks, group s starting at block
+// first_block[s], in registers: normals[s][0] holds the group's elements 0-15 and
+// normals[s][1] its elements 16-31, in memory order (the lanes are laid out as lane_blocks
+// says). The fused sampler step (optim/sghmc_kernel.h) consumes them where they are made;
+// fill_blocks stores them.
+template <int kSets>
+inline void normals_of_groups(uint64_t seed, uint64_t stream, const uint64_t (&first_block)[kSets],
+                              __m512 (&normals)[kSets][2]) {
+  const __m512i lanes = lane_blocks();
+  __m512i index[kSets];
+  for (int s = 0; s < kSets; ++s)
+    index[s] = _mm512_add_epi64(_mm512_set1_epi64(static_cast<int64_t>(first_block[s])), lanes);
+  philox::avx512::Blocks8 groups[kSets];
+  philox::avx512::philox8<kSets>(index, seed, stream, groups);
+  for (int s = 0; s < kSets; ++s) {
+    const __m512i radius = philox::avx512::interleave_words(groups[s].word[0], groups[s].word[2]);
+    const __m512i angle = philox::avx512::interleave_words(groups[s].word[1], groups[s].word[3]);
+    __m512 cosines, sines;
+    normal_pair(radius, angle, cosines, sines);
+    normals[s][0] = _mm512_unpacklo_ps(cosines, sines);
+    normals[s][1] = _mm512_unpackhi_ps(cosines, sines);
+  }
 }
 
 // The normals of blocks [first_block, first_block + blocks) to out, in groups of eight
 // blocks; returns how many blocks it wrote (a multiple of 8; the caller does the rest).
 inline int64_t fill_blocks(uint64_t seed, uint64_t stream, uint64_t first_block, int64_t blocks, float* out) {
   constexpr int kSets = 4;  // groups in flight (see philox8)
-  const __m512i lanes = lane_blocks();
   int64_t k = 0;
   for (; k + 8 * kSets <= blocks; k += 8 * kSets) {
-    __m512i index[kSets];
-    for (int s = 0; s < kSets; ++s)
-      index[s] = _mm512_add_epi64(_mm512_set1_epi64(static_cast<int64_t>(first_block + static_cast<uint64_t>(k + 8 * s))),
-                                  lanes);
-    philox::avx512::Blocks8 groups[kSets];
-    philox::avx512::philox8<kSets>(index, seed, stream, groups);
-    for (int s = 0; s < kSets; ++s) store_normals(groups[s], out + 4 * (k + 8 * s));
+    uint64_t firsts[kSets];
+    for (int s = 0; s < kSets; ++s) firsts[s] = first_block + static_cast<uint64_t>(k + 8 * s);
+    __m512 normals[kSets][2];
+    normals_of_groups<kSets>(seed, stream, firsts, normals);
+    for (int s = 0; s < kSets; ++s) {
+      _mm512_storeu_ps(out + 4 * (k + 8 * s), normals[s][0]);
+      _mm512_storeu_ps(out + 4 * (k + 8 * s) + 16, normals[s][1]);
+    }
   }
   for (; k + 8 <= blocks; k += 8) {
-    const __m512i index[1] = {_mm512_add_epi64(_mm512_set1_epi64(static_cast<int64_t>(first_block + static_cast<uint64_t>(k))), lanes)};
-    philox::avx512::Blocks8 group[1];
-    philox::avx512::philox8<1>(index, seed, stream, group);
-    store_normals(group[0], out + 4 * k);
+    const uint64_t firsts[1] = {first_block + static_cast<uint64_t>(k)};
+    __m512 normals[1][2];
+    normals_of_groups<1>(seed, stream, firsts, normals);
+    _mm512_storeu_ps(out + 4 * k, normals[0][0]);
+    _mm512_storeu_ps(out + 4 * k + 16, normals[0][1]);
   }
   return k;
 }

@@ -203,6 +203,94 @@ TEST_CASE("sghmc_update_span is sghmc_update element for element, bit for bit") 
   }
 }
 
+TEST_CASE("Sghmc::step is per-element sghmc_update on normal_at draws, bit for bit, for every prior form") {
+  // The CPU step fuses the draws, the prior's decay and keep and the update (with AVX-512:
+  // noise in registers, decays permuted from the per-group vector, sghmc_step_span and
+  // PriorLanes). The reference walks the elements one by one with the definitions of
+  // optim/prior_state.h and the scalar functions the CUDA kernel runs. The shapes cover
+  // kernel sizes 9, 1 and 25, sizes that are not multiples of 16, 64 or 256, and one tensor
+  // above the parallel threshold (32768).
+  struct Case {
+    Shape shape;
+    PriorGrouping grouping;
+    bool groups, rows, columns;
+  };
+  const std::vector<Case> cases = {
+      {{48, 96, 3, 3}, PriorGrouping::ConvKernels, true, true, true},  // 41472 weights
+      {{7, 5, 3, 3}, PriorGrouping::ConvKernels, true, false, false},
+      {{7, 5, 3, 3}, PriorGrouping::ConvKernels, false, true, false},
+      {{7, 5, 3, 3}, PriorGrouping::ConvKernels, false, false, false},
+      {{37, 19, 1, 1}, PriorGrouping::ConvKernels, true, true, true},
+      {{11, 6, 5, 5}, PriorGrouping::ConvKernels, true, false, true},
+      {{13, 29}, PriorGrouping::LinearColumns, true, true, true},
+      {{301}, PriorGrouping::None, false, true, false},
+  };
+  std::vector<NamedParameter> parameters;
+  Generator generator(5, 6);
+  for (size_t i = 0; i < cases.size(); ++i) {
+    Tensor w = randn(cases[i].shape, generator) * 0.1;
+    w.set_grad(randn(cases[i].shape, generator) * 0.01);
+    std::string name = "p";
+    name += std::to_string(i);  // (not "p" + ...: GCC 12 warns -Wrestrict falsely on it)
+    parameters.push_back({name, w, cases[i].grouping});
+  }
+  SghmcOptions options = test_options();
+  Sghmc optimizer(parameters, options);
+  for (size_t i = 0; i < cases.size(); ++i) {
+    PriorState& state = optimizer.prior_states()[i];
+    const PriorLayout& l = state.layout;
+    if (cases[i].groups)
+      for (int64_t g = 0; g < l.group_count(); ++g) state.group_weight_decay.push_back(g % 3 == 0 ? 1.5f : 1e-3f * g);
+    if (cases[i].rows)
+      for (int64_t r = 0; r < l.rows; ++r) state.keep_rows.push_back(r % 4 == 1 ? 0 : 1);
+    if (cases[i].columns)
+      for (int64_t c = 0; c < l.columns; ++c) state.keep_columns.push_back(c % 5 == 3 ? 0 : 1);
+  }
+  // The reference state, as floats.
+  std::vector<std::vector<float>> w, m, rho, g;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    auto floats = [](const Tensor& t) {
+      std::vector<float> out;
+      for (double v : t.to_vector()) out.push_back(static_cast<float>(v));
+      return out;
+    };
+    w.push_back(floats(parameters[i].tensor));
+    m.push_back(floats(optimizer.momentum(i)));
+    rho.push_back(floats(optimizer.rho(i)));
+    g.push_back(floats(parameters[i].tensor.grad()));
+  }
+  const SghmcCoefficients k = SghmcCoefficients::make(options.learning_rate, options.temperature, options.data_size,
+                                                      options.eta, options.beta1, options.beta2);
+  for (uint64_t step = 0; step < 2; ++step) {
+    optimizer.step();
+    for (size_t i = 0; i < cases.size(); ++i) {
+      const PriorState& state = optimizer.prior_states()[i];
+      const PriorLayout& l = state.layout;
+      const uint64_t n = w[i].size();
+      for (uint64_t e = 0; e < n; ++e) {
+        const int64_t element = static_cast<int64_t>(e), column = element / l.inner % l.columns;
+        const int64_t row = element / (l.inner * l.columns);
+        const int64_t group = l.grouping == PriorGrouping::ConvKernels ? element / l.inner : column;
+        const float decay = state.group_weight_decay.empty() ? state.weight_decay
+                                                             : state.group_weight_decay[static_cast<size_t>(group)];
+        const float keep = state.row_kept(row) && state.column_kept(column) ? 1.0f : 0.0f;
+        const uint64_t stream = Sghmc::noise_stream(i);
+        sghmc_update(w[i][e], m[i][e], rho[i][e], g[i][e], noise::normal_at(options.seed, stream, step, n, e),
+                     noise::normal_at(options.seed, stream, step + 1, n, e), decay, keep, k);
+      }
+      const float* wd = parameters[i].tensor.data<float>();
+      const float* md = optimizer.momentum(i).data<float>();
+      const float* rd = optimizer.rho(i).data<float>();
+      int64_t differ = 0;
+      for (uint64_t e = 0; e < n; ++e)
+        differ += std::memcmp(&wd[e], &w[i][e], 4) != 0 || std::memcmp(&md[e], &m[i][e], 4) != 0 ||
+                  std::memcmp(&rd[e], &rho[i][e], 4) != 0;
+      INFO("tensor ", i, " ", cases[i].shape, ", step ", step);
+      CHECK(differ == 0);
+    }
+  }
+}
+
 TEST_CASE("sghmc agrees with the oracle for 50 steps on a small network") {
   TinySamplerNet net, oracle_net;
   const auto parameters = net.parameters();
