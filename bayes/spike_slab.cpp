@@ -185,7 +185,11 @@ ConvUnitTests conv_hard_tests_by_ops(const Tensor& weight, HardTest test, double
 
 std::vector<uint8_t> linear_column_tests(const Tensor& weight, double threshold) {
   SLAB_CHECK(weight.dim() == 2, "linear column test: expected a weight [out, in], got ", weight.shape());
-  const std::vector<double> mean_squares = group_mean_squares(weight, PriorLayout::of(weight.shape(), PriorGrouping::LinearColumns));
+  return columns_above(group_mean_squares(weight, PriorLayout::of(weight.shape(), PriorGrouping::LinearColumns)),
+                       threshold);
+}
+
+std::vector<uint8_t> columns_above(const std::vector<double>& mean_squares, double threshold) {
   std::vector<uint8_t> keep;
   for (double s : mean_squares) keep.push_back(static_cast<uint8_t>(s < threshold ? 0 : 1));
   return keep;
@@ -269,7 +273,8 @@ PriorPassReport SpikeSlabPrior::run(Optimizer& optimizer) const {
       report.pruned_units += count_zeros(state.keep_columns) + count_zeros(state.keep_rows);
       report.prunable_units += layout.columns + layout.rows;
     } else {
-      report.newly_pruned_units += merge_mask(state.keep_columns, linear_column_tests(p.tensor, options_.hard_threshold_linear));
+      // The soft groups are these columns: the E-step's mean squares are the test's statistic.
+      report.newly_pruned_units += merge_mask(state.keep_columns, columns_above(mean_squares, options_.hard_threshold_linear));
       report.pruned_units += count_zeros(state.keep_columns);
       report.prunable_units += layout.columns;
     }

@@ -105,5 +105,7 @@ ConvUnitTests conv_hard_tests(const Tensor& weight, HardTest test, double thresh
 ConvUnitTests conv_hard_tests_by_ops(const Tensor& weight, HardTest test, double threshold);
 // Per column of a linear weight [out, in]: 1 keeps, 0 when mean(w[:, j]^2) < threshold.
 std::vector<uint8_t> linear_column_tests(const Tensor& weight, double threshold);
+// The same test on mean squares already computed (the E-step's, for linear columns).
+std::vector<uint8_t> columns_above(const std::vector<double>& mean_squares, double threshold);
 
 }  // namespace slab

@@ -85,13 +85,7 @@ Metadata Csghmc::state_metadata() const {
 }
 
 void Csghmc::load_state(const std::map<std::string, Tensor>& tensors, const Metadata& metadata) {
-  check_state_keys(parameters_, tensors, {"velocity"}, "csghmc");
-  std::vector<Tensor> velocity;  // read all before changing anything
-  for (const NamedParameter& p : parameters_) {
-    velocity.push_back(load_state_slot(p, tensors, "velocity", "csghmc"));
-    SLAB_CHECK(velocity.back().defined(), "csghmc: the saved state has no '", p.name, ".velocity'");
-  }
-  velocity_ = std::move(velocity);
+  velocity_ = std::move(load_required_state_slots(parameters_, tensors, {"velocity"}, "csghmc")[0]);
   Optimizer::load_state(tensors, metadata);
   if (auto it = metadata.find("seed"); it != metadata.end()) options_.seed = std::stoull(it->second);
   if (auto it = metadata.find("noise"); it != metadata.end()) noise_ = it->second == "1";

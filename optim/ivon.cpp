@@ -139,18 +139,10 @@ Metadata Ivon::state_metadata() const {
 }
 
 void Ivon::load_state(const std::map<std::string, Tensor>& tensors, const Metadata& metadata) {
-  check_state_keys(parameters_, tensors, kSlots, "ivon");
-  std::vector<Tensor> loaded;  // every slot read and checked before anything changes
-  for (const NamedParameter& p : parameters_)
-    for (const std::string& slot : kSlots) {
-      loaded.push_back(load_state_slot(p, tensors, slot, "ivon"));
-      SLAB_CHECK(loaded.back().defined(), "ivon: the saved state has no '", p.name, ".", slot, "'");
-    }
-  for (size_t i = 0; i < parameters_.size(); ++i) {
-    mean_[i] = loaded[3 * i];
-    hessian_[i] = loaded[3 * i + 1];
-    gradient_momentum_[i] = loaded[3 * i + 2];
-  }
+  std::vector<std::vector<Tensor>> loaded = load_required_state_slots(parameters_, tensors, kSlots, "ivon");
+  mean_ = std::move(loaded[0]);
+  hessian_ = std::move(loaded[1]);
+  gradient_momentum_ = std::move(loaded[2]);
   Optimizer::load_state(tensors, metadata);
   if (auto it = metadata.find("seed"); it != metadata.end()) options_.seed = std::stoull(it->second);
 }

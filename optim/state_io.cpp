@@ -70,4 +70,18 @@ Tensor load_state_slot(const NamedParameter& parameter, const std::map<std::stri
   return state;
 }
 
+std::vector<std::vector<Tensor>> load_required_state_slots(const std::vector<NamedParameter>& parameters,
+                                                           const std::map<std::string, Tensor>& tensors,
+                                                           const std::vector<std::string>& slots,
+                                                           const char* optimizer) {
+  check_state_keys(parameters, tensors, slots, optimizer);
+  std::vector<std::vector<Tensor>> loaded(slots.size());
+  for (size_t s = 0; s < slots.size(); ++s)
+    for (const NamedParameter& p : parameters) {
+      loaded[s].push_back(load_state_slot(p, tensors, slots[s], optimizer));
+      SLAB_CHECK(loaded[s].back().defined(), optimizer, ": the saved state has no '", p.name, ".", slots[s], "'");
+    }
+  return loaded;
+}
+
 }  // namespace slab

@@ -31,4 +31,13 @@ void check_state_keys(const std::vector<NamedParameter>& parameters, const std::
 Tensor load_state_slot(const NamedParameter& parameter, const std::map<std::string, Tensor>& tensors,
                        const std::string& slot, const char* optimizer);
 
+// For optimizers whose every parameter always has every slot (their state exists from the
+// constructor on): checks the keys, then reads every slot of every parameter before the
+// caller changes anything, so a bad checkpoint leaves the optimizer as it was. Returns
+// loaded[slot][parameter]; a missing slot is an Error naming "<parameter>.<slot>".
+std::vector<std::vector<Tensor>> load_required_state_slots(const std::vector<NamedParameter>& parameters,
+                                                           const std::map<std::string, Tensor>& tensors,
+                                                           const std::vector<std::string>& slots,
+                                                           const char* optimizer);
+
 }  // namespace slab

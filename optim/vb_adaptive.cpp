@@ -129,18 +129,10 @@ Metadata VbAdaptive::state_metadata() const {
 }
 
 void VbAdaptive::load_state(const std::map<std::string, Tensor>& tensors, const Metadata& metadata) {
-  check_state_keys(parameters_, tensors, kSlots, "vb-adaptive");
-  std::vector<Tensor> loaded;  // every slot read and checked before anything changes
-  for (const NamedParameter& p : parameters_)
-    for (const std::string& slot : kSlots) {
-      loaded.push_back(load_state_slot(p, tensors, slot, "vb-adaptive"));
-      SLAB_CHECK(loaded.back().defined(), "vb-adaptive: the saved state has no '", p.name, ".", slot, "'");
-    }
-  for (size_t i = 0; i < parameters_.size(); ++i) {
-    mean_[i] = loaded[3 * i];
-    precision_[i] = loaded[3 * i + 1];
-    momentum_[i] = loaded[3 * i + 2];
-  }
+  std::vector<std::vector<Tensor>> loaded = load_required_state_slots(parameters_, tensors, kSlots, "vb-adaptive");
+  mean_ = std::move(loaded[0]);
+  precision_ = std::move(loaded[1]);
+  momentum_ = std::move(loaded[2]);
   Optimizer::load_state(tensors, metadata);
   if (auto it = metadata.find("seed"); it != metadata.end()) options_.seed = std::stoull(it->second);
 }
