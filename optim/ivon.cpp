@@ -122,13 +122,7 @@ void Ivon::step() {
 }
 
 NamedTensors Ivon::state_tensors() const {
-  NamedTensors out;
-  for (size_t i = 0; i < parameters_.size(); ++i) {
-    out.emplace_back(parameters_[i].name + ".mean", mean_[i]);
-    out.emplace_back(parameters_[i].name + ".hessian", hessian_[i]);
-    out.emplace_back(parameters_[i].name + ".gradient_momentum", gradient_momentum_[i]);
-  }
-  return out;
+  return state_slot_tensors(parameters_, kSlots, {&mean_, &hessian_, &gradient_momentum_});
 }
 
 Metadata Ivon::state_metadata() const {

@@ -84,4 +84,14 @@ std::vector<std::vector<Tensor>> load_required_state_slots(const std::vector<Nam
   return loaded;
 }
 
+NamedTensors state_slot_tensors(const std::vector<NamedParameter>& parameters, const std::vector<std::string>& slots,
+                                const std::vector<const std::vector<Tensor>*>& values) {
+  SLAB_CHECK(values.size() == slots.size(), "state_slot_tensors: ", slots.size(), " slots but ", values.size(),
+             " value vectors");
+  NamedTensors out;
+  for (size_t i = 0; i < parameters.size(); ++i)
+    for (size_t s = 0; s < slots.size(); ++s) out.emplace_back(parameters[i].name + "." + slots[s], (*values[s])[i]);
+  return out;
+}
+
 }  // namespace slab

@@ -31,6 +31,11 @@ void check_state_keys(const std::vector<NamedParameter>& parameters, const std::
 Tensor load_state_slot(const NamedParameter& parameter, const std::map<std::string, Tensor>& tensors,
                        const std::string& slot, const char* optimizer);
 
+// The state of slots held as one vector per slot (values[s][i] for parameter i), named
+// "<parameter>.<slot>", parameter by parameter: the inverse of load_required_state_slots.
+NamedTensors state_slot_tensors(const std::vector<NamedParameter>& parameters, const std::vector<std::string>& slots,
+                                const std::vector<const std::vector<Tensor>*>& values);
+
 // For optimizers whose every parameter always has every slot (their state exists from the
 // constructor on): checks the keys, then reads every slot of every parameter before the
 // caller changes anything, so a bad checkpoint leaves the optimizer as it was. Returns

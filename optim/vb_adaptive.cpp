@@ -112,13 +112,7 @@ void VbAdaptive::step() {
 }
 
 NamedTensors VbAdaptive::state_tensors() const {
-  NamedTensors out;
-  for (size_t i = 0; i < parameters_.size(); ++i) {
-    out.emplace_back(parameters_[i].name + ".mean", mean_[i]);
-    out.emplace_back(parameters_[i].name + ".precision", precision_[i]);
-    out.emplace_back(parameters_[i].name + ".momentum", momentum_[i]);
-  }
-  return out;
+  return state_slot_tensors(parameters_, kSlots, {&mean_, &precision_, &momentum_});
 }
 
 Metadata VbAdaptive::state_metadata() const {
