@@ -26,6 +26,16 @@ HardTest parse_hard_test(const std::string& text) {
   SLAB_FAIL("--hard-test: expected 'magnitude' or 'range', got '", text, "'");
 }
 
+const char* threshold_scale_name(ThresholdScale scale) {
+  return scale == ThresholdScale::Absolute ? "absolute" : "layer";
+}
+
+ThresholdScale parse_threshold_scale(const std::string& text) {
+  if (text == "absolute") return ThresholdScale::Absolute;
+  if (text == "layer") return ThresholdScale::Layer;
+  SLAB_FAIL("--threshold-scale: expected 'absolute' or 'layer', got '", text, "'");
+}
+
 void SpikeSlabOptions::validate() const {
   SLAB_CHECK(lambda1 >= 0 && lambda0 >= 0, "spike-and-slab: lambda1 and lambda0 must be >= 0, got ", lambda1, " and ",
              lambda0);
@@ -48,7 +58,8 @@ std::string SpikeSlabOptions::describe() const {
   if (estep == EStep::Threshold) out << " soft_threshold=" << soft_threshold;
   else out << " theta=" << theta;
   out << " hard_test=" << hard_test_name(hard_test) << " hard_threshold_conv=" << hard_threshold_conv
-      << " hard_threshold_linear=" << hard_threshold_linear << " warm_up=" << warm_up
+      << " hard_threshold_linear=" << hard_threshold_linear
+      << " threshold_scale=" << threshold_scale_name(threshold_scale) << " warm_up=" << warm_up
       << " prune_bn=" << (prune_bn ? "on" : "off");
   return out.str();
 }
@@ -183,6 +194,23 @@ ConvUnitTests conv_hard_tests_by_ops(const Tensor& weight, HardTest test, double
   return hard_tests_from(unit_extremes_by_ops(weight), test, threshold);
 }
 
+double live_mean_square(const std::vector<double>& group_mean_squares, const PriorState& state) {
+  const PriorLayout& layout = state.layout;
+  SLAB_CHECK(static_cast<int64_t>(group_mean_squares.size()) == layout.group_count(), "live mean square: ",
+             group_mean_squares.size(), " group statistics for ", layout.group_count(), " groups");
+  double sum = 0;
+  int64_t live = 0;
+  for (int64_t g = 0; g < layout.group_count(); ++g) {
+    const bool kept = layout.grouping == PriorGrouping::ConvKernels
+                          ? state.row_kept(g / layout.columns) && state.column_kept(g % layout.columns)
+                          : state.column_kept(g);
+    if (!kept) continue;
+    sum += group_mean_squares[static_cast<size_t>(g)];
+    ++live;
+  }
+  return live == 0 ? 0.0 : sum / static_cast<double>(live);
+}
+
 std::vector<uint8_t> linear_column_tests(const Tensor& weight, double threshold) {
   SLAB_CHECK(weight.dim() == 2, "linear column test: expected a weight [out, in], got ", weight.shape());
   return columns_above(group_mean_squares(weight, PriorLayout::of(weight.shape(), PriorGrouping::LinearColumns)),
@@ -257,24 +285,29 @@ PriorPassReport SpikeSlabPrior::run(Optimizer& optimizer) const {
     if (layout.grouping == PriorGrouping::None) continue;
     // E-step (ALGORITHM.md 3), one decay per soft group.
     const std::vector<double> mean_squares = group_mean_squares(p.tensor, layout);
+    // The thresholds' unit: 1, or the layer's own mean(w^2) (threshold-scale layer).
+    const double scale =
+        options_.threshold_scale == ThresholdScale::Layer ? live_mean_square(mean_squares, state) : 1.0;
+    SpikeSlabOptions scaled = options_;
+    scaled.soft_threshold *= scale;
     state.group_weight_decay.resize(mean_squares.size());
     const double middle = 0.5 * (options_.lambda0 + options_.lambda1);
     for (size_t g = 0; g < mean_squares.size(); ++g) {
-      const double decay = group_weight_decay(mean_squares[g], layout.group_size(), options_);
+      const double decay = group_weight_decay(mean_squares[g], layout.group_size(), scaled);
       state.group_weight_decay[g] = static_cast<float>(decay);
       report.spike_groups += decay > middle ? 1 : 0;
     }
     report.groups += static_cast<int64_t>(mean_squares.size());
     // Hard pruning, permanent.
     if (layout.grouping == PriorGrouping::ConvKernels) {
-      const ConvUnitTests tests = conv_hard_tests(p.tensor, options_.hard_test, options_.hard_threshold_conv);
+      const ConvUnitTests tests = conv_hard_tests(p.tensor, options_.hard_test, options_.hard_threshold_conv * std::sqrt(scale));
       report.newly_pruned_units += merge_mask(state.keep_columns, tests.keep_input_channels);
       report.newly_pruned_units += merge_mask(state.keep_rows, tests.keep_filters);
       report.pruned_units += count_zeros(state.keep_columns) + count_zeros(state.keep_rows);
       report.prunable_units += layout.columns + layout.rows;
     } else {
       // The soft groups are these columns: the E-step's mean squares are the test's statistic.
-      report.newly_pruned_units += merge_mask(state.keep_columns, columns_above(mean_squares, options_.hard_threshold_linear));
+      report.newly_pruned_units += merge_mask(state.keep_columns, columns_above(mean_squares, options_.hard_threshold_linear * scale));
       report.pruned_units += count_zeros(state.keep_columns);
       report.prunable_units += layout.columns;
     }

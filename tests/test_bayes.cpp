@@ -350,6 +350,62 @@ TEST_CASE("hard tests: magnitude prunes small channels, range prunes flat ones")
   CHECK_THROWS_WITH_AS(conv_hard_tests(lin, HardTest::Range, 0.1), doctest::Contains("[2, 3]"), Error);
 }
 
+TEST_CASE("threshold-scale layer: thresholds follow each layer's own scale, so a rescaled layer prunes the same") {
+  // conv [3 filters, 2 input channels, 1, 2]: filter 2 is small against the others.
+  const std::vector<double> values = {1.0, -1.0, 0.8, 0.6,  //
+                                      0.9, 0.7, -1.0, 1.0,  //
+                                      0.05, -0.04, 0.03, 0.02};
+  SpikeSlabOptions o;
+  o.lambda1 = 1e-4;
+  o.lambda0 = 1e-2;
+  o.threshold_scale = ThresholdScale::Layer;
+  o.soft_threshold = 0.1;        // spike a slice below a tenth of the layer's mean w^2
+  o.hard_threshold_conv = 0.1;   // prune a unit whose max|w| is below a tenth of its RMS
+  auto pass = [&](double scale, const SpikeSlabOptions& options) {
+    std::vector<double> scaled = values;
+    for (double& x : scaled) x *= scale;
+    Tensor w = from_vector(scaled, {3, 2, 1, 2}).set_requires_grad(true);
+    Sghmc optimizer({{"conv.weight", w, PriorGrouping::ConvKernels}}, sampler_options());
+    SpikeSlabPrior prior(options);
+    prior.run(optimizer);
+    return optimizer.prior_states()[0];
+  };
+  // Live mean w^2 = (sum of squares of filters 0-1 = 6.3, filter 2 = 0.0054) / 12 = 0.52545;
+  // RMS 0.7249, so the conv cut is 0.0725: filter 2 (max 0.05) goes, nothing else.
+  for (double scale : {1.0, 1e-3, 40.0}) {
+    const PriorState state = pass(scale, o);
+    CHECK(state.group_weight_decay == std::vector<float>{1e-4f, 1e-4f, 1e-4f, 1e-4f, 1e-2f, 1e-2f});
+    CHECK(state.keep_rows == std::vector<uint8_t>{1, 1, 0});
+    CHECK(state.keep_columns == std::vector<uint8_t>{1, 1});
+  }
+  // The same thresholds as absolute numbers decide by size: at scale 1e-3 everything goes.
+  SpikeSlabOptions absolute = o;
+  absolute.threshold_scale = ThresholdScale::Absolute;
+  CHECK(pass(1e-3, absolute).keep_rows == std::vector<uint8_t>{0, 0, 0});
+  CHECK(pass(1.0, absolute).keep_rows == std::vector<uint8_t>{1, 1, 0});
+  // The scale is over live weights only: pruned filters' zeros do not lower it.
+  Tensor w = from_vector(values, {3, 2, 1, 2});
+  const PriorLayout layout = PriorLayout::of(w.shape(), PriorGrouping::ConvKernels);
+  PriorState state;
+  state.layout = layout;
+  const std::vector<double> squares = group_mean_squares(w, layout);
+  CHECK(live_mean_square(squares, state) == doctest::Approx((6.3 + 0.0054) / 12));
+  state.keep_rows = {1, 1, 0};
+  CHECK(live_mean_square(squares, state) == doctest::Approx(6.3 / 8));
+  state.keep_rows = {0, 0, 0};
+  CHECK(live_mean_square(squares, state) == 0.0);
+  // Linear columns: mean(w[:, j]^2) against hard_threshold_linear times the layer's mean w^2.
+  Tensor lin = from_vector({0.01, 1.0, 0.5, 0.01, -1.0, 0.5}, {2, 3}).set_requires_grad(true);
+  Sghmc fc({{"fc.weight", lin, PriorGrouping::LinearColumns}}, sampler_options());
+  SpikeSlabOptions columns = o;
+  columns.hard_threshold_linear = 0.01;  // layer mean w^2 = 2.5002 / 6: cut 0.0042
+  SpikeSlabPrior(columns).run(fc);
+  CHECK(fc.prior_states()[0].keep_columns == std::vector<uint8_t>{0, 1, 1});
+  CHECK(parse_threshold_scale("layer") == ThresholdScale::Layer);
+  CHECK_THROWS_WITH_AS(parse_threshold_scale("relative"), doctest::Contains("'absolute' or 'layer'"), Error);
+  CHECK(o.describe().find("threshold_scale=layer") != std::string::npos);
+}
+
 TEST_CASE("masks are permanent: a pruned unit stays pruned when its test would pass again") {
   Tensor w = from_vector({0.0001, 1.0, 0.0001, 1.0}, {2, 2}).set_requires_grad(true);
   Sghmc optimizer({{"fc.weight", w, PriorGrouping::LinearColumns}}, sampler_options());

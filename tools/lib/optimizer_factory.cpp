@@ -83,6 +83,9 @@ void add_optimizer_flags(CLI::App& app, OptimizerSettings& s) {
   app.add_option("--hard-threshold-linear", s.prior.hard_threshold_linear,
                  "pruning threshold on a linear column's mean(w^2)");
   app.add_option("--hard-test", s.hard_test_text, "conv pruning test: magnitude (max|w|) or range (max - min, reference)");
+  app.add_option("--threshold-scale", s.threshold_scale_text,
+                 "absolute (the spec's): thresholds in weight units; layer: fractions of each layer's own scale, "
+                 "mean(w^2) over its live weights (soft, linear hard) or its square root (conv hard)");
   app.add_option("--estep", s.estep_text, "E-step: threshold (reference) or posterior (exact p_g with --theta)");
   app.add_option("--theta", s.prior.theta, "prior inclusion probability (posterior E-step)");
   app.add_option("--warm-up", s.prior.warm_up, "epochs before the first E-step and pruning (they run when epoch > warm-up)")
@@ -148,6 +151,7 @@ void resolve_optimizer_defaults(const CLI::App& app, OptimizerSettings& s, doubl
     set("--hard-threshold", s.prior.hard_threshold_conv, preset.prior.hard_threshold_conv);
     set("--hard-threshold-linear", s.prior.hard_threshold_linear, preset.prior.hard_threshold_linear);
     set("--hard-test", s.hard_test_text, std::string(hard_test_name(preset.prior.hard_test)));
+    set("--threshold-scale", s.threshold_scale_text, std::string(threshold_scale_name(preset.prior.threshold_scale)));
     set("--estep", s.estep_text, std::string(estep_name(preset.prior.estep)));
     set("--theta", s.prior.theta, preset.prior.theta);
     set("--warm-up", s.prior.warm_up, preset.prior.warm_up);
@@ -165,6 +169,11 @@ void resolve_optimizer_defaults(const CLI::App& app, OptimizerSettings& s, doubl
     s.prior.estep = parse_estep(s.estep_text);
   } catch (const Error& e) {
     throw UsageError(std::string("--estep: ") + e.what());
+  }
+  try {
+    s.prior.threshold_scale = parse_threshold_scale(s.threshold_scale_text);
+  } catch (const Error& e) {
+    throw UsageError(e.what());
   }
   s.prior.prune_bn = parse_on_off(s.prune_bn_text, "--prune-bn");
 }

@@ -61,6 +61,7 @@ struct OptimizerSettings {
   SpikeSlabOptions prior;
   // The prior's choices as the flags spell them, parsed into `prior` by resolution.
   std::string hard_test_text = "magnitude", estep_text = "threshold", prune_bn_text = "on";
+  std::string threshold_scale_text = "absolute";
 };
 
 // The resolved setting of every flag; --temperature stays text until N is known.

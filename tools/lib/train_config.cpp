@@ -193,6 +193,7 @@ nlohmann::json config_to_json(const TrainConfig& c) {
                     {"hard_threshold", o.prior.hard_threshold_conv},
                     {"hard_threshold_linear", o.prior.hard_threshold_linear},
                     {"hard_test", hard_test_name(o.prior.hard_test)},
+                    {"threshold_scale", threshold_scale_name(o.prior.threshold_scale)},
                     {"estep", estep_name(o.prior.estep)},
                     {"theta", o.prior.theta},
                     {"warm_up", o.prior.warm_up},
