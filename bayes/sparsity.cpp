@@ -94,6 +94,22 @@ std::vector<bool> dead_after_batch_norm(const BatchNorm& bn, const std::vector<b
   return dead;
 }
 
+// The dead input channels of `reader` expanded to its `columns` input columns (a Linear
+// after a flatten reads columns / channels columns per channel); all false when it reads
+// no dead channel. `exact` (a conv) requires one column per channel.
+std::vector<bool> dead_inputs_of(const std::map<std::string, std::vector<bool>>& dead_inputs, const std::string& reader,
+                                 int64_t columns, bool exact) {
+  std::vector<bool> dead(static_cast<size_t>(columns), false);
+  auto it = dead_inputs.find(reader);
+  if (it == dead_inputs.end()) return dead;
+  const int64_t channels = static_cast<int64_t>(it->second.size());
+  SLAB_CHECK(channels > 0 && columns % channels == 0 && (!exact || columns == channels), "sparsity: '", reader,
+             "' has ", columns, " input columns but reads ", channels, " channels");
+  const int64_t per_channel = columns / channels;
+  for (int64_t j = 0; j < columns; ++j) dead[static_cast<size_t>(j)] = it->second[static_cast<size_t>(j / per_channel)];
+  return dead;
+}
+
 }  // namespace
 
 SparsityReport sparsity_report(Module& model, const Optimizer* optimizer, const Shape& example_input) {
@@ -124,6 +140,38 @@ SparsityReport sparsity_report(Module& model, const Optimizer* optimizer, const 
     const std::vector<bool> after = dead_after_batch_norm(*bn, dead_channels.at(pair.conv));
     dead_channels[pair.batch_norm] = after;
     dead_channels[pair.conv] = after;  // a filter is dead when its channel is dead after BN
+  }
+
+  // Residual streams: channel j is removed only when every member is dead at j - offset.
+  std::map<std::string, std::vector<bool>> dead_in_stream;
+  for (const ResidualStream& stream : couplings.residual_streams) {
+    std::vector<bool>& dead = dead_in_stream[stream.name];
+    dead.assign(static_cast<size_t>(stream.channels), true);
+    for (int64_t j = 0; j < stream.channels; ++j) {
+      for (const StreamMember& member : stream.members) {
+        const int64_t c = j - member.channel_offset;
+        auto it = dead_channels.find(member.module);
+        if (it == dead_channels.end()) {
+          if (c >= 0) dead[static_cast<size_t>(j)] = false;  // an unknown member: assume alive inside its range
+          continue;
+        }
+        if (c >= 0 && c < static_cast<int64_t>(it->second.size()) && !it->second[static_cast<size_t>(c)])
+          dead[static_cast<size_t>(j)] = false;
+      }
+    }
+    report.streams.push_back({stream.name, stream.channels, std::count(dead.begin(), dead.end(), true)});
+  }
+  // The input channels every reader gets as zeros (a dead source channel).
+  std::map<std::string, std::vector<bool>> dead_inputs;
+  for (const ChannelReader& r : couplings.readers) {
+    const auto& sources = r.from_stream ? dead_in_stream : dead_channels;
+    auto source = sources.find(r.source);
+    if (source == sources.end()) continue;  // e.g. a stream of one member that was dropped
+    std::vector<bool>& dead = dead_inputs[r.reader];
+    if (dead.empty()) dead.assign(source->second.size(), false);
+    SLAB_CHECK(dead.size() == source->second.size(), "sparsity: '", r.reader, "' reads ", dead.size(), " and ",
+               source->second.size(), " channels from two sources");
+    for (size_t c = 0; c < dead.size(); ++c) dead[c] = dead[c] || source->second[c];
   }
 
   for (auto& [name, module] : modules) {
@@ -157,17 +205,24 @@ SparsityReport sparsity_report(Module& model, const Optimizer* optimizer, const 
       }
       const std::vector<bool>& dead = dead_channels.at(name);
       layer.dead_filters = std::count(dead.begin(), dead.end(), true);
+      const std::vector<bool> dead_in = dead_inputs_of(dead_inputs, name, layer.columns, 1);
+      layer.dead_columns = std::count(dead_in.begin(), dead_in.end(), true);
+      // A weight is kept when it is nonzero, its filter is alive and its input channel is not dead.
+      const std::vector<double> w = conv->weight.to_vector();
+      const int64_t per_column = conv->weight.numel() / (layer.filters * layer.columns);
+      int64_t kept = 0;
+      for (int64_t o = 0; o < layer.filters; ++o)
+        for (int64_t i = 0; i < layer.columns; ++i) {
+          if (dead[static_cast<size_t>(o)] || dead_in[static_cast<size_t>(i)]) continue;
+          for (int64_t k = 0; k < per_column; ++k)
+            kept += w[static_cast<size_t>((o * layer.columns + i) * per_column + k)] != 0.0 ? 1 : 0;
+        }
+      layer.weights = conv->weight.numel();
+      layer.removed_weights = layer.weights - kept;
       auto position = positions.find(conv->weight.impl());
       if (position != positions.end()) {
-        const std::vector<double> w = conv->weight.to_vector();
-        const int64_t per_filter = conv->weight.numel() / layer.filters;
-        double kept = 0;
-        for (int64_t o = 0; o < layer.filters; ++o) {
-          if (dead[static_cast<size_t>(o)]) continue;
-          for (int64_t k = 0; k < per_filter; ++k) kept += w[static_cast<size_t>(o * per_filter + k)] != 0.0 ? 1 : 0;
-        }
         layer.dense_macs = static_cast<double>(position->second) * static_cast<double>(conv->weight.numel());
-        layer.kept_macs = static_cast<double>(position->second) * kept;
+        layer.kept_macs = static_cast<double>(position->second) * static_cast<double>(kept);
       }
     } else if (linear) {
       layer.kind = "linear";
@@ -176,8 +231,18 @@ SparsityReport sparsity_report(Module& model, const Optimizer* optimizer, const 
       const PriorState* state = masks.count(name + ".weight") ? masks.at(name + ".weight") : nullptr;
       if (state)
         for (int64_t j = 0; j < layer.columns; ++j) layer.pruned_columns += state->column_kept(j) ? 0 : 1;
+      // Columns read from a dead channel (k per channel after a flatten) are removed too.
+      const std::vector<bool> dead_in = dead_inputs_of(dead_inputs, name, layer.columns, 0);
+      layer.dead_columns = std::count(dead_in.begin(), dead_in.end(), true);
+      const std::vector<double> w = linear->weight.to_vector();
+      int64_t kept = 0;
+      for (int64_t o = 0; o < linear->out_features; ++o)
+        for (int64_t j = 0; j < layer.columns; ++j)
+          kept += !dead_in[static_cast<size_t>(j)] && w[static_cast<size_t>(o * layer.columns + j)] != 0.0 ? 1 : 0;
+      layer.weights = linear->weight.numel();
+      layer.removed_weights = layer.weights - kept;
       layer.dense_macs = static_cast<double>(linear->weight.numel());
-      layer.kept_macs = static_cast<double>(linear->weight.numel() - count_zeros(linear->weight));
+      layer.kept_macs = static_cast<double>(kept);
     } else {
       layer.kind = "batchnorm";
       layer.shape = bn->running_mean.shape();
@@ -187,31 +252,15 @@ SparsityReport sparsity_report(Module& model, const Optimizer* optimizer, const 
     }
     report.dense_macs += layer.dense_macs;
     report.kept_macs += layer.kept_macs;
+    if (layer.kind == "conv") {
+      report.conv_weights += layer.weights;
+      report.conv_removed_weights += layer.removed_weights;
+    }
     report.layers.push_back(layer);
   }
   for (const NamedParameter& p : model.named_parameters()) {
     report.parameters += p.tensor.numel();
     report.zeros += count_zeros(p.tensor);
-  }
-  // Residual streams: channel j is removed only when every member is dead at j - offset.
-  for (const ResidualStream& stream : couplings.residual_streams) {
-    StreamSparsity s;
-    s.name = stream.name;
-    s.channels = stream.channels;
-    for (int64_t j = 0; j < stream.channels; ++j) {
-      bool dead = true;
-      for (const StreamMember& member : stream.members) {
-        const int64_t c = j - member.channel_offset;
-        auto it = dead_channels.find(member.module);
-        if (it == dead_channels.end()) {
-          if (c >= 0) dead = false;  // an unknown member: assume alive inside its range
-          continue;
-        }
-        if (c >= 0 && c < static_cast<int64_t>(it->second.size()) && !it->second[static_cast<size_t>(c)]) dead = false;
-      }
-      s.dead_channels += dead ? 1 : 0;
-    }
-    report.streams.push_back(s);
   }
   return report;
 }
@@ -219,8 +268,8 @@ SparsityReport sparsity_report(Module& model, const Optimizer* optimizer, const 
 std::string SparsityReport::table() const {
   std::ostringstream out;
   char line[256];
-  std::snprintf(line, sizeof line, "%-28s %-9s %10s %10s %8s %14s %12s %12s\n", "layer", "kind", "params", "zeros",
-                "sparsity", "filters p/dead", "columns p", "MACs kept");
+  std::snprintf(line, sizeof line, "%-28s %-9s %10s %10s %8s %10s %14s %16s %10s\n", "layer", "kind", "params",
+                "zeros", "sparsity", "removed", "filters p/dead", "columns p/dead", "MACs kept");
   out << line;
   for (const LayerSparsity& l : layers) {
     const double sparsity = l.parameters ? static_cast<double>(l.zeros) / static_cast<double>(l.parameters) : 0.0;
@@ -228,11 +277,14 @@ std::string SparsityReport::table() const {
                               ? std::to_string(l.pruned_filters) + "/" + std::to_string(l.dead_filters) + " of " +
                                     std::to_string(l.filters)
                               : "-";
-    std::string columns = l.columns ? std::to_string(l.pruned_columns) + " of " + std::to_string(l.columns) : "-";
+    std::string columns = l.columns ? std::to_string(l.pruned_columns) + "/" + std::to_string(l.dead_columns) + " of " +
+                                          std::to_string(l.columns)
+                                    : "-";
+    std::string removed = l.weights ? std::to_string(l.removed_weights) : "-";
     std::string macs = l.dense_macs > 0 ? std::to_string(static_cast<int>(100.0 * l.kept_macs / l.dense_macs + 0.5)) + "%" : "-";
-    std::snprintf(line, sizeof line, "%-28s %-9s %10lld %10lld %8.4f %14s %12s %12s\n", l.name.c_str(), l.kind.c_str(),
-                  static_cast<long long>(l.parameters), static_cast<long long>(l.zeros), sparsity, filters.c_str(),
-                  columns.c_str(), macs.c_str());
+    std::snprintf(line, sizeof line, "%-28s %-9s %10lld %10lld %8.4f %10s %14s %16s %10s\n", l.name.c_str(),
+                  l.kind.c_str(), static_cast<long long>(l.parameters), static_cast<long long>(l.zeros), sparsity,
+                  removed.c_str(), filters.c_str(), columns.c_str(), macs.c_str());
     out << line;
   }
   for (const StreamSparsity& s : streams) {
@@ -248,6 +300,7 @@ std::string SparsityReport::summary() const {
   std::ostringstream out;
   out.precision(6);
   out << "sparsity=" << sparsity() << " zeros=" << zeros << "/" << parameters;
+  if (conv_weights > 0) out << " conv_removed=" << conv_removed();
   if (macs_measured || dense_macs > 0) {
     out.precision(4);
     out << " macs=" << dense_macs << "->" << kept_macs << " (" << 100.0 * flops_kept() << "% kept)";

@@ -7,7 +7,11 @@
 // conv bias zero, and BN shift zero with the BN scale or running mean zero (prune-bn makes
 // both zero; without it the BN shift keeps a pruned filter's channel alive, as in the
 // reference). For each residual stream (layers/channel_coupling.h), a channel counts as
-// removed only when every member that feeds it is dead there.
+// removed only when every member that feeds it is dead there. A dead channel also removes
+// the weights that read it: the next conv's input channel, or a Linear head's columns
+// (the couplings' readers).
+// Removed weights (per conv and Linear, and `conv_removed` over all convs): weights that
+// are zero, in a dead filter, or reading a dead channel; what a pruned model drops.
 // FLOPs: multiply-adds per example. A conv costs output positions x the nonzero weights of
 // its live filters (positions are measured by one forward pass on an example input,
 // read from the autograd graph); a Linear costs its nonzero weights. Dense = the same
@@ -30,6 +34,8 @@ struct LayerSparsity {
   int64_t parameters = 0, zeros = 0;        // all the module's own parameters
   int64_t filters = 0, pruned_filters = 0, dead_filters = 0;  // conv output filters
   int64_t columns = 0, pruned_columns = 0;  // conv input channels / linear input columns
+  int64_t dead_columns = 0;                 // of those, read from a dead channel
+  int64_t weights = 0, removed_weights = 0; // the weight tensor (conv, linear)
   double dense_macs = 0, kept_macs = 0;     // per example (0 when positions are unknown)
 };
 
@@ -43,12 +49,16 @@ struct SparsityReport {
   std::vector<StreamSparsity> streams;
   int64_t parameters = 0, zeros = 0;
   double dense_macs = 0, kept_macs = 0;
+  int64_t conv_weights = 0, conv_removed_weights = 0;
   bool macs_measured = false;
 
   double sparsity() const { return parameters ? static_cast<double>(zeros) / static_cast<double>(parameters) : 0.0; }
   double flops_kept() const { return dense_macs > 0 ? kept_macs / dense_macs : 1.0; }
+  double conv_removed() const {
+    return conv_weights ? static_cast<double>(conv_removed_weights) / static_cast<double>(conv_weights) : 0.0;
+  }
   std::string table() const;    // per-layer lines and a total line
-  std::string summary() const;  // "sparsity=... zeros=.../... macs=...->... (...%)"
+  std::string summary() const;  // "sparsity=... zeros=.../... conv_removed=... macs=...->... (...%)"
 };
 
 // `optimizer` (may be null) supplies the hard masks; `example_input` (may be empty) is the

@@ -1,7 +1,11 @@
 #include "layers/channel_coupling.h"
 
 #include "layers/batch_norm.h"
+#include "layers/activation.h"
 #include "layers/conv2d.h"
+#include "layers/dropout.h"
+#include "layers/linear.h"
+#include "layers/pooling.h"
 #include "layers/sequential.h"
 
 namespace slab {
@@ -20,15 +24,69 @@ std::vector<ConvBatchNormPair> sequential_conv_batch_norm_pairs(Module& module) 
   return pairs;
 }
 
+namespace {
+
+// Modules that map channel c of their input to channel c of their output and a zero
+// channel to a zero channel (a BatchNorm only as a conv's pair, whose effect the conv's
+// dead set already includes).
+bool channel_wise(Module* m) {
+  return dynamic_cast<BatchNorm2d*>(m) || dynamic_cast<ReLU*>(m) || dynamic_cast<MaxPool2d*>(m) ||
+         dynamic_cast<AvgPool2d*>(m) || dynamic_cast<Dropout*>(m);
+}
+
+}  // namespace
+
+std::vector<ChannelReader> sequential_channel_readers(Module& module) {
+  std::vector<ChannelReader> readers;
+  for (auto& [name, child] : module.named_modules()) {
+    if (dynamic_cast<Sequential*>(child) == nullptr) continue;
+    const auto& items = child->children();
+    const std::string prefix = name.empty() ? "" : name + ".";
+    std::string source;  // the last conv whose channels reach this point unmixed
+    for (const auto& [item_name, item] : items) {
+      Module* m = item.get();
+      if (dynamic_cast<Conv2d*>(m) || dynamic_cast<Linear*>(m)) {
+        if (!source.empty()) readers.push_back({source, prefix + item_name, false});
+        source = dynamic_cast<Conv2d*>(m) ? prefix + item_name : "";
+      } else if (!channel_wise(m)) {
+        source.clear();
+      }
+    }
+  }
+  return readers;
+}
+
+std::string trailing_conv(Module& chain, const std::string& chain_name) {
+  std::string last;
+  for (const auto& [name, item] : chain.children()) {
+    if (dynamic_cast<Conv2d*>(item.get())) last = chain_name + "." + name;
+    else if (!channel_wise(item.get())) last.clear();
+  }
+  return last;
+}
+
 ChannelCouplings channel_couplings(Module& module) {
   if (auto* coupled = dynamic_cast<ChannelCoupled*>(&module)) return coupled->channel_couplings();
-  return {sequential_conv_batch_norm_pairs(module), {}};
+  return {sequential_conv_batch_norm_pairs(module), {}, sequential_channel_readers(module)};
 }
 
 void ResidualStreamBuilder::close() {
-  // A single member is no sum (e.g. a stem whose first block has a projection shortcut).
-  if (open_ && current_.members.size() >= 2) streams_.push_back(current_);
+  if (!open_) return;
+  // A single member is no sum (e.g. a stem whose first block has a projection shortcut):
+  // its readers read that member's channels.
+  const bool sum = current_.members.size() >= 2;
+  if (sum) streams_.push_back(current_);
+  for (const std::string& reader : current_readers_) {
+    if (sum) readers_.push_back({current_.name, reader, true});
+    else if (current_.members.size() == 1) readers_.push_back({current_.members[0].module, reader, false});
+  }
+  current_readers_.clear();
   open_ = false;
+}
+
+void ResidualStreamBuilder::read_by(const std::string& module) {
+  SLAB_CHECK(open_, "ResidualStreamBuilder: read_by('", module, "') before begin()");
+  current_readers_.push_back(module);
 }
 
 void ResidualStreamBuilder::begin(int64_t channels) {

@@ -5,6 +5,8 @@
 // built from Sequential chains only (MLP, the small CNN, VGG). Residual models override it,
 // listing their streams with ResidualStreamBuilder.
 #pragma once
+#include <string>
+
 #include "layers/channel_coupling.h"
 #include "layers/module.h"
 
@@ -13,6 +15,12 @@ namespace slab {
 class Model : public Module, public ChannelCoupled {
  public:
   ChannelCouplings channel_couplings() override;
+
+ protected:
+  // The default couplings plus `head_name` (a Linear after a flatten) reading the last conv
+  // of the Sequential `features` (the small CNN, VGG).
+  ChannelCouplings couplings_with_head(Module& features, const std::string& features_name,
+                                       const std::string& head_name);
 };
 
 }  // namespace slab

@@ -69,6 +69,9 @@ ChannelCouplings PreActResNet::channel_couplings() {
       const std::string block = "layer" + std::to_string(s + 1) + "." + std::to_string(b);
       auto& unit = dynamic_cast<PreActBlock&>((*stages[s])[b]);
       couplings.conv_batch_norm.push_back({block + ".conv1", block + ".bn2"});
+      // conv2 reads conv1 through bn2 and ReLU. The stream is read through the next
+      // block's own BatchNorm, which turns a zero channel into its shift: no stream readers.
+      couplings.readers.push_back({block + ".conv1", block + ".conv2", false});
       if (unit.shortcut) {
         streams.begin(unit.conv2->out_channels);
         streams.add(block + ".shortcut.0");

@@ -123,11 +123,16 @@ ChannelCouplings ResNet::channel_couplings() {
     for (size_t b = 0; b < stages[s]->size(); ++b) {
       const std::string block = "layer" + std::to_string(s + 1) + "." + std::to_string(b);
       auto& unit = dynamic_cast<ResNetBlock&>((*stages[s])[b]);
-      for (const auto& [conv, bn] : unit.branch_pairs())
-        couplings.conv_batch_norm.push_back({block + "." + conv, block + "." + bn});
+      const auto branch = unit.branch_pairs();
+      for (size_t k = 0; k < branch.size(); ++k) {
+        couplings.conv_batch_norm.push_back({block + "." + branch[k].first, block + "." + branch[k].second});
+        if (k + 1 < branch.size()) couplings.readers.push_back({block + "." + branch[k].first, block + "." + branch[k + 1].first, false});
+      }
+      streams.read_by(block + "." + branch.front().first);  // the block reads the stream so far
       if (unit.shortcut) {
         // A projection starts a new stream: its output replaces the block's input.
         const std::string projection = block + "." + unit.shortcut_name;
+        streams.read_by(projection + ".0");
         couplings.conv_batch_norm.push_back({projection + ".0", projection + ".1"});
         streams.begin(unit.out_channels());
         streams.add(projection + ".1");
@@ -135,7 +140,9 @@ ChannelCouplings ResNet::channel_couplings() {
       streams.add(block + "." + unit.last_batch_norm());
     }
   }
+  streams.read_by(style == ResNetStyle::Cifar ? "linear" : "fc");  // through the average pool
   couplings.residual_streams = streams.finish();
+  couplings.readers.insert(couplings.readers.end(), streams.readers().begin(), streams.readers().end());
   return couplings;
 }
 

@@ -87,11 +87,15 @@ ChannelCouplings CifarResNet::channel_couplings() {
       auto& unit = dynamic_cast<CifarBasicBlock&>((*stages[s])[b]);
       couplings.conv_batch_norm.push_back({block + ".conv1", block + ".bn1"});
       couplings.conv_batch_norm.push_back({block + ".conv2", block + ".bn2"});
+      couplings.readers.push_back({block + ".conv1", block + ".conv2", false});
+      streams.read_by(block + ".conv1");  // the block reads the stream so far
       if (unit.padded_shortcut()) streams.begin_padded(unit.bn2->num_features, unit.shortcut_padding());
       streams.add(block + ".bn2");
     }
   }
+  streams.read_by("linear");  // through the global average pool
   couplings.residual_streams = streams.finish();
+  couplings.readers.insert(couplings.readers.end(), streams.readers().begin(), streams.readers().end());
   return couplings;
 }
 

@@ -18,8 +18,10 @@
 #include "core/random.h"
 #include "layers/batch_norm.h"
 #include "layers/conv2d.h"
+#include "models/factory.h"
 #include "models/mlp.h"
 #include "models/model.h"
+#include "models/small_cnn.h"
 #include "optim/csghmc.h"
 #include "optim/sghmc.h"
 #include "optim/sghmc_noise.h"
@@ -604,6 +606,91 @@ TEST_CASE("sparsity report: parameters, dead channels through BN and residual su
   CHECK(report.zeros == 27 + 72 + 18 + 6);
   CHECK(report.summary().find("sparsity=") == 0);
   CHECK(report.table().find("residual stream out") != std::string::npos);
+}
+
+namespace {
+
+// Kills channel c of a conv and its BatchNorm the way prune-bn leaves them.
+void kill_channel(Conv2d& conv, BatchNorm& bn, int64_t c) {
+  NoGradGuard no_grad;
+  for (int64_t i = 0; i < conv.weight.size(1); ++i)
+    for (int64_t k = 0; k < conv.weight.size(2) * conv.weight.size(3); ++k)
+      conv.weight.set({c, i, k / conv.weight.size(3), k % conv.weight.size(3)}, 0.0);
+  bn.weight.set({c}, 0.0);
+  bn.bias.set({c}, 0.0);
+}
+
+}  // namespace
+
+TEST_CASE("sparsity report: a dead channel also removes the weights that read it") {
+  // The small CNN: features.0 conv 1->16 (28x28 positions), features.4 conv 16->32 (14x14),
+  // classifier reads 32 channels x 49 positions.
+  Generator g(5, 0);
+  SmallCNN model(1, 10, g);
+  const ChannelCouplings couplings = model.channel_couplings();
+  REQUIRE(couplings.readers.size() == 2);
+  CHECK(couplings.readers[0].source == "features.0");
+  CHECK(couplings.readers[0].reader == "features.4");
+  CHECK(couplings.readers[1].source == "features.4");
+  CHECK(couplings.readers[1].reader == "classifier");
+  auto& conv1 = dynamic_cast<Conv2d&>((*model.features)[0]);
+  auto& bn1 = dynamic_cast<BatchNorm&>((*model.features)[1]);
+  auto& conv2 = dynamic_cast<Conv2d&>((*model.features)[4]);
+  auto& bn2 = dynamic_cast<BatchNorm&>((*model.features)[5]);
+  kill_channel(conv1, bn1, 3);
+  kill_channel(conv2, bn2, 5);
+  const SparsityReport report = sparsity_report(model, nullptr, {1, 1, 28, 28});
+  REQUIRE(report.layers.size() == 5);
+  const LayerSparsity& first = report.layers[0];
+  const LayerSparsity& second = report.layers[2];
+  const LayerSparsity& head = report.layers[4];
+  CHECK(first.removed_weights == 9);
+  CHECK(second.dead_columns == 1);
+  // conv2: its dead filter 5 (16 x 9) and its input channel 3 (32 x 9), w[5, 3] counted once.
+  CHECK(second.removed_weights == 144 + 288 - 9);
+  CHECK(head.dead_columns == 49);
+  CHECK(head.removed_weights == 10 * 49);
+  CHECK(report.conv_weights == 144 + 4608);
+  CHECK(report.conv_removed() == doctest::Approx((9.0 + 423.0) / 4752.0));
+  CHECK(report.kept_macs == 784.0 * (144 - 9) + 196.0 * (4608 - 423) + (15680 - 490));
+  CHECK(report.summary().find("conv_removed=") != std::string::npos);
+
+  // ResNet-20: inside a block conv2 reads conv1; each stage's stream is read by the next
+  // blocks' conv1 and, after the last stage, by the classifier.
+  auto resnet = std::dynamic_pointer_cast<Model>(make_model("resnet20", 10, 3, 1));
+  REQUIRE(resnet);
+  const ChannelCouplings rc = resnet->channel_couplings();
+  auto reads = [&](const std::string& source, const std::string& reader, bool stream) {
+    return std::any_of(rc.readers.begin(), rc.readers.end(), [&](const ChannelReader& r) {
+      return r.source == source && r.reader == reader && r.from_stream == stream;
+    });
+  };
+  CHECK(reads("layer2.1.conv1", "layer2.1.conv2", false));
+  CHECK(reads("layer1.2", "layer1.0.conv1", true));   // the stage-1 stream, named by its last block
+  CHECK(reads("layer1.2", "layer2.0.conv1", true));
+  CHECK(reads("layer3.2", "linear", true));
+  CHECK(rc.readers.size() == 9 + 9 + 1);
+  // A stream channel dead in every member (stem and stage-1 blocks) removes what reads it;
+  // dead in all but one member, it removes nothing.
+  Module& net = *resnet;
+  std::map<std::string, Module*> modules;
+  for (auto& [name, module] : net.named_modules()) modules[name] = module;
+  auto conv = [&](const std::string& name) -> Conv2d& { return dynamic_cast<Conv2d&>(*modules.at(name)); };
+  auto norm = [&](const std::string& name) -> BatchNorm& { return dynamic_cast<BatchNorm&>(*modules.at(name)); };
+  kill_channel(conv("conv1"), norm("bn1"), 7);
+  kill_channel(conv("layer1.0.conv2"), norm("layer1.0.bn2"), 7);
+  kill_channel(conv("layer1.1.conv2"), norm("layer1.1.bn2"), 7);
+  const SparsityReport partial = sparsity_report(net, nullptr, {1, 3, 32, 32});
+  for (const LayerSparsity& l : partial.layers)
+    if (l.name == "layer1.1.conv1" || l.name == "layer2.0.conv1") CHECK(l.dead_columns == 0);
+  kill_channel(conv("layer1.2.conv2"), norm("layer1.2.bn2"), 7);
+  const SparsityReport whole = sparsity_report(net, nullptr, {1, 3, 32, 32});
+  CHECK(whole.streams.at(0).dead_channels == 1);
+  for (const LayerSparsity& l : whole.layers)
+    if (l.name == "layer1.1.conv1" || l.name == "layer2.0.conv1") {
+      CHECK(l.dead_columns == 1);
+      CHECK(l.removed_weights == l.filters * 9);
+    }
 }
 
 TEST_CASE("presets and temperatures") {

@@ -25,17 +25,22 @@ import sys
 
 
 def conv_removed(run_dir):
-    """Zeros over parameters, summed over the conv rows of sparsity.txt."""
+    """The report's conv_removed (zero, in a dead filter, or reading a dead channel); for
+    reports written before it existed, zeros over parameters of the conv rows."""
     path = os.path.join(run_dir, "sparsity.txt")
     if not os.path.exists(path):  # optimizers without a prior (SGD) write no report
         return 0.0
-    params = zeros = 0
     with open(path) as f:
-        for line in f:
-            fields = line.split()
-            if len(fields) > 3 and fields[1] == "conv":
-                params += int(fields[2])
-                zeros += int(fields[3])
+        text = f.read()
+    found = re.search(r"conv_removed=([0-9.eE+-]+)", text)
+    if found:
+        return float(found.group(1))
+    params = zeros = 0
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) > 3 and fields[1] == "conv":
+            params += int(fields[2])
+            zeros += int(fields[3])
     return zeros / params if params else float("nan")
 
 
