@@ -10,9 +10,9 @@ their seed, the mean and the spread (min..max) of each column:
   acc, nll, ece   of the Bayesian model average of the run's posterior samples when it saved
                   any (the samplers), else of the final weights (SGD);
   sparsity        exact zeros over all parameters (biases and BatchNorm included);
-  conv_removed    the fraction of conv weights that are zero because their input channel or
-                  output filter was pruned (the hard masks; exact zeros in a conv weight
-                  arise only from pruning);
+  conv_removed    the sparsity report's fraction of conv weights removed: zero, in a dead
+                  filter, or reading a dead channel (reports older than that field: the
+                  conv weights' exact zeros, which arise only from the hard masks);
   flops_kept      multiply-adds per example after pruning over dense (dead channels
                   propagated through BatchNorm and residual sums).
 """
