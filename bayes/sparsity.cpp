@@ -205,7 +205,7 @@ SparsityReport sparsity_report(Module& model, const Optimizer* optimizer, const 
       }
       const std::vector<bool>& dead = dead_channels.at(name);
       layer.dead_filters = std::count(dead.begin(), dead.end(), true);
-      const std::vector<bool> dead_in = dead_inputs_of(dead_inputs, name, layer.columns, 1);
+      const std::vector<bool> dead_in = dead_inputs_of(dead_inputs, name, layer.columns, true);
       layer.dead_columns = std::count(dead_in.begin(), dead_in.end(), true);
       // A weight is kept when it is nonzero, its filter is alive and its input channel is not dead.
       const std::vector<double> w = conv->weight.to_vector();
@@ -232,7 +232,7 @@ SparsityReport sparsity_report(Module& model, const Optimizer* optimizer, const 
       if (state)
         for (int64_t j = 0; j < layer.columns; ++j) layer.pruned_columns += state->column_kept(j) ? 0 : 1;
       // Columns read from a dead channel (k per channel after a flatten) are removed too.
-      const std::vector<bool> dead_in = dead_inputs_of(dead_inputs, name, layer.columns, 0);
+      const std::vector<bool> dead_in = dead_inputs_of(dead_inputs, name, layer.columns, false);
       layer.dead_columns = std::count(dead_in.begin(), dead_in.end(), true);
       const std::vector<double> w = linear->weight.to_vector();
       int64_t kept = 0;

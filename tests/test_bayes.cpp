@@ -708,10 +708,13 @@ TEST_CASE("presets and temperatures") {
   CHECK(slab_default.prior.soft_threshold == 8e-3);
   CHECK(slab_default.prior.hard_threshold_conv == 5e-2);
   const SamplerPreset mnist = sampler_preset("slab-mnist");
-  CHECK(mnist.learning_rate == 0.2);
+  // Thresholds relative to each layer's scale, momentum retention 0.9 (docs/results.md).
+  CHECK(mnist.learning_rate == 0.02);
+  CHECK(mnist.beta1 == 0.9);
   CHECK(mnist.prior.lambda0 == 0.1);
-  CHECK(mnist.prior.soft_threshold == 5e-3);
-  CHECK(mnist.prior.soft_threshold > 1.0 / (3 * 144));  // conv2's initial mean w^2 (uniform init)
+  CHECK(mnist.prior.threshold_scale == ThresholdScale::Layer);
+  CHECK(mnist.prior.soft_threshold == 1.0);
+  CHECK(mnist.prior.hard_threshold_conv == 0.4);
   CHECK(mnist.prior.prune_bn);
   const SamplerPreset ex2 = sampler_preset("regression-2");
   CHECK(ex2.epochs == 6000);
