@@ -34,21 +34,24 @@ SamplerPreset reference_cifar() {
 // balance, unimportant filters and input channels settle far below the others, and the
 // magnitude test at 5e-2 removes them (prune-bn makes them dead channels).
 SamplerPreset slab_cifar() {
-  // ResNet-20 on the CIFAR-10 subset, 30 epochs: C0^2 = 1 (0.2-0.5 trailed SGD by 10
-  // points); soft threshold 8e-3, above stage 3's initial mean w^2 (2/576) but not stage
-  // 1's (2/144): 5e-3 pruned nothing, 2e-2 pruned 97%. Removes ~71% of the conv weights.
+  // ResNet-20 on the CIFAR-10 subset, 30 epochs: soft threshold 6e-3, above stage 3's
+  // initial mean w^2 (2/576) but not stage 1's (2/144): 5e-3 pruned nothing, 2e-2 pruned
+  // 97%. One cycle with momentum retention 0.9 at C0^2 0.2 (the same effective step as
+  // C0^2 2 at 0.1; without a prior 78.5% against 75.9%, SGD 78.2%). Removes ~45% of the
+  // conv weights at 71.8% (seed 1): the accuracy target is missed (docs/results.md).
   SamplerPreset p = reference_cifar();
   p.name = "slab-cifar";
   p.prior.lambda0 = 5e-2;
-  p.prior.soft_threshold = 8e-3;
+  p.prior.soft_threshold = 6e-3;
   p.prior.hard_threshold_conv = 5e-2;
   p.prior.hard_threshold_linear = 1e-4;
   p.prior.hard_test = HardTest::Magnitude;
   p.prior.warm_up = 1;
   p.prior.prune_bn = true;
-  p.learning_rate = 1.0;
+  p.learning_rate = 0.2;
+  p.beta1 = 0.9;
   p.epochs = 30;
-  p.cycles = 2;
+  p.cycles = 1;
   p.samples_per_cycle = 3;
   p.description = "slab's CIFAR default: prunes ResNet-20 within 30 epochs (measured, docs/results.md)";
   return p;
@@ -60,7 +63,7 @@ SamplerPreset slab_mnist() {
   // meaningful one): a slice is spiked below the layer's mean w^2, a unit pruned when its
   // max|w| is below 0.4 of the layer's RMS; momentum retention 0.9 with C0^2 = 0.02 (the
   // same effective step C^2 tau / (1 - beta1) ~ 0.1 as SGD's lr 0.01 with momentum 0.9,
-  // 0.6 points more accurate than beta1 = 0.1). Removes 56-63% of the conv weights (10 or 9
+  // 0.4 points more accurate than beta1 = 0.1). Removes 56-63% of the conv weights (10 or 9
   // of conv1's 16 filters and what reads them), 0.76 points below SGD (3 seeds). The
   // absolute thresholds (soft 5e-3, hard 5e-2, C0^2 0.2, beta1 0.1) removed 52-69% at
   // 1.43 points below SGD.
