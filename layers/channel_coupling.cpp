@@ -1,7 +1,7 @@
 #include "layers/channel_coupling.h"
 
-#include "layers/batch_norm.h"
 #include "layers/activation.h"
+#include "layers/batch_norm.h"
 #include "layers/conv2d.h"
 #include "layers/dropout.h"
 #include "layers/linear.h"
@@ -27,11 +27,13 @@ std::vector<ConvBatchNormPair> sequential_conv_batch_norm_pairs(Module& module) 
 namespace {
 
 // Modules that map channel c of their input to channel c of their output and a zero
-// channel to a zero channel (a BatchNorm only as a conv's pair, whose effect the conv's
-// dead set already includes).
-bool channel_wise(Module* m) {
-  return dynamic_cast<BatchNorm2d*>(m) || dynamic_cast<ReLU*>(m) || dynamic_cast<MaxPool2d*>(m) ||
-         dynamic_cast<AvgPool2d*>(m) || dynamic_cast<Dropout*>(m);
+// channel to a zero channel. A BatchNorm does so only as the conv's own pair (item right
+// after it), whose effect the conv's dead set already includes; anywhere else its shift
+// revives a zero channel.
+bool channel_wise(Module* m, bool right_after_conv) {
+  if (dynamic_cast<BatchNorm2d*>(m)) return right_after_conv;
+  return dynamic_cast<ReLU*>(m) || dynamic_cast<MaxPool2d*>(m) || dynamic_cast<AvgPool2d*>(m) ||
+         dynamic_cast<Dropout*>(m);
 }
 
 }  // namespace
@@ -43,14 +45,16 @@ std::vector<ChannelReader> sequential_channel_readers(Module& module) {
     const auto& items = child->children();
     const std::string prefix = name.empty() ? "" : name + ".";
     std::string source;  // the last conv whose channels reach this point unmixed
+    bool right_after_conv = false;
     for (const auto& [item_name, item] : items) {
       Module* m = item.get();
       if (dynamic_cast<Conv2d*>(m) || dynamic_cast<Linear*>(m)) {
         if (!source.empty()) readers.push_back({source, prefix + item_name, false});
         source = dynamic_cast<Conv2d*>(m) ? prefix + item_name : "";
-      } else if (!channel_wise(m)) {
+      } else if (!channel_wise(m, right_after_conv)) {
         source.clear();
       }
+      right_after_conv = dynamic_cast<Conv2d*>(m) != nullptr;
     }
   }
   return readers;
@@ -58,9 +62,11 @@ std::vector<ChannelReader> sequential_channel_readers(Module& module) {
 
 std::string trailing_conv(Module& chain, const std::string& chain_name) {
   std::string last;
+  bool right_after_conv = false;
   for (const auto& [name, item] : chain.children()) {
     if (dynamic_cast<Conv2d*>(item.get())) last = chain_name + "." + name;
-    else if (!channel_wise(item.get())) last.clear();
+    else if (!channel_wise(item.get(), right_after_conv)) last.clear();
+    right_after_conv = dynamic_cast<Conv2d*>(item.get()) != nullptr;
   }
   return last;
 }

@@ -16,8 +16,10 @@
 #include "bayes/spike_slab.h"
 #include "core/ops.h"
 #include "core/random.h"
+#include "layers/activation.h"
 #include "layers/batch_norm.h"
 #include "layers/conv2d.h"
+#include "layers/sequential.h"
 #include "models/factory.h"
 #include "models/mlp.h"
 #include "models/model.h"
@@ -654,6 +656,23 @@ TEST_CASE("sparsity report: a dead channel also removes the weights that read it
   CHECK(report.conv_removed() == doctest::Approx((9.0 + 423.0) / 4752.0));
   CHECK(report.kept_macs == 784.0 * (144 - 9) + 196.0 * (4608 - 423) + (15680 - 490));
   CHECK(report.summary().find("conv_removed=") != std::string::npos);
+
+  // In a Sequential, only the conv's own BatchNorm (the item right after it) keeps a dead
+  // channel dead; a BatchNorm further on revives it with its shift, so nothing reads it.
+  Sequential paired, revived;
+  paired.emplace<Conv2d>(3, 4, 3, g, conv_options(1, 1, false));
+  paired.emplace<BatchNorm2d>(4);
+  paired.emplace<ReLU>();
+  paired.emplace<Conv2d>(4, 4, 3, g, conv_options(1, 1, false));
+  revived.emplace<Conv2d>(3, 4, 3, g, conv_options(1, 1, false));
+  revived.emplace<ReLU>();
+  revived.emplace<BatchNorm2d>(4);
+  revived.emplace<Conv2d>(4, 4, 3, g, conv_options(1, 1, false));
+  REQUIRE(sequential_channel_readers(paired).size() == 1);
+  CHECK(sequential_channel_readers(paired)[0].reader == "3");
+  CHECK(sequential_channel_readers(revived).empty());
+  CHECK(trailing_conv(paired, "f") == "f.3");
+  CHECK(trailing_conv(revived, "f") == "f.3");
 
   // ResNet-20: inside a block conv2 reads conv1; each stage's stream is read by the next
   // blocks' conv1 and, after the last stage, by the classifier.
