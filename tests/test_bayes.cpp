@@ -725,6 +725,7 @@ TEST_CASE("presets and temperatures") {
   // The measured image defaults (docs/results.md): a soft threshold above the initial
   // kernels' mean square, so the spike acts, and the magnitude test at 5e-2.
   CHECK(slab_default.prior.soft_threshold == 6e-3);
+  CHECK(slab_default.prior.lambda0 == 5e-3);
   CHECK(slab_default.cycles == 1);
   CHECK(slab_default.beta1 == 0.9);
   CHECK(slab_default.prior.hard_threshold_conv == 5e-2);
