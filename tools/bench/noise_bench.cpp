@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "bayes/presets.h"
@@ -41,6 +42,23 @@ double cpu_ms() {
   timespec t{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
   return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) * 1e-6;
+}
+
+// Times `repeats` steps; prints the wall and CPU-time (all threads) median and minimum.
+void time_steps(slab::Sghmc& optimizer, int repeats, const std::string& label) {
+  std::vector<double> times, cpu;
+  for (int r = 0; r < repeats; ++r) {
+    const double start = now_ms(), start_cpu = cpu_ms();
+    optimizer.step();
+    times.push_back(now_ms() - start);
+    cpu.push_back(cpu_ms() - start_cpu);
+  }
+  std::sort(times.begin(), times.end());
+  std::sort(cpu.begin(), cpu.end());
+  std::printf("%s (%d threads, %d steps): wall median %.3f ms, min %.3f; CPU time (all threads) median %.3f ms, "
+              "min %.3f\n",
+              label.c_str(), omp_get_max_threads(), repeats, times[times.size() / 2], times.front(),
+              cpu[cpu.size() / 2], cpu.front());
 }
 
 }  // namespace
@@ -79,19 +97,7 @@ int main(int argc, char** argv) {
     o.seed = 5;
     Sghmc optimizer({{"w", w, PriorGrouping::None}}, o);
     for (int i = 0; i < 2; ++i) optimizer.step();
-    std::vector<double> times, cpu;
-    for (int r = 0; r < repeats; ++r) {
-      const double start = now_ms(), start_cpu = cpu_ms();
-      optimizer.step();
-      times.push_back(now_ms() - start);
-      cpu.push_back(cpu_ms() - start_cpu);
-    }
-    std::sort(times.begin(), times.end());
-    std::sort(cpu.begin(), cpu.end());
-    std::printf("Sghmc::step, one tensor of %lld (%d threads, %d steps): wall median %.3f ms, min %.3f; "
-                "CPU time (all threads) median %.3f ms, min %.3f\n",
-                static_cast<long long>(elements), omp_get_max_threads(), repeats, times[times.size() / 2],
-                times.front(), cpu[cpu.size() / 2], cpu.front());
+    time_steps(optimizer, repeats, "Sghmc::step, one tensor of " + std::to_string(elements));
   }
 
   // slab-bench optim --optimizer sghmc-spl --model resnet18, the step only.
@@ -115,19 +121,7 @@ int main(int argc, char** argv) {
     prior.attach(optimizer);
     prior.run(optimizer);
     for (int i = 0; i < 3; ++i) optimizer.step();
-    std::vector<double> times, cpu;
-    for (int r = 0; r < repeats; ++r) {
-      const double start = now_ms(), start_cpu = cpu_ms();
-      optimizer.step();
-      times.push_back(now_ms() - start);
-      cpu.push_back(cpu_ms() - start_cpu);
-    }
-    std::sort(times.begin(), times.end());
-    std::sort(cpu.begin(), cpu.end());
-    std::printf("sghmc-spl on resnet18 (%d threads, %d steps): wall median %.3f ms, min %.3f; "
-                "CPU time (all threads) median %.3f ms, min %.3f\n",
-                omp_get_max_threads(), repeats, times[times.size() / 2], times.front(), cpu[cpu.size() / 2],
-                cpu.front());
+    time_steps(optimizer, repeats, "sghmc-spl on resnet18");
   }
   return 0;
 }
