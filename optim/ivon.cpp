@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "optim/ivon_kernel.h"
+#include "optim/fused_pass.h"
 #include "optim/sghmc_noise.h"
 #include "optim/state_io.h"
 #ifdef SLAB_WITH_CUDA
@@ -13,8 +14,8 @@
 namespace slab {
 
 namespace {
-constexpr int64_t kChunk = 256;
-constexpr int64_t kParallelElements = 32768;
+using fused_pass::kChunk;
+using fused_pass::kParallelElements;
 
 // The state slots, in the order state_tensors() lists them.
 const std::vector<std::string> kSlots = {"mean", "hessian", "gradient_momentum"};

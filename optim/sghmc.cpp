@@ -6,6 +6,7 @@
 
 #include <omp.h>
 
+#include "optim/fused_pass.h"
 #include "optim/prior_lanes.h"
 #include "optim/sghmc_kernel.h"
 #include "optim/sghmc_noise.h"
@@ -17,15 +18,15 @@ namespace slab {
 
 namespace {
 
-// Elements per chunk of the fused pass (the OpenMP work item; a multiple of 64, the fused
-// AVX-512 step's group). The pass reads w, g, m, rho once and writes w, m, rho once: with
-// AVX-512 the noise and the prior stay in registers (sghmc_step_span, PriorLanes); without,
-// the chunk's two draws and its per-element decay and mask live in four stack arrays (4 KiB).
-constexpr int64_t kChunk = 256;
+// The fused pass (optim/fused_pass.h) reads w, g, m, rho once and writes w, m, rho once:
+// with AVX-512 the noise and the prior stay in registers (sghmc_step_span, PriorLanes);
+// without, a chunk's two draws and its per-element decay and mask live in four stack
+// arrays (4 KiB).
+using fused_pass::kChunk;
 #if SLAB_NOISE_AVX512
 static_assert(kChunk % 64 == 0 && kChunk <= PriorLanes::kMaxCount, "a chunk is whole groups of one PriorLanes view");
 #endif
-constexpr int64_t kParallelElements = 32768;  // below this many CPU weights in all, the step is serial
+using fused_pass::kParallelElements;
 
 void check_parameter(const NamedParameter& p) {
   SLAB_CHECK(p.tensor.dtype() == DType::f32, "sghmc: parameter '", p.name, "' is ", p.tensor.dtype(),

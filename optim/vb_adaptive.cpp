@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "optim/fused_pass.h"
 #include "optim/sghmc_noise.h"
 #include "optim/state_io.h"
 #include "optim/vb_adaptive_kernel.h"
@@ -13,8 +14,8 @@
 namespace slab {
 
 namespace {
-constexpr int64_t kChunk = 256;
-constexpr int64_t kParallelElements = 32768;
+using fused_pass::kChunk;
+using fused_pass::kParallelElements;
 
 // The state slots, in the order state_tensors() lists them.
 const std::vector<std::string> kSlots = {"mean", "precision", "momentum"};

@@ -218,13 +218,7 @@ int main(int argc, char** argv) {
                        ": this build has no CUDA backend or no GPU is visible; use --device cpu");
     std::printf("backend: %s\n", backend_description().c_str());
     return options.checkpoint.empty() ? evaluate_run(options, device) : evaluate_checkpoint(options, device);
-  } catch (const UsageError& error) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "error: %s\n", error.what());
-    return kExitUsage;
   } catch (const std::exception& error) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "error: %s\n", error.what());
-    return kExitFailure;
+    return report_error(error);
   }
 }

@@ -12,6 +12,7 @@
 #include "core/random.h"
 #include "data/cifar.h"
 #include "data/loader.h"
+#include "tools/lib/bench_main.h"
 
 namespace slab::tools {
 namespace {
@@ -96,17 +97,7 @@ int run_data_benchmark(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--passes", options.passes, "timed epochs; the median is reported")->check(CLI::Range(1, 1000));
   app.add_option("--seed", options.seed, "shuffling and augmentation seed");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    return app.exit(error) == 0 ? 0 : 2;
-  }
-  try {
-    return run(options);
-  } catch (const Error& error) {
-    std::fprintf(stderr, "error: %s\n", error.what());
-    return 1;
-  }
+  return parse_and_run_bench(app, argc, argv, [&] { return run(options); });
 }
 
 }  // namespace slab::tools

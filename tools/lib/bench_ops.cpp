@@ -15,6 +15,7 @@
 #include "core/kernels.h"
 #include "core/ops.h"
 #include "core/random.h"
+#include "tools/lib/bench_main.h"
 
 namespace slab::tools {
 namespace {
@@ -241,17 +242,7 @@ int run_ops_benchmark(int argc, char** argv) {
                  "they apply (the next one down elsewhere)")
       ->check(CLI::IsMember({"auto", "im2col", "blocked", "winograd"}));
   app.add_flag("--skip-gemm", options.skip_gemm, "leave out the GEMM measurement");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    return app.exit(error) == 0 ? 0 : 2;
-  }
-  try {
-    return run(options);
-  } catch (const Error& error) {
-    std::fprintf(stderr, "error: %s\n", error.what());
-    return 1;
-  }
+  return parse_and_run_bench(app, argc, argv, [&] { return run(options); });
 }
 
 }  // namespace slab::tools

@@ -24,6 +24,7 @@
 #include "optim/ivon.h"
 #include "optim/sghmc.h"
 #include "optim/vb_adaptive.h"
+#include "tools/lib/bench_main.h"
 #include "tools/lib/device_wait.h"
 
 namespace slab::tools {
@@ -213,17 +214,7 @@ int run_optim_benchmark(int argc, char** argv) {
   app.add_option("--python", options.python, "the interpreter with torch (Debian's /usr/bin/python3)");
   app.add_option("--torch-script", options.torch_script, "path of optim_torch.py, or 'none' to skip the twin");
   app.add_option("--seed", options.seed, "initialisation, gradients and noise");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    return app.exit(error) == 0 ? 0 : 2;
-  }
-  try {
-    return run(options);
-  } catch (const Error& error) {
-    std::fprintf(stderr, "error: %s\n", error.what());
-    return 1;
-  }
+  return parse_and_run_bench(app, argc, argv, [&] { return run(options); });
 }
 
 }  // namespace slab::tools

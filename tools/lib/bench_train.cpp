@@ -16,6 +16,7 @@
 #include "core/random.h"
 #include "models/factory.h"
 #include "optim/sgd.h"
+#include "tools/lib/bench_main.h"
 #include "tools/lib/device_wait.h"
 
 namespace slab::tools {
@@ -134,17 +135,7 @@ int run_train_benchmark(int argc, char** argv) {
   app.add_option("--classes", o.classes, "output classes")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--threads", o.threads, "CPU threads (0: OpenMP's default)")->check(CLI::NonNegativeNumber);
   app.add_option("--seed", o.seed, "seed of the weights and the random batch");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& error) {
-    return app.exit(error) == 0 ? 0 : 2;
-  }
-  try {
-    return run(o);
-  } catch (const Error& error) {
-    std::fprintf(stderr, "error: %s\n", error.what());
-    return 1;
-  }
+  return parse_and_run_bench(app, argc, argv, [&] { return run(o); });
 }
 
 }  // namespace slab::tools

@@ -3,6 +3,8 @@
 // missing data file, a checkpoint of another model, a NaN loss) exits 1. Both print
 // "error: ..." naming the flag or file and what was expected.
 #pragma once
+#include <cstdio>
+#include <exception>
 #include <string>
 
 #include "core/error.h"
@@ -17,6 +19,14 @@ class UsageError : public Error {
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
 inline constexpr int kExitInterrupted = 130;  // SIGINT, after the checkpoint was written
+
+// Prints "error: ..." (after what stdout already holds, so the two streams read in order)
+// and returns the exit code of that kind of failure.
+inline int report_error(const std::exception& error) {
+  std::fflush(stdout);
+  std::fprintf(stderr, "error: %s\n", error.what());
+  return dynamic_cast<const UsageError*>(&error) != nullptr ? kExitUsage : kExitFailure;
+}
 
 }  // namespace slab::tools
 

@@ -661,14 +661,8 @@ int train_program_main(const ProgramDefaults& defaults, int argc, char** argv) {
     }
     const TrainResult result = run_training(parsed.config);
     return result.interrupted ? kExitInterrupted : 0;
-  } catch (const UsageError& error) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "error: %s\n", error.what());
-    return kExitUsage;
   } catch (const std::exception& error) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "error: %s\n", error.what());
-    return kExitFailure;
+    return report_error(error);
   }
 }
 
