@@ -14,10 +14,8 @@
 #include <limits>
 
 #include "core/ops.h"
-#include "core/random.h"
 #include "core/safetensors.h"
-#include "data/dataset.h"
-#include "data/transforms.h"
+#include "tests/pattern_images.h"
 #include "tests/scratch.h"
 #include "tools/lib/train_loop.h"
 #include "tools/lib/train_step_stats.h"
@@ -31,29 +29,8 @@ namespace {
 // 80 noisy 1x28x28 images in 4 classes (class k brightens the k-th row band), split into
 // 10 batches of 8: reads every 2, 3 or 4 steps fall mid-epoch and at its end.
 TrainingData banded_data() {
-  const int64_t count = 80, side = 28;
-  Generator generator(21, 0);
-  std::vector<uint8_t> pixels(static_cast<size_t>(count * side * side));
-  std::vector<int64_t> labels(static_cast<size_t>(count));
-  for (int64_t i = 0; i < count; ++i) {
-    const int64_t label = i % 4;
-    labels[static_cast<size_t>(i)] = label;
-    for (int64_t p = 0; p < side * side; ++p) {
-      const bool lit = p / side / 7 == label;
-      pixels[static_cast<size_t>(i * side * side + p)] =
-          static_cast<uint8_t>((lit ? 150 : 30) + (generator.next_u32() >> 26));
-    }
-  }
-  TrainingData data;
-  data.train = std::make_shared<data::InMemoryDataset>("banded train", data::ImageShape{1, side, side}, 4, pixels,
-                                                       labels);
-  data.test = data.train;
-  data.train_pipeline = data::eval_pipeline(data::fashion_mnist_stats());
-  data.test_pipeline = data::eval_pipeline(data::fashion_mnist_stats());
-  data.num_classes = 4;
-  data.in_channels = 1;
-  data.example_shape = {1, 1, side, side};
-  return data;
+  return testing::pattern_images({"banded", 80, 0, 21, 150, 30},
+                                 [](int64_t label, int64_t y, int64_t) { return y / 7 == label; });
 }
 
 std::string scratch_folder(const std::string& name) { return testing::scratch_folder("deferred", name); }

@@ -12,10 +12,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "core/random.h"
 #include "core/safetensors.h"
-#include "data/dataset.h"
-#include "data/transforms.h"
+#include "tests/pattern_images.h"
 #include "tests/scratch.h"
 #include "tools/lib/train_loop.h"
 
@@ -28,34 +26,10 @@ namespace {
 // 96 images 1x28x28 in 4 classes: class k lights the k-th quadrant, plus noise, so a model
 // learns something and the gradients are not degenerate.
 TrainingData synthetic_data() {
-  const int64_t count = 96, side = 28;
-  Generator generator(11, 0);
-  std::vector<uint8_t> pixels(static_cast<size_t>(count * side * side));
-  std::vector<int64_t> labels(static_cast<size_t>(count));
-  for (int64_t i = 0; i < count; ++i) {
-    const int64_t label = i % 4;
-    labels[static_cast<size_t>(i)] = label;
-    for (int64_t y = 0; y < side; ++y)
-      for (int64_t x = 0; x < side; ++x) {
-        const bool lit = (y < side / 2) == (label < 2) && (x < side / 2) == (label % 2 == 0);
-        const uint32_t noise = generator.next_u32() >> 26;  // 0..63
-        pixels[static_cast<size_t>((i * side + y) * side + x)] = static_cast<uint8_t>((lit ? 160 : 20) + noise);
-      }
-  }
-  auto train = std::make_shared<data::InMemoryDataset>("synthetic train", data::ImageShape{1, side, side}, 4, pixels,
-                                                       labels);
-  auto test = std::make_shared<data::InMemoryDataset>("synthetic test", data::ImageShape{1, side, side}, 4,
-                                                      std::vector<uint8_t>(pixels.begin(), pixels.begin() + 32 * side * side),
-                                                      std::vector<int64_t>(labels.begin(), labels.begin() + 32));
-  TrainingData data;
-  data.train = train;
-  data.test = test;
-  data.train_pipeline = data::eval_pipeline(data::fashion_mnist_stats());
-  data.test_pipeline = data::eval_pipeline(data::fashion_mnist_stats());
-  data.num_classes = 4;
-  data.in_channels = 1;
-  data.example_shape = {1, 1, side, side};
-  return data;
+  return testing::pattern_images({"synthetic", 96, 32, 11, 160, 20}, [](int64_t label, int64_t y, int64_t x) {
+    constexpr int64_t half = 14;
+    return (y < half) == (label < 2) && (x < half) == (label % 2 == 0);
+  });
 }
 
 std::string scratch_folder(const std::string& name) { return testing::scratch_folder("resume", name); }
