@@ -47,10 +47,11 @@ int64_t cycle_of_epoch(int64_t epoch, int64_t batches_per_epoch, int64_t epochs,
 }
 
 bool is_sample_epoch(int64_t epoch, int64_t batches_per_epoch, int64_t epochs, int64_t cycles,
-                     int64_t samples_per_cycle) {
+                     int64_t samples_per_cycle, int64_t first_sample_epoch) {
   SLAB_CHECK(epoch >= 0 && epoch < epochs, "sample schedule: epoch ", epoch, " is outside [0, ", epochs, ")");
   SLAB_CHECK(samples_per_cycle >= 0, "sample schedule: samples per cycle must be >= 0, got ", samples_per_cycle);
-  if (samples_per_cycle == 0) return false;
+  SLAB_CHECK(first_sample_epoch >= 0, "sample schedule: the first sample epoch must be >= 0, got ", first_sample_epoch);
+  if (samples_per_cycle == 0 || epoch < first_sample_epoch) return false;
   // Among the last S epochs of its cycle: the epoch S later is in another cycle or beyond the run.
   const int64_t later = epoch + samples_per_cycle;
   if (later >= epochs) return true;

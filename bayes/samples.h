@@ -4,6 +4,8 @@
 // iterations; an epoch belongs to the cycle of its last iteration; a sample is saved at the
 // end of each of the last `samples_per_cycle` epochs of every cycle (12 samples for the
 // CIFAR recipe: 200 epochs, 4 cycles, 3 per cycle, at 0-based epochs 47-49, 97-99, ...).
+// Epochs before `first_sample_epoch` (0-based) save nothing: the cycles they end are burn-in,
+// whose samples have not yet reached the posterior's high-probability region.
 // (The reference's `epoch % 49` rule drifts up to 5 epochs early in later cycles.)
 //
 // Files: safetensors with the model's state dict under its own keys (parameters and
@@ -31,7 +33,7 @@ inline constexpr const char* kSampleFormat = "slab-sample/1";
 int64_t cycle_of_epoch(int64_t epoch, int64_t batches_per_epoch, int64_t epochs, int64_t cycles);
 // True when a sample is saved at the end of `epoch` (0-based).
 bool is_sample_epoch(int64_t epoch, int64_t batches_per_epoch, int64_t epochs, int64_t cycles,
-                     int64_t samples_per_cycle);
+                     int64_t samples_per_cycle, int64_t first_sample_epoch = 0);
 
 struct SampleInfo {
   int64_t epoch = 0, step = 0, cycle = 0;

@@ -463,6 +463,16 @@ TEST_CASE("sample schedule: the last epochs of each cycle, 12 samples for the CI
   for (int64_t e = 0; e < 10; ++e)
     if (is_sample_epoch(e, 3, 10, 4, 1)) uneven.push_back(e);
   CHECK(uneven == std::vector<int64_t>{1, 4, 7, 9});
+  // A burn-in: no sample before 0-based epoch 100 keeps only the last two cycles' samples;
+  // a start inside a cycle's sample window keeps the rest of that window.
+  std::vector<int64_t> burned_in, mid_window;
+  for (int64_t e = 0; e < 200; ++e) {
+    if (is_sample_epoch(e, 782, 200, 4, 3, 100)) burned_in.push_back(e);
+    if (is_sample_epoch(e, 782, 200, 4, 3, 98)) mid_window.push_back(e);
+  }
+  CHECK(burned_in == std::vector<int64_t>{147, 148, 149, 197, 198, 199});
+  CHECK(mid_window == std::vector<int64_t>{98, 99, 147, 148, 149, 197, 198, 199});
+  CHECK_THROWS_WITH_AS(is_sample_epoch(5, 3, 10, 4, 1, -1), doctest::Contains("first sample epoch"), Error);
   CHECK_THROWS_WITH_AS(is_sample_epoch(10, 3, 10, 4, 1), doctest::Contains("outside [0, 10)"), Error);
 }
 

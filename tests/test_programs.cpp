@@ -171,6 +171,8 @@ TEST_CASE("bad flags stop with error: naming the flag, exit code 2") {
     check_error(run(mnist + " --optimizer sghmc --temperature warm"), 2, {"--temperature", "warm"});
     check_error(run(mnist + " --schedule linear"), 2, {"--schedule", "linear"});
     check_error(run(mnist + " --hard-test size --optimizer sghmc-spl"), 2, {"--hard-test", "size"});
+    check_error(run(mnist + " --optimizer sghmc-spl --epochs 6 --sample-from-epoch 7"), 2,
+                {"--sample-from-epoch", "7", "after the last epoch"});
     check_error(run(mnist + " --no-such-flag"), 2, {"--no-such-flag"});
     check_error(run(eval), 2, {"RUN_DIR", "--checkpoint"});
 #ifndef SLAB_WITH_CUDA

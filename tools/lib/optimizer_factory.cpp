@@ -37,6 +37,11 @@ bool parse_on_off(const std::string& text, const char* flag) {
   throw UsageError(std::string(flag) + ": expected on or off, got '" + text + "'");
 }
 
+// ", from epoch E" when a burn-in keeps the first cycles' samples out (--sample-from-epoch).
+std::string sample_start(const OptimizerSettings& s) {
+  return s.sample_from_epoch > 1 ? ", from epoch " + std::to_string(s.sample_from_epoch) : "";
+}
+
 }  // namespace
 
 const std::vector<std::string>& optimizer_names() {
@@ -73,6 +78,9 @@ void add_optimizer_flags(CLI::App& app, OptimizerSettings& s) {
   app.add_option("--samples-per-cycle", s.samples_per_cycle,
                  "samplers: posterior samples saved at the end of each cycle (its last epochs)")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--sample-from-epoch", s.sample_from_epoch,
+                 "samplers: save no sample before this epoch (1-based; the cycles that end earlier are burn-in)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--noise-epochs", s.noise_epochs, "csghmc: noisy epochs at the end of each cycle (0: automatic)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--preset", s.preset, "sampler preset: slab-cifar (sghmc-spl's default; slab-mnist in slab-train-mnist), slab-mnist, reference-cifar, regression-1|2|3");
@@ -226,7 +234,7 @@ std::string describe_optimizer(const OptimizerSettings& s, double data_size) {
   } else if (n == "csghmc") {
     out << ", alpha " << 1 - s.momentum << ", weight decay " << s.weight_decay << ", temperature " << s.temperature
         << " = " << parse_temperature(s.temperature, data_size) << ", " << s.cycles << " cycles, "
-        << s.samples_per_cycle << " samples per cycle";
+        << s.samples_per_cycle << " samples per cycle" << sample_start(s);
   } else if (n == "vb-adaptive") {
     out << ", beta " << s.betas[0] << ", gamma " << s.vb_gamma << ", kappa " << s.vb_kappa << ", alpha " << s.vb_alpha
         << ", delta/N " << s.weight_decay;
@@ -236,7 +244,7 @@ std::string describe_optimizer(const OptimizerSettings& s, double data_size) {
   } else {
     out << " (C0^2), temperature " << s.temperature << " = " << parse_temperature(s.temperature, data_size) << ", N "
         << data_size << ", eta " << s.eta << ", betas (" << s.betas[0] << ", " << s.betas[1] << "), lambda1 "
-        << s.prior.lambda1 << ", " << s.cycles << " cycles, " << s.samples_per_cycle << " samples per cycle";
+        << s.prior.lambda1 << ", " << s.cycles << " cycles, " << s.samples_per_cycle << " samples per cycle" << sample_start(s);
     if (n == "sghmc-spl") out << "\nprior (preset " << s.preset << "): " << s.prior.describe();
   }
   return out.str();

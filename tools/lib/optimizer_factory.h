@@ -55,6 +55,7 @@ struct OptimizerSettings {
   // saved at the end of each (bayes/samples.h); csghmc's noise epochs per cycle.
   int64_t cycles = 4;
   int64_t samples_per_cycle = 3;
+  int64_t sample_from_epoch = 1;  // 1-based: the first epoch that may save a sample (earlier: burn-in)
   int64_t noise_epochs = 0;       // csghmc; 0: max(samples per cycle, cycle length / 10)
   // sghmc-spl's prior (lambda1 is also plain sghmc's decay).
   std::string preset;             // "" : the program's preset for sghmc-spl (slab-cifar, slab-mnist)

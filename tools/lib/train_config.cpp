@@ -135,9 +135,12 @@ void validate_train_config(const TrainConfig& c) {
   SLAB_USAGE_CHECK(c.lr_gamma > 0 && c.lr_gamma <= 1, "--lr-gamma: expected a value in (0, 1], got ", c.lr_gamma);
   if (c.dataset == "imagenet")
     SLAB_USAGE_CHECK(c.image_size >= 8, "--image-size: expected an integer >= 8, got ", c.image_size);
-  if (is_sampler(c.optimizer.name))
+  if (is_sampler(c.optimizer.name)) {
     SLAB_USAGE_CHECK(c.optimizer.cycles <= c.epochs, "--cycles: ", c.optimizer.cycles, " cycles do not fit in ",
                      c.epochs, " epochs (at most one cycle per epoch)");
+    SLAB_USAGE_CHECK(c.optimizer.sample_from_epoch <= c.epochs, "--sample-from-epoch: ", c.optimizer.sample_from_epoch,
+                     " is after the last epoch (", c.epochs, "), so no posterior sample would be saved");
+  }
   try {
     (void)parse_device(c.device);
   } catch (const Error& e) {
@@ -184,6 +187,7 @@ nlohmann::json config_to_json(const TrainConfig& c) {
   opt["vb"] = {{"gamma", o.vb_gamma}, {"kappa", o.vb_kappa}, {"alpha", o.vb_alpha}};
   opt["cycles"] = o.cycles;
   opt["samples_per_cycle"] = o.samples_per_cycle;
+  opt["sample_from_epoch"] = o.sample_from_epoch;
   opt["noise_epochs"] = o.noise_epochs;
   if (o.name == "sghmc-spl" || o.name == "sghmc") {
     opt["preset"] = o.preset;

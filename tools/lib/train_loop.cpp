@@ -534,7 +534,8 @@ TrainResult run_training(const TrainConfig& config, const TrainingData* given_da
     char text[256];
     if (sampler) {
       std::string sample_file;
-      if (is_sample_epoch(epoch, batches, config.epochs, config.optimizer.cycles, config.optimizer.samples_per_cycle)) {
+      if (is_sample_epoch(epoch, batches, config.epochs, config.optimizer.cycles, config.optimizer.samples_per_cycle,
+                          config.optimizer.sample_from_epoch - 1)) {
         std::snprintf(text, sizeof text, "sample-epoch-%04lld.safetensors", static_cast<long long>(epoch + 1));
         const std::string path = (fs::path(run.samples_folder()) / text).string();
         SampleInfo info;
@@ -617,9 +618,10 @@ TrainResult run_training(const TrainConfig& config, const TrainingData* given_da
       result.bma = posterior->average;
       summary["posterior"] = posterior_json(*posterior);
     } else {
-      std::fprintf(log, "no posterior samples were saved (--samples-per-cycle %lld, %lld cycles)\n",
+      std::fprintf(log, "no posterior samples were saved (--samples-per-cycle %lld, %lld cycles, from epoch %lld)\n",
                    static_cast<long long>(config.optimizer.samples_per_cycle),
-                   static_cast<long long>(config.optimizer.cycles));
+                   static_cast<long long>(config.optimizer.cycles),
+                   static_cast<long long>(config.optimizer.sample_from_epoch));
     }
   }
   if (setup.prior) {
