@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "optim/ivon_kernel.h"
 #include "optim/fused_pass.h"
+#include "optim/ivon_kernel.h"
 #include "optim/sghmc_noise.h"
 #include "optim/state_io.h"
 #ifdef SLAB_WITH_CUDA
