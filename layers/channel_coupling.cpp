@@ -36,39 +36,42 @@ bool channel_wise(Module* m, bool right_after_conv) {
          dynamic_cast<Dropout*>(m);
 }
 
+// A walk along a chain's items: `source` is the last conv whose channels reach the current
+// point unmixed ("" when none). A conv becomes the source, a channel-wise module keeps it,
+// anything else (a Linear, a flatten, a residual block) ends it.
+struct ChainWalk {
+  std::string source;
+  bool right_after_conv = false;
+  void pass(Module* m, const std::string& name) {
+    const bool conv = dynamic_cast<Conv2d*>(m) != nullptr;
+    if (conv) source = name;
+    else if (!channel_wise(m, right_after_conv)) source.clear();
+    right_after_conv = conv;
+  }
+};
+
 }  // namespace
 
 std::vector<ChannelReader> sequential_channel_readers(Module& module) {
   std::vector<ChannelReader> readers;
   for (auto& [name, child] : module.named_modules()) {
     if (dynamic_cast<Sequential*>(child) == nullptr) continue;
-    const auto& items = child->children();
     const std::string prefix = name.empty() ? "" : name + ".";
-    std::string source;  // the last conv whose channels reach this point unmixed
-    bool right_after_conv = false;
-    for (const auto& [item_name, item] : items) {
+    ChainWalk walk;
+    for (const auto& [item_name, item] : child->children()) {
       Module* m = item.get();
-      if (dynamic_cast<Conv2d*>(m) || dynamic_cast<Linear*>(m)) {
-        if (!source.empty()) readers.push_back({source, prefix + item_name, false});
-        source = dynamic_cast<Conv2d*>(m) ? prefix + item_name : "";
-      } else if (!channel_wise(m, right_after_conv)) {
-        source.clear();
-      }
-      right_after_conv = dynamic_cast<Conv2d*>(m) != nullptr;
+      const bool reads_channels = dynamic_cast<Conv2d*>(m) || dynamic_cast<Linear*>(m);
+      if (reads_channels && !walk.source.empty()) readers.push_back({walk.source, prefix + item_name, false});
+      walk.pass(m, prefix + item_name);
     }
   }
   return readers;
 }
 
 std::string trailing_conv(Module& chain, const std::string& chain_name) {
-  std::string last;
-  bool right_after_conv = false;
-  for (const auto& [name, item] : chain.children()) {
-    if (dynamic_cast<Conv2d*>(item.get())) last = chain_name + "." + name;
-    else if (!channel_wise(item.get(), right_after_conv)) last.clear();
-    right_after_conv = dynamic_cast<Conv2d*>(item.get()) != nullptr;
-  }
-  return last;
+  ChainWalk walk;
+  for (const auto& [name, item] : chain.children()) walk.pass(item.get(), chain_name + "." + name);
+  return walk.source;
 }
 
 ChannelCouplings channel_couplings(Module& module) {
