@@ -167,11 +167,15 @@ VariableSelectionResult train_variable_selection(const Tensor& train_x, const Te
     }
   }
 
-  // The final sample on the test set.
+  // The final sample on the training set (for model selection between chains) and the test set.
   VariableSelectionResult result;
   {
     NoGradGuard no_grad;
     model.eval();
+    const Tensor fit = forward_on_columns(model, data, columns);
+    result.train_loss =
+        (config.classification ? binary_cross_entropy_with_logits(fit, train_y) : mse_loss(fit, train_y)).item();
+    result.train_size = n;
     const Tensor test = columns.empty() ? test_x : gather_data_columns(test_x, columns);
     const Tensor prediction = forward_on_columns(model, test, columns);
     const float* p = prediction.data<float>();
@@ -188,6 +192,34 @@ VariableSelectionResult train_variable_selection(const Tensor& train_x, const Te
   result.steps = step;
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
+}
+
+double VariableSelectionResult::bic(bool classification) const {
+  const double n = static_cast<double>(train_size), k = static_cast<double>(parameters - zeros);
+  SLAB_CHECK(train_size > 0, "variable selection: BIC of a result without a training size");
+  const double minus_two_log_likelihood = classification ? 2.0 * n * train_loss : n * std::log(train_loss);
+  return minus_two_log_likelihood + k * std::log(n);
+}
+
+const char* bic_formula(bool classification) {
+  return classification ? "2 n BCE + k ln n, k = non-zero parameters" : "n ln(MSE) + k ln n, k = non-zero parameters";
+}
+
+size_t lowest_bic(const std::vector<VariableSelectionResult>& chains, bool classification) {
+  SLAB_CHECK(!chains.empty(), "variable selection: no chains to choose from");
+  size_t best = 0;
+  for (size_t i = 1; i < chains.size(); ++i)
+    if (chains[i].bic(classification) < chains[best].bic(classification)) best = i;
+  return best;
+}
+
+uint64_t chain_seed(uint64_t seed, int64_t restart) {
+  if (restart == 0) return seed;
+  // splitmix64's finaliser on the seed offset by the restart's multiple of the golden ratio.
+  uint64_t z = seed + static_cast<uint64_t>(restart) * 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
 }
 
 }  // namespace slab

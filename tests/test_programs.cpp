@@ -4,6 +4,7 @@
 //   * slab-train-mnist learns Fashion-MNIST (Debian's dataset-fashion-mnist) to >= 80% on a
 //     short budget, and slab-eval reproduces its test accuracy from the checkpoint;
 //   * slab-train-cifar10 with ResNet-20 beats 35% on ../shared/data/cifar10-subset;
+//   * slab-train-sparse-regression --restarts reports the chain of lowest BIC;
 //   * bad input (a missing or empty data folder, an unknown model, a negative batch size, a
 //     checkpoint of another architecture, a diverging loss, ...) stops with "error: ..."
 //     naming the flag or file, exit code 2 for usage and 1 otherwise, and leaves no
@@ -12,12 +13,14 @@
 #include <doctest/doctest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -158,6 +161,30 @@ TEST_CASE("slab-train-cifar10: ResNet-20 beats 35% on the CIFAR-10 subset") {
   REQUIRE(trained.code == 0);
   CHECK(value_of(trained.output, "test_acc") > 0.35);
   CHECK(fs::exists(fs::path(out) / "checkpoints" / "final.safetensors"));
+}
+
+TEST_CASE("slab-train-sparse-regression --restarts 3 runs three chains and reports the lowest BIC") {
+  // A small Example 1 (40 variables, 2,048 rows) with a strong spike, so that it prunes in
+  // a few seconds; the chains differ in initialisation, shuffling and noise only.
+  const Outcome outcome = run(program("slab-train-sparse-regression") +
+                              " --example 1 --features 40 --train-size 2048 --test-size 256 --batch-size 256"
+                              " --epochs 80 --cycles 1 --warm-up 20 --lambda0 2 --threads 1 --restarts 3");
+  CAPTURE(outcome.output);
+  REQUIRE(outcome.code == 0);
+  // "chain R: kept ..., BIC B" for each chain, then the summary line names the lowest.
+  std::vector<double> bics;
+  for (int r = 1; r <= 3; ++r) {
+    const std::string tag = "chain " + std::to_string(r) + ": kept ";
+    const size_t at = outcome.output.find(tag);
+    REQUIRE(at != std::string::npos);
+    const size_t bic = outcome.output.find("BIC ", at);
+    REQUIRE(bic != std::string::npos);
+    bics.push_back(std::stod(outcome.output.substr(bic + 4)));
+  }
+  const size_t lowest = static_cast<size_t>(std::min_element(bics.begin(), bics.end()) - bics.begin());
+  CHECK(outcome.output.find("chain=" + std::to_string(lowest + 1) + "/3") != std::string::npos);
+  CHECK(value_of(outcome.output, "sparsity") > 0.5);
+  check_error(run(program("slab-train-sparse-regression") + " --restarts 0"), 2, {"--restarts", "0"});
 }
 
 TEST_CASE("bad flags stop with error: naming the flag, exit code 2") {

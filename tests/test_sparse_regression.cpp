@@ -1,6 +1,6 @@
 // The simulated variable-selection data (ALGORITHM.md 5), the first layer on kept
-// columns (bayes/active_columns.h) with its gradient check, and EM-MCMC selecting the
-// right variables on a small version of Example 1.
+// columns (bayes/active_columns.h) with its gradient check, EM-MCMC selecting the right
+// variables on a small version of Example 1, and the BIC choice between restarted chains.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -13,6 +13,7 @@
 #include "core/random.h"
 #include "data/sparse_regression.h"
 #include "gradcheck.h"
+#include "layers/linear_stack.h"
 
 using namespace slab;
 
@@ -170,4 +171,59 @@ TEST_CASE("running the first layer on its kept columns changes nothing but the c
   CHECK(full.kept == compact.kept);
   CHECK(full.zeros == compact.zeros);
   CHECK(full.test_metric == doctest::Approx(compact.test_metric).epsilon(1e-3));
+}
+
+TEST_CASE("restarts: chain seeds, the BIC by hand, and the lowest-BIC chain") {
+  // Chain 0 is the run itself; the others differ from it and from each other.
+  CHECK(chain_seed(7, 0) == 7);
+  CHECK(chain_seed(7, 1) != 7);
+  CHECK(chain_seed(7, 1) != chain_seed(7, 2));
+  CHECK(chain_seed(7, 1) != chain_seed(8, 1));
+  CHECK(chain_seed(7, 1) == chain_seed(7, 1));
+
+  VariableSelectionResult a;
+  a.train_size = 1000;
+  a.parameters = 50;
+  a.zeros = 40;           // k = 10 non-zero parameters
+  a.train_loss = 1.5;
+  // regression: n ln(MSE) + k ln n = 1000 ln 1.5 + 10 ln 1000
+  CHECK(a.bic(false) == doctest::Approx(1000 * std::log(1.5) + 10 * std::log(1000.0)).epsilon(1e-12));
+  // classification: 2 n BCE + k ln n
+  CHECK(a.bic(true) == doctest::Approx(2 * 1000 * 1.5 + 10 * std::log(1000.0)).epsilon(1e-12));
+
+  // A better fit with more parameters against a worse fit with fewer: 20 more non-zero
+  // parameters cost 20 ln 1000 = 138.2, so a fit better by a factor exp(-0.2) (200 in
+  // n ln MSE) wins and one better by exp(-0.1) (100) loses.
+  VariableSelectionResult better = a, slightly_better = a;
+  better.zeros = slightly_better.zeros = 20;
+  better.train_loss = 1.5 * std::exp(-0.2);
+  slightly_better.train_loss = 1.5 * std::exp(-0.1);
+  CHECK(lowest_bic({a, better}, false) == 1);
+  CHECK(lowest_bic({a, slightly_better}, false) == 0);
+  CHECK(lowest_bic({slightly_better, a, better}, false) == 2);
+  CHECK_THROWS_WITH_AS(lowest_bic({}, false), doctest::Contains("no chains"), Error);
+}
+
+TEST_CASE("the result's training loss is the final sample's loss on the whole training set") {
+  // One epoch at a learning rate of ~0: the network is its initialisation (moved only by
+  // the initial momentum, 0.001 N(0, 1) times tau = 1/2, decaying by beta1 = 0.1 a step:
+  // about 1e-4 of a weight), whose training MSE is computed here independently (the same
+  // MLP, the same initial draws).
+  const data::SparseRegressionData d = data::make_sparse_regression(1, 5, 1024, 64, 12);
+  VariableSelectionConfig config = short_example_one(true);
+  config.epochs = 1;
+  config.learning_rate = 1e-30;
+  config.batch_size = 256;
+  const VariableSelectionResult result =
+      train_variable_selection(d.train.inputs, d.train.targets, d.test.inputs, d.test.targets, config);
+  Generator init(config.seed, 10);
+  const std::shared_ptr<Sequential> network = linear_relu_stack(12, config.hidden, 1, init);
+  NoGradGuard no_grad;
+  const std::vector<double> prediction = network->forward(d.train.inputs).to_vector();
+  const std::vector<double> target = d.train.targets.to_vector();
+  double mse = 0;
+  for (size_t i = 0; i < target.size(); ++i) mse += (prediction[i] - target[i]) * (prediction[i] - target[i]);
+  mse /= static_cast<double>(target.size());
+  CHECK(result.train_size == 1024);
+  CHECK(result.train_loss == doctest::Approx(mse).epsilon(2e-3));
 }

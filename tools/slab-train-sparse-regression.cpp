@@ -11,6 +11,8 @@
 // when column j of the first layer is not pruned), the sparsity of all parameters (biases
 // included) and the test MSE or accuracy, and ends with one line
 //   kept=1,2,3,4,5 sparsity=0.9897 test_mse=1.108      (test_acc=... for Example 3)
+// With --restarts K it runs K chains on the same data and reports the one with the lowest
+// BIC on the training data (bayes/variable_selection.h), after a line per chain.
 // Errors print "error: ..." and exit 2 for usage, 1 otherwise.
 #include <omp.h>
 
@@ -18,6 +20,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstddef>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -48,6 +51,7 @@ struct Config {
   std::string shuffle = "rows";
   bool compact = true;
   int64_t log_every = 0;
+  int64_t restarts = 1;
   int threads = 0;
 };
 
@@ -55,6 +59,14 @@ std::string join(const std::vector<int64_t>& values) {
   std::string out;
   for (int64_t v : values) out += (out.empty() ? "" : ",") + std::to_string(v);
   return out.empty() ? "none" : out;
+}
+
+// The kept variables for a chain's one-line summary: a chain that never fits keeps
+// hundreds, so at most the first `limit` are listed, then how many there are.
+std::string brief(const std::vector<int64_t>& values, size_t limit = 12) {
+  if (values.size() <= limit) return join(values);
+  return join(std::vector<int64_t>(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(limit))) + ",... (" +
+         std::to_string(values.size()) + " variables)";
 }
 
 // The run's settings: the example's preset with the flags applied. Anything wrong here
@@ -96,6 +108,7 @@ Settings resolve(const Config& c) {
   SLAB_CHECK(c.shuffle == "rows" || c.shuffle == "batches", "--shuffle must be 'rows' or 'batches', got '", c.shuffle, "'");
   SLAB_CHECK(c.features == 0 || c.features >= 5, "--features must be 0 (the example's P) or >= 5, got ", c.features);
   SLAB_CHECK(s.lr > 0, "--lr must be positive, got ", s.lr);
+  SLAB_CHECK(c.restarts >= 1, "--restarts must be at least 1, got ", c.restarts);
   const int64_t steps = s.epochs * (c.train_size / c.batch_size);
   SLAB_CHECK(s.cycles <= steps, "--cycles must be at most the number of steps (", steps, "), got ", s.cycles);
   parse_temperature(s.temperature, static_cast<double>(c.train_size));  // validates the text
@@ -149,22 +162,44 @@ int run(const Config& c, const Settings& settings) {
   std::printf("prior: %s\n", config.prior.describe().c_str());
   std::fflush(stdout);
 
-  const VariableSelectionResult result = train_variable_selection(
-      data.train.inputs, data.train.targets, data.test.inputs, data.test.targets, config,
-      [](const VariableSelectionProgress& p) {
-        std::printf("epoch %5lld  loss %.4f  C^2 %.5f  kept %lld variables  sparsity %.4f  %.1f s\n",
-                    static_cast<long long>(p.epoch), p.loss, p.c2, static_cast<long long>(p.kept), p.sparsity,
-                    p.seconds);
-        std::fflush(stdout);
-      });
+  if (c.restarts > 1)
+    std::printf("restarts: %lld chains on the same data, kept: the lowest BIC on the training data (%s)\n",
+                static_cast<long long>(c.restarts), bic_formula(data.classification));
+  std::vector<VariableSelectionResult> chains;
+  for (int64_t r = 0; r < c.restarts; ++r) {
+    config.seed = chain_seed(c.seed, r);
+    if (c.restarts > 1)
+      std::printf("chain %lld of %lld (chain seed %llu)\n", static_cast<long long>(r + 1),
+                  static_cast<long long>(c.restarts), static_cast<unsigned long long>(config.seed));
+    std::fflush(stdout);
+    chains.push_back(train_variable_selection(
+        data.train.inputs, data.train.targets, data.test.inputs, data.test.targets, config,
+        [](const VariableSelectionProgress& p) {
+          std::printf("epoch %5lld  loss %.4f  C^2 %.5f  kept %lld variables  sparsity %.4f  %.1f s\n",
+                      static_cast<long long>(p.epoch), p.loss, p.c2, static_cast<long long>(p.kept), p.sparsity,
+                      p.seconds);
+          std::fflush(stdout);
+        }));
+    const VariableSelectionResult& chain = chains.back();
+    if (c.restarts > 1)
+      std::printf("chain %lld: kept %s, training loss %.4f, %lld non-zero parameters, BIC %.1f\n",
+                  static_cast<long long>(r + 1), brief(chain.kept).c_str(), chain.train_loss,
+                  static_cast<long long>(chain.parameters - chain.zeros), chain.bic(data.classification));
+  }
+  const size_t chosen = lowest_bic(chains, data.classification);
+  const VariableSelectionResult& result = chains[chosen];
+  if (c.restarts > 1)
+    std::printf("chosen: chain %zu of %lld (lowest BIC)\n", chosen + 1, static_cast<long long>(c.restarts));
   std::printf("kept input variables: %s (%zu of %lld; the signal is in x1..x%d)\n", join(result.kept).c_str(),
               result.kept.size(), static_cast<long long>(data.features), data.relevant);
   std::printf("sparsity: %lld of %lld parameters are zero (biases included)\n", static_cast<long long>(result.zeros),
               static_cast<long long>(result.parameters));
   std::printf("%s: %.4f  (%lld steps, %.1f s)\n", data.classification ? "test accuracy" : "test MSE",
               result.test_metric, static_cast<long long>(result.steps), result.seconds);
-  std::printf("kept=%s sparsity=%.4f %s=%.4f\n", join(result.kept).c_str(), result.sparsity(),
-              data.classification ? "test_acc" : "test_mse", result.test_metric);
+  std::string chain_field;
+  if (c.restarts > 1) chain_field = " chain=" + std::to_string(chosen + 1) + "/" + std::to_string(c.restarts);
+  std::printf("kept=%s sparsity=%.4f %s=%.4f%s\n", join(result.kept).c_str(), result.sparsity(),
+              data.classification ? "test_acc" : "test_mse", result.test_metric, chain_field.c_str());
   return 0;
 }
 
@@ -198,6 +233,9 @@ int main(int argc, char** argv) {
   app.add_flag("--compact,!--no-compact", c.compact,
                "run the first layer on its kept columns once some are pruned (default on)");
   app.add_option("--log-every", c.log_every, "epochs between progress lines (0: about 30 lines)");
+  app.add_option("--restarts", c.restarts,
+                 "independent chains on the same data (initialisation, shuffling, noise); the one with the lowest "
+                 "BIC on the training data is reported (1)");
   app.add_option("--threads", c.threads, "OpenMP threads (0: the default)");
   try {
     app.parse(argc, argv);
