@@ -35,6 +35,7 @@
 #include "core/ops.h"
 #include "core/random.h"
 #include "data/sparse_regression.h"
+#include "tools/lib/train_errors.h"
 
 namespace {
 
@@ -242,20 +243,18 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 2;
+    return tools::report_error(tools::UsageError(e.what()));
   }
   Settings settings;
   try {
     settings = resolve(c);
   } catch (const Error& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 2;
+    // Everything resolve() rejects is a flag or flag value (a preset's own check included).
+    return tools::report_error(tools::UsageError(e.what()));
   }
   try {
     return run(c, settings);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
+    return tools::report_error(e);
   }
 }
