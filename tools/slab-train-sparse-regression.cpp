@@ -164,7 +164,7 @@ int run(const Config& c, const Settings& settings) {
   std::fflush(stdout);
 
   if (c.restarts > 1)
-    std::printf("restarts: %lld chains on the same data, kept: the lowest BIC on the training data (%s)\n",
+    std::printf("restarts: %lld chains on the same data; reported: the chain of lowest BIC on the training data (%s)\n",
                 static_cast<long long>(c.restarts), bic_formula(data.classification));
   std::vector<VariableSelectionResult> chains;
   for (int64_t r = 0; r < c.restarts; ++r) {
@@ -189,8 +189,12 @@ int run(const Config& c, const Settings& settings) {
   }
   const size_t chosen = lowest_bic(chains, data.classification);
   const VariableSelectionResult& result = chains[chosen];
-  if (c.restarts > 1)
-    std::printf("chosen: chain %zu of %lld (lowest BIC)\n", chosen + 1, static_cast<long long>(c.restarts));
+  if (c.restarts > 1) {
+    double seconds = 0;
+    for (const VariableSelectionResult& chain : chains) seconds += chain.seconds;
+    std::printf("chosen: chain %zu of %lld (lowest BIC); all chains took %.1f s\n", chosen + 1,
+                static_cast<long long>(c.restarts), seconds);
+  }
   std::printf("kept input variables: %s (%zu of %lld; the signal is in x1..x%d)\n", join(result.kept).c_str(),
               result.kept.size(), static_cast<long long>(data.features), data.relevant);
   std::printf("sparsity: %lld of %lld parameters are zero (biases included)\n", static_cast<long long>(result.zeros),
