@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include <omp.h>
@@ -111,9 +112,23 @@ void step_chunk(const HostTensor& t, int64_t c, uint64_t seed, const SghmcCoeffi
 
 }  // namespace
 
-void Sghmc::step() {
+// An overflowing scale would not stop the run: eta T^2 C^3 = inf sends rho to -inf, so tau
+// = 0 and the weights silently stop moving. A learning rate that large is a bad flag.
+SghmcCoefficients Sghmc::coefficients() const {
   const SghmcCoefficients k = SghmcCoefficients::make(learning_rate_, options_.temperature, options_.data_size,
                                                       options_.eta, options_.beta1, options_.beta2);
+  const std::pair<const char*, float> scales[] = {{"eta T^2 C^3", k.decay_scale},
+                                                  {"eta T C^1.5", k.gradient_noise_scale},
+                                                  {"C^2 beta2", k.gradient_scale},
+                                                  {"sqrt(2 + 2 beta1^2) C^1.5 T", k.noise_scale}};
+  for (const auto& [name, value] : scales)
+    SLAB_CHECK(std::isfinite(value), "sghmc: at learning rate C^2 = ", learning_rate_, " and T = ",
+               options_.temperature, " the step's scale ", name, " overflows float; lower the learning rate (--lr, C0^2)");
+  return k;
+}
+
+void Sghmc::step() {
+  const SghmcCoefficients k = coefficients();
   std::vector<HostTensor> host;
   std::vector<size_t> host_index;
   int64_t chunks = 0, elements = 0;
@@ -161,8 +176,7 @@ void Sghmc::step_tensor(size_t index) {
   state.validate(p.name);
 #ifdef SLAB_WITH_CUDA
   if (p.tensor.device().is_cuda()) {
-    const SghmcCoefficients k = SghmcCoefficients::make(learning_rate_, options_.temperature, options_.data_size,
-                                                        options_.eta, options_.beta1, options_.beta2);
+    const SghmcCoefficients k = coefficients();
     cuda::sghmc_step(p.tensor, grad, momentum_[index], rho_[index], options_.seed, noise_stream(index),
                      draw_index_[index], k, state);
     draw_index_[index] += 1;

@@ -21,6 +21,8 @@
 
 namespace slab {
 
+struct SghmcCoefficients;  // optim/sghmc_kernel.h
+
 struct SghmcOptions {
   double learning_rate = 1.0;       // C0^2; the schedule sets C^2 each step
   double temperature = -1.0;        // T: required (>= 0); 1/N or sqrt(1/N) in the paper
@@ -63,6 +65,8 @@ class Sghmc : public Optimizer, public PriorStateHolder {
   const Tensor& rho(size_t i) const { return rho_[i]; }
 
  private:
+  // The step's scalars at the current learning rate; an error if any overflows float.
+  SghmcCoefficients coefficients() const;
   void step_tensor(size_t index);
 
   SghmcOptions options_;

@@ -585,6 +585,13 @@ TEST_CASE("bad options and bad state are clear errors") {
   w.set_grad(zeros({3}));
   CHECK_THROWS_WITH_AS(optimizer.step(), doctest::Contains("2 row masks for 3 rows"), Error);
   optimizer.prior_states()[0].keep_rows.clear();
+  // A learning rate whose C^3 overflows float would freeze the sampler (tau -> 0) silently.
+  const std::vector<double> before = w.to_vector();
+  optimizer.set_learning_rate(1e30);
+  CHECK_THROWS_WITH_AS(optimizer.step(), doctest::Contains("eta T^2 C^3 overflows float"), Error);
+  CHECK(w.to_vector() == before);
+  optimizer.set_learning_rate(1.0);
+  optimizer.step();
   std::map<std::string, Tensor> state = {{"w.momentum", zeros({3})}};
   CHECK_THROWS_WITH_AS(optimizer.load_state(state, optimizer.state_metadata()), doctest::Contains("'w.rho'"), Error);
   state["w.rho"] = zeros({4});
