@@ -30,7 +30,7 @@ struct VariableSelectionConfig {
   double temperature = 0.0;      // T (explicit)
   double eta = 0.1, beta1 = 0.1, beta2 = 1.0;
   SpikeSlabOptions prior;        // data_size is set from the training set
-  uint64_t seed = 1;              // the chain: initialisation, shuffling and sampler noise
+  uint64_t seed = 1;             // the chain: initialisation, shuffling and sampler noise
   bool reshuffle_rows = true;    // false: fixed batches, random order each epoch
   bool compact = true;
   int64_t log_every = 0;         // epochs between progress callbacks (0: none)

@@ -135,7 +135,7 @@ void Sghmc::step() {
   for (size_t i = 0; i < parameters_.size(); ++i) {
     const NamedParameter& p = parameters_[i];
     if (!p.tensor.grad().defined()) continue;
-    step_tensor(i);
+    step_tensor(i, k);
     if (p.tensor.device().is_cpu()) {
       const int64_t n = p.tensor.numel();
       host.push_back({p.tensor.data<float>(), p.tensor.grad().data<float>(), momentum_[i].data<float>(),
@@ -165,9 +165,10 @@ void Sghmc::step() {
 }
 
 // Checks parameter `index`'s gradient and prior state, and steps it when it lives on a
-// GPU (the same update and draws, one fused kernel). A CPU parameter is left to step()'s
-// pass over all CPU parameters, which runs once every parameter has passed its checks.
-void Sghmc::step_tensor(size_t index) {
+// GPU (the same update and draws at the step's coefficients k, one fused kernel). A CPU
+// parameter is left to step()'s pass over all CPU parameters, which runs once every
+// parameter has passed its checks.
+void Sghmc::step_tensor(size_t index, [[maybe_unused]] const SghmcCoefficients& k) {
   const NamedParameter& p = parameters_[index];
   const Tensor grad = p.tensor.grad();
   SLAB_CHECK(grad.shape() == p.tensor.shape() && grad.dtype() == DType::f32, "sghmc: gradient of '", p.name,
@@ -176,7 +177,6 @@ void Sghmc::step_tensor(size_t index) {
   state.validate(p.name);
 #ifdef SLAB_WITH_CUDA
   if (p.tensor.device().is_cuda()) {
-    const SghmcCoefficients k = coefficients();
     cuda::sghmc_step(p.tensor, grad, momentum_[index], rho_[index], options_.seed, noise_stream(index),
                      draw_index_[index], k, state);
     draw_index_[index] += 1;

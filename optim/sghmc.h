@@ -67,7 +67,7 @@ class Sghmc : public Optimizer, public PriorStateHolder {
  private:
   // The step's scalars at the current learning rate; an error if any overflows float.
   SghmcCoefficients coefficients() const;
-  void step_tensor(size_t index);
+  void step_tensor(size_t index, const SghmcCoefficients& k);
 
   SghmcOptions options_;
   std::vector<Tensor> momentum_, rho_;
