@@ -79,8 +79,7 @@ NamedTensors Csghmc::state_tensors() const {
 
 Metadata Csghmc::state_metadata() const {
   Metadata metadata = Optimizer::state_metadata();
-  metadata["optimizer"] = name();
-  metadata["seed"] = std::to_string(options_.seed);
+  write_noise_seed(metadata, name(), options_.seed);
   metadata["noise"] = std::to_string(noise_ ? 1 : 0);
   return metadata;
 }
@@ -88,7 +87,7 @@ Metadata Csghmc::state_metadata() const {
 void Csghmc::load_state(const std::map<std::string, Tensor>& tensors, const Metadata& metadata) {
   velocity_ = std::move(load_required_state_slots(parameters_, tensors, {"velocity"}, "csghmc")[0]);
   Optimizer::load_state(tensors, metadata);
-  if (auto it = metadata.find("seed"); it != metadata.end()) options_.seed = std::stoull(it->second);
+  read_noise_seed(metadata, options_.seed, "csghmc");
   if (auto it = metadata.find("noise"); it != metadata.end()) noise_ = it->second == "1";
 }
 

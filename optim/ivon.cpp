@@ -128,8 +128,7 @@ NamedTensors Ivon::state_tensors() const {
 
 Metadata Ivon::state_metadata() const {
   Metadata metadata = Optimizer::state_metadata();
-  metadata["optimizer"] = name();
-  metadata["seed"] = std::to_string(options_.seed);
+  write_noise_seed(metadata, name(), options_.seed);
   return metadata;
 }
 
@@ -139,7 +138,7 @@ void Ivon::load_state(const std::map<std::string, Tensor>& tensors, const Metada
   hessian_ = std::move(loaded[1]);
   gradient_momentum_ = std::move(loaded[2]);
   Optimizer::load_state(tensors, metadata);
-  if (auto it = metadata.find("seed"); it != metadata.end()) options_.seed = std::stoull(it->second);
+  read_noise_seed(metadata, options_.seed, "ivon");
 }
 
 }  // namespace slab

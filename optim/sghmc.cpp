@@ -11,6 +11,7 @@
 #include "optim/prior_lanes.h"
 #include "optim/sghmc_kernel.h"
 #include "optim/sghmc_noise.h"
+#include "optim/state_io.h"
 #ifdef SLAB_WITH_CUDA
 #include "core/cuda/optimizer_kernels.h"
 #endif
@@ -223,8 +224,7 @@ NamedTensors Sghmc::state_tensors() const {
 
 Metadata Sghmc::state_metadata() const {
   Metadata metadata = Optimizer::state_metadata();
-  metadata["optimizer"] = name();
-  metadata["seed"] = std::to_string(options_.seed);
+  write_noise_seed(metadata, name(), options_.seed);
   for (size_t i = 0; i < parameters_.size(); ++i)
     metadata[draw_key(parameters_[i].name)] = std::to_string(draw_index_[i]);
   return metadata;
@@ -232,8 +232,7 @@ Metadata Sghmc::state_metadata() const {
 
 void Sghmc::load_state(const std::map<std::string, Tensor>& tensors, const Metadata& metadata) {
   Optimizer::load_state(tensors, metadata);
-  auto seed = metadata.find("seed");
-  if (seed != metadata.end()) options_.seed = std::stoull(seed->second);
+  read_noise_seed(metadata, options_.seed, "sghmc");
   for (size_t i = 0; i < parameters_.size(); ++i) {
     const std::string& name = parameters_[i].name;
     for (auto [slot, target] : {std::pair{".momentum", &momentum_[i]}, std::pair{".rho", &rho_[i]}}) {

@@ -1,5 +1,6 @@
 #include "optim/state_io.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <set>
 
@@ -33,6 +34,24 @@ std::string format_scalar(double value) {
   char text[32];
   std::snprintf(text, sizeof text, "%.17g", value);
   return text;
+}
+
+void write_noise_seed(Metadata& metadata, const std::string& optimizer, uint64_t seed) {
+  metadata["optimizer"] = optimizer;
+  metadata["seed"] = std::to_string(seed);
+}
+
+void read_noise_seed(const Metadata& metadata, uint64_t& seed, const char* optimizer) {
+  auto it = metadata.find("seed");
+  if (it == metadata.end()) return;
+  const std::string& text = it->second;
+  SLAB_CHECK(!text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }),
+             optimizer, ": saved 'seed' = '", text, "' is not an unsigned integer");
+  try {
+    seed = std::stoull(text);
+  } catch (const std::out_of_range&) {
+    SLAB_FAIL(optimizer, ": saved 'seed' = '", text, "' does not fit in 64 bits");
+  }
 }
 
 double parse_scalar(const Metadata& metadata, const std::string& key, const char* optimizer) {

@@ -21,6 +21,12 @@ void check_cpu_step(const NamedParameter& parameter, const Tensor& gradient, con
 std::string format_scalar(double value);
 double parse_scalar(const Metadata& metadata, const std::string& key, const char* optimizer);
 
+// The noisy optimizers' metadata: their name and the seed that keys their Philox noise, so a
+// resumed run draws the same noise. read_noise_seed leaves `seed` as it is when the state
+// has none, and names the key when the text is not an unsigned integer.
+void write_noise_seed(Metadata& metadata, const std::string& optimizer, uint64_t seed);
+void read_noise_seed(const Metadata& metadata, uint64_t& seed, const char* optimizer);
+
 // Every tensor key must be "<parameter>.<slot>" for a known parameter and slot.
 void check_state_keys(const std::vector<NamedParameter>& parameters, const std::map<std::string, Tensor>& tensors,
                       const std::vector<std::string>& slots, const char* optimizer);

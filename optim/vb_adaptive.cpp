@@ -118,8 +118,7 @@ NamedTensors VbAdaptive::state_tensors() const {
 
 Metadata VbAdaptive::state_metadata() const {
   Metadata metadata = Optimizer::state_metadata();
-  metadata["optimizer"] = name();
-  metadata["seed"] = std::to_string(options_.seed);
+  write_noise_seed(metadata, name(), options_.seed);
   return metadata;
 }
 
@@ -129,7 +128,7 @@ void VbAdaptive::load_state(const std::map<std::string, Tensor>& tensors, const 
   precision_ = std::move(loaded[1]);
   momentum_ = std::move(loaded[2]);
   Optimizer::load_state(tensors, metadata);
-  if (auto it = metadata.find("seed"); it != metadata.end()) options_.seed = std::stoull(it->second);
+  read_noise_seed(metadata, options_.seed, "vb-adaptive");
 }
 
 }  // namespace slab

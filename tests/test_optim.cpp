@@ -11,6 +11,7 @@
 #include "optim/adam.h"
 #include "optim/schedule.h"
 #include "optim/sgd.h"
+#include "optim/state_io.h"
 #include "tests/golden/models/golden_values.h"
 
 using namespace slab;
@@ -206,6 +207,22 @@ TEST_CASE("optimizer errors name the problem") {
       amsgrad.load_state({{"w.exp_avg", ones({2})}, {"w.exp_avg_sq", ones({2})}, {"w.step", step}}, {}),
       doctest::Contains("lacks max_exp_avg_sq, but this optimizer has amsgrad on"), Error);
   CHECK_THROWS_WITH_AS(amsgrad.load_state({{"w.exp_avg", ones({2})}}, {}), doctest::Contains("is incomplete"), Error);
+
+  // The noisy optimizers' seed: round trip, absent (kept), and corrupt text named.
+  Metadata metadata;
+  write_noise_seed(metadata, "sghmc", 18446744073709551615ULL);
+  uint64_t seed = 7;
+  read_noise_seed(metadata, seed, "sghmc");
+  CHECK(seed == 18446744073709551615ULL);
+  CHECK(metadata.at("optimizer") == "sghmc");
+  read_noise_seed({}, seed, "sghmc");
+  CHECK(seed == 18446744073709551615ULL);
+  for (const char* bad : {"-3", "12x", "", "1e5"}) {
+    const std::string message = "ivon: saved 'seed' = '" + std::string(bad) + "' is not an unsigned integer";
+    CHECK_THROWS_WITH_AS(read_noise_seed({{"seed", bad}}, seed, "ivon"), doctest::Contains(message.c_str()), Error);
+  }
+  CHECK_THROWS_WITH_AS(read_noise_seed({{"seed", "18446744073709551616"}}, seed, "csghmc"),
+                       doctest::Contains("does not fit in 64 bits"), Error);
 }
 
 // ---- schedules ---------------------------------------------------------------------------
