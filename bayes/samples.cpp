@@ -36,6 +36,23 @@ int64_t parse_int(const Metadata& metadata, const std::string& key, const std::s
 
 }  // namespace
 
+SampleInfo sample_info(const Metadata& metadata, const std::string& path) {
+  auto format = metadata.find("slab.format");
+  SLAB_CHECK(format != metadata.end() && format->second == kSampleFormat, "'", path,
+             "' is not a slab posterior sample (metadata slab.format is ",
+             format == metadata.end() ? std::string("missing") : "'" + format->second + "'", ")");
+  auto optimizer = metadata.find("slab.optimizer");
+  SLAB_CHECK(optimizer != metadata.end(), "posterior sample '", path, "': metadata has no 'slab.optimizer'");
+  SampleInfo info;
+  info.epoch = parse_int(metadata, "slab.epoch", path);
+  info.step = parse_int(metadata, "slab.step", path);
+  info.cycle = parse_int(metadata, "slab.cycle", path);
+  info.optimizer = optimizer->second;
+  for (const auto& [key, value] : metadata)
+    if (key.rfind("slab.", 0) != 0) info.extra[key] = value;
+  return info;
+}
+
 int64_t cycle_of_epoch(int64_t epoch, int64_t batches_per_epoch, int64_t epochs, int64_t cycles) {
   SLAB_CHECK(batches_per_epoch > 0 && epochs > 0 && cycles > 0 && cycles <= epochs * batches_per_epoch,
              "sample schedule: need batches_per_epoch, epochs and cycles > 0 (got ", batches_per_epoch, ", ", epochs,
@@ -89,23 +106,14 @@ void save_posterior_sample(const std::string& path, Module& model, const Optimiz
 
 LoadedSample load_posterior_sample(const std::string& path, Module& model) {
   const SafetensorsContents file = load_safetensors(path);
-  auto format = file.metadata.find("slab.format");
-  SLAB_CHECK(format != file.metadata.end() && format->second == kSampleFormat, "'", path,
-             "' is not a slab posterior sample (metadata slab.format is ",
-             format == file.metadata.end() ? std::string("missing") : "'" + format->second + "'", ")");
   LoadedSample sample;
+  sample.info = sample_info(file.metadata, path);
   std::map<std::string, Tensor> weights;
   for (const auto& [name, tensor] : file.tensors) {
     if (name.rfind("prior.", 0) == 0) continue;
     weights[name] = tensor;
   }
   model.load_state_dict(weights, true);
-  sample.info.epoch = parse_int(file.metadata, "slab.epoch", path);
-  sample.info.step = parse_int(file.metadata, "slab.step", path);
-  sample.info.cycle = parse_int(file.metadata, "slab.cycle", path);
-  sample.info.optimizer = file.metadata.at("slab.optimizer");
-  for (const auto& [key, value] : file.metadata)
-    if (key.rfind("slab.", 0) != 0) sample.info.extra[key] = value;
   for (const NamedParameter& p : model.named_parameters()) {
     PriorState state;
     state.layout = PriorLayout::of(p.tensor.shape(), p.grouping);

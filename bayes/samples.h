@@ -49,6 +49,8 @@ struct LoadedSample {
   // parameter name -> (keep_rows, keep_columns), for the parameters that had masks
   std::map<std::string, std::pair<std::vector<uint8_t>, std::vector<uint8_t>>> masks;
 };
+// The metadata of a sample file (`path` names it in errors); throws unless it is a sample.
+SampleInfo sample_info(const Metadata& metadata, const std::string& path);
 // Loads the weights into `model` (strict keys and shapes) and returns masks and metadata;
 // throws if the file is not a sample or a masked weight is not zero.
 LoadedSample load_posterior_sample(const std::string& path, Module& model);

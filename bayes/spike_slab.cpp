@@ -45,6 +45,11 @@ void SpikeSlabOptions::validate() const {
              hard_threshold_linear);
   SLAB_CHECK(theta > 0 && theta < 1, "spike-and-slab: theta must be in (0, 1), got ", theta);
   SLAB_CHECK(warm_up >= 0, "spike-and-slab: warm-up must be >= 0 epochs, got ", warm_up);
+  SLAB_CHECK(cool_down >= 0, "spike-and-slab: cool-down must be >= 0 epochs, got ", cool_down);
+  // At least one pass must run: the first is at epoch warm_up + 1, the cool-down starts at
+  // run_epochs - cool_down.
+  SLAB_CHECK(cool_down == 0 || run_epochs - cool_down > warm_up + 1, "spike-and-slab: a cool-down of ", cool_down,
+             " epochs in a run of ", run_epochs, " epochs with warm-up ", warm_up, " leaves no epoch for the prior pass");
   if (estep == EStep::Posterior) {
     SLAB_CHECK(data_size > 0, "spike-and-slab: the posterior E-step needs the training-set size N, got ", data_size);
     SLAB_CHECK(lambda1 > 0 && lambda0 > lambda1, "spike-and-slab: the posterior E-step needs 0 < lambda1 < lambda0, got ",
@@ -60,7 +65,7 @@ std::string SpikeSlabOptions::describe() const {
   out << " hard_test=" << hard_test_name(hard_test) << " hard_threshold_conv=" << hard_threshold_conv
       << " hard_threshold_linear=" << hard_threshold_linear
       << " threshold_scale=" << threshold_scale_name(threshold_scale) << " warm_up=" << warm_up
-      << " prune_bn=" << (prune_bn ? "on" : "off");
+      << " cool_down=" << cool_down << " prune_bn=" << (prune_bn ? "on" : "off");
   return out.str();
 }
 
@@ -262,8 +267,21 @@ void SpikeSlabPrior::attach(Optimizer& optimizer) const {
   for (PriorState& state : holder.prior_states()) state.weight_decay = static_cast<float>(options_.lambda1);
 }
 
+int64_t SpikeSlabPrior::first_cool_down_epoch() const {
+  return options_.cool_down > 0 ? options_.run_epochs - options_.cool_down : options_.run_epochs;
+}
+
 bool SpikeSlabPrior::begin_epoch(int64_t epoch, Optimizer& optimizer, PriorPassReport* report) const {
   if (epoch <= options_.warm_up) return false;
+  if (in_cool_down(epoch)) {
+    // Back in the slab: one decay for the whole tensor (the fused step reads weight_decay
+    // when there are no group decays); the masks stay as the last pass left them.
+    for (PriorState& state : holder_of(optimizer).prior_states()) {
+      state.weight_decay = static_cast<float>(options_.lambda1);
+      state.group_weight_decay.clear();
+    }
+    return false;
+  }
   const PriorPassReport result = run(optimizer);
   if (report) *report = result;
   return true;

@@ -22,6 +22,10 @@
 //            conv bias of every pruned filter, so a pruned filter is a dead channel;
 //            off reproduces the reference, where the BN shift keeps the channel alive.
 // When: before the first step of each epoch whose 0-based index is greater than warm_up.
+// cool-down (slab's option, beyond ALGORITHM.md 3; 0 = off, the spec's schedule): in the
+//            last cool_down epochs of the run there is no pass; every weight is back in the
+//            slab (lambda1) and the masks are frozen, so the run ends sampling the pruned
+//            network under the slab prior alone instead of under the spike's heavy decay.
 // Groups follow each parameter's PriorGrouping (layers declare it); None parameters
 // (biases, BatchNorm, a CNN's classifier) always get lambda1 and are never pruned by a test.
 #pragma once
@@ -58,6 +62,8 @@ struct SpikeSlabOptions {
   double theta = 0.5;                   // prior inclusion probability (posterior E-step)
   int64_t warm_up = 50;                 // epochs before the first E-step (runs when epoch > warm_up)
   bool prune_bn = true;
+  int64_t cool_down = 0;                // final epochs without a pass (0: the pass runs to the end)
+  int64_t run_epochs = 0;               // the run's length; set by the program when cool_down > 0
   double data_size = 0;                 // N (posterior E-step); set by the program
   void validate() const;
   std::string describe() const;         // one line for a program's configuration print
@@ -78,12 +84,16 @@ class SpikeSlabPrior {
   // Sets every parameter's decay to lambda1 (before the first E-step all weights are in the
   // slab); call once after building the optimizer. Throws unless it reads a prior.
   void attach(Optimizer& optimizer) const;
-  // Runs the E-step and pruning when epoch > warm_up; returns whether it ran.
+  // Runs the E-step and pruning when warm_up < epoch < first_cool_down_epoch(); returns
+  // whether it ran. In the cool-down it puts every weight back in the slab instead.
   bool begin_epoch(int64_t epoch, Optimizer& optimizer, PriorPassReport* report = nullptr) const;
   // The pass itself (E-step, pruning, prune-bn, masks applied), whatever the epoch.
   PriorPassReport run(Optimizer& optimizer) const;
 
   const SpikeSlabOptions& options() const { return options_; }
+  // The 0-based epoch from which the cool-down holds (run_epochs when there is none).
+  int64_t first_cool_down_epoch() const;
+  bool in_cool_down(int64_t epoch) const { return options_.cool_down > 0 && epoch >= first_cool_down_epoch(); }
 
  private:
   SpikeSlabOptions options_;

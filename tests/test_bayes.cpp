@@ -450,6 +450,76 @@ TEST_CASE("the pass runs only after warm-up and only for an optimizer that reads
   CHECK_THROWS_WITH_AS(prior.attach(other), doctest::Contains("'csghmc' does not read a prior"), Error);
 }
 
+TEST_CASE("cool-down: the last epochs run no pass, put every weight back in the slab and keep the masks") {
+  SpikeSlabOptions o;
+  o.warm_up = 0;
+  o.cool_down = 2;
+  o.run_epochs = 5;
+  o.lambda0 = 0.5;
+  o.soft_threshold = 0.1;
+  o.hard_threshold_linear = 1e-3;
+  SpikeSlabPrior prior(o);
+  CHECK(prior.first_cool_down_epoch() == 3);
+  CHECK(!prior.in_cool_down(2));
+  CHECK(prior.in_cool_down(3));
+  // Column means of w^2: 1e-8 (pruned), 0.04 (spiked: below 0.1), 1 (slab).
+  const std::vector<double> start = {1e-4, 0.2, 1.0, 1e-4, -0.2, 1.0};
+  const float lambda1 = static_cast<float>(o.lambda1), lambda0 = static_cast<float>(o.lambda0);
+  Tensor w = from_vector(start, {2, 3}).set_requires_grad(true);
+  Sghmc sampler({{"fc.weight", w, PriorGrouping::LinearColumns}}, sampler_options());
+  prior.attach(sampler);
+  CHECK(prior.begin_epoch(1, sampler));
+  CHECK(prior.begin_epoch(2, sampler));
+  PriorState& state = sampler.prior_states()[0];
+  CHECK(state.group_weight_decay == std::vector<float>{lambda0, lambda0, lambda1});
+  CHECK(state.keep_columns == std::vector<uint8_t>{0, 1, 1});
+  CHECK(!prior.begin_epoch(3, sampler));
+  CHECK(state.group_weight_decay.empty());
+  CHECK(state.weight_decay == lambda1);
+  CHECK(state.keep_columns == std::vector<uint8_t>{0, 1, 1});
+  CHECK(!prior.begin_epoch(4, sampler));
+
+  // The released step is the slab step with the old masks: a twin from the same weights,
+  // lambda1 everywhere and the same masks, moves exactly alike; a twin that kept the
+  // spike's decays does not (so the comparison can fail).
+  auto twin = [&](std::vector<float> group_decays) {
+    Tensor v = w.detach().clone().set_requires_grad(true);
+    auto s = std::make_unique<Sghmc>(std::vector<NamedParameter>{{"fc.weight", v, PriorGrouping::LinearColumns}},
+                                     sampler_options());
+    s->prior_states()[0].weight_decay = lambda1;
+    s->prior_states()[0].group_weight_decay = std::move(group_decays);
+    s->prior_states()[0].keep_columns = {0, 1, 1};
+    return std::make_pair(v, std::move(s));
+  };
+  auto [slab_w, slab_sampler] = twin({});
+  auto [spike_w, spike_sampler] = twin({lambda0, lambda0, lambda1});
+  const Tensor direction = from_vector({0.3, -0.1, 0.2, 0.5, 0.4, -0.6}, {2, 3});
+  for (auto [weight, optimizer] : {std::pair<Tensor, Optimizer*>{w, &sampler}, {slab_w, slab_sampler.get()},
+                                   {spike_w, spike_sampler.get()}}) {
+    optimizer->zero_grad();
+    sum(mul(weight, direction)).backward();
+    optimizer->step();
+  }
+  bool spike_differs = false;
+  for (int64_t r = 0; r < 2; ++r)
+    for (int64_t c = 0; c < 3; ++c) {
+      CHECK(w.at({r, c}) == slab_w.at({r, c}));
+      spike_differs = spike_differs || w.at({r, c}) != spike_w.at({r, c});
+    }
+  CHECK(spike_differs);
+  CHECK(w.at({0, 0}) == 0.0);  // the pruned column stays exactly zero
+  CHECK(w.at({1, 0}) == 0.0);
+
+  // A cool-down that leaves no pass is refused, naming the numbers.
+  SpikeSlabOptions bad = o;
+  bad.cool_down = 4;  // passes could run at epochs 1..0
+  CHECK_THROWS_WITH_AS(bad.validate(), doctest::Contains("cool-down of 4 epochs in a run of 5 epochs with warm-up 0"),
+                       Error);
+  bad.cool_down = -1;
+  CHECK_THROWS_WITH_AS(bad.validate(), doctest::Contains("cool-down must be >= 0"), Error);
+  CHECK(o.describe().find("cool_down=2") != std::string::npos);
+}
+
 TEST_CASE("sample schedule: the last epochs of each cycle, 12 samples for the CIFAR recipe") {
   std::vector<int64_t> epochs;
   for (int64_t e = 0; e < 200; ++e)

@@ -147,6 +147,36 @@ TEST_CASE("slab-train-mnist learns Fashion-MNIST to >= 80% and slab-eval reprodu
   CHECK(value_of(folder.output, "test_acc") == doctest::Approx(accuracy).epsilon(1e-3));
 }
 
+TEST_CASE("slab-eval RUN_DIR: the samples' table and model average, all of them or those from an epoch on") {
+  if (!fs::exists(kFashionMnist)) {
+    slab::testing::skip(std::string("Fashion-MNIST not installed at ") + kFashionMnist);
+    return;
+  }
+  const std::string out = scratch("eval-samples"), eval = program("slab-eval");
+  const Outcome trained = run(program("slab-train-mnist") +
+                              " --optimizer sghmc-spl --train-limit 1024 --test-limit 500 --epochs 3"
+                              " --samples-per-cycle 3 --threads 1 --output " + out);
+  CAPTURE(trained.output);
+  REQUIRE(trained.code == 0);
+  // All three samples: the average the training program printed.
+  const Outcome all = run(eval + " " + out + " --threads 1");
+  CAPTURE(all.output);
+  REQUIRE(all.code == 0);
+  CHECK(value_of(all.output, "samples") == 3);
+  CHECK(value_of(all.output, "bma_nll") == doctest::Approx(value_of(trained.output, "bma_nll")).epsilon(1e-4));
+  // From epoch 3 on: only the last sample, whose weights are the final model's.
+  const Outcome last = run(eval + " " + out + " --threads 1 --samples-from-epoch 3");
+  CAPTURE(last.output);
+  REQUIRE(last.code == 0);
+  CHECK(value_of(last.output, "samples") == 1);
+  CHECK(value_of(last.output, "bma_nll") == doctest::Approx(value_of(trained.output, "test_nll")).epsilon(1e-4));
+  CHECK(last.output.find("sample-epoch-0003") != std::string::npos);
+  CHECK(last.output.find("sample-epoch-0002") == std::string::npos);
+  check_error(run(eval + " " + out + " --samples-from-epoch 4"), 2,
+              {"--samples-from-epoch 4", "none of the run's 3 samples"});
+  check_error(run(eval + " " + out + " --samples-from-epoch 0"), 2, {"--samples-from-epoch", "0"});
+}
+
 TEST_CASE("slab-train-cifar10: ResNet-20 beats 35% on the CIFAR-10 subset") {
   if (!fs::exists(kCifarSubset)) {
     slab::testing::skip("CIFAR-10 subset not found at " + kCifarSubset);
@@ -200,6 +230,8 @@ TEST_CASE("bad flags stop with error: naming the flag, exit code 2") {
     check_error(run(mnist + " --hard-test size --optimizer sghmc-spl"), 2, {"--hard-test", "size"});
     check_error(run(mnist + " --optimizer sghmc-spl --epochs 6 --sample-from-epoch 7"), 2,
                 {"--sample-from-epoch", "7", "after the last epoch"});
+    check_error(run(mnist + " --optimizer sghmc-spl --epochs 6 --cool-down 5"), 2,
+                {"cool-down of 5 epochs", "run of 6 epochs", "no epoch for the prior pass"});
     check_error(run(mnist + " --no-such-flag"), 2, {"--no-such-flag"});
     check_error(run(eval), 2, {"RUN_DIR", "--checkpoint"});
 #ifndef SLAB_WITH_CUDA

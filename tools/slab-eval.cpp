@@ -5,7 +5,9 @@
 //   slab-eval RUN_DIR [--data-dir D]             the metric table over the run's posterior
 //                                                samples: per sample and their Bayesian model
 //                                                average (accuracy, NLL, ECE, Brier, entropy);
-//                                                a run without samples: its final checkpoint
+//                                                a run without samples: its final checkpoint;
+//                                                --samples-from-epoch E keeps the samples
+//                                                saved at epoch E (1-based) or later
 //
 // The dataset, model and data folder come from the checkpoint's saved configuration or the
 // run's config.json; flags override them. Ends with one key=value line. Exit codes as the
@@ -18,6 +20,7 @@
 #include <fstream>
 
 #include "bayes/metrics.h"
+#include "bayes/samples.h"
 #include "core/backend.h"
 #include "core/safetensors.h"
 #include "data/loader.h"
@@ -45,6 +48,7 @@ struct EvalOptions {
   int workers = 0;
   int threads = 0;
   std::string device = "cpu";
+  int64_t samples_from_epoch = 1;  // 1-based, as printed: earlier samples leave the average
 };
 
 // What is needed to rebuild the test set and the model: from a saved configuration.
@@ -160,7 +164,13 @@ int evaluate_run(const EvalOptions& options, Device device) {
   RunDescription d = describe_from_json(config, config_path);
   apply_overrides(options, d);
   RunFolder run(options.run_dir, true);
-  const std::vector<std::string> files = run.sample_files();
+  const std::vector<std::string> all_files = run.sample_files();
+  std::vector<std::string> files;
+  for (const std::string& file : all_files)
+    if (sample_info(load_safetensors(file).metadata, file).epoch + 1 >= options.samples_from_epoch)
+      files.push_back(file);
+  SLAB_USAGE_CHECK(all_files.empty() || !files.empty(), "--samples-from-epoch ", options.samples_from_epoch,
+                   ": none of the run's ", all_files.size(), " samples was saved at that epoch or later");
   if (files.empty()) {
     EvalOptions single = options;
     single.checkpoint = run.checkpoint("final");
@@ -194,6 +204,9 @@ int main(int argc, char** argv) {
   app.add_option("--workers", options.workers, "data-loader threads");
   app.add_option("--threads", options.threads, "CPU threads (0: OpenMP's default)");
   app.add_option("--device", options.device, "cpu or cuda")->capture_default_str();
+  app.add_option("--samples-from-epoch", options.samples_from_epoch,
+                 "average only the samples saved at this epoch (1-based) or later")
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -205,6 +218,8 @@ int main(int argc, char** argv) {
                      "give either RUN_DIR or --checkpoint FILE (exactly one)");
     SLAB_USAGE_CHECK(options.batch_size > 0, "--batch-size: expected a positive integer, got ", options.batch_size);
     SLAB_USAGE_CHECK(options.workers >= 0, "--workers: expected an integer >= 0, got ", options.workers);
+    SLAB_USAGE_CHECK(options.samples_from_epoch >= 1, "--samples-from-epoch: expected an epoch >= 1, got ",
+                     options.samples_from_epoch);
     SLAB_USAGE_CHECK(options.threads >= 0, "--threads: expected an integer >= 0, got ", options.threads);
     if (options.threads > 0) omp_set_num_threads(options.threads);
     Device device;

@@ -98,6 +98,9 @@ void add_optimizer_flags(CLI::App& app, OptimizerSettings& s) {
   app.add_option("--theta", s.prior.theta, "prior inclusion probability (posterior E-step)");
   app.add_option("--warm-up", s.prior.warm_up, "epochs before the first E-step and pruning (they run when epoch > warm-up)")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--cool-down", s.prior.cool_down,
+                 "final epochs with no E-step or pruning: every weight back in the slab, masks frozen (0: off)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--prune-bn", s.prune_bn_text, "on: zero the BatchNorm of a pruned filter (dead channel); off: reference");
 }
 
@@ -163,6 +166,7 @@ void resolve_optimizer_defaults(const CLI::App& app, OptimizerSettings& s, doubl
     set("--estep", s.estep_text, std::string(estep_name(preset.prior.estep)));
     set("--theta", s.prior.theta, preset.prior.theta);
     set("--warm-up", s.prior.warm_up, preset.prior.warm_up);
+    set("--cool-down", s.prior.cool_down, preset.prior.cool_down);
     set("--prune-bn", s.prune_bn_text, std::string(preset.prior.prune_bn ? "on" : "off"));
     if (given(app, "--preset") && epochs != nullptr && !given(app, "--epochs")) *epochs = preset.epochs;
   }
@@ -184,6 +188,7 @@ void resolve_optimizer_defaults(const CLI::App& app, OptimizerSettings& s, doubl
     throw UsageError(e.what());
   }
   s.prior.prune_bn = parse_on_off(s.prune_bn_text, "--prune-bn");
+  if (epochs != nullptr) s.prior.run_epochs = *epochs;  // where the cool-down starts
 }
 
 void validate_optimizer_settings(const OptimizerSettings& s) {
@@ -212,7 +217,7 @@ void validate_optimizer_settings(const OptimizerSettings& s) {
       prior.data_size = 1;  // N is known once the data are loaded; make_optimizer sets it
       prior.validate();
     } catch (const Error& e) {
-      throw UsageError(std::string("spike-and-slab prior: ") + e.what());
+      throw UsageError(e.what());  // its messages begin "spike-and-slab:" and name the setting
     }
   }
   try {

@@ -201,6 +201,7 @@ nlohmann::json config_to_json(const TrainConfig& c) {
                     {"estep", estep_name(o.prior.estep)},
                     {"theta", o.prior.theta},
                     {"warm_up", o.prior.warm_up},
+                    {"cool_down", o.prior.cool_down},
                     {"prune_bn", o.prior.prune_bn}};
   }
   j["optimizer"] = opt;

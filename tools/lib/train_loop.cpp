@@ -571,6 +571,9 @@ TrainResult run_training(const TrainConfig& config, const TrainingData* given_da
                       static_cast<long long>(prior_report->spike_groups), static_cast<long long>(prior_report->groups),
                       static_cast<long long>(prior_report->pruned_units),
                       static_cast<long long>(prior_report->prunable_units));
+      else if (setup.prior->in_cool_down(epoch))
+        std::snprintf(text, sizeof text, " (cool-down from epoch %lld: no E-step, every weight in the slab, masks frozen)",
+                      static_cast<long long>(setup.prior->first_cool_down_epoch() + 1));
       else
         std::snprintf(text, sizeof text, " (no E-step yet: epoch %lld <= warm-up %lld)",
                       static_cast<long long>(epoch), static_cast<long long>(config.optimizer.prior.warm_up));
