@@ -807,6 +807,8 @@ TEST_CASE("presets and temperatures") {
   CHECK(slab_default.prior.soft_threshold == 6e-3);
   CHECK(slab_default.prior.lambda0 == 4e-3);
   CHECK(slab_default.cycles == 1);
+  CHECK(slab_default.samples_per_cycle == 10);
+  CHECK(sampler_preset("slab-mnist").samples_per_cycle == 3);
   CHECK(slab_default.beta1 == 0.9);
   CHECK(slab_default.prior.hard_threshold_conv == 6e-2);
   const SamplerPreset mnist = sampler_preset("slab-mnist");
