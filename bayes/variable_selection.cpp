@@ -215,11 +215,9 @@ size_t lowest_bic(const std::vector<VariableSelectionResult>& chains, bool class
 
 uint64_t chain_seed(uint64_t seed, int64_t restart) {
   if (restart == 0) return seed;
-  // splitmix64's finaliser on the seed offset by the restart's multiple of the golden ratio.
-  uint64_t z = seed + static_cast<uint64_t>(restart) * 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
+  // splitmix64 of the seed at step `restart` of its Weyl sequence (seed + restart * gamma;
+  // splitmix64 adds the first gamma itself).
+  return splitmix64(seed + static_cast<uint64_t>(restart - 1) * 0x9E3779B97F4A7C15ull);
 }
 
 }  // namespace slab

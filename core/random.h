@@ -8,6 +8,16 @@
 
 namespace slab {
 
+// splitmix64 (Steele, Lea and Flood): one step of a Weyl sequence with the golden-ratio
+// increment, then a 64-bit finaliser. A cheap, well-mixed hash of a 64-bit integer, used to
+// derive seeds (restart chains) and golden test values, not as a stream (Philox is that).
+inline uint64_t splitmix64(uint64_t z) {
+  z += 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
 struct GeneratorState {
   uint64_t seed = 0;
   uint64_t stream = 0;

@@ -166,8 +166,9 @@ int evaluate_run(const EvalOptions& options, Device device) {
   RunFolder run(options.run_dir, true);
   const std::vector<std::string> all_files = run.sample_files();
   std::vector<std::string> files;
-  for (const std::string& file : all_files)
-    if (sample_info(load_safetensors(file).metadata, file).epoch + 1 >= options.samples_from_epoch)
+  for (const std::string& file : all_files)  // reading a file's epoch costs a load: only when filtering
+    if (options.samples_from_epoch <= 1 ||
+        sample_info(load_safetensors(file).metadata, file).epoch + 1 >= options.samples_from_epoch)
       files.push_back(file);
   SLAB_USAGE_CHECK(all_files.empty() || !files.empty(), "--samples-from-epoch ", options.samples_from_epoch,
                    ": none of the run's ", all_files.size(), " samples was saved at that epoch or later");

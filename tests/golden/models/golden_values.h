@@ -9,6 +9,7 @@
 #include <map>
 #include <string>
 
+#include "core/random.h"
 #include "core/tensor.h"
 #include "layers/module.h"
 
@@ -23,20 +24,13 @@ inline uint64_t fnv1a64(const std::string& text) {
   return h;
 }
 
-inline uint64_t splitmix64(uint64_t z) {
-  z += 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 inline Tensor values(const std::string& name, const Shape& shape, double scale = 1.0, double offset = 0.0,
                      DType dtype = DType::f32) {
   Tensor t = Tensor::empty(shape, DType::f32);
   float* data = t.data<float>();
   const uint64_t seed = fnv1a64(name);
   for (int64_t i = 0; i < t.numel(); ++i) {
-    const int64_t k = static_cast<int64_t>(splitmix64(seed ^ static_cast<uint64_t>(i)) >> 40) - (int64_t{1} << 23);
+    const int64_t k = static_cast<int64_t>(slab::splitmix64(seed ^ static_cast<uint64_t>(i)) >> 40) - (int64_t{1} << 23);
     data[i] = static_cast<float>(offset + scale * (static_cast<double>(k) / static_cast<double>(1 << 23)));
   }
   return dtype == DType::f32 ? t : t.to(dtype);
