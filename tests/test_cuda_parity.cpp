@@ -358,7 +358,11 @@ TEST_CASE("pooling forward and backward") {
 
 TEST_CASE("batch norm: training, running statistics, evaluation") {
   for (Device device : gpus()) {
-    for (const Shape& shape : {Shape{8, 5}, Shape{4, 3, 6, 5}}) {
+    // Planes of 1, 30, 16 (16 planes to a block), 49 (not a power of two), 340 values (more
+    // than a block's threads: each lane loops) and 1024; the last shape's per-channel sums
+    // take several slices of images (16384 values per channel), the others one.
+    for (const Shape& shape : {Shape{8, 5}, Shape{4, 3, 6, 5}, Shape{16, 8, 4, 4}, Shape{2, 70, 7, 7},
+                               Shape{3, 2, 20, 17}, Shape{16, 4, 32, 32}}) {
       const int64_t channels = shape[1];
       const Tensor x = random_input(shape, 90, DType::f32, -1, 3);
       const Tensor weight = random_input({channels}, 91, DType::f32, 0.5, 1.5);
