@@ -5,6 +5,7 @@
 //     short budget, and slab-eval reproduces its test accuracy from the checkpoint;
 //   * slab-train-cifar10 with ResNet-20 beats 35% on ../shared/data/cifar10-subset;
 //   * slab-train-sparse-regression --restarts reports the chain of lowest BIC;
+//   * slab-bench ops runs the measurements its --only list names (tools/gpu_check.sh needs it);
 //   * bad input (a missing or empty data folder, an unknown model, a negative batch size, a
 //     checkpoint of another architecture, a diverging loss, ...) stops with "error: ..."
 //     naming the flag or file, exit code 2 for usage and 1 otherwise, and leaves no
@@ -239,6 +240,23 @@ TEST_CASE("bad flags stop with error: naming the flag, exit code 2") {
 #endif
   }
 
+}
+
+TEST_CASE("slab-bench ops: --only takes a comma-separated list; --device cuda needs a GPU") {
+  const std::string bench = program("slab-bench");
+  const Outcome outcome =
+      run(bench + " ops --only batch_norm.512x4,adaptive --batch 2 --iterations 1 --warmup 0 --threads 1");
+  REQUIRE_MESSAGE(outcome.code == 0, outcome.output);
+  size_t results = 0;
+  for (size_t at = outcome.output.find("result framework=slab"); at != std::string::npos;
+       at = outcome.output.find("result framework=slab", at + 1))
+    ++results;
+  CHECK_MESSAGE(results == 2, outcome.output);  // exactly the two named measurements
+  CHECK(outcome.output.find("name=batch_norm.512x4 pass=train device=cpu") != std::string::npos);
+  CHECK(outcome.output.find("name=adaptive_avg_pool2d.512x4 pass=train device=cpu") != std::string::npos);
+#ifndef SLAB_WITH_CUDA
+  check_error(run(bench + " ops --device cuda --only batch_norm"), 1, {"--device", "CUDA"});
+#endif
 }
 
 TEST_CASE("a missing or empty data folder: exit 1, naming the folder and the files expected") {

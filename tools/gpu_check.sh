@@ -32,6 +32,9 @@
 #                                   --torch-script none
 #      printing a line `ms_per_step=<number>` (or step_ms=), against the PyTorch version of ALGORITHM.md 2-3
 #      written one tensor op per line (train_torch_gpu.py --mode sghmc)
+#   6. per-op times against PyTorch on the same GPU (tools/bench/ops_torch.py compare
+#      --device cuda): ResNet-18's conv shapes, batch norm and pooling at batch 128, to place
+#      what remains of the training-throughput gap
 # BUILD is $SLAB_GPU_BUILD or build-gpu. Exit status: 0 when no step failed (skips allowed).
 set -u -o pipefail
 
@@ -373,6 +376,39 @@ else
   record "PyTorch twins" skipped - "no CUDA PyTorch"
 fi
 
+# ---- 6. per-op times, to place the training gap ---------------------------------------------------------
+# The same ops and shapes on both sides (tools/bench/ops_torch.py compare --device cuda: slab-bench ops and its
+# PyTorch twin, alternating, each timed call ending with a synchronisation): ResNet-18's convolutions, batch
+# norm and pooling at batch 128, full float32. The full table is in the log; the summary keeps batch norm and
+# the sum over ResNet-18's conv shapes.
+if has_mode ops && command -v "$PYTHON" >/dev/null && "$PYTHON" -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
+  help_of "$BENCH" ops
+  if has_flag --device; then
+    run_step "per-op times, slab vs PyTorch" 120 env PYTHONUNBUFFERED=1 "$PYTHON" "$ROOT/tools/bench/ops_torch.py" \
+      compare --slab "$BENCH" --device cuda --batch 128 --passes 2 --iterations 20 --warmup 3 --skip-gemm \
+      --only conv.r18,batch_norm,pool
+    ms_of() {  # ms_of FRAMEWORK NAME FILE: the compare line's time
+      grep "^compare name=$2 pass=train " "$3" | tail -n 1 | grep -o "$1_ms=[0-9.]*" | cut -d= -f2
+    }
+    for name in batch_norm.64x32 batch_norm.512x4; do
+      RESULT[slab_$name]=$(ms_of slab "$name" "$STEP_OUTPUT")
+      RESULT[torch_$name]=$(ms_of torch "$name" "$STEP_OUTPUT")
+    done
+    sum_of() {  # sum_of FRAMEWORK FILE: the conv.r18 training rows added
+      grep "^compare name=conv.r18" "$2" | grep " pass=train " | grep -o "$1_ms=[0-9.]*" | cut -d= -f2 |
+        awk '{ t += $1 } END { if (NR) printf "%.3f", t }'
+    }
+    RESULT[slab_conv_r18]=$(sum_of slab "$STEP_OUTPUT")
+    RESULT[torch_conv_r18]=$(sum_of torch "$STEP_OUTPUT")
+    if ((STEP_RC == 0)) && [[ -n "${RESULT[slab_batch_norm.64x32]}" ]]; then
+      record "per-op times" ok "$STEP_SECONDS" "table in the log"
+    else
+      record "per-op times" FAILED "$STEP_SECONDS" "exit $STEP_RC"
+      FAILED=1
+    fi
+  fi
+fi
+
 # ---- the table ---------------------------------------------------------------------------------------------
 show() { echo "${1:--}"; }
 {
@@ -388,6 +424,12 @@ show() { echo "${1:--}"; }
     "$(show "${RESULT[torch_train_tf32]:-}")"
   printf '%-52s %12s %12s\n' "  sghmc-spl step on its parameters, ms" "$(show "${RESULT[slab_sghmc]:-}")" \
     "$(show "${RESULT[torch_sghmc]:-}")"
+  printf '%-52s %12s %12s\n' "  batch norm forward + backward, 128x64x32^2, ms" "$(show "${RESULT[slab_batch_norm.64x32]:-}")" \
+    "$(show "${RESULT[torch_batch_norm.64x32]:-}")"
+  printf '%-52s %12s %12s\n' "  batch norm forward + backward, 128x512x4^2, ms" "$(show "${RESULT[slab_batch_norm.512x4]:-}")" \
+    "$(show "${RESULT[torch_batch_norm.512x4]:-}")"
+  printf '%-52s %12s %12s\n' "  ResNet-18's 11 conv shapes once each, fwd + bwd, ms" "$(show "${RESULT[slab_conv_r18]:-}")" \
+    "$(show "${RESULT[torch_conv_r18]:-}")"
   echo "  (*: measured by slab-train-cifar10 on the CIFAR-10 folder, data loader included;"
   echo "      PyTorch's numbers use synthetic batches already on the GPU)"
 } | tee "$OUT/summary.txt"

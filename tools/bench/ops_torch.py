@@ -5,12 +5,14 @@
       times the same measurements as `slab-bench ops` with torch (torch.set_num_threads),
       printing the same table and the same `result framework=torch ...` key=value lines.
 
-  /usr/bin/python3 tools/bench/ops_torch.py compare --slab build/bin/slab-bench [--passes 5]
+  /usr/bin/python3 tools/bench/ops_torch.py compare --slab build/bin/slab-bench [--passes 5] [--device cuda]
       runs `slab-bench ops` and this script's `run` alternately (slab first on odd passes,
       torch first on even ones, so drifts in machine load hit both), then prints one row per
       measurement: the median over passes of each framework's median time, GFLOP/s, and
       the ratio torch time / slab time (above 1: slab is faster). --markdown prints the
-      table for docs/performance.md.
+      table for docs/performance.md. With --device cuda both run on the GPU (torch with
+      cudnn.benchmark, each timed call ending with a device synchronisation, as slab's):
+      tools/gpu_check.sh uses that for its per-op table.
 
 Use Debian's interpreter (/usr/bin/python3: python3-torch). The shape list below must
 match kConvShapes in tools/lib/bench_ops.cpp (compare checks that the names agree).
@@ -55,19 +57,31 @@ def run(args):
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(2024)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, mkldnn "
+    device = torch.device(args.device)
+    on_gpu = device.type == "cuda"
+    if on_gpu:
+        torch.backends.cudnn.benchmark = True  # PyTorch's own best, like slab's plan search
+        torch.backends.cuda.matmul.allow_tf32 = False  # full float32, as slab by default
+        torch.backends.cudnn.allow_tf32 = False
+    print(f"torch {torch.__version__} on {device}, {torch.get_num_threads()} threads, mkldnn "
           f"{'on' if torch.backends.mkldnn.is_available() else 'off'}; batch {args.batch}, "
           f"{args.iterations} timed iterations (+{args.warmup} warm-up) per measurement, median")
     print(f"{'measurement':22s} {'pass':8s} {'shape':34s} {'median':>13s} {'rate':>17s}")
     results = []
 
+    def wait():
+        if on_gpu:
+            torch.cuda.synchronize(device)
+
     def time_it(body):
         for _ in range(args.warmup):
             body()
+        wait()
         times = []
         for _ in range(args.iterations):
             start = time.perf_counter()
             body()
+            wait()
             times.append((time.perf_counter() - start) * 1e3)
         return statistics.median(times), min(times)
 
@@ -76,13 +90,13 @@ def run(args):
               flush=True)
         results.append((name, kind, flops, median_ms, min_ms))
 
-    def selected(name):
-        return not args.only or args.only in name
+    def selected(name):  # --only: comma-separated texts, any of which the name contains
+        return not args.only or any(part and part in name for part in args.only.split(","))
 
     if not args.skip_gemm and selected("gemm"):
         n = args.gemm_size
-        a, b = torch.randn(n, n), torch.randn(n, n)
-        c = torch.empty(n, n)
+        a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+        c = torch.empty(n, n, device=device)
         med, low = time_it(lambda: torch.mm(a, b, out=c))
         report(f"gemm.{n}", "forward", f"{n}^3 float32", 2.0 * n ** 3, med, low)
 
@@ -90,11 +104,11 @@ def run(args):
         name = "conv." + name
         if not selected(name):
             continue
-        x = torch.randn(args.batch, c_in, size, size)
-        w = torch.randn(c_out, c_in, k, k) * 0.1
+        x = torch.randn(args.batch, c_in, size, size, device=device)
+        w = torch.randn(c_out, c_in, k, k, device=device) * 0.1
         out = (size + 2 * pad - k) // stride + 1
         macs = args.batch * c_out * out * out * c_in * k * k
-        upstream = torch.randn(args.batch, c_out, out, out)
+        upstream = torch.randn(args.batch, c_out, out, out, device=device)
         shape = f"{args.batch}x{c_in}x{size}^2 k{k} s{stride} -> {c_out}"
 
         def forward():
@@ -114,10 +128,10 @@ def run(args):
     for name, channels, size in (("64x32", 64, 32), ("512x4", 512, 4)):
         if not selected("batch_norm." + name):
             continue
-        x = torch.randn(args.batch, channels, size, size, requires_grad=True)
-        weight = torch.ones(channels, requires_grad=True)
-        bias = torch.zeros(channels, requires_grad=True)
-        running_mean, running_var = torch.zeros(channels), torch.ones(channels)
+        x = torch.randn(args.batch, channels, size, size, device=device, requires_grad=True)
+        weight = torch.ones(channels, device=device, requires_grad=True)
+        bias = torch.zeros(channels, device=device, requires_grad=True)
+        running_mean, running_var = torch.zeros(channels, device=device), torch.ones(channels, device=device)
         upstream = torch.randn_like(x)
 
         def bn():
@@ -126,16 +140,16 @@ def run(args):
         report("batch_norm." + name, "train", f"{args.batch}x{channels}x{size}^2", 10.0 * x.numel(), *time_it(bn))
 
     if selected("max_pool2d.64x32"):
-        x = torch.randn(args.batch, 64, 32, 32, requires_grad=True)
-        upstream = torch.randn(args.batch, 64, 16, 16)
+        x = torch.randn(args.batch, 64, 32, 32, device=device, requires_grad=True)
+        upstream = torch.randn(args.batch, 64, 16, 16, device=device)
 
         def pool():
             x.grad = None
             F.max_pool2d(x, 2, 2).backward(upstream)
         report("max_pool2d.64x32", "train", "64x64x32^2 k2 s2", 2.0 * x.numel(), *time_it(pool))
     if selected("adaptive_avg_pool2d.512x4"):
-        x = torch.randn(args.batch, 512, 4, 4, requires_grad=True)
-        upstream = torch.randn(args.batch, 512, 1, 1)
+        x = torch.randn(args.batch, 512, 4, 4, device=device, requires_grad=True)
+        upstream = torch.randn(args.batch, 512, 1, 1, device=device)
 
         def adaptive():
             x.grad = None
@@ -151,7 +165,7 @@ def run(args):
 
 def compare(args):
     common = ["--threads", str(args.threads), "--batch", str(args.batch), "--iterations", str(args.iterations),
-              "--warmup", str(args.warmup)]
+              "--warmup", str(args.warmup), "--device", args.device]
     if args.only:
         common += ["--only", args.only]
     if args.skip_gemm:
@@ -215,8 +229,9 @@ def main():
         p.add_argument("--iterations", type=int, default=10)
         p.add_argument("--warmup", type=int, default=2)
         p.add_argument("--gemm-size", type=int, default=2048)
-        p.add_argument("--only", default="", help="measurements whose name contains this text")
+        p.add_argument("--only", default="", help="measurements whose name contains one of these comma-separated texts")
         p.add_argument("--skip-gemm", action="store_true")
+        p.add_argument("--device", default="cpu", help="cpu, or cuda (both frameworks on the GPU)")
         if mode == "compare":
             p.add_argument("--slab", required=True, help="path of the slab-bench binary")
             p.add_argument("--passes", type=int, default=5)

@@ -11,11 +11,13 @@
 #include <vector>
 
 #include "core/cpu/conv_paths.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/kernels.h"
 #include "core/ops.h"
 #include "core/random.h"
 #include "tools/lib/bench_main.h"
+#include "tools/lib/device_wait.h"
 
 namespace slab::tools {
 namespace {
@@ -50,6 +52,8 @@ struct OpsBenchmarkOptions {
   std::string only;  // substring filter on measurement names
   std::string path = "auto";  // convolution implementation: auto, im2col, blocked, winograd
   bool skip_gemm = false;
+  std::string device_text = "cpu";
+  Device device;  // parsed from device_text by run(); every tensor lives there
 };
 
 struct Measurement {
@@ -67,12 +71,16 @@ double median_of(std::vector<double> values) {
 }
 
 // Times `body` (warm-up calls first); returns the median and the minimum in milliseconds.
+// On a GPU each call ends with a wait for the device, so a time is the kernels' and not
+// only their queueing (the warm-up also takes cuDNN's one-time plan search off the clock).
 void time_it(const OpsBenchmarkOptions& options, const std::function<void()>& body, Measurement& m) {
   for (int i = 0; i < options.warmup; ++i) body();
+  wait_for_device(options.device);
   std::vector<double> ms;
   for (int i = 0; i < options.iterations; ++i) {
     const auto start = std::chrono::steady_clock::now();
     body();
+    wait_for_device(options.device);
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   }
   m.median_ms = median_of(ms);
@@ -85,13 +93,24 @@ void report(const Measurement& m) {
   std::fflush(stdout);
 }
 
+// --only's filter: a comma-separated list of texts, any of which the name contains.
 bool selected(const OpsBenchmarkOptions& options, const std::string& name) {
-  return options.only.empty() || name.find(options.only) != std::string::npos;
+  if (options.only.empty()) return true;
+  size_t begin = 0;
+  while (begin <= options.only.size()) {
+    const size_t end = std::min(options.only.find(',', begin), options.only.size());
+    const std::string part = options.only.substr(begin, end - begin);
+    if (!part.empty() && name.find(part) != std::string::npos) return true;
+    begin = end + 1;
+  }
+  return false;
 }
 
 void bench_gemm(const OpsBenchmarkOptions& options, Generator& generator, std::vector<Measurement>& results) {
   const int64_t n = options.gemm_size;
-  const Tensor a = randn({n, n}, generator), b = randn({n, n}, generator), c = Tensor::empty({n, n});
+  const Device device = options.device;
+  const Tensor a = randn({n, n}, generator).to(device), b = randn({n, n}, generator).to(device);
+  const Tensor c = Tensor::empty({n, n}, DType::f32, device);
   Measurement m{"gemm." + std::to_string(n), "forward", std::to_string(n) + "^3 float32", 2.0 * n * n * n};
   time_it(options, [&] {
     SLAB_KERNEL(c.device(), gemm, DType::f32, false, false, n, n, n, 1.0, a.raw_data(), n, 0, b.raw_data(), n, 0,
@@ -103,14 +122,14 @@ void bench_gemm(const OpsBenchmarkOptions& options, Generator& generator, std::v
 
 void bench_conv(const OpsBenchmarkOptions& options, const ConvShape& s, Generator& generator,
                 std::vector<Measurement>& results) {
-  const Tensor x = randn({options.batch, s.c_in, s.size, s.size}, generator);
-  const Tensor w = randn({s.c_out, s.c_in, s.kernel, s.kernel}, generator) * 0.1;
+  const Tensor x = randn({options.batch, s.c_in, s.size, s.size}, generator).to(options.device);
+  const Tensor w = (randn({s.c_out, s.c_in, s.kernel, s.kernel}, generator) * 0.1).to(options.device);
   Conv2dOptions conv;
   conv.stride = {s.stride, s.stride};
   conv.padding = {s.pad, s.pad};
   const int64_t out = (s.size + 2 * s.pad - s.kernel) / s.stride + 1;
   const double macs = static_cast<double>(options.batch) * s.c_out * out * out * s.c_in * s.kernel * s.kernel;
-  const Tensor upstream = randn({options.batch, s.c_out, out, out}, generator);
+  const Tensor upstream = randn({options.batch, s.c_out, out, out}, generator).to(options.device);
   char shape[96];
   std::snprintf(shape, sizeof shape, "%lldx%lldx%lld^2 k%lld s%lld -> %lld", static_cast<long long>(options.batch),
                 static_cast<long long>(s.c_in), static_cast<long long>(s.size), static_cast<long long>(s.kernel),
@@ -139,8 +158,10 @@ void bench_conv(const OpsBenchmarkOptions& options, const ConvShape& s, Generato
 
 void bench_batch_norm(const OpsBenchmarkOptions& options, const char* name, const Shape& shape, Generator& generator,
                       std::vector<Measurement>& results) {
-  const Tensor x = randn(shape, generator), weight = ones({shape[1]}), bias = zeros({shape[1]});
-  const Tensor running_mean = zeros({shape[1]}), running_var = ones({shape[1]}), upstream = randn(shape, generator);
+  const Device device = options.device;
+  const Tensor x = randn(shape, generator).to(device), weight = ones({shape[1]}).to(device);
+  const Tensor bias = zeros({shape[1]}).to(device), running_mean = zeros({shape[1]}).to(device);
+  const Tensor running_var = ones({shape[1]}).to(device), upstream = randn(shape, generator).to(device);
   x.set_requires_grad(true);
   weight.set_requires_grad(true);
   bias.set_requires_grad(true);
@@ -162,10 +183,10 @@ void bench_batch_norm(const OpsBenchmarkOptions& options, const char* name, cons
 void bench_pool(const OpsBenchmarkOptions& options, Generator& generator, std::vector<Measurement>& results) {
   {
     const Shape shape{options.batch, 64, 32, 32};
-    const Tensor x = randn(shape, generator);
+    const Tensor x = randn(shape, generator).to(options.device);
     x.set_requires_grad(true);
     Pool2dOptions pool;  // 2x2 stride 2
-    const Tensor upstream = randn({shape[0], shape[1], 16, 16}, generator);
+    const Tensor upstream = randn({shape[0], shape[1], 16, 16}, generator).to(options.device);
     Measurement m{"max_pool2d.64x32", "train", "64x64x32^2 k2 s2", 2.0 * static_cast<double>(x.numel())};
     if (selected(options, m.name)) {
       time_it(options, [&] {
@@ -178,9 +199,9 @@ void bench_pool(const OpsBenchmarkOptions& options, Generator& generator, std::v
   }
   {
     const Shape shape{options.batch, 512, 4, 4};
-    const Tensor x = randn(shape, generator);
+    const Tensor x = randn(shape, generator).to(options.device);
     x.set_requires_grad(true);
-    const Tensor upstream = randn({shape[0], shape[1], 1, 1}, generator);
+    const Tensor upstream = randn({shape[0], shape[1], 1, 1}, generator).to(options.device);
     Measurement m{"adaptive_avg_pool2d.512x4", "train", "64x512x4^2 -> 1x1", 2.0 * static_cast<double>(x.numel())};
     if (selected(options, m.name)) {
       time_it(options, [&] {
@@ -193,17 +214,18 @@ void bench_pool(const OpsBenchmarkOptions& options, Generator& generator, std::v
   }
 }
 
-int run(const OpsBenchmarkOptions& options) {
+int run(OpsBenchmarkOptions& options) {
+  options.device = parse_device(options.device_text);  // a clear error without a GPU
   if (options.threads > 0) omp_set_num_threads(options.threads);
   const cpu::conv::Path path = options.path == "im2col"     ? cpu::conv::Path::im2col
                                : options.path == "blocked"  ? cpu::conv::Path::blocked
                                : options.path == "winograd" ? cpu::conv::Path::winograd
                                                             : cpu::conv::Path::automatic;
   cpu::conv::force_path(path);
-  std::printf("ops benchmark: %d threads, batch %lld, %d timed iterations (+%d warm-up) per measurement, median; "
-              "convolution path: %s\n",
-              omp_get_max_threads(), static_cast<long long>(options.batch), options.iterations, options.warmup,
-              options.path.c_str());
+  std::printf("ops benchmark on %s: %d threads, batch %lld, %d timed iterations (+%d warm-up) per measurement, "
+              "median; convolution path: %s\n",
+              options.device.str().c_str(), omp_get_max_threads(), static_cast<long long>(options.batch),
+              options.iterations, options.warmup, options.device.is_cuda() ? "cuDNN" : options.path.c_str());
   std::printf("%-22s %-8s %-34s %13s %17s\n", "measurement", "pass", "shape", "median", "rate");
   Generator generator(2024);
   std::vector<Measurement> results;
@@ -217,9 +239,10 @@ int run(const OpsBenchmarkOptions& options) {
   bench_pool(options, generator, results);
   // Machine-readable results, one line per measurement (parsed by tools/bench/ops_torch.py).
   for (const Measurement& m : results)
-    std::printf("result framework=slab name=%s pass=%s threads=%d batch=%lld median_ms=%.4f min_ms=%.4f gflops=%.2f\n",
-                m.name.c_str(), m.pass.c_str(), omp_get_max_threads(), static_cast<long long>(options.batch),
-                m.median_ms, m.min_ms, m.flops / (m.median_ms * 1e-3) / 1e9);
+    std::printf("result framework=slab name=%s pass=%s device=%s threads=%d batch=%lld median_ms=%.4f min_ms=%.4f "
+                "gflops=%.2f\n",
+                m.name.c_str(), m.pass.c_str(), options.device.str().c_str(), omp_get_max_threads(),
+                static_cast<long long>(options.batch), m.median_ms, m.min_ms, m.flops / (m.median_ms * 1e-3) / 1e9);
   return 0;
 }
 
@@ -236,12 +259,14 @@ int run_ops_benchmark(int argc, char** argv) {
       ->check(CLI::Range(1, 100000));
   app.add_option("--warmup", options.warmup, "untimed calls first")->check(CLI::Range(0, 1000));
   app.add_option("--gemm-size", options.gemm_size, "n of the n x n x n GEMM")->check(CLI::PositiveNumber);
-  app.add_option("--only", options.only, "run the measurements whose name contains this text (e.g. conv.r18)");
+  app.add_option("--only", options.only, "run the measurements whose name contains one of these comma-separated texts (e.g. conv.r18,batch_norm)");
   app.add_option("--path", options.path,
                  "convolution implementation: auto (the library's choice), or im2col, blocked, winograd where "
                  "they apply (the next one down elsewhere)")
       ->check(CLI::IsMember({"auto", "im2col", "blocked", "winograd"}));
   app.add_flag("--skip-gemm", options.skip_gemm, "leave out the GEMM measurement");
+  app.add_option("--device", options.device_text, "cpu, cuda or cuda:N (every tensor lives there; --path is the CPU's)")
+      ->capture_default_str();
   return parse_and_run_bench(app, argc, argv, [&] { return run(options); });
 }
 
