@@ -183,36 +183,37 @@ std::shared_ptr<const GraphParts> operation_graph(const Geometry& g, Direction d
   const void* alpha = is_double ? static_cast<const void*>(&alpha_double) : static_cast<const void*>(&alpha_float);
   const void* beta = is_double ? static_cast<const void*>(&beta_double) : static_cast<const void*>(&beta_float);
 
-  cudnnBackendDescriptorType_t type = CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR;
-  if (direction == Direction::BackwardData) type = CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR;
-  if (direction == Direction::BackwardFilter) type = CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR;
-  Descriptor& operation = parts->emplace_back(type);
-  switch (direction) {
-    case Direction::Forward:
-      operation.set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, x);
-      operation.set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, w);
-      operation.set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, y);
-      operation.set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, convolution);
-      operation.set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, scalar_type, 1, alpha);
-      operation.set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, scalar_type, 1, beta);
-      break;
-    case Direction::BackwardData:
-      operation.set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX, x);
-      operation.set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W, w);
-      operation.set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY, y);
-      operation.set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC, convolution);
-      operation.set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA, scalar_type, 1, alpha);
-      operation.set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA, scalar_type, 1, beta);
-      break;
-    case Direction::BackwardFilter:
-      operation.set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X, x);
-      operation.set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW, w);
-      operation.set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY, y);
-      operation.set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC, convolution);
-      operation.set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA, scalar_type, 1, alpha);
-      operation.set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA, scalar_type, 1, beta);
-      break;
-  }
+  // The three directions are one operation type each, with the same six attributes under
+  // their own names; for backward-data x and y hold dx and dy, for backward-filter w holds dw.
+  struct OperationAttributes {
+    cudnnBackendDescriptorType_t type;
+    cudnnBackendAttributeName_t x, w, y, convolution, alpha, beta;
+  };
+  static constexpr OperationAttributes kForward{
+      CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X,
+      CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W,             CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y,
+      CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC,     CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA,
+      CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA};
+  static constexpr OperationAttributes kBackwardData{
+      CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX,
+      CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W,                  CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY,
+      CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC,          CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA,
+      CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA};
+  static constexpr OperationAttributes kBackwardFilter{
+      CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X,
+      CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW,                 CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY,
+      CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC,          CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA,
+      CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA};
+  const OperationAttributes& names = direction == Direction::Forward        ? kForward
+                                     : direction == Direction::BackwardData ? kBackwardData
+                                                                            : kBackwardFilter;
+  Descriptor& operation = parts->emplace_back(names.type);
+  operation.set(names.x, x);
+  operation.set(names.w, w);
+  operation.set(names.y, y);
+  operation.set(names.convolution, convolution);
+  operation.set(names.alpha, scalar_type, 1, alpha);
+  operation.set(names.beta, scalar_type, 1, beta);
   operation.finalize();
 
   Descriptor& graph = parts->emplace_back(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);

@@ -10,6 +10,8 @@ at epoch E or later) and prints one markdown row per run and E, then the mean ov
 for each E. With --baseline, each run is set beside the baseline run of the same seed
 (config.json "seed"; SGD's final weights, summary.json) and the means of the differences,
 the number of seeds within 2 points of accuracy, and those with lower NLL and ECE are printed.
+Each mean difference comes with its standard error over the seeds (sd / sqrt(n) of the
+paired differences), so a difference smaller than about twice its error reads as a tie.
 """
 import argparse
 import json
@@ -42,6 +44,14 @@ def baseline_metrics(run_dir):
         summary = json.load(f)
     test = summary.get("posterior", {}).get("average") or summary["test"]
     return {"acc": 100 * test["accuracy"], "nll": test["nll"], "ece": test["ece"]}
+
+
+def paired(values, digits):
+    """The mean of paired differences, with its standard error when there are two or more."""
+    mean = statistics.mean(values)
+    if len(values) < 2:
+        return f"{mean:+.{digits}f}"
+    return f"{mean:+.{digits}f} ± {statistics.stdev(values) / len(values) ** 0.5:.{digits}f}"
 
 
 def main():
@@ -78,11 +88,12 @@ def main():
         line = f"| {e} | {len(pairs)} | {mean['acc']:.2f} | {mean['nll']:.4f} | {mean['ece']:.4f} |"
         matched = [(m, b) for m, b in pairs if b]
         if baselines and matched:
-            diff = {k: statistics.mean(m[k] - b[k] for m, b in matched) for k in ("acc", "nll", "ece")}
+            diff = {k: [m[k] - b[k] for m, b in matched] for k in ("acc", "nll", "ece")}
             within = sum(m["acc"] >= b["acc"] - 2 for m, b in matched)
             nll_lower = sum(m["nll"] < b["nll"] for m, b in matched)
             ece_lower = sum(m["ece"] < b["ece"] for m, b in matched)
-            line += (f" {diff['acc']:+.2f} | {diff['nll']:+.4f} | {diff['ece']:+.4f} | {within}/{len(matched)} |"
+            line += (f" {paired(diff['acc'], 2)} | {paired(diff['nll'], 4)} | {paired(diff['ece'], 4)} |"
+                     f" {within}/{len(matched)} |"
                      f" {nll_lower}/{len(matched)} | {ece_lower}/{len(matched)} |")
         print(line)
 
