@@ -241,7 +241,8 @@ void batch_norm_forward_training(const Tensor& x, const Tensor& weight, const Te
     const ChannelSums sums = channel_sums<T>(x.data<T>(), nullptr, layout, device);
     statistics_kernel<T><<<detail::grid_for(layout.channels, device), detail::kThreads, 0, s>>>(
         sums.partial, sums.slices, layout.channels, static_cast<double>(layout.count()), momentum, eps,
-        save_mean.data<T>(), save_invstd.data<T>(), optional_mutable<T>(running_mean), optional_mutable<T>(running_var));
+        save_mean.data<T>(), save_invstd.data<T>(), optional_mutable<T>(running_mean),
+        optional_mutable<T>(running_var));
     SLAB_CUDA_CHECK_LAUNCH("statistics_kernel");
     sums.release(device);
     const PlaneTiling tiling = tiling_for(layout.spatial);

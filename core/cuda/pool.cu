@@ -146,45 +146,52 @@ Planes planes_of(const Tensor& input, const Tensor& output) {
   return {input.size(0) * input.size(1), input.size(2), input.size(3), output.size(2), output.size(3)};
 }
 
+// Calls launch(T{}, grid, stream) for the float type T of `like`, with a grid for `items`
+// threads in blocks of `threads`; nothing when there are no items.
+template <typename Launch>
+void launch_float(const Tensor& like, int64_t items, const char* op, const Launch& launch,
+                  int threads = detail::kThreads) {
+  if (items == 0) return;
+  const int device = like.device().index;
+  dispatch_float(like.dtype(), op,
+                 [&](auto zero) { launch(zero, detail::grid_for(items, device, threads), detail::stream(device)); });
+}
+
 }  // namespace
 
 void max_pool2d_forward(const Tensor& x, const Tensor& out, const Tensor& indices, int64_t kernel_h,
                         int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w) {
   const Planes p = planes_of(x, out);
-  const int64_t n = out.numel();
-  if (n == 0) return;
-  const int device = x.device().index;
-  dispatch_float(x.dtype(), "max_pool2d", [&](auto zero) {
+  const Window k{kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w};
+  launch_float(x, out.numel(), "max_pool2d", [&](auto zero, unsigned grid, cudaStream_t s) {
     using T = decltype(zero);
-    max_pool_forward_kernel<T><<<detail::grid_for(n, device), detail::kThreads, 0, detail::stream(device)>>>(
-        x.data<T>(), out.data<T>(), indices.defined() ? indices.data<int64_t>() : nullptr, p,
-        Window{kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w});
+    max_pool_forward_kernel<T><<<grid, detail::kThreads, 0, s>>>(
+        x.data<T>(), out.data<T>(), indices.defined() ? indices.data<int64_t>() : nullptr, p, k);
     SLAB_CUDA_CHECK_LAUNCH("max_pool_forward_kernel");
   });
 }
 
 void max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Tensor& grad_x) {
   const Planes p = planes_of(grad_x, grad_out);
-  if (grad_x.numel() == 0) return;
-  const int device = grad_x.device().index;
-  dispatch_float(grad_out.dtype(), "max_pool2d backward", [&](auto zero) {
-    using T = decltype(zero);
-    max_pool_backward_kernel<T><<<detail::grid_for(p.count, device, 64), 64, 0, detail::stream(device)>>>(
-        grad_out.data<T>(), indices.data<int64_t>(), grad_x.data<T>(), p);
-    SLAB_CUDA_CHECK_LAUNCH("max_pool_backward_kernel");
-  });
+  constexpr int kPlaneThreads = 64;  // one thread per plane: small blocks spread the planes over the device
+  launch_float(
+      grad_out, grad_x.numel() == 0 ? 0 : p.count, "max_pool2d backward",
+      [&](auto zero, unsigned grid, cudaStream_t s) {
+        using T = decltype(zero);
+        max_pool_backward_kernel<T><<<grid, kPlaneThreads, 0, s>>>(grad_out.data<T>(), indices.data<int64_t>(),
+                                                                   grad_x.data<T>(), p);
+        SLAB_CUDA_CHECK_LAUNCH("max_pool_backward_kernel");
+      },
+      kPlaneThreads);
 }
 
 void avg_pool2d_forward(const Tensor& x, const Tensor& out, int64_t kernel_h, int64_t kernel_w, int64_t stride_h,
                         int64_t stride_w, int64_t pad_h, int64_t pad_w) {
   const Planes p = planes_of(x, out);
-  const int64_t n = out.numel();
-  if (n == 0) return;
-  const int device = x.device().index;
-  dispatch_float(x.dtype(), "avg_pool2d", [&](auto zero) {
+  const Window k{kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w};
+  launch_float(x, out.numel(), "avg_pool2d", [&](auto zero, unsigned grid, cudaStream_t s) {
     using T = decltype(zero);
-    avg_pool_forward_kernel<T><<<detail::grid_for(n, device), detail::kThreads, 0, detail::stream(device)>>>(
-        x.data<T>(), out.data<T>(), p, Window{kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w});
+    avg_pool_forward_kernel<T><<<grid, detail::kThreads, 0, s>>>(x.data<T>(), out.data<T>(), p, k);
     SLAB_CUDA_CHECK_LAUNCH("avg_pool_forward_kernel");
   });
 }
@@ -192,39 +199,28 @@ void avg_pool2d_forward(const Tensor& x, const Tensor& out, int64_t kernel_h, in
 void avg_pool2d_backward(const Tensor& grad_out, const Tensor& grad_x, int64_t kernel_h, int64_t kernel_w,
                          int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w) {
   const Planes p = planes_of(grad_x, grad_out);
-  const int64_t n = grad_x.numel();
-  if (n == 0) return;
-  const int device = grad_x.device().index;
-  dispatch_float(grad_out.dtype(), "avg_pool2d backward", [&](auto zero) {
+  const Window k{kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w};
+  launch_float(grad_out, grad_x.numel(), "avg_pool2d backward", [&](auto zero, unsigned grid, cudaStream_t s) {
     using T = decltype(zero);
-    avg_pool_backward_kernel<T><<<detail::grid_for(n, device), detail::kThreads, 0, detail::stream(device)>>>(
-        grad_out.data<T>(), grad_x.data<T>(), p, Window{kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w});
+    avg_pool_backward_kernel<T><<<grid, detail::kThreads, 0, s>>>(grad_out.data<T>(), grad_x.data<T>(), p, k);
     SLAB_CUDA_CHECK_LAUNCH("avg_pool_backward_kernel");
   });
 }
 
 void adaptive_avg_pool2d_forward(const Tensor& x, const Tensor& out) {
   const Planes p = planes_of(x, out);
-  const int64_t n = out.numel();
-  if (n == 0) return;
-  const int device = x.device().index;
-  dispatch_float(x.dtype(), "adaptive_avg_pool2d", [&](auto zero) {
+  launch_float(x, out.numel(), "adaptive_avg_pool2d", [&](auto zero, unsigned grid, cudaStream_t s) {
     using T = decltype(zero);
-    adaptive_forward_kernel<T><<<detail::grid_for(n, device), detail::kThreads, 0, detail::stream(device)>>>(
-        x.data<T>(), out.data<T>(), p);
+    adaptive_forward_kernel<T><<<grid, detail::kThreads, 0, s>>>(x.data<T>(), out.data<T>(), p);
     SLAB_CUDA_CHECK_LAUNCH("adaptive_forward_kernel");
   });
 }
 
 void adaptive_avg_pool2d_backward(const Tensor& grad_out, const Tensor& grad_x) {
   const Planes p = planes_of(grad_x, grad_out);
-  const int64_t n = grad_x.numel();
-  if (n == 0) return;
-  const int device = grad_x.device().index;
-  dispatch_float(grad_out.dtype(), "adaptive_avg_pool2d backward", [&](auto zero) {
+  launch_float(grad_out, grad_x.numel(), "adaptive_avg_pool2d backward", [&](auto zero, unsigned grid, cudaStream_t s) {
     using T = decltype(zero);
-    adaptive_backward_kernel<T><<<detail::grid_for(n, device), detail::kThreads, 0, detail::stream(device)>>>(
-        grad_out.data<T>(), grad_x.data<T>(), p);
+    adaptive_backward_kernel<T><<<grid, detail::kThreads, 0, s>>>(grad_out.data<T>(), grad_x.data<T>(), p);
     SLAB_CUDA_CHECK_LAUNCH("adaptive_backward_kernel");
   });
 }

@@ -259,7 +259,8 @@ int run_ops_benchmark(int argc, char** argv) {
       ->check(CLI::Range(1, 100000));
   app.add_option("--warmup", options.warmup, "untimed calls first")->check(CLI::Range(0, 1000));
   app.add_option("--gemm-size", options.gemm_size, "n of the n x n x n GEMM")->check(CLI::PositiveNumber);
-  app.add_option("--only", options.only, "run the measurements whose name contains one of these comma-separated texts (e.g. conv.r18,batch_norm)");
+  app.add_option("--only", options.only,
+                 "run the measurements whose name contains one of these comma-separated texts (e.g. conv.r18,batch_norm)");
   app.add_option("--path", options.path,
                  "convolution implementation: auto (the library's choice), or im2col, blocked, winograd where "
                  "they apply (the next one down elsewhere)")
