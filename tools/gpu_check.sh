@@ -406,7 +406,12 @@ if has_mode ops && command -v "$PYTHON" >/dev/null && "$PYTHON" -c "import torch
       record "per-op times" FAILED "$STEP_SECONDS" "exit $STEP_RC"
       FAILED=1
     fi
+  else
+    record "per-op times" skipped - "slab-bench ops has no --device flag yet"
   fi
+else
+  echo "=== per-op times: needs 'slab-bench ops' and a python3 with CUDA PyTorch: skipped"
+  record "per-op times" skipped - "no slab-bench ops or no CUDA PyTorch"
 fi
 
 # ---- the table ---------------------------------------------------------------------------------------------
@@ -428,7 +433,7 @@ show() { echo "${1:--}"; }
     "$(show "${RESULT[torch_batch_norm.64x32]:-}")"
   printf '%-52s %12s %12s\n' "  batch norm forward + backward, 128x512x4^2, ms" "$(show "${RESULT[slab_batch_norm.512x4]:-}")" \
     "$(show "${RESULT[torch_batch_norm.512x4]:-}")"
-  printf '%-52s %12s %12s\n' "  ResNet-18's 11 conv shapes once each, fwd + bwd, ms" "$(show "${RESULT[slab_conv_r18]:-}")" \
+  printf '%-52s %12s %12s\n' "  ResNet-18's 11 conv shapes, each once, fwd+bwd, ms" "$(show "${RESULT[slab_conv_r18]:-}")" \
     "$(show "${RESULT[torch_conv_r18]:-}")"
   echo "  (*: measured by slab-train-cifar10 on the CIFAR-10 folder, data loader included;"
   echo "      PyTorch's numbers use synthetic batches already on the GPU)"
