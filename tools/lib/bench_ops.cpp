@@ -49,7 +49,7 @@ struct OpsBenchmarkOptions {
   int iterations = 10;
   int warmup = 2;
   int64_t gemm_size = 2048;
-  std::string only;  // substring filter on measurement names
+  std::string only;  // comma-separated substrings of the measurement names to run (empty: all)
   std::string path = "auto";  // convolution implementation: auto, im2col, blocked, winograd
   bool skip_gemm = false;
   std::string device_text = "cpu";
