@@ -363,7 +363,11 @@ else
   fi
 fi
 
-if command -v "$PYTHON" >/dev/null && "$PYTHON" -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
+# Whether a python3 with CUDA PyTorch is here: the twins (below) and the per-op step need it.
+TORCH_CUDA=0
+command -v "$PYTHON" >/dev/null && "$PYTHON" -c "import torch; assert torch.cuda.is_available()" 2>/dev/null &&
+  TORCH_CUDA=1
+if ((TORCH_CUDA)); then
   run_step "PyTorch twins (train fp32, tf32, sghmc-spl)" 120 env PYTHONUNBUFFERED=1 "$PYTHON" \
     "$ROOT/tools/bench/train_torch_gpu.py" --mode all --batch-size 128 --steps 30 --warmup 5
   RESULT[torch_train_fp32]=$(value_of torch_train_fp32_images_per_second "$STEP_OUTPUT")
@@ -381,7 +385,7 @@ fi
 # PyTorch twin, alternating, each timed call ending with a synchronisation): ResNet-18's convolutions, batch
 # norm and pooling at batch 128, full float32. The full table is in the log; the summary keeps batch norm and
 # the sum over ResNet-18's conv shapes.
-if has_mode ops && command -v "$PYTHON" >/dev/null && "$PYTHON" -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
+if has_mode ops && ((TORCH_CUDA)); then
   help_of "$BENCH" ops
   if has_flag --device; then
     run_step "per-op times, slab vs PyTorch" 120 env PYTHONUNBUFFERED=1 "$PYTHON" "$ROOT/tools/bench/ops_torch.py" \
