@@ -15,7 +15,6 @@ namespace slab {
 
 namespace {
 using fused_pass::kChunk;
-using fused_pass::kParallelElements;
 }  // namespace
 
 uint64_t Csghmc::noise_stream(size_t parameter_index) { return noise::kCsghmcDomain + parameter_index; }
@@ -57,16 +56,13 @@ void Csghmc::step() {
     const float* g = grad.data<float>();
     const int64_t n = parameters_[index].tensor.numel();
     const uint64_t stream = noise_stream(index), numel = static_cast<uint64_t>(n), seed = options_.seed;
-    const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for if (n > kParallelElements) schedule(static)
-    for (int64_t c = 0; c < chunks; ++c) {
+    fused_pass::for_each_chunk(n, [&](int64_t first, int64_t count) {
       alignas(64) float xi[kChunk];
-      const int64_t first = c * kChunk, count = std::min(kChunk, n - first);
       if (k.with_noise) noise::fill_normals(seed, stream, draw, numel, static_cast<uint64_t>(first), count, xi);
       else std::fill(xi, xi + count, 0.0f);
 #pragma omp simd
       for (int64_t e = first; e < first + count; ++e) csghmc_update(w[e], v[e], g[e], xi[e - first], k);
-    }
+    });
   }
   ++step_count_;
 }

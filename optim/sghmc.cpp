@@ -199,15 +199,14 @@ void Sghmc::apply_prior_masks() {
     const int64_t n = parameters_[i].tensor.numel();
     float* w = parameters_[i].tensor.data<float>();
     float* m = momentum_[i].data<float>();
-    for (int64_t first = 0; first < n; first += kChunk) {
-      float decay[kChunk], keep[kChunk];
-      const int64_t count = std::min(kChunk, n - first);
+    fused_pass::for_each_chunk(n, [&](int64_t first, int64_t count) {
+      alignas(64) float decay[kChunk], keep[kChunk];
       expand_prior_state(state, first, count, decay, keep);
       for (int64_t e = 0; e < count; ++e) {
         w[first + e] *= keep[e];
         m[first + e] *= keep[e];
       }
-    }
+    });
   }
 }
 

@@ -15,7 +15,6 @@ namespace slab {
 
 namespace {
 using fused_pass::kChunk;
-using fused_pass::kParallelElements;
 
 // The state slots, in the order state_tensors() lists them.
 const std::vector<std::string> kSlots = {"mean", "precision", "momentum"};
@@ -62,13 +61,12 @@ void VbAdaptive::write_sample() {
     const float* mu = mean_[i].data<float>();
     const float* precision = precision_[i].data<float>();
     const int64_t n = parameters_[i].tensor.numel();
-    for (int64_t first = 0; first < n; first += kChunk) {
-      float eps[kChunk];
-      const int64_t count = std::min(kChunk, n - first);
-      noise::fill_normals(options_.seed, noise_stream(i), draw, static_cast<uint64_t>(n), static_cast<uint64_t>(first),
-                          count, eps);
+    const uint64_t stream = noise_stream(i), seed = options_.seed;
+    fused_pass::for_each_chunk(n, [&](int64_t first, int64_t count) {
+      alignas(64) float eps[kChunk];
+      noise::fill_normals(seed, stream, draw, static_cast<uint64_t>(n), static_cast<uint64_t>(first), count, eps);
       for (int64_t e = 0; e < count; ++e) w[first + e] = vb_adaptive_sample(mu[first + e], precision[first + e], eps[e]);
-    }
+    });
   }
 }
 
@@ -99,15 +97,12 @@ void VbAdaptive::step() {
     const float* g = grad.data<float>();
     const int64_t n = parameters_[index].tensor.numel();
     const uint64_t stream = noise_stream(index), numel = static_cast<uint64_t>(n), seed = options_.seed;
-    const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for if (n > kParallelElements) schedule(static)
-    for (int64_t c = 0; c < chunks; ++c) {
+    fused_pass::for_each_chunk(n, [&](int64_t first, int64_t count) {
       alignas(64) float eps[kChunk];
-      const int64_t first = c * kChunk, count = std::min(kChunk, n - first);
       noise::fill_normals(seed, stream, next_draw, numel, static_cast<uint64_t>(first), count, eps);
       for (int64_t e = first; e < first + count; ++e)
         vb_adaptive_update(w[e], mu[e], precision[e], m[e], g[e], eps[e - first], k);
-    }
+    });
   }
   ++step_count_;
 }

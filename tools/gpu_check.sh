@@ -17,20 +17,19 @@
 #   3. one epoch of CIFAR-10 with the paper's sampler on the GPU:
 #        BUILD/bin/slab-train-cifar10 --data-dir DATA_DIR --device cuda --optimizer sghmc-spl
 #                                     --epochs 1 --cycles 1 --output RUN_DIR --progress lines
-#      (--cycles/--progress only when its --help lists them)
 #      DATA_DIR: the second argument, else $SLAB_CIFAR10_DIR, else .carry/cifar10-subset,
 #      else ../shared/data/cifar10-subset
 #   4. ResNet-18 (CIFAR form, batch 128) training images/s, full float32 and then TF32:
 #        BUILD/bin/slab-bench train --model resnet18 --batch 128 --device cuda
 #                                   --steps 30 --warmup 5 --passes 3   (SLAB_TF32=1 for TF32)
-#      printing a line `imgs_per_s=<number>`, the median of the passes (or
-#      images_per_second=); no step waits for the GPU, each pass ends with a device
+#      printing a line `imgs_per_s=<number>`, the median of the passes; no step
+#      waits for the GPU, each pass ends with a device
 #      synchronisation; PyTorch's twin is
 #      tools/bench/train_torch_gpu.py (eager, cudnn.benchmark=True, same model)
 #   5. the sghmc-spl step on ResNet-18's parameters:
 #        BUILD/bin/slab-bench optim --optimizer sghmc-spl --model resnet18 --device cuda
 #                                   --torch-script none
-#      printing a line `ms_per_step=<number>` (or step_ms=), against the PyTorch version of ALGORITHM.md 2-3
+#      printing a line `ms_per_step=<number>`, against the PyTorch version of ALGORITHM.md 2-3
 #      written one tensor op per line (train_torch_gpu.py --mode sghmc)
 #   6. per-op times against PyTorch on the same GPU (tools/bench/ops_torch.py compare
 #      --device cuda): ResNet-18's conv shapes, batch norm and pooling at batch 128, to place
@@ -64,11 +63,7 @@ if [[ "${1:-}" == "--prepare" ]]; then
     -DCMAKE_CUDA_ARCHITECTURES=90 -DSLAB_NATIVE=OFF -DCMAKE_CXX_FLAGS=-march=x86-64-v3 \
     -DSLAB_EIGEN_DIR="$carry/include/eigen3" -DSLAB_DOCTEST_DIR="$carry/include" \
     -DSLAB_STB_DIR="$carry/include" -DSLAB_CLI11_DIR="$carry/include" -DSLAB_JSON_DIR="$carry/include"
-  targets=(test_cuda_parity)
-  for program in slab-train-cifar10 slab-bench; do
-    [[ -f "$ROOT/tools/$program.cpp" ]] && targets+=("$program")
-  done
-  ninja -C "$BUILD" -j"${SLAB_JOBS:-2}" "${targets[@]}"
+  ninja -C "$BUILD" -j"${SLAB_JOBS:-2}" test_cuda_parity slab-train-cifar10 slab-bench
   echo "prepared: carry .carry/lib .carry/cifar10-subset $(realpath --relative-to="$ROOT" "$BUILD")/bin" \
        "$(realpath --relative-to="$ROOT" "$BUILD")/tests/test_cuda_parity"
   exit 0
@@ -250,12 +245,6 @@ else
 fi
 
 # ---- 3. one epoch of CIFAR-10 with sghmc-spl ---------------------------------------------------------
-# Flags are passed only when the program's --help lists them, so the script keeps working
-# while the programs grow.
-HELP_TEXT=""
-help_of() { HELP_TEXT="$("$@" --help 2>&1 || true)"; }
-has_flag() { grep -qE -- "(^|[ ,])$1([ ,=]|$)" <<<"$HELP_TEXT"; }
-
 DATA="${2:-${SLAB_CIFAR10_DIR:-}}"
 if [[ -z "$DATA" ]]; then
   for candidate in "$ROOT/.carry/cifar10-subset" "$ROOT/../shared/data/cifar10-subset" /work/shared/data/cifar10-subset; do
@@ -264,20 +253,16 @@ if [[ -z "$DATA" ]]; then
 fi
 TRAIN="$BUILD/bin/slab-train-cifar10"
 if [[ ! -x "$TRAIN" ]]; then
-  echo "=== training: $TRAIN not built yet: skipped"
-  record "train cifar10, 1 epoch, sghmc-spl" skipped - "bin/slab-train-cifar10 not built yet"
+  echo "=== training: $TRAIN not built (run tools/gpu_check.sh --prepare first)"
+  record "train cifar10, 1 epoch, sghmc-spl" missing - "bin/slab-train-cifar10 not built"
+  FAILED=1
 elif [[ -z "$DATA" || ! -d "$DATA" ]]; then
   echo "=== training: no CIFAR-10 folder (give DATA_DIR or SLAB_CIFAR10_DIR): skipped"
   record "train cifar10, 1 epoch, sghmc-spl" skipped - "no data folder"
 else
-  help_of "$TRAIN"
   RUN_DIR="${SLAB_GPU_CHECK_RUN_DIR:-$(mktemp -d)}"
-  args=(--device cuda --optimizer sghmc-spl --epochs 1)
-  if has_flag --data-dir; then args+=(--data-dir "$DATA"); else args+=(--data "$DATA"); fi
-  if has_flag --output; then args+=(--output "$RUN_DIR"); elif has_flag --out; then args+=(--out "$RUN_DIR"); fi
-  has_flag --cycles && args+=(--cycles 1)
-  has_flag --progress && args+=(--progress lines)
-  run_step "train cifar10, 1 epoch, sghmc-spl" 100 "$TRAIN" "${args[@]}"
+  run_step "train cifar10, 1 epoch, sghmc-spl" 100 "$TRAIN" --device cuda --optimizer sghmc-spl --epochs 1 \
+    --cycles 1 --data-dir "$DATA" --output "$RUN_DIR" --progress lines
   for file in "$RUN_DIR"/metrics.csv "$RUN_DIR"/*/metrics.csv "$RUN_DIR"/summary.json; do
     [[ -f "$file" ]] && echo "--- $file" && cat "$file"
   done
@@ -288,79 +273,30 @@ fi
 
 # ---- 4 and 5. benchmarks -------------------------------------------------------------------------------
 BENCH="$BUILD/bin/slab-bench"
-has_mode() { [[ -x "$BENCH" ]] && "$BENCH" --help 2>/dev/null | grep -qE "^ +$1 "; }
-
-if ! has_mode train; then
-  echo "=== slab training benchmark: 'slab-bench train' does not exist yet: skipped"
-  record "slab resnet18 train fp32/tf32" skipped - "slab-bench has no 'train' mode yet"
+if [[ ! -x "$BENCH" ]]; then
+  echo "=== benchmarks: $BENCH not built (run tools/gpu_check.sh --prepare first)"
+  record "slab-bench" missing - "bin/slab-bench not built"
+  FAILED=1
 else
-  help_of "$BENCH" train
-  if ! has_flag --device; then
-    echo "=== slab training benchmark: 'slab-bench train' has no --device flag yet: skipped"
-    record "slab resnet18 train fp32/tf32" skipped - "slab-bench train has no --device flag yet"
-  else
-    args=(train --model resnet18 --device cuda --steps 30 --warmup 5)
-    if has_flag --batch-size; then args+=(--batch-size 128); else args+=(--batch 128); fi
-    # Three timed passes of 30 steps: slab-bench reports their median as imgs_per_s=.
-    has_flag --passes && args+=(--passes 3)
-    for precision in fp32 tf32; do
-      tf32_flag=0
-      [[ "$precision" == tf32 ]] && tf32_flag=1
-      run_step "slab resnet18 train $precision" 60 env SLAB_TF32=$tf32_flag "$BENCH" "${args[@]}"
-      value=$(value_of images_per_second "$STEP_OUTPUT")
-      [[ -z "$value" ]] && value=$(value_of imgs_per_s "$STEP_OUTPUT")
-      RESULT[slab_train_$precision]="${value:-}"
-      if ((STEP_RC == 0)) && [[ -n "$value" ]]; then record "slab resnet18 train $precision" ok "$STEP_SECONDS" "$value images/s"
-      else record "slab resnet18 train $precision" FAILED "$STEP_SECONDS" "exit $STEP_RC, no images/s line"; FAILED=1; fi
-    done
-  fi
-fi
-
-# Until `slab-bench train --device cuda` exists: the same model through the training program,
-# two epochs of the CIFAR-10 folder with SGD, the second epoch's training images/s from its
-# metrics.csv (this one includes the data loader; the first epoch pays for cuDNN's autotuning).
-if [[ -z "${RESULT[slab_train_fp32]:-}" && -x "$TRAIN" && -n "$DATA" && -d "$DATA" ]]; then
-  help_of "$TRAIN"
+  # Three timed passes of 30 steps: slab-bench reports their median as imgs_per_s=.
   for precision in fp32 tf32; do
     tf32_flag=0
     [[ "$precision" == tf32 ]] && tf32_flag=1
-    run_dir="$(mktemp -d)"
-    args=(--data-dir "$DATA" --device cuda --model resnet18 --optimizer sgd --epochs 2 --batch-size 128 --output "$run_dir")
-    has_flag --progress && args+=(--progress lines)
-    run_step "slab resnet18 $precision via slab-train-cifar10" 90 env SLAB_TF32=$tf32_flag "$TRAIN" "${args[@]}"
-    value=""
-    if [[ -f "$run_dir/metrics.csv" ]]; then
-      cat "$run_dir/metrics.csv"
-      value=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; ++i) if ($i == "images_per_s") c = i } NR > 1 && c { v = $c } END { if (v != "") printf "%.1f", v }' "$run_dir/metrics.csv")
-    fi
-    RESULT[slab_train_$precision]="${value:+$value*}"
-    if ((STEP_RC == 0)) && [[ -n "$value" ]]; then
-      record "slab resnet18 train $precision (program)" ok "$STEP_SECONDS" "$value images/s, epoch 2, loader included (*)"
-    else
-      record "slab resnet18 train $precision (program)" FAILED "$STEP_SECONDS" "exit $STEP_RC"
-      FAILED=1
-    fi
+    run_step "slab resnet18 train $precision" 60 env SLAB_TF32=$tf32_flag "$BENCH" train --model resnet18 \
+      --device cuda --batch 128 --steps 30 --warmup 5 --passes 3
+    value=$(value_of imgs_per_s "$STEP_OUTPUT")
+    RESULT[slab_train_$precision]="${value:-}"
+    if ((STEP_RC == 0)) && [[ -n "$value" ]]; then record "slab resnet18 train $precision" ok "$STEP_SECONDS" "$value images/s"
+    else record "slab resnet18 train $precision" FAILED "$STEP_SECONDS" "exit $STEP_RC, no images/s line"; FAILED=1; fi
   done
-fi
 
-if ! has_mode optim; then
-  echo "=== slab optimizer benchmark: 'slab-bench optim' does not exist yet: skipped"
-  record "slab sghmc-spl step" skipped - "slab-bench has no 'optim' mode yet"
-else
-  help_of "$BENCH" optim
-  if ! has_flag --device; then
-    echo "=== slab optimizer benchmark: 'slab-bench optim' has no --device flag yet: skipped"
-    record "slab sghmc-spl step" skipped - "slab-bench optim has no --device flag yet"
-  else
-    args=(optim --optimizer sghmc-spl --model resnet18 --device cuda)
-    has_flag --torch-script && args+=(--torch-script none)  # the GPU twin is train_torch_gpu.py
-    run_step "slab sghmc-spl step, resnet18 parameters" 45 "$BENCH" "${args[@]}"
-    value=$(value_of step_ms "$STEP_OUTPUT")
-    [[ -z "$value" ]] && value=$(value_of ms_per_step "$STEP_OUTPUT")
-    RESULT[slab_sghmc]="${value:-}"
-    if ((STEP_RC == 0)) && [[ -n "$value" ]]; then record "slab sghmc-spl step" ok "$STEP_SECONDS" "$value ms"
-    else record "slab sghmc-spl step" FAILED "$STEP_SECONDS" "exit $STEP_RC, no ms-per-step line"; FAILED=1; fi
-  fi
+  # --torch-script none: the GPU twin of the step is train_torch_gpu.py, below.
+  run_step "slab sghmc-spl step, resnet18 parameters" 45 "$BENCH" optim --optimizer sghmc-spl --model resnet18 \
+    --device cuda --torch-script none
+  value=$(value_of ms_per_step "$STEP_OUTPUT")
+  RESULT[slab_sghmc]="${value:-}"
+  if ((STEP_RC == 0)) && [[ -n "$value" ]]; then record "slab sghmc-spl step" ok "$STEP_SECONDS" "$value ms"
+  else record "slab sghmc-spl step" FAILED "$STEP_SECONDS" "exit $STEP_RC, no ms-per-step line"; FAILED=1; fi
 fi
 
 # Whether a python3 with CUDA PyTorch is here: the twins (below) and the per-op step need it.
@@ -385,37 +321,32 @@ fi
 # PyTorch twin, alternating, each timed call ending with a synchronisation): ResNet-18's convolutions, batch
 # norm and pooling at batch 128, full float32. The full table is in the log; the summary keeps batch norm and
 # the sum over ResNet-18's conv shapes.
-if has_mode ops && ((TORCH_CUDA)); then
-  help_of "$BENCH" ops
-  if has_flag --device; then
-    run_step "per-op times, slab vs PyTorch" 120 env PYTHONUNBUFFERED=1 "$PYTHON" "$ROOT/tools/bench/ops_torch.py" \
-      compare --slab "$BENCH" --device cuda --batch 128 --passes 2 --iterations 20 --warmup 3 --skip-gemm \
-      --only conv.r18,batch_norm,pool
-    ms_of() {  # ms_of FRAMEWORK NAME FILE: the compare line's time
-      grep "^compare name=$2 pass=train " "$3" | tail -n 1 | grep -o "$1_ms=[0-9.]*" | cut -d= -f2
-    }
-    for name in batch_norm.64x32 batch_norm.512x4; do
-      RESULT[slab_$name]=$(ms_of slab "$name" "$STEP_OUTPUT")
-      RESULT[torch_$name]=$(ms_of torch "$name" "$STEP_OUTPUT")
-    done
-    sum_of() {  # sum_of FRAMEWORK FILE: the conv.r18 training rows added
-      grep "^compare name=conv.r18" "$2" | grep " pass=train " | grep -o "$1_ms=[0-9.]*" | cut -d= -f2 |
-        awk '{ t += $1 } END { if (NR) printf "%.3f", t }'
-    }
-    RESULT[slab_conv_r18]=$(sum_of slab "$STEP_OUTPUT")
-    RESULT[torch_conv_r18]=$(sum_of torch "$STEP_OUTPUT")
-    if ((STEP_RC == 0)) && [[ -n "${RESULT[slab_batch_norm.64x32]}" ]]; then
-      record "per-op times" ok "$STEP_SECONDS" "table in the log"
-    else
-      record "per-op times" FAILED "$STEP_SECONDS" "exit $STEP_RC"
-      FAILED=1
-    fi
+if [[ -x "$BENCH" ]] && ((TORCH_CUDA)); then
+  run_step "per-op times, slab vs PyTorch" 120 env PYTHONUNBUFFERED=1 "$PYTHON" "$ROOT/tools/bench/ops_torch.py" \
+    compare --slab "$BENCH" --device cuda --batch 128 --passes 2 --iterations 20 --warmup 3 --skip-gemm \
+    --only conv.r18,batch_norm,pool
+  ms_of() {  # ms_of FRAMEWORK NAME FILE: the compare line's time
+    grep "^compare name=$2 pass=train " "$3" | tail -n 1 | grep -o "$1_ms=[0-9.]*" | cut -d= -f2
+  }
+  for name in batch_norm.64x32 batch_norm.512x4; do
+    RESULT[slab_$name]=$(ms_of slab "$name" "$STEP_OUTPUT")
+    RESULT[torch_$name]=$(ms_of torch "$name" "$STEP_OUTPUT")
+  done
+  sum_of() {  # sum_of FRAMEWORK FILE: the conv.r18 training rows added
+    grep "^compare name=conv.r18" "$2" | grep " pass=train " | grep -o "$1_ms=[0-9.]*" | cut -d= -f2 |
+      awk '{ t += $1 } END { if (NR) printf "%.3f", t }'
+  }
+  RESULT[slab_conv_r18]=$(sum_of slab "$STEP_OUTPUT")
+  RESULT[torch_conv_r18]=$(sum_of torch "$STEP_OUTPUT")
+  if ((STEP_RC == 0)) && [[ -n "${RESULT[slab_batch_norm.64x32]}" ]]; then
+    record "per-op times" ok "$STEP_SECONDS" "table in the log"
   else
-    record "per-op times" skipped - "slab-bench ops has no --device flag yet"
+    record "per-op times" FAILED "$STEP_SECONDS" "exit $STEP_RC"
+    FAILED=1
   fi
 else
-  echo "=== per-op times: needs 'slab-bench ops' and a python3 with CUDA PyTorch: skipped"
-  record "per-op times" skipped - "no slab-bench ops or no CUDA PyTorch"
+  echo "=== per-op times: needs bin/slab-bench and a python3 with CUDA PyTorch: skipped"
+  record "per-op times" skipped - "no slab-bench or no CUDA PyTorch"
 fi
 
 # ---- the table ---------------------------------------------------------------------------------------------
@@ -439,7 +370,5 @@ show() { echo "${1:--}"; }
     "$(show "${RESULT[torch_batch_norm.512x4]:-}")"
   printf '%-52s %12s %12s\n' "  ResNet-18's 11 conv shapes, each once, fwd+bwd, ms" "$(show "${RESULT[slab_conv_r18]:-}")" \
     "$(show "${RESULT[torch_conv_r18]:-}")"
-  echo "  (*: measured by slab-train-cifar10 on the CIFAR-10 folder, data loader included;"
-  echo "      PyTorch's numbers use synthetic batches already on the GPU)"
 } | tee "$OUT/summary.txt"
 exit $FAILED
