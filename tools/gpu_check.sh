@@ -9,7 +9,8 @@
 #                                           table last, writes OUT_DIR/gpu_check.log and
 #                                           OUT_DIR/summary.txt
 #
-# Steps, each skipped with a message when what it needs is missing, each under a time limit,
+# Steps, each under a time limit; one whose data or PyTorch is missing is skipped with a
+# message, one whose binary is missing fails (run --prepare first);
 # all within SLAB_GPU_CHECK_BUDGET seconds (default 290):
 #   1. nvidia-smi, and the CUDA libraries the binaries need (cuDNN and cuBLAS may exist only
 #      inside PyTorch's nvidia.* Python packages: their lib folders join LD_LIBRARY_PATH)
@@ -22,9 +23,8 @@
 #   4. ResNet-18 (CIFAR form, batch 128) training images/s, full float32 and then TF32:
 #        BUILD/bin/slab-bench train --model resnet18 --batch 128 --device cuda
 #                                   --steps 30 --warmup 5 --passes 3   (SLAB_TF32=1 for TF32)
-#      printing a line `imgs_per_s=<number>`, the median of the passes; no step
-#      waits for the GPU, each pass ends with a device
-#      synchronisation; PyTorch's twin is
+#      printing a line `imgs_per_s=<number>`, the median of the passes; no step waits for
+#      the GPU, each pass ends with a device synchronisation; PyTorch's twin is
 #      tools/bench/train_torch_gpu.py (eager, cudnn.benchmark=True, same model)
 #   5. the sghmc-spl step on ResNet-18's parameters:
 #        BUILD/bin/slab-bench optim --optimizer sghmc-spl --model resnet18 --device cuda
@@ -91,6 +91,13 @@ remaining() { echo $((BUDGET - ($(date +%s) - START))); }
 
 # record NAME STATUS SECONDS NOTE
 record() { STEP_LINES+=("$(printf '%-44s %-8s %6s  %s' "$1" "$2" "$3" "$4")"); }
+
+# record_step NAME RESULT [WHY]: the step just run is ok when it exited 0 and RESULT (the
+# number or line it was run for) is not empty; otherwise FAILED, with its exit status and WHY.
+record_step() {
+  if ((STEP_RC == 0)) && [[ -n "$2" ]]; then record "$1" ok "$STEP_SECONDS" "$2"
+  else record "$1" FAILED "$STEP_SECONDS" "exit $STEP_RC${3:+; $3}"; FAILED=1; fi
+}
 
 # run_step NAME LIMIT COMMAND...: runs under min(LIMIT, time left), output to the log and
 # to $STEP_OUTPUT; sets STEP_RC (124/137 when stopped by the time limit).
@@ -267,8 +274,7 @@ else
     [[ -f "$file" ]] && echo "--- $file" && cat "$file"
   done
   last=$(grep -iE "epoch|accuracy|images/s" "$STEP_OUTPUT" | tail -n 1 | cut -c1-100)
-  if ((STEP_RC == 0)); then record "train cifar10, 1 epoch, sghmc-spl" ok "$STEP_SECONDS" "$last"
-  else record "train cifar10, 1 epoch, sghmc-spl" FAILED "$STEP_SECONDS" "exit $STEP_RC; $(tail -n 1 "$STEP_OUTPUT" | cut -c1-100)"; FAILED=1; fi
+  record_step "train cifar10, 1 epoch, sghmc-spl" "${last:-finished}" "$(tail -n 1 "$STEP_OUTPUT" | cut -c1-100)"
 fi
 
 # ---- 4 and 5. benchmarks -------------------------------------------------------------------------------
@@ -286,8 +292,7 @@ else
       --device cuda --batch 128 --steps 30 --warmup 5 --passes 3
     value=$(value_of imgs_per_s "$STEP_OUTPUT")
     RESULT[slab_train_$precision]="${value:-}"
-    if ((STEP_RC == 0)) && [[ -n "$value" ]]; then record "slab resnet18 train $precision" ok "$STEP_SECONDS" "$value images/s"
-    else record "slab resnet18 train $precision" FAILED "$STEP_SECONDS" "exit $STEP_RC, no images/s line"; FAILED=1; fi
+    record_step "slab resnet18 train $precision" "${value:+$value images/s}" "no imgs_per_s= line"
   done
 
   # --torch-script none: the GPU twin of the step is train_torch_gpu.py, below.
@@ -295,8 +300,7 @@ else
     --device cuda --torch-script none
   value=$(value_of ms_per_step "$STEP_OUTPUT")
   RESULT[slab_sghmc]="${value:-}"
-  if ((STEP_RC == 0)) && [[ -n "$value" ]]; then record "slab sghmc-spl step" ok "$STEP_SECONDS" "$value ms"
-  else record "slab sghmc-spl step" FAILED "$STEP_SECONDS" "exit $STEP_RC, no ms-per-step line"; FAILED=1; fi
+  record_step "slab sghmc-spl step" "${value:+$value ms}" "no ms_per_step= line"
 fi
 
 # Whether a python3 with CUDA PyTorch is here: the twins (below) and the per-op step need it.
@@ -309,8 +313,8 @@ if ((TORCH_CUDA)); then
   RESULT[torch_train_fp32]=$(value_of torch_train_fp32_images_per_second "$STEP_OUTPUT")
   RESULT[torch_train_tf32]=$(value_of torch_train_tf32_images_per_second "$STEP_OUTPUT")
   RESULT[torch_sghmc]=$(value_of torch_sghmc_spl_step_ms "$STEP_OUTPUT")
-  if ((STEP_RC == 0)); then record "PyTorch twins" ok "$STEP_SECONDS" "$(grep -m1 torch_version "$STEP_OUTPUT" | cut -c1-90)"
-  else record "PyTorch twins" FAILED "$STEP_SECONDS" "exit $STEP_RC"; FAILED=1; fi
+  versions=$(grep -m1 torch_version "$STEP_OUTPUT" | cut -c1-90)
+  record_step "PyTorch twins" "${versions:-finished}"
 else
   echo "=== PyTorch twins: no python3 with CUDA PyTorch: skipped"
   record "PyTorch twins" skipped - "no CUDA PyTorch"
@@ -338,12 +342,7 @@ if [[ -x "$BENCH" ]] && ((TORCH_CUDA)); then
   }
   RESULT[slab_conv_r18]=$(sum_of slab "$STEP_OUTPUT")
   RESULT[torch_conv_r18]=$(sum_of torch "$STEP_OUTPUT")
-  if ((STEP_RC == 0)) && [[ -n "${RESULT[slab_batch_norm.64x32]}" ]]; then
-    record "per-op times" ok "$STEP_SECONDS" "table in the log"
-  else
-    record "per-op times" FAILED "$STEP_SECONDS" "exit $STEP_RC"
-    FAILED=1
-  fi
+  record_step "per-op times" "${RESULT[slab_batch_norm.64x32]:+table in the log}" "no batch_norm.64x32 line"
 else
   echo "=== per-op times: needs bin/slab-bench and a python3 with CUDA PyTorch: skipped"
   record "per-op times" skipped - "no slab-bench or no CUDA PyTorch"
