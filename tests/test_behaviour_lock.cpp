@@ -1,0 +1,159 @@
+// The behaviour lock: the SHA-256 of everything a short, fixed CPU run ends with (its final
+// checkpoint's weights, buffers and optimizer state, and the test metrics' bits), for each
+// optimizer the programs offer and for the variable-selection trainer. A refactoring that
+// keeps the maths keeps these digests; a change of maths changes them, and whoever makes it
+// says so and records the new digests here.
+//
+// The runs fix the seed and the thread count (results depend on how OpenMP splits the
+// reductions), and the digests belong to the Release build on an AVX-512 CPU (the CI
+// machine's class): a Debug build or another instruction set sums in another order. So the
+// lock is checked only where SLAB_BEHAVIOUR_LOCK_BUILD matches (tests/CMakeLists.txt sets
+// it for Release builds with -march=native); elsewhere the test says it is skipped.
+#include <doctest/doctest.h>
+
+#include <omp.h>
+
+#include <bit>
+#include <cstdio>
+#include <filesystem>
+
+#include "bayes/presets.h"
+#include "bayes/variable_selection.h"
+#include "core/safetensors.h"
+#include "data/sparse_regression.h"
+#include "tests/pattern_images.h"
+#include "tests/scratch.h"
+#include "tests/sha256.h"
+#include "tools/lib/train_loop.h"
+
+using namespace slab;
+using namespace slab::tools;
+namespace fs = std::filesystem;
+
+namespace {
+
+void hash_double(testing::Sha256& hash, double value) {
+  const uint64_t bits = std::bit_cast<uint64_t>(value);
+  hash.update(&bits, sizeof bits);
+}
+
+// Every tensor of the file (names, shapes and bytes, in name order) and the metadata that
+// does not hold wall-clock time.
+void hash_checkpoint(testing::Sha256& hash, const std::string& path) {
+  const SafetensorsContents contents = load_safetensors(path);
+  for (const auto& [name, tensor] : contents.tensors) {
+    hash.update(name);
+    for (int64_t d : tensor.shape()) hash.update(&d, sizeof d);
+    hash.update(tensor.raw_data(), tensor.nbytes());
+  }
+  for (const auto& [key, value] : contents.metadata)
+    if (key.find("seconds") == std::string::npos && key.find("time") == std::string::npos) hash.update(key + "=" + value);
+}
+
+std::string train_and_hash(const std::string& optimizer) {
+  const TrainingData data = testing::pattern_images({"lock", 64, 32, 7, 160, 20}, [](int64_t label, int64_t y, int64_t x) {
+    return (y < 14) == (label < 2) && (x < 14) == (label % 2 == 0);
+  });
+  ProgramDefaults defaults;
+  defaults.program = "test_behaviour_lock";
+  defaults.dataset = "fashion-mnist";
+  defaults.data_dir = "unused";
+  defaults.model = "small-cnn";
+  defaults.epochs = 3;
+  defaults.batch_size = 16;
+  defaults.sgd_learning_rate = 0.02;
+  defaults.sampler_preset = "slab-mnist";
+  const std::string output = testing::scratch_folder("lock", optimizer);
+  std::vector<std::string> flags = {"test_behaviour_lock", "--optimizer", optimizer, "--seed", "11", "--threads", "2",
+                                    "--output", output};
+  if (optimizer == "sghmc-spl") flags.insert(flags.end(), {"--warm-up", "0", "--cycles", "1", "--samples-per-cycle", "2"});
+  if (optimizer == "sghmc" || optimizer == "csghmc") flags.insert(flags.end(), {"--cycles", "1", "--samples-per-cycle", "2"});
+  ParsedCommandLine parsed = parse_train_command_line(defaults, flags);
+  REQUIRE_MESSAGE(!parsed.exit_now, parsed.message);
+  parsed.config.progress = "none";
+  std::FILE* quiet = std::fopen("/dev/null", "w");
+  const TrainResult result = run_training(parsed.config, &data, quiet);
+  std::fclose(quiet);
+  REQUIRE(result.completed);
+  testing::Sha256 hash;
+  hash_checkpoint(hash, (fs::path(output) / "checkpoints" / "final.safetensors").string());
+  for (double value : {result.test.accuracy, result.test.nll, result.test.ece}) hash_double(hash, value);
+  if (result.bma)
+    for (double value : {result.bma->accuracy, result.bma->nll, result.bma->ece}) hash_double(hash, value);
+  if (result.sparsity) hash_double(hash, *result.sparsity);
+  return hash.hex();
+}
+
+std::string variable_selection_hash() {
+  omp_set_num_threads(2);
+  const data::SparseRegressionData d = data::make_sparse_regression(1, 5, 2048, 512, 40);
+  const SamplerPreset preset = sampler_preset("regression-1");
+  VariableSelectionConfig config;
+  config.prior = preset.prior;
+  config.prior.lambda0 = 2.0;
+  config.prior.warm_up = 10;
+  config.epochs = 40;
+  config.cycles = 2;
+  config.batch_size = 256;
+  config.learning_rate = preset.learning_rate;
+  config.temperature = 0.02;
+  config.seed = 9;
+  const VariableSelectionResult r =
+      train_variable_selection(d.train.inputs, d.train.targets, d.test.inputs, d.test.targets, config);
+  testing::Sha256 hash;
+  for (int64_t j : r.kept) hash.update(&j, sizeof j);
+  for (int64_t n : {r.zeros, r.parameters, r.steps, r.train_size}) hash.update(&n, sizeof n);
+  hash_double(hash, r.test_metric);
+  hash_double(hash, r.train_loss);
+  return hash.hex();
+}
+
+bool lock_applies() {
+#ifdef SLAB_BEHAVIOUR_LOCK_BUILD
+  return true;
+#else
+  MESSAGE("skipped: the digests belong to the Release build with -march=native (this build sums in another order)");
+  return false;
+#endif
+}
+
+}  // namespace
+
+TEST_CASE("sha256 of known strings (FIPS 180-4 examples)") {
+  testing::Sha256 empty;
+  CHECK(empty.hex() == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  testing::Sha256 abc;
+  abc.update("abc");
+  CHECK(abc.hex() == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  testing::Sha256 two_blocks;
+  two_blocks.update("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq");
+  CHECK(two_blocks.hex() == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+
+TEST_CASE("behaviour lock: each optimizer's short run ends with the recorded state") {
+  if (!lock_applies()) return;
+  const std::map<std::string, std::string> expected = {
+      {"sgd", "9044c96361a487421786f2a2982d0a6b3f7d599617d98e4cc878d382bc64a624"},
+      {"adam", "0c2685ad757bdfc70018357db84c1a16ce094318f9ee0a793345c3bfca5b8272"},
+      {"adamw", "d3676ce9e5568061571dfb2cf70d9b6b7b173115b1004b625ffa6ed94cabd9b0"},
+      {"csghmc", "d666403dd5f05579c5b9460722074208f72b61c9f017527ef4579de1373307d0"},
+      {"vb-adaptive", "57d061c8f4f367f37da97dcd8edc1d85236bf5276851f051459918e829bc8eb7"},
+      {"ivon", "a0757910e424247e7a90af4c9066bb1eb18433d76694d3ff43ebf5e43e1a4442"},
+      {"sghmc", "1855a4dcb9a3d8e06f041e65b3deb00401f26a4b76f432a0112c7e5d610a45a7"},
+      {"sghmc-spl", "28960c5019480cf5c673e5f94950ab88df2f61410dc2de425225c85c1f42cd9c"},
+  };
+  for (const std::string& name : optimizer_names()) {
+    CAPTURE(name);
+    REQUIRE(expected.count(name) == 1);
+    const std::string digest = train_and_hash(name);
+    MESSAGE(name, " ", digest);
+    CHECK(digest == expected.at(name));
+  }
+}
+
+TEST_CASE("behaviour lock: the variable-selection trainer ends with the recorded selection") {
+  if (!lock_applies()) return;
+  const std::string digest = variable_selection_hash();
+  MESSAGE("variable selection ", digest);
+  CHECK(digest == "b58e1f1107ee2294c3d6e31be70f043b2c3598972d81b4d8a6a3ed05a4714154");
+}
