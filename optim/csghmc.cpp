@@ -24,6 +24,10 @@ bool Csghmc::sampling_phase(int64_t epoch, int64_t epochs_per_cycle, int64_t noi
   return (epoch % epochs_per_cycle) + 1 > epochs_per_cycle - noise_epochs;
 }
 
+void Csghmc::start_epoch(int64_t epoch) {
+  if (options_.epochs_per_cycle > 0) set_noise(sampling_phase(epoch, options_.epochs_per_cycle, options_.noise_epochs));
+}
+
 Csghmc::Csghmc(std::vector<NamedParameter> parameters, const CsghmcOptions& options)
     : Optimizer(std::move(parameters), options.learning_rate), options_(options) {
   SLAB_CHECK(options.data_size > 0, "csghmc: the training-set size N must be positive, got ", options.data_size);

@@ -3,7 +3,8 @@
 //   d = g + wd w;  v = (1 - alpha) v - lr d;  [sampling phase: v += sqrt(2 lr alpha T / N) xi];  w += v
 // with lr the cyclical cosine schedule (ALGORITHM.md 4) set before each step. The noise is
 // on only in the sampling phase at the end of each cycle (the last 5 epochs of a 50-epoch
-// cycle in the authors' code); the program switches it with set_noise(). The fresh xi of
+// cycle in the authors' code): start_epoch() switches it by sampling_phase() when the
+// options give the cycle length, and set_noise() sets it directly. The fresh xi of
 // each step is a Philox draw (stream = domain + tensor index, draw = step), so nothing but
 // v is stored: 4 bytes per weight. The per-weight update is optim/csghmc_kernel.h; on CUDA
 // parameters the velocity lives on the device and a step is one fused kernel calling it.
@@ -23,6 +24,10 @@ struct CsghmcOptions {
   double temperature = 1.0 / 50000; // as in the authors' code
   double data_size = 0.0;           // N: required
   uint64_t seed = 0;
+  // The sampling phase, for start_epoch(): noise on in the last `noise_epochs` epochs of each
+  // cycle of `epochs_per_cycle` epochs (0: start_epoch() leaves the noise as it is).
+  int64_t epochs_per_cycle = 0;
+  int64_t noise_epochs = 5;
 };
 
 class Csghmc : public Optimizer {
@@ -30,6 +35,9 @@ class Csghmc : public Optimizer {
   Csghmc(std::vector<NamedParameter> parameters, const CsghmcOptions& options);
   std::string name() const override { return "csghmc"; }
   void step() override;
+  void start_epoch(int64_t epoch) override;
+  bool draws_posterior_samples() const override { return true; }
+  bool injects_noise() const override { return noise_; }
 
   void set_noise(bool on) { noise_ = on; }
   bool noise() const { return noise_; }

@@ -41,8 +41,9 @@ class Ivon : public Optimizer {
   std::string name() const override { return "ivon"; }
   void step() override;
 
-  void write_mean();    // parameters := m (prediction at the mean)
-  void write_sample();  // parameters := the sample of the current draw
+  bool predicts_at_mean() const override { return true; }
+  void write_mean() override;    // parameters := m (prediction at the mean)
+  void write_sample() override;  // parameters := the sample of the current draw
 
   NamedTensors state_tensors() const override;
   Metadata state_metadata() const override;

@@ -26,6 +26,24 @@ class Optimizer {
   // One update of every parameter from its gradient (parameters without one are skipped).
   virtual void step() = 0;
 
+  // What the training loop asks of an optimizer, so that it never needs to know which one
+  // it runs (tools/trainer/trainer.h).
+  //
+  // The epoch-boundary hook, called before the first step of each epoch, and again when a
+  // resumed run continues an epoch midway: what it sets must depend on `epoch` alone.
+  // cSGHMC switches its noise on in the sampling phase of each cycle.
+  virtual void start_epoch(int64_t epoch) { (void)epoch; }
+  // Whether the parameters hold one draw of a variational posterior whose mean predicts
+  // better (IVON, vb-adaptive): the loop evaluates between write_mean() and write_sample().
+  virtual bool predicts_at_mean() const { return false; }
+  virtual void write_mean() {}    // parameters := the posterior mean
+  virtual void write_sample() {}  // parameters := the current draw again
+  // Whether the iterates are a Markov chain whose states are posterior samples (the
+  // SG-MCMC samplers): the loop saves samples at the end of each cycle and averages them.
+  virtual bool draws_posterior_samples() const { return false; }
+  // Whether the step injects noise now (reported per epoch for the samplers).
+  virtual bool injects_noise() const { return false; }
+
   void zero_grad() {
     for (const NamedParameter& p : parameters_) p.tensor.zero_grad();
   }

@@ -42,6 +42,8 @@ class Sghmc : public Optimizer, public PriorStateHolder {
 
   std::string name() const override { return options_.spike_and_slab ? "sghmc-spl" : "sghmc"; }
   void step() override;
+  bool draws_posterior_samples() const override { return true; }
+  bool injects_noise() const override { return options_.temperature > 0; }
 
   // Exact resume: "<param>.momentum", "<param>.rho", and the prior state
   // ("<param>.group_weight_decay", "<param>.keep_rows", "<param>.keep_columns", as float

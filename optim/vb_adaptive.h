@@ -40,8 +40,9 @@ class VbAdaptive : public Optimizer {
   std::string name() const override { return "vb-adaptive"; }
   void step() override;
 
-  void write_mean();    // parameters := mu
-  void write_sample();  // parameters := mu + sigma eps, the sample of the current draw
+  bool predicts_at_mean() const override { return true; }
+  void write_mean() override;    // parameters := mu
+  void write_sample() override;  // parameters := mu + sigma eps, the sample of the current draw
 
   NamedTensors state_tensors() const override;
   Metadata state_metadata() const override;

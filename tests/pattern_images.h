@@ -10,7 +10,7 @@
 #include "core/random.h"
 #include "data/dataset.h"
 #include "data/transforms.h"
-#include "tools/lib/train_loop.h"
+#include "tools/trainer/trainer.h"
 
 namespace slab::testing {
 

@@ -21,10 +21,11 @@
 #include "bayes/variable_selection.h"
 #include "core/safetensors.h"
 #include "data/sparse_regression.h"
+#include "tools/trainer/variable_selection_trainer.h"
 #include "tests/pattern_images.h"
 #include "tests/scratch.h"
 #include "tests/sha256.h"
-#include "tools/lib/train_loop.h"
+#include "tools/trainer/trainer.h"
 
 using namespace slab;
 using namespace slab::tools;

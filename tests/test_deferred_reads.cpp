@@ -1,5 +1,5 @@
 // The training loop's deferred reads of the per-step loss and predictions
-// (tools/lib/train_step_stats.h), run on the CPU: a GPU run reads them back every 50 steps
+// (tools/trainer/step_stats.h), run on the CPU: a GPU run reads them back every 50 steps
 // instead of every step, so the host never waits for the GPU between reads. The CPU path
 // forced to read every K steps (SLAB_LOSS_READ_EVERY=K) must give the same epoch sums, the
 // same checkpoints bit for bit, stops and resumes that match, and a diverging loss must still
@@ -17,8 +17,8 @@
 #include "core/safetensors.h"
 #include "tests/pattern_images.h"
 #include "tests/scratch.h"
-#include "tools/lib/train_loop.h"
-#include "tools/lib/train_step_stats.h"
+#include "tools/trainer/trainer.h"
+#include "tools/trainer/step_stats.h"
 
 using namespace slab;
 using namespace slab::tools;

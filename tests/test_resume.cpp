@@ -1,4 +1,4 @@
-// Exact resume of the training loop (tools/lib/train_loop.h): a run stopped after k steps
+// Exact resume of the training loop (tools/trainer/trainer.h): a run stopped after k steps
 // (--max-steps) and continued with --resume must end with the same weights and optimizer
 // state, bit for bit on the CPU, as a run that was never interrupted, for SGD and for the
 // paper's sghmc-spl, whose state also holds the sampler's momentum and rho, the Philox
@@ -15,7 +15,7 @@
 #include "core/safetensors.h"
 #include "tests/pattern_images.h"
 #include "tests/scratch.h"
-#include "tools/lib/train_loop.h"
+#include "tools/trainer/trainer.h"
 
 using namespace slab;
 using namespace slab::tools;

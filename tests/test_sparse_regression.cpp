@@ -12,10 +12,12 @@
 #include "core/ops.h"
 #include "core/random.h"
 #include "data/sparse_regression.h"
+#include "tools/trainer/variable_selection_trainer.h"
 #include "gradcheck.h"
 #include "layers/linear_stack.h"
 
 using namespace slab;
+using namespace slab::tools;
 
 namespace {
 

@@ -1,5 +1,5 @@
 // slab-bench MODE [options]: the benchmark programs in one binary. Each mode lives in
-// tools/lib/bench_<mode>.cpp behind `int run_<mode>_benchmark(int argc, char** argv)` (argv[0]
+// tools/bench/bench_<mode>.cpp behind `int run_<mode>_benchmark(int argc, char** argv)` (argv[0]
 // is the mode's name) and is listed once in kModes below. The backend line comes first so
 // every log says what it measured.
 #include <cstdio>
@@ -7,10 +7,10 @@
 #include <string>
 
 #include "core/backend.h"
-#include "tools/lib/bench_data.h"
-#include "tools/lib/bench_ops.h"
-#include "tools/lib/bench_optim.h"
-#include "tools/lib/bench_train.h"
+#include "tools/bench/bench_data.h"
+#include "tools/bench/bench_ops.h"
+#include "tools/bench/bench_optim.h"
+#include "tools/bench/bench_train.h"
 
 namespace {
 

@@ -26,11 +26,11 @@
 #include "data/loader.h"
 #include "models/factory.h"
 #include "optim/checkpoint.h"
-#include "tools/lib/train_data.h"
-#include "tools/lib/train_errors.h"
-#include "tools/lib/train_evaluate.h"
-#include "tools/lib/train_loop.h"
-#include "tools/lib/train_run_folder.h"
+#include "tools/trainer/training_data.h"
+#include "tools/trainer/errors.h"
+#include "tools/trainer/evaluate.h"
+#include "tools/trainer/trainer.h"
+#include "tools/trainer/run_folder.h"
 
 namespace {
 

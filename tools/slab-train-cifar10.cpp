@@ -2,8 +2,8 @@
 // a folder with only some batches, like ../shared/data/cifar10-subset, works too) with the
 // usual augmentation (random crop with 4-pixel padding, horizontal flip). Default: ResNet-20,
 // 20 epochs of SGD with a cosine schedule. The paper's sampler: --optimizer sghmc-spl.
-// Flags: tools/lib/train_config.h, docs/programs.md.
-#include "tools/lib/train_loop.h"
+// Flags: tools/trainer/config.h, docs/programs.md.
+#include "tools/trainer/trainer.h"
 
 int main(int argc, char** argv) {
   slab::tools::ProgramDefaults defaults;

@@ -1,7 +1,7 @@
 // slab-train-cifar100: trains on CIFAR-100 (binary format: train.bin, test.bin; 100 fine
 // classes) with random crop and flip. Default: ResNet-20 with 100 outputs, 20 epochs of SGD
-// with a cosine schedule. Flags: tools/lib/train_config.h, docs/programs.md.
-#include "tools/lib/train_loop.h"
+// with a cosine schedule. Flags: tools/trainer/config.h, docs/programs.md.
+#include "tools/trainer/trainer.h"
 
 int main(int argc, char** argv) {
   slab::tools::ProgramDefaults defaults;

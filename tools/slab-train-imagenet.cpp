@@ -2,8 +2,8 @@
 // data-dir/val/<class>/...; JPEG/PNG decoded with stb_image) with RandomResizedCrop + flip,
 // evaluating on resize-to-8/7 + centre crop. Default: ResNet-18 (torchvision form), 90 epochs
 // of SGD, batch 256, 4 loader workers. --image-size shrinks the crop for small folders.
-// Flags: tools/lib/train_config.h, docs/programs.md.
-#include "tools/lib/train_loop.h"
+// Flags: tools/trainer/config.h, docs/programs.md.
+#include "tools/trainer/trainer.h"
 
 int main(int argc, char** argv) {
   slab::tools::ProgramDefaults defaults;

@@ -1,8 +1,8 @@
 // slab-train-mnist: trains on Fashion-MNIST (or MNIST: --dataset mnist) in the IDX format.
 // With no flags: the small CNN, 2 epochs of SGD on /usr/share/datasets/fashion-mnist (Debian's
-// dataset-fashion-mnist), a few minutes on 2 cores. Flags: tools/lib/train_config.h,
+// dataset-fashion-mnist), a few minutes on 2 cores. Flags: tools/trainer/config.h,
 // docs/programs.md.
-#include "tools/lib/train_loop.h"
+#include "tools/trainer/trainer.h"
 
 int main(int argc, char** argv) {
   slab::tools::ProgramDefaults defaults;

@@ -35,11 +35,13 @@
 #include "core/ops.h"
 #include "core/random.h"
 #include "data/sparse_regression.h"
-#include "tools/lib/train_errors.h"
+#include "tools/trainer/variable_selection_trainer.h"
+#include "tools/trainer/errors.h"
 
 namespace {
 
 using namespace slab;
+using namespace slab::tools;
 
 struct Config {
   int example = 1;

@@ -10,7 +10,7 @@
 // machine is shared, and the minimum is the least disturbed run), the median and minimum
 // of Sghmc::step on one tensor of `elements` weights with the OpenMP threads given, and the
 // same for slab-bench optim's setting (sghmc-spl on ResNet-18 with the slab-cifar prior's
-// decays and masks in place, tools/lib/bench_optim.cpp), in wall and CPU time.
+// decays and masks in place, tools/bench/bench_optim.cpp), in wall and CPU time.
 #include <omp.h>
 #include <time.h>
 

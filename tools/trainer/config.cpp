@@ -1,10 +1,10 @@
-#include "tools/lib/train_config.h"
+#include "tools/trainer/config.h"
 
 #include <CLI/CLI.hpp>
 #include <sstream>
 
 #include "core/device.h"
-#include "tools/lib/train_errors.h"
+#include "tools/trainer/errors.h"
 
 namespace slab::tools {
 

@@ -1,10 +1,10 @@
-#include "tools/lib/train_progress.h"
+#include "tools/trainer/progress.h"
 
 #include <unistd.h>
 
 #include <cmath>
 
-#include "tools/lib/train_errors.h"
+#include "tools/trainer/errors.h"
 
 namespace slab::tools {
 

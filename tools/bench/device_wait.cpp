@@ -1,4 +1,4 @@
-#include "tools/lib/device_wait.h"
+#include "tools/bench/device_wait.h"
 
 #ifdef SLAB_WITH_CUDA
 #include "core/cuda/runtime.h"

@@ -5,7 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <exception>
 
-#include "tools/lib/train_errors.h"
+#include "tools/trainer/errors.h"
 
 namespace slab::tools {
 

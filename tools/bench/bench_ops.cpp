@@ -1,4 +1,4 @@
-#include "tools/lib/bench_ops.h"
+#include "tools/bench/bench_ops.h"
 
 #include <omp.h>
 
@@ -16,8 +16,8 @@
 #include "core/kernels.h"
 #include "core/ops.h"
 #include "core/random.h"
-#include "tools/lib/bench_main.h"
-#include "tools/lib/device_wait.h"
+#include "tools/bench/bench_main.h"
+#include "tools/bench/device_wait.h"
 
 namespace slab::tools {
 namespace {

@@ -1,4 +1,4 @@
-#include "tools/lib/optimizer_factory.h"
+#include "tools/trainer/optimizer_factory.h"
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -14,7 +14,7 @@
 #include "optim/sgd.h"
 #include "optim/sghmc.h"
 #include "optim/vb_adaptive.h"
-#include "tools/lib/train_errors.h"
+#include "tools/trainer/errors.h"
 
 namespace slab::tools {
 
@@ -255,7 +255,8 @@ std::string describe_optimizer(const OptimizerSettings& s, double data_size) {
   return out.str();
 }
 
-OptimizerSetup make_optimizer(const OptimizerSettings& s, Module& model, double data_size, uint64_t seed) {
+OptimizerSetup make_optimizer(const OptimizerSettings& s, Module& model, double data_size, uint64_t seed,
+                              int64_t epochs) {
   OptimizerSetup setup;
   std::vector<NamedParameter> parameters = model.named_parameters();
   const std::string& n = s.name;
@@ -285,6 +286,12 @@ OptimizerSetup make_optimizer(const OptimizerSettings& s, Module& model, double 
     o.temperature = parse_temperature(s.temperature, data_size);
     o.data_size = data_size;
     o.seed = seed;
+    // The authors' sampling phase: the last noise epochs of each cycle (by default the
+    // samples' epochs, at least a tenth of the cycle).
+    o.epochs_per_cycle = std::max<int64_t>(1, epochs / s.cycles);
+    o.noise_epochs = s.noise_epochs > 0 ? s.noise_epochs
+                                        : std::min(o.epochs_per_cycle,
+                                                   std::max<int64_t>(s.samples_per_cycle, (o.epochs_per_cycle + 9) / 10));
     setup.temperature = o.temperature;
     setup.optimizer = std::make_unique<Csghmc>(std::move(parameters), o);
   } else if (n == "vb-adaptive") {
@@ -332,16 +339,6 @@ OptimizerSetup make_optimizer(const OptimizerSettings& s, Module& model, double 
     throw UsageError("--optimizer: unknown optimizer '" + n + "' (expected one of: " + joined_names() + ")");
   }
   return setup;
-}
-
-void use_mean_weights(Optimizer& optimizer) {
-  if (auto* ivon = dynamic_cast<Ivon*>(&optimizer)) ivon->write_mean();
-  if (auto* vb = dynamic_cast<VbAdaptive*>(&optimizer)) vb->write_mean();
-}
-
-void use_sample_weights(Optimizer& optimizer) {
-  if (auto* ivon = dynamic_cast<Ivon*>(&optimizer)) ivon->write_sample();
-  if (auto* vb = dynamic_cast<VbAdaptive*>(&optimizer)) vb->write_sample();
 }
 
 }  // namespace slab::tools

@@ -1,6 +1,6 @@
 // The training programs' configuration: the flags every slab-train-* program takes, the
 // defaults each program fixes for its dataset, and their resolution into one TrainConfig
-// that the shared loop (tools/lib/train_loop.h) runs and the run folder records as
+// that the shared loop (tools/trainer/trainer.h) runs and the run folder records as
 // config.json.
 #pragma once
 #include <algorithm>
@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tools/lib/optimizer_factory.h"
+#include "tools/trainer/optimizer_factory.h"
 
 namespace slab::tools {
 

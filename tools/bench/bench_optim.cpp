@@ -1,4 +1,4 @@
-#include "tools/lib/bench_optim.h"
+#include "tools/bench/bench_optim.h"
 
 #include <omp.h>
 #include <unistd.h>
@@ -24,8 +24,8 @@
 #include "optim/ivon.h"
 #include "optim/sghmc.h"
 #include "optim/vb_adaptive.h"
-#include "tools/lib/bench_main.h"
-#include "tools/lib/device_wait.h"
+#include "tools/bench/bench_main.h"
+#include "tools/bench/device_wait.h"
 
 namespace slab::tools {
 namespace {

@@ -1,4 +1,4 @@
-#include "tools/lib/train_run_folder.h"
+#include "tools/trainer/run_folder.h"
 
 #include <algorithm>
 #include <cstdio>

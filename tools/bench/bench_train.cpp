@@ -1,4 +1,4 @@
-#include "tools/lib/bench_train.h"
+#include "tools/bench/bench_train.h"
 
 #include <omp.h>
 #include <sys/resource.h>
@@ -16,8 +16,8 @@
 #include "core/random.h"
 #include "models/factory.h"
 #include "optim/sgd.h"
-#include "tools/lib/bench_main.h"
-#include "tools/lib/device_wait.h"
+#include "tools/bench/bench_main.h"
+#include "tools/bench/device_wait.h"
 
 namespace slab::tools {
 

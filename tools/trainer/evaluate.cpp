@@ -1,4 +1,4 @@
-#include "tools/lib/train_evaluate.h"
+#include "tools/trainer/evaluate.h"
 
 #include <cstring>
 #include <filesystem>

@@ -1,4 +1,4 @@
-#include "tools/lib/train_step_stats.h"
+#include "tools/trainer/step_stats.h"
 
 #include "core/autograd.h"
 #include "core/error.h"

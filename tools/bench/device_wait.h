@@ -1,7 +1,7 @@
 // The one wait a timed region on a GPU needs before its clock stops. Ops on a CUDA device
 // only queue kernels on the device's stream and return, so without the wait a clock
 // measures how fast the host queued the work rather than how fast the GPU did it. The
-// benchmark modes (tools/lib/bench_*.cpp) share it.
+// benchmark modes (tools/bench/bench_*.cpp) share it.
 #pragma once
 #include "core/device.h"
 

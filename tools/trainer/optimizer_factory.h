@@ -90,12 +90,9 @@ struct OptimizerSetup {
 };
 
 // Builds the optimizer over `model`'s parameters. `data_size` is N, the training-set size
-// as loaded; `seed` keys the optimizers' Philox noise.
-OptimizerSetup make_optimizer(const OptimizerSettings& settings, Module& model, double data_size, uint64_t seed);
-
-// IVON and vb-adaptive predict with their mean: these switch the parameters between the
-// mean and the current sample (no-ops for the others).
-void use_mean_weights(Optimizer& optimizer);
-void use_sample_weights(Optimizer& optimizer);
+// as loaded; `seed` keys the optimizers' Philox noise; `epochs` is the run's length (the
+// cycle length of csghmc's sampling phase).
+OptimizerSetup make_optimizer(const OptimizerSettings& settings, Module& model, double data_size, uint64_t seed,
+                              int64_t epochs);
 
 }  // namespace slab::tools

@@ -1,4 +1,4 @@
-#include "tools/lib/bench_data.h"
+#include "tools/bench/bench_data.h"
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -12,7 +12,7 @@
 #include "core/random.h"
 #include "data/cifar.h"
 #include "data/loader.h"
-#include "tools/lib/bench_main.h"
+#include "tools/bench/bench_main.h"
 
 namespace slab::tools {
 namespace {

@@ -1,4 +1,4 @@
-#include "tools/lib/train_data.h"
+#include "tools/trainer/training_data.h"
 
 #include <filesystem>
 

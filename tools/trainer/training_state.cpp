@@ -1,0 +1,119 @@
+#include "tools/trainer/training_state.h"
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "optim/checkpoint.h"
+
+namespace slab::tools {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// Hexadecimal floating point: round-trips every bit.
+std::string exact(double value) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%a", value);
+  return text;
+}
+
+const std::string& metadata_value(const Metadata& metadata, const std::string& key, const std::string& path) {
+  auto it = metadata.find(key);
+  SLAB_CHECK(it != metadata.end(), path, ": not a checkpoint of a slab training program (no '", key,
+             "' in its metadata)");
+  return it->second;
+}
+
+double metadata_double(const Metadata& metadata, const std::string& key, const std::string& path) {
+  const std::string& text = metadata_value(metadata, key, path);
+  char* end = nullptr;
+  const double value = std::strtod(text.c_str(), &end);
+  SLAB_CHECK(end != text.c_str() && *end == '\0', path, ": metadata '", key, "' = '", text, "' is not a number");
+  return value;
+}
+
+int64_t metadata_int(const Metadata& metadata, const std::string& key, const std::string& path) {
+  const std::string& text = metadata_value(metadata, key, path);
+  try {
+    size_t used = 0;
+    const long long value = std::stoll(text, &used);
+    if (used == text.size()) return value;
+  } catch (const std::exception&) {
+  }
+  SLAB_FAIL(path, ": metadata '", key, "' = '", text, "' is not an integer");
+}
+
+// The fields a resumed run must share with the run that wrote the checkpoint: they fix the
+// data order and what a loader position means.
+void check_resume_config(const nlohmann::json& saved, const TrainConfig& c, const std::string& path) {
+  auto same = [&](const char* key, const nlohmann::json& now, const char* flag) {
+    if (!saved.contains(key)) return;
+    SLAB_CHECK(saved[key] == now, "--resume '", path, "': the checkpoint was trained with ", flag, " ",
+               saved[key].dump(), ", this run has ", now.dump(), " (a resumed run must keep it)");
+  };
+  same("dataset", c.dataset, "dataset");
+  same("batch_size", c.batch_size, "--batch-size");
+  same("seed", c.seed, "--seed");
+  same("train_limit", c.train_limit, "--train-limit");
+}
+
+}  // namespace
+
+std::string resume_checkpoint_path(const std::string& resume) {
+  if (fs::is_directory(resume)) return (fs::path(resume) / "checkpoints" / "latest.safetensors").string();
+  return resume;
+}
+
+void save_training_checkpoint(const std::string& path, Module& model, const Optimizer& optimizer,
+                              const TrainConfig& config, const TrainingData& data, const TrainingState& state) {
+  Metadata user;
+  user["loader.epoch"] = std::to_string(state.position.epoch);
+  user["loader.batch"] = std::to_string(state.position.batch);
+  user["global_step"] = std::to_string(state.position.step);
+  user["epoch.loss_sum"] = exact(state.sums.loss_sum);
+  user["epoch.correct"] = std::to_string(state.sums.correct);
+  user["epoch.seen"] = std::to_string(state.sums.seen);
+  user["epoch.seconds"] = exact(state.sums.seconds);
+  user["elapsed_seconds"] = exact(state.elapsed_seconds);
+  user["config"] = config_to_json(config).dump();
+  user["dataset"] = config.dataset;
+  user["num_classes"] = std::to_string(data.num_classes);
+  user["in_channels"] = std::to_string(data.in_channels);
+  user["image_size"] = std::to_string(config.image_size);
+  save_checkpoint(path, model, config.model, &optimizer, state.position.epoch, state.position.step, user);
+}
+
+TrainingState resume_training(const std::string& path, const TrainConfig& config, int64_t batches, Module& model,
+                              Optimizer& optimizer, std::FILE* log) {
+  SLAB_CHECK(fs::is_regular_file(path), "--resume '", config.resume, "': no checkpoint at '", path,
+             "' (expected a checkpoint file or a run folder with checkpoints/latest.safetensors)");
+  const CheckpointInfo info = load_checkpoint(path, model, config.model, &optimizer);
+  const Metadata& user = info.user;
+  nlohmann::json saved;
+  try {
+    saved = nlohmann::json::parse(metadata_value(user, "config", path));
+  } catch (const nlohmann::json::exception& e) {
+    SLAB_FAIL(path, ": its saved configuration is not JSON (", e.what(), ")");
+  }
+  check_resume_config(saved, config, path);
+  TrainingState state;
+  state.position.epoch = metadata_int(user, "loader.epoch", path);
+  state.position.batch = metadata_int(user, "loader.batch", path);
+  state.position.step = metadata_int(user, "global_step", path);
+  state.sums.loss_sum = metadata_double(user, "epoch.loss_sum", path);
+  state.sums.correct = metadata_int(user, "epoch.correct", path);
+  state.sums.seen = metadata_int(user, "epoch.seen", path);
+  state.sums.seconds = metadata_double(user, "epoch.seconds", path);
+  state.elapsed_seconds = metadata_double(user, "elapsed_seconds", path);
+  SLAB_CHECK(state.position.batch >= 0 && state.position.batch <= batches, path, ": loader position batch ",
+             state.position.batch, " is outside the ", batches, " batches of an epoch");
+  SLAB_CHECK(state.position.epoch < config.epochs, "--resume '", config.resume, "': the checkpoint has finished ",
+             state.position.epoch, " epochs, and --epochs is ", config.epochs, " (pass a larger --epochs to go on)");
+  std::fprintf(log, "resumed:   %s at epoch %lld, batch %lld (step %lld)\n", path.c_str(),
+               static_cast<long long>(state.position.epoch + 1), static_cast<long long>(state.position.batch),
+               static_cast<long long>(state.position.step));
+  return state;
+}
+
+}  // namespace slab::tools
