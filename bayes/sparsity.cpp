@@ -110,28 +110,15 @@ std::vector<bool> dead_inputs_of(const std::map<std::string, std::vector<bool>>&
   return dead;
 }
 
-}  // namespace
+using ChannelFlags = std::map<std::string, std::vector<bool>>;  // by module name
 
-SparsityReport sparsity_report(Module& model, const Optimizer* optimizer, const Shape& example_input) {
-  SparsityReport report;
-  const auto modules = model.named_modules();
-  const ChannelCouplings couplings = channel_couplings(model);
+// Dead output channels of every conv (zero filters; after its BatchNorm when paired: a
+// filter is dead when its channel is dead after BN) and of every paired BatchNorm.
+ChannelFlags dead_output_channels(const std::vector<std::pair<std::string, Module*>>& modules,
+                                  const ChannelCouplings& couplings) {
   std::map<std::string, Module*> module_of;
   for (auto& [name, module] : modules) module_of[name] = module;
-  std::map<std::string, std::string> conv_of_bn;
-  for (const ConvBatchNormPair& pair : couplings.conv_batch_norm) conv_of_bn[pair.batch_norm] = pair.conv;
-
-  // Masks from the optimizer, by parameter name.
-  std::map<std::string, const PriorState*> masks;
-  if (const auto* holder = dynamic_cast<const PriorStateHolder*>(optimizer)) {
-    for (size_t i = 0; i < optimizer->parameters().size(); ++i)
-      masks[optimizer->parameters()[i].name] = &holder->prior_states()[i];
-  }
-  const auto positions = conv_positions(model, example_input);
-  report.macs_measured = !positions.empty();
-
-  // Dead output channels of every conv (after its BatchNorm when paired) and of every BN.
-  std::map<std::string, std::vector<bool>> dead_channels;
+  ChannelFlags dead_channels;
   for (auto& [name, module] : modules)
     if (auto* conv = dynamic_cast<Conv2d*>(module)) dead_channels[name] = zero_filters(*conv);
   for (const ConvBatchNormPair& pair : couplings.conv_batch_norm) {
@@ -139,11 +126,15 @@ SparsityReport sparsity_report(Module& model, const Optimizer* optimizer, const 
     SLAB_CHECK(bn != nullptr, "sparsity: '", pair.batch_norm, "' is not a BatchNorm");
     const std::vector<bool> after = dead_after_batch_norm(*bn, dead_channels.at(pair.conv));
     dead_channels[pair.batch_norm] = after;
-    dead_channels[pair.conv] = after;  // a filter is dead when its channel is dead after BN
+    dead_channels[pair.conv] = after;
   }
+  return dead_channels;
+}
 
-  // Residual streams: channel j is removed only when every member is dead at j - offset.
-  std::map<std::string, std::vector<bool>> dead_in_stream;
+// Residual streams: channel j is removed only when every member is dead at j - offset.
+ChannelFlags dead_stream_channels(const ChannelCouplings& couplings, const ChannelFlags& dead_channels,
+                                  std::vector<StreamSparsity>& streams) {
+  ChannelFlags dead_in_stream;
   for (const ResidualStream& stream : couplings.residual_streams) {
     std::vector<bool>& dead = dead_in_stream[stream.name];
     dead.assign(static_cast<size_t>(stream.channels), true);
@@ -159,10 +150,15 @@ SparsityReport sparsity_report(Module& model, const Optimizer* optimizer, const 
           dead[static_cast<size_t>(j)] = false;
       }
     }
-    report.streams.push_back({stream.name, stream.channels, std::count(dead.begin(), dead.end(), true)});
+    streams.push_back({stream.name, stream.channels, std::count(dead.begin(), dead.end(), true)});
   }
-  // The input channels every reader gets as zeros (a dead source channel).
-  std::map<std::string, std::vector<bool>> dead_inputs;
+  return dead_in_stream;
+}
+
+// The input channels every reader gets as zeros (a dead source channel).
+ChannelFlags dead_reader_inputs(const ChannelCouplings& couplings, const ChannelFlags& dead_channels,
+                                const ChannelFlags& dead_in_stream) {
+  ChannelFlags dead_inputs;
   for (const ChannelReader& r : couplings.readers) {
     const auto& sources = r.from_stream ? dead_in_stream : dead_channels;
     auto source = sources.find(r.source);
@@ -173,89 +169,130 @@ SparsityReport sparsity_report(Module& model, const Optimizer* optimizer, const 
                source->second.size(), " channels from two sources");
     for (size_t c = 0; c < dead.size(); ++c) dead[c] = dead[c] || source->second[c];
   }
+  return dead_inputs;
+}
+
+int64_t parameter_count(const std::vector<Tensor>& tensors, int64_t* zeros) {
+  int64_t count = 0;
+  for (const Tensor& t : tensors)
+    if (t.defined()) {
+      count += t.numel();
+      *zeros += count_zeros(t);
+    }
+  return count;
+}
+
+// A conv weight is kept when it is nonzero, its filter is alive and its input channel is
+// not dead; its MACs are the kept weights times the output positions.
+LayerSparsity conv_sparsity(const std::string& name, const Conv2d& conv, const PriorState* state,
+                            const std::vector<bool>& dead, const ChannelFlags& dead_inputs, int64_t positions) {
+  LayerSparsity layer;
+  layer.name = name;
+  layer.kind = "conv";
+  layer.parameters = parameter_count({conv.weight, conv.bias}, &layer.zeros);
+  layer.shape = conv.weight.shape();
+  layer.filters = conv.weight.size(0);
+  layer.columns = conv.weight.size(1);
+  if (state) {
+    for (int64_t o = 0; o < layer.filters; ++o) layer.pruned_filters += state->row_kept(o) ? 0 : 1;
+    for (int64_t i = 0; i < layer.columns; ++i) layer.pruned_columns += state->column_kept(i) ? 0 : 1;
+  }
+  layer.dead_filters = std::count(dead.begin(), dead.end(), true);
+  const std::vector<bool> dead_in = dead_inputs_of(dead_inputs, name, layer.columns, true);
+  layer.dead_columns = std::count(dead_in.begin(), dead_in.end(), true);
+  const std::vector<double> w = conv.weight.to_vector();
+  const int64_t per_column = conv.weight.numel() / (layer.filters * layer.columns);
+  int64_t kept = 0;
+  for (int64_t o = 0; o < layer.filters; ++o)
+    for (int64_t i = 0; i < layer.columns; ++i) {
+      if (dead[static_cast<size_t>(o)] || dead_in[static_cast<size_t>(i)]) continue;
+      for (int64_t k = 0; k < per_column; ++k)
+        kept += w[static_cast<size_t>((o * layer.columns + i) * per_column + k)] != 0.0 ? 1 : 0;
+    }
+  layer.weights = conv.weight.numel();
+  layer.removed_weights = layer.weights - kept;
+  if (positions > 0) {
+    layer.dense_macs = static_cast<double>(positions) * static_cast<double>(conv.weight.numel());
+    layer.kept_macs = static_cast<double>(positions) * static_cast<double>(kept);
+  }
+  return layer;
+}
+
+// Columns read from a dead channel (k per channel after a flatten) are removed too.
+LayerSparsity linear_sparsity(const std::string& name, const Linear& linear, const PriorState* state,
+                              const ChannelFlags& dead_inputs) {
+  LayerSparsity layer;
+  layer.name = name;
+  layer.kind = "linear";
+  layer.parameters = parameter_count({linear.weight, linear.bias}, &layer.zeros);
+  layer.shape = linear.weight.shape();
+  layer.columns = linear.in_features;
+  if (state)
+    for (int64_t j = 0; j < layer.columns; ++j) layer.pruned_columns += state->column_kept(j) ? 0 : 1;
+  const std::vector<bool> dead_in = dead_inputs_of(dead_inputs, name, layer.columns, false);
+  layer.dead_columns = std::count(dead_in.begin(), dead_in.end(), true);
+  const std::vector<double> w = linear.weight.to_vector();
+  int64_t kept = 0;
+  for (int64_t o = 0; o < linear.out_features; ++o)
+    for (int64_t j = 0; j < layer.columns; ++j)
+      kept += !dead_in[static_cast<size_t>(j)] && w[static_cast<size_t>(o * layer.columns + j)] != 0.0 ? 1 : 0;
+  layer.weights = linear.weight.numel();
+  layer.removed_weights = layer.weights - kept;
+  layer.dense_macs = static_cast<double>(linear.weight.numel());
+  layer.kept_macs = static_cast<double>(kept);
+  return layer;
+}
+
+LayerSparsity batch_norm_sparsity(const std::string& name, const BatchNorm& bn, const ChannelFlags& dead_channels) {
+  LayerSparsity layer;
+  layer.name = name;
+  layer.kind = "batchnorm";
+  layer.parameters = parameter_count({bn.weight, bn.bias}, &layer.zeros);
+  layer.shape = bn.running_mean.shape();
+  layer.filters = bn.num_features;
+  auto dead = dead_channels.find(name);
+  if (dead != dead_channels.end()) layer.dead_filters = std::count(dead->second.begin(), dead->second.end(), true);
+  return layer;
+}
+
+}  // namespace
+
+SparsityReport sparsity_report(Module& model, const Optimizer* optimizer, const Shape& example_input) {
+  SparsityReport report;
+  const auto modules = model.named_modules();
+  const ChannelCouplings couplings = channel_couplings(model);
+  std::map<std::string, const PriorState*> masks;  // from the optimizer, by parameter name
+  if (const auto* holder = dynamic_cast<const PriorStateHolder*>(optimizer)) {
+    for (size_t i = 0; i < optimizer->parameters().size(); ++i)
+      masks[optimizer->parameters()[i].name] = &holder->prior_states()[i];
+  }
+  auto mask_of = [&](const std::string& name) -> const PriorState* {
+    auto it = masks.find(name + ".weight");
+    return it == masks.end() ? nullptr : it->second;
+  };
+  const auto positions = conv_positions(model, example_input);
+  report.macs_measured = !positions.empty();
+  const ChannelFlags dead_channels = dead_output_channels(modules, couplings);
+  const ChannelFlags dead_in_stream = dead_stream_channels(couplings, dead_channels, report.streams);
+  const ChannelFlags dead_inputs = dead_reader_inputs(couplings, dead_channels, dead_in_stream);
 
   for (auto& [name, module] : modules) {
     LayerSparsity layer;
-    layer.name = name;
-    int64_t own = 0, own_zeros = 0;
-    auto* conv = dynamic_cast<Conv2d*>(module);
-    auto* linear = dynamic_cast<Linear*>(module);
-    auto* bn = dynamic_cast<BatchNorm*>(module);
-    std::vector<Tensor> tensors;
-    if (conv) tensors = {conv->weight, conv->bias};
-    else if (linear) tensors = {linear->weight, linear->bias};
-    else if (bn) tensors = {bn->weight, bn->bias};
-    else continue;
-    for (const Tensor& t : tensors)
-      if (t.defined()) {
-        own += t.numel();
-        own_zeros += count_zeros(t);
-      }
-    layer.parameters = own;
-    layer.zeros = own_zeros;
-    if (conv) {
-      layer.kind = "conv";
-      layer.shape = conv->weight.shape();
-      const PriorState* state = masks.count(name + ".weight") ? masks.at(name + ".weight") : nullptr;
-      layer.filters = conv->weight.size(0);
-      layer.columns = conv->weight.size(1);
-      if (state) {
-        for (int64_t o = 0; o < layer.filters; ++o) layer.pruned_filters += state->row_kept(o) ? 0 : 1;
-        for (int64_t i = 0; i < layer.columns; ++i) layer.pruned_columns += state->column_kept(i) ? 0 : 1;
-      }
-      const std::vector<bool>& dead = dead_channels.at(name);
-      layer.dead_filters = std::count(dead.begin(), dead.end(), true);
-      const std::vector<bool> dead_in = dead_inputs_of(dead_inputs, name, layer.columns, true);
-      layer.dead_columns = std::count(dead_in.begin(), dead_in.end(), true);
-      // A weight is kept when it is nonzero, its filter is alive and its input channel is not dead.
-      const std::vector<double> w = conv->weight.to_vector();
-      const int64_t per_column = conv->weight.numel() / (layer.filters * layer.columns);
-      int64_t kept = 0;
-      for (int64_t o = 0; o < layer.filters; ++o)
-        for (int64_t i = 0; i < layer.columns; ++i) {
-          if (dead[static_cast<size_t>(o)] || dead_in[static_cast<size_t>(i)]) continue;
-          for (int64_t k = 0; k < per_column; ++k)
-            kept += w[static_cast<size_t>((o * layer.columns + i) * per_column + k)] != 0.0 ? 1 : 0;
-        }
-      layer.weights = conv->weight.numel();
-      layer.removed_weights = layer.weights - kept;
+    if (auto* conv = dynamic_cast<Conv2d*>(module)) {
       auto position = positions.find(conv->weight.impl());
-      if (position != positions.end()) {
-        layer.dense_macs = static_cast<double>(position->second) * static_cast<double>(conv->weight.numel());
-        layer.kept_macs = static_cast<double>(position->second) * static_cast<double>(kept);
-      }
-    } else if (linear) {
-      layer.kind = "linear";
-      layer.shape = linear->weight.shape();
-      layer.columns = linear->in_features;
-      const PriorState* state = masks.count(name + ".weight") ? masks.at(name + ".weight") : nullptr;
-      if (state)
-        for (int64_t j = 0; j < layer.columns; ++j) layer.pruned_columns += state->column_kept(j) ? 0 : 1;
-      // Columns read from a dead channel (k per channel after a flatten) are removed too.
-      const std::vector<bool> dead_in = dead_inputs_of(dead_inputs, name, layer.columns, false);
-      layer.dead_columns = std::count(dead_in.begin(), dead_in.end(), true);
-      const std::vector<double> w = linear->weight.to_vector();
-      int64_t kept = 0;
-      for (int64_t o = 0; o < linear->out_features; ++o)
-        for (int64_t j = 0; j < layer.columns; ++j)
-          kept += !dead_in[static_cast<size_t>(j)] && w[static_cast<size_t>(o * layer.columns + j)] != 0.0 ? 1 : 0;
-      layer.weights = linear->weight.numel();
-      layer.removed_weights = layer.weights - kept;
-      layer.dense_macs = static_cast<double>(linear->weight.numel());
-      layer.kept_macs = static_cast<double>(kept);
+      layer = conv_sparsity(name, *conv, mask_of(name), dead_channels.at(name), dead_inputs,
+                            position == positions.end() ? 0 : position->second);
+      report.conv_weights += layer.weights;
+      report.conv_removed_weights += layer.removed_weights;
+    } else if (auto* linear = dynamic_cast<Linear*>(module)) {
+      layer = linear_sparsity(name, *linear, mask_of(name), dead_inputs);
+    } else if (auto* bn = dynamic_cast<BatchNorm*>(module)) {
+      layer = batch_norm_sparsity(name, *bn, dead_channels);
     } else {
-      layer.kind = "batchnorm";
-      layer.shape = bn->running_mean.shape();
-      auto dead = dead_channels.find(name);
-      layer.filters = bn->num_features;
-      if (dead != dead_channels.end()) layer.dead_filters = std::count(dead->second.begin(), dead->second.end(), true);
+      continue;
     }
     report.dense_macs += layer.dense_macs;
     report.kept_macs += layer.kept_macs;
-    if (layer.kind == "conv") {
-      report.conv_weights += layer.weights;
-      report.conv_removed_weights += layer.removed_weights;
-    }
     report.layers.push_back(layer);
   }
   for (const NamedParameter& p : model.named_parameters()) {
