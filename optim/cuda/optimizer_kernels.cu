@@ -1,6 +1,6 @@
-// Fused optimizer kernels (core/cuda/optimizer_kernels.h): one grid-stride kernel per
+// Fused optimizer kernels (optim/cuda/optimizer_kernels.h): one grid-stride kernel per
 // parameter tensor, each thread applying optim's per-element update function.
-#include "core/cuda/optimizer_kernels.h"
+#include "optim/cuda/optimizer_kernels.h"
 
 #include <initializer_list>
 #include <mutex>
