@@ -76,14 +76,16 @@ std::vector<double> group_mean_squares(const Tensor& weight, const PriorLayout& 
              " does not match its prior layout");
   if (!weight.device().is_cpu()) return group_mean_squares_by_ops(weight, layout);
   const std::vector<double> w = weight.to_vector();
+  const PriorGroupMap map = layout.group_map();
   std::vector<double> sums(static_cast<size_t>(layout.group_count()), 0.0);
   for (int64_t row = 0; row < layout.rows; ++row)
-    for (int64_t column = 0; column < layout.columns; ++column)
+    for (int64_t column = 0; column < layout.columns; ++column) {
+      double& sum = sums[static_cast<size_t>(map.group_of(row, column))];
       for (int64_t k = 0; k < layout.inner; ++k) {
         const double x = w[static_cast<size_t>((row * layout.columns + column) * layout.inner + k)];
-        const int64_t group = layout.grouping == PriorGrouping::ConvKernels ? row * layout.columns + column : column;
-        sums[static_cast<size_t>(group)] += x * x;
+        sum += x * x;
       }
+    }
   const double size = static_cast<double>(layout.group_size());
   for (double& s : sums) s /= size;
   return sums;
@@ -203,12 +205,13 @@ double live_mean_square(const std::vector<double>& group_mean_squares, const Pri
   const PriorLayout& layout = state.layout;
   SLAB_CHECK(static_cast<int64_t>(group_mean_squares.size()) == layout.group_count(), "live mean square: ",
              group_mean_squares.size(), " group statistics for ", layout.group_count(), " groups");
+  const PriorGroupMap map = layout.group_map();
   double sum = 0;
   int64_t live = 0;
   for (int64_t g = 0; g < layout.group_count(); ++g) {
-    const bool kept = layout.grouping == PriorGrouping::ConvKernels
-                          ? state.row_kept(g / layout.columns) && state.column_kept(g % layout.columns)
-                          : state.column_kept(g);
+    // A kernel group is its slice (row_of(g), column_of(g)); a linear group is column g.
+    const bool kept = map.kernel_groups ? state.row_kept(map.row_of(g)) && state.column_kept(map.column_of(g))
+                                        : state.column_kept(g);
     if (!kept) continue;
     sum += group_mean_squares[static_cast<size_t>(g)];
     ++live;

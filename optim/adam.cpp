@@ -6,7 +6,7 @@
 #include "optim/adam_kernel.h"
 #include "optim/state_io.h"
 #ifdef SLAB_WITH_CUDA
-#include "core/cuda/optimizer_kernels.h"
+#include "optim/cuda/optimizer_kernels.h"
 #endif
 
 namespace slab {

@@ -8,7 +8,7 @@
 #include "optim/sghmc_noise.h"
 #include "optim/state_io.h"
 #ifdef SLAB_WITH_CUDA
-#include "core/cuda/optimizer_kernels.h"
+#include "optim/cuda/optimizer_kernels.h"
 #endif
 
 namespace slab {

@@ -1,6 +1,6 @@
 // The per-weight maths of cyclical SGHMC (optim/csghmc.h), one inline function for host
 // and device code: optim/csghmc.cpp's CPU loop calls it per element and the CUDA kernel
-// (core/cuda/optimizer_kernels.cu) per thread, so the update exists once.
+// (optim/cuda/optimizer_kernels.cu) per thread, so the update exists once.
 //
 //   d = g + wd w
 //   v = (1 - alpha) v - lr d + sqrt(2 lr alpha T / N) xi     (xi = 0 outside the sampling phase)

@@ -1,5 +1,5 @@
 // The per-weight maths of IVON (optim/ivon.h), one inline function for host and device
-// code: optim/ivon.cpp's CPU loop and the CUDA kernel (core/cuda/optimizer_kernels.cu)
+// code: optim/ivon.cpp's CPU loop and the CUDA kernel (optim/cuda/optimizer_kernels.cu)
 // both call it, with z and z_next regenerated from the same Philox draws.
 //
 //   sigma  = 1 / sqrt(lam (h + delta))                     (the h before the update)

@@ -6,12 +6,15 @@
 // Three forms, chosen per chunk of elements [first, first + count):
 //   Uniform      no groups and no masks: every lane is (weight_decay, 1).
 //   KernelGroups a conv-kernels parameter ([out, in, kh, kw], inner = kh kw) with group
-//                decays or masks: element e belongs to group e / inner (= out * in_count + in,
-//                the kernel slice), so the sixteen lanes from element e0 span the groups
-//                g0 = e0 / inner .. g0 + 15 at most, and lane l reads group g0 + idx[l] with
-//                idx[l] = (e0 % inner + l) / inner: one masked load of sixteen group values
-//                and one vpermps. The keep of a group is keep_rows[g / in] keep_columns[g % in],
-//                formed once per group of the chunk (a few dozen per chunk of 256 for 3x3).
+//                decays or masks. Its map (PriorGroupMap, optim/prior_group_map.h) puts
+//                element e in the group of its kernel slice, group_of(row_of(s), column_of(s))
+//                = s for s = slice_of(e) = e / inner. The lanes apply slice_of per lane:
+//                lane l of the sixteen from element e0 is in slice (e0 + l) / inner
+//                = g0 + idx[l], g0 = slice_of(e0), idx[l] = (e0 - g0 inner + l) / inner
+//                (vector form below), so the lanes span groups g0 .. g0 + 15 at most: one
+//                masked load of sixteen group values and one vpermps. The keep of group g
+//                is keep_rows[row_of(g)] keep_columns[column_of(g)], formed once per group of
+//                the chunk (a few dozen per chunk of 256 for 3x3).
 //   Arrays       anything else (linear columns, masked 1-D tensors; a few thousand weights in
 //                the models here): expand_prior_state's per-element arrays, loaded.
 // The values are those expand_prior_state gives, exactly (tests/test_sghmc.cpp checks the
@@ -20,6 +23,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "optim/prior_group_map.h"
 #include "optim/prior_state.h"
 #include "optim/sghmc_noise.h"
 
@@ -34,16 +38,17 @@ class PriorLanes {
   // must be a multiple of 16 and count at most kMaxCount.
   PriorLanes(const PriorState& state, int64_t first, int64_t count) {
     const PriorLayout& l = state.layout;
+    const PriorGroupMap map = l.group_map();
     const bool grouped = !state.group_weight_decay.empty(), masked = state.has_masks();
     decay_ = _mm512_set1_ps(state.weight_decay);
     keep_ = _mm512_set1_ps(1.0f);
     if (!grouped && !masked) {
       form_ = Form::Uniform;
-    } else if (l.grouping == PriorGrouping::ConvKernels && l.inner <= kMaxInner) {
+    } else if (map.kernel_groups && map.inner <= kMaxInner) {
       form_ = Form::KernelGroups;
-      inner_ = l.inner;
-      group_ = first / inner_;
-      offset_ = first % inner_;
+      inner_ = map.inner;
+      group_ = map.slice_of(first);  // = map.group_of_element(first): kernel groups are slices
+      offset_ = first - group_ * inner_;
       step_groups_ = 16 / inner_;
       step_offset_ = 16 % inner_;
       inverse_inner_ = _mm512_set1_ps(1.0f / static_cast<float>(inner_));
@@ -61,7 +66,7 @@ class PriorLanes {
         // widened to floats, or zeros for a pruned row.
         first_group_ = group_;
         const int64_t groups = (first + count - 1) / inner_ - first_group_ + 1;
-        int64_t row = group_ / l.columns, column = group_ % l.columns;
+        int64_t row = map.row_of(group_), column = map.column_of(group_);
         for (int64_t g = 0; g < groups;) {
           const int64_t run = std::min(l.columns - column, groups - g);
           const bool row_kept = state.row_kept(row);
@@ -95,10 +100,11 @@ class PriorLanes {
         keep = keep_;
         return;
       case Form::KernelGroups: {
-        // idx = (offset + l) / inner, computed as trunc((offset + l + 1/2) / inner) in float
-        // (lane_position_ holds offset + l + 1/2, exact): the quotient is at least 1/(2 inner)
-        // from an integer, and for inner <= kMaxInner the rounding of 1/inner and of the
-        // product moves it by less than 1e-6.
+        // idx = (offset + l) / inner (slice_of of lane l, less group_ = slice_of of lane 0),
+        // computed as trunc((offset + l + 1/2) / inner) in float (lane_position_ holds
+        // offset + l + 1/2, exact): the quotient is at least 1/(2 inner) from an integer, and
+        // for inner <= kMaxInner the rounding of 1/inner and of the product moves it by less
+        // than 1e-6.
         const __m512i idx = _mm512_cvttps_epi32(_mm512_mul_ps(lane_position_, inverse_inner_));
         if (group_decay_) {
           const int64_t left = group_count_ - group_;

@@ -9,9 +9,11 @@
 //   columns = extent of dim 1 (conv input channels, linear input columns; 1 for a 1-D tensor),
 //   inner   = product of the remaining extents (conv kernel positions; 1 otherwise).
 // Soft groups: ConvKernels -> one per (row, column) kernel slice; LinearColumns -> one per
-// column; None -> no groups. The element's decay is group_weight_decay[group] when the
-// vector is not empty, else weight_decay. The element is kept when keep_rows[row] and
-// keep_columns[column] are both 1 (an empty vector keeps all).
+// column; None -> no groups; which element lies in which group, row and column is
+// PriorGroupMap (optim/prior_group_map.h), the one definition every reader calls. The
+// element's decay is group_weight_decay[group] when the vector is not empty, else
+// weight_decay. The element is kept when keep_rows[row] and keep_columns[column] are both 1
+// (an empty vector keeps all).
 //
 // Memory: one float per soft group (for a 3x3 conv, 4/9 byte per weight) and one byte per
 // row and column, instead of the reference's full-size soft and hard mask tensors.
@@ -23,6 +25,7 @@
 
 #include "core/error.h"
 #include "layers/module.h"
+#include "optim/prior_group_map.h"
 
 namespace slab {
 
@@ -43,6 +46,8 @@ struct PriorLayout {
     return layout;
   }
   int64_t numel() const { return rows * columns * inner; }
+  // Element -> (row, column, soft group) of this layout.
+  PriorGroupMap group_map() const { return {columns, inner, grouping == PriorGrouping::ConvKernels}; }
   int64_t group_count() const {
     switch (grouping) {
       case PriorGrouping::ConvKernels: return rows * columns;
@@ -97,6 +102,7 @@ struct PriorState {
 // element.
 inline void expand_prior_state(const PriorState& state, int64_t first, int64_t count, float* decay, float* keep) {
   const PriorLayout& l = state.layout;
+  const PriorGroupMap map = l.group_map();
   const bool grouped = !state.group_weight_decay.empty();
   const bool masked = state.has_masks();
   if (!grouped && !masked) {
@@ -106,16 +112,19 @@ inline void expand_prior_state(const PriorState& state, int64_t first, int64_t c
     }
     return;
   }
-  // One division at the chunk's start, then counters: (row, column) advance per run.
-  int64_t k = first % l.inner;
-  int64_t column = (first / l.inner) % l.columns;
-  int64_t row = first / (l.inner * l.columns);
+  // The map's divisions at the chunk's start, then counters: (row, column) and the position
+  // k in the slice advance per run exactly as map.slice_of, row_of and column_of would give
+  // them for the next element.
+  const int64_t first_slice = map.slice_of(first);
+  int64_t k = first - first_slice * l.inner;
+  int64_t row = map.row_of(first_slice), column = map.column_of(first_slice);
   int64_t e = 0;
   while (e < count) {
     const float row_keep = state.row_kept(row) ? 1.0f : 0.0f;
     if (l.inner > 1) {  // a run within one (row, column) slice
       const int64_t run = std::min(l.inner - k, count - e);
-      const float d = grouped ? state.group_weight_decay[static_cast<size_t>(row * l.columns + column)] : state.weight_decay;
+      const float d =
+          grouped ? state.group_weight_decay[static_cast<size_t>(map.group_of(row, column))] : state.weight_decay;
       const float kept = state.column_kept(column) ? row_keep : 0.0f;
       for (int64_t r = 0; r < run; ++r) {
         decay[e + r] = d;
@@ -134,8 +143,8 @@ inline void expand_prior_state(const PriorState& state, int64_t first, int64_t c
       const int64_t run = std::min(l.columns - column, count - e);
       for (int64_t r = 0; r < run; ++r) {
         const int64_t col = column + r;
-        const int64_t group = l.grouping == PriorGrouping::ConvKernels ? row * l.columns + col : col;
-        decay[e + r] = grouped ? state.group_weight_decay[static_cast<size_t>(group)] : state.weight_decay;
+        decay[e + r] =
+            grouped ? state.group_weight_decay[static_cast<size_t>(map.group_of(row, col))] : state.weight_decay;
         keep[e + r] = state.column_kept(col) ? row_keep : 0.0f;
       }
       e += run;

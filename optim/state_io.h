@@ -13,7 +13,7 @@ namespace slab {
 void check_optimizer_parameters(const std::vector<NamedParameter>& parameters, const char* optimizer);
 
 // The gradient must match the parameter (shape, dtype, device). CPU steps, and CUDA steps in
-// a build with the CUDA backend (core/cuda/optimizer_kernels.h).
+// a build with the CUDA backend (optim/cuda/optimizer_kernels.h).
 void check_cpu_step(const NamedParameter& parameter, const Tensor& gradient, const char* optimizer);
 
 // Round-trip decimal text of a double (17 significant digits) and its parse, which names

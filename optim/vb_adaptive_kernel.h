@@ -1,6 +1,6 @@
 // The per-weight maths of the naive adaptive VB (optim/vb_adaptive.h), one inline function
 // for host and device code: optim/vb_adaptive.cpp's CPU loop and the CUDA kernel
-// (core/cuda/optimizer_kernels.cu) both call it, with eps from the same Philox draw.
+// (optim/cuda/optimizer_kernels.cu) both call it, with eps from the same Philox draw.
 //
 //   m   = beta m + (1 - beta) g
 //   P   = (1 - kappa gamma) P + gamma (g g + delta/N)

@@ -29,7 +29,7 @@
 #include "optim/vb_adaptive.h"
 #include "tests/skip.h"
 #ifdef SLAB_WITH_CUDA
-#include "core/cuda/optimizer_kernels.h"
+#include "optim/cuda/optimizer_kernels.h"
 #include "core/cuda/runtime.h"
 #endif
 

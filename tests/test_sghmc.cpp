@@ -203,11 +203,29 @@ TEST_CASE("sghmc_update_span is sghmc_update element for element, bit for bit") 
   }
 }
 
+TEST_CASE("the prior's group map: a conv element's group is its kernel slice, a linear element's its column") {
+  // [out 2, in 3, 2, 2]: element (o, i, k) = (o 3 + i) 4 + k lies in slice o 3 + i.
+  const PriorGroupMap conv = PriorLayout::of({2, 3, 2, 2}, PriorGrouping::ConvKernels).group_map();
+  CHECK(conv.slice_of(17) == 4);
+  CHECK(conv.row_of(4) == 1);
+  CHECK(conv.column_of(4) == 1);
+  CHECK(conv.group_of_element(17) == 4);
+  for (int64_t o = 0; o < 2; ++o)
+    for (int64_t i = 0; i < 3; ++i)
+      for (int64_t k = 0; k < 4; ++k) CHECK(conv.group_of_element((o * 3 + i) * 4 + k) == o * 3 + i);
+  // [out 4, in 3]: element (o, j) = o 3 + j lies in column j's group.
+  const PriorGroupMap linear = PriorLayout::of({4, 3}, PriorGrouping::LinearColumns).group_map();
+  CHECK(linear.row_of(linear.slice_of(7)) == 2);
+  CHECK(linear.column_of(linear.slice_of(7)) == 1);
+  for (int64_t o = 0; o < 4; ++o)
+    for (int64_t j = 0; j < 3; ++j) CHECK(linear.group_of_element(o * 3 + j) == j);
+}
+
 TEST_CASE("Sghmc::step is per-element sghmc_update on normal_at draws, bit for bit, for every prior form") {
   // The CPU step fuses the draws, the prior's decay and keep and the update (with AVX-512:
   // noise in registers, decays permuted from the per-group vector, sghmc_step_span and
-  // PriorLanes). The reference walks the elements one by one with the definitions of
-  // optim/prior_state.h and the scalar functions the CUDA kernel runs. The shapes cover
+  // PriorLanes). The reference walks the elements one by one with the prior's map
+  // (optim/prior_group_map.h) and the scalar functions the CUDA kernel runs. The shapes cover
   // kernel sizes 9, 1 and 25, sizes that are not multiples of 16, 64 or 256, and one tensor
   // above the parallel threshold (32768).
   struct Case {
@@ -267,10 +285,11 @@ TEST_CASE("Sghmc::step is per-element sghmc_update on normal_at draws, bit for b
       const PriorState& state = optimizer.prior_states()[i];
       const PriorLayout& l = state.layout;
       const uint64_t n = w[i].size();
+      const PriorGroupMap map = l.group_map();
       for (uint64_t e = 0; e < n; ++e) {
-        const int64_t element = static_cast<int64_t>(e), column = element / l.inner % l.columns;
-        const int64_t row = element / (l.inner * l.columns);
-        const int64_t group = l.grouping == PriorGrouping::ConvKernels ? element / l.inner : column;
+        const int64_t element = static_cast<int64_t>(e), slice = map.slice_of(element);
+        const int64_t row = map.row_of(slice), column = map.column_of(slice);
+        const int64_t group = map.group_of_element(element);
         const float decay = state.group_weight_decay.empty() ? state.weight_decay
                                                              : state.group_weight_decay[static_cast<size_t>(group)];
         const float keep = state.row_kept(row) && state.column_kept(column) ? 1.0f : 0.0f;

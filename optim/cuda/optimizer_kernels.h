@@ -3,8 +3,8 @@
 // The per-element maths is optim's own host/device inline function (optim/sgd_kernel.h,
 // optim/adam_kernel.h, optim/sghmc_kernel.h, optim/csghmc_kernel.h, optim/ivon_kernel.h,
 // optim/vb_adaptive_kernel.h), so the CPU loop and the CUDA thread run the
-// same code; this file only launches it. It is the one corner of core/cuda/ that reads
-// optim/ headers, because the build compiles CUDA sources from core/cuda/ only.
+// same code; this file only launches it. It lives in optim/ (optim uses core and layers,
+// core uses nothing above it): the build compiles the CUDA sources of every room's cuda/.
 //
 // Every tensor argument is a CUDA tensor of the parameter's shape and dtype; optional
 // state (SGD's momentum buffer without momentum, Adam's max_exp_avg_sq without amsgrad)

@@ -1,6 +1,6 @@
-// Fused optimizer kernels (core/cuda/optimizer_kernels.h): one grid-stride kernel per
+// Fused optimizer kernels (optim/cuda/optimizer_kernels.h): one grid-stride kernel per
 // parameter tensor, each thread applying optim's per-element update function.
-#include "core/cuda/optimizer_kernels.h"
+#include "optim/cuda/optimizer_kernels.h"
 
 #include <initializer_list>
 #include <mutex>
@@ -13,6 +13,7 @@
 #include "optim/adam_kernel.h"
 #include "optim/csghmc_kernel.h"
 #include "optim/ivon_kernel.h"
+#include "optim/prior_group_map.h"
 #include "optim/prior_state.h"
 #include "optim/sgd_kernel.h"
 #include "optim/sghmc_kernel.h"
@@ -81,22 +82,21 @@ void launch_adam(const Tensor& weight, const Tensor& gradient, const Tensor& exp
 
 // ---- the sampler's prior on the device ----------------------------------------------------
 
-// What a thread needs to find element i's decay and keep (optim/prior_state.h's layout):
-// row = i / (columns inner), column = (i / inner) mod columns; the soft group is i / inner
-// for conv kernel slices and the column for linear columns.
+// What a thread needs to find element i's decay and keep: the device copies of the prior's
+// vectors and the layout's map (optim/prior_group_map.h), which gives i's row, column and
+// soft group exactly as on the CPU.
 struct PriorView {
   const float* group_decay = nullptr;  // null: every element has weight_decay
   const float* keep_rows = nullptr;    // null: all rows kept
   const float* keep_columns = nullptr;
   float weight_decay = 0;
-  int64_t columns = 1, inner = 1;
-  bool conv_groups = false;  // group = i / inner (else the column)
+  PriorGroupMap map;
 };
 
 __device__ __forceinline__ void prior_of(const PriorView& p, int64_t i, float& decay, float& keep) {
-  const int64_t slice = i / p.inner;
-  const int64_t column = slice % p.columns, row = slice / p.columns;
-  decay = p.group_decay == nullptr ? p.weight_decay : p.group_decay[p.conv_groups ? slice : column];
+  const int64_t slice = p.map.slice_of(i);
+  const int64_t row = p.map.row_of(slice), column = p.map.column_of(slice);
+  decay = p.group_decay == nullptr ? p.weight_decay : p.group_decay[p.map.group_of(row, column)];
   keep = (p.keep_rows == nullptr ? 1.0f : p.keep_rows[row]) * (p.keep_columns == nullptr ? 1.0f : p.keep_columns[column]);
 }
 
@@ -157,9 +157,7 @@ PriorView device_prior(const PriorState& prior, int device) {
   view.keep_rows = d.keep_rows.empty() ? nullptr : d.device_rows;
   view.keep_columns = d.keep_columns.empty() ? nullptr : d.device_columns;
   view.weight_decay = prior.weight_decay;
-  view.columns = prior.layout.columns;
-  view.inner = prior.layout.inner;
-  view.conv_groups = prior.layout.grouping == PriorGrouping::ConvKernels;
+  view.map = prior.layout.group_map();
   return view;
 }
 
