@@ -1,4 +1,4 @@
-// Executing a pruned first layer on its kept input columns only (ALGORITHM.md 3 and 5).
+// Executing a pruned first layer on its kept input columns only (docs/algorithm.md#active-columns).
 //
 // Once the hard mask has pruned input column j of a Linear weight W [out, P], W[:, j] is
 // exactly zero forever (masks are permanent and the step multiplies by them), so

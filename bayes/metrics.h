@@ -1,5 +1,5 @@
-// Calibration and accuracy metrics of a predictive distribution (ALGORITHM.md 4), for one
-// sample's softmax or the Bayesian model average:
+// Calibration and accuracy metrics of a predictive distribution (docs/algorithm.md#metrics),
+// for one sample's softmax or the Bayesian model average:
 //   accuracy  fraction with argmax p = y (ties go to the lowest class index)
 //   nll       mean -log p[y] (p clamped below at 1e-12, so a confident miss costs 27.6, not inf)
 //   ece       expected calibration error with 15 equal-width bins over the confidence

@@ -1,6 +1,6 @@
-// Bayesian model averaging (ALGORITHM.md 4): the predictive distribution is the average of
-// the softmax outputs of the S saved posterior samples, kept as a running mean in float64
-// (avg += (p - avg) / s), so samples can be added one at a time as they are evaluated.
+// Bayesian model averaging (docs/algorithm.md#model-averaging): the predictive distribution is
+// the average of the softmax outputs of the S saved posterior samples, kept as a running mean
+// in float64 (avg += (p - avg) / s), so samples can be added one at a time as they are evaluated.
 #pragma once
 #include <cstdint>
 

@@ -27,12 +27,12 @@ SamplerPreset reference_cifar() {
   return p;
 }
 
-// slab's image defaults, measured (docs/results.md "Images", docs/algorithm-notes.md
-// "Image defaults"). A conv followed by BatchNorm is scale-invariant in its filter, so an
-// absolute soft threshold must sit above the layer's weights for the spike to act at all:
-// with every kernel slice spiked, the layer's scale settles where decay and gradient
-// balance, unimportant filters and input channels settle far below the others, and the
-// magnitude test removes them (prune-bn makes them dead channels).
+// slab's image defaults, measured (docs/results.md "Images",
+// docs/algorithm.md#image-defaults). A conv followed by BatchNorm is scale-invariant in its
+// filter, so an absolute soft threshold must sit above the layer's weights for the spike to
+// act at all: with every kernel slice spiked, the layer's scale settles where decay and
+// gradient balance, unimportant filters and input channels settle far below the others, and
+// the magnitude test removes them (prune-bn makes them dead channels).
 SamplerPreset slab_cifar() {
   // ResNet-20 on the CIFAR-10 subset, 30 epochs: soft threshold 6e-3, above stage 3's
   // initial mean w^2 (2/576) but not stage 1's (2/144): 5e-3 pruned nothing, 2e-2 pruned
@@ -114,7 +114,8 @@ SamplerPreset regression(int example) {
   p.cycles = 6;
   p.epochs = example == 2 ? 6000 : 3000;
   p.samples_per_cycle = 0;
-  p.description = "the paper's simulated variable-selection example " + std::to_string(example) + " (ALGORITHM.md 5)";
+  p.description = "the paper's simulated variable-selection example " + std::to_string(example) +
+                  " (docs/algorithm.md#variable-selection-data)";
   return p;
 }
 

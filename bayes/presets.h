@@ -1,4 +1,4 @@
-// Named settings of the spike-and-slab prior and its sampler (ALGORITHM.md 3 and 5), so a
+// Named settings of the spike-and-slab prior and its sampler (docs/algorithm.md#presets), so a
 // program starts from a documented recipe and flags override single values.
 //
 //   reference-cifar  the authors' CNN defaults: lambda1 5e-4, lambda0 1e-3, soft 1e-4,
@@ -9,8 +9,9 @@
 //                    (prunes ~71% of the conv weights in 30 epochs, at a cost in accuracy)
 //   slab-mnist       slab's Fashion-MNIST default, measured on the small CNN (prunes
 //                    52-69% of the conv weights in 6 epochs); docs/results.md "Images"
-//                    has the runs, docs/algorithm-notes.md "Image defaults" the reasoning.
-//   regression-1|2|3 the paper's simulated variable-selection examples (ALGORITHM.md 5).
+//                    has the runs, docs/algorithm.md#image-defaults the reasoning.
+//   regression-1|2|3 the paper's simulated variable-selection examples
+//   (docs/algorithm.md#variable-selection-data).
 //
 // A preset also carries the sampler's schedule settings, which the programs apply.
 #pragma once

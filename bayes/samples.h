@@ -1,4 +1,4 @@
-// Posterior samples on the cyclical schedule (ALGORITHM.md 4) and their files.
+// Posterior samples on the cyclical schedule (docs/algorithm.md#posterior-samples) and their files.
 //
 // When: K = epochs x batches_per_epoch iterations in M cycles of L = ceil(K/M)
 // iterations; an epoch belongs to the cycle of its last iteration; a sample is saved at the

@@ -1,4 +1,5 @@
-// Sparsity report (ALGORITHM.md 3): per layer and in total, in parameters and in FLOPs.
+// Sparsity report (docs/algorithm.md#sparsity-report): per layer and in total, in parameters
+// and in FLOPs.
 //
 // Parameters: exact zeros over all parameters, biases and BatchNorm included (the paper's
 // count: Example 1's 0.9897 is 4975 of 5027).

@@ -304,7 +304,7 @@ PriorPassReport SpikeSlabPrior::run(Optimizer& optimizer) const {
     state.weight_decay = static_cast<float>(options_.lambda1);
     const PriorLayout& layout = state.layout;
     if (layout.grouping == PriorGrouping::None) continue;
-    // E-step (ALGORITHM.md 3), one decay per soft group.
+    // E-step (docs/algorithm.md#spike-and-slab-e-step), one decay per soft group.
     const std::vector<double> mean_squares = group_mean_squares(p.tensor, layout);
     // The thresholds' unit: 1, or the layer's own mean(w^2) (threshold-scale layer).
     const double scale =

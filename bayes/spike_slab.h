@@ -1,5 +1,6 @@
-// The spike-and-slab group prior of EM-MCMC (ALGORITHM.md 3): once per epoch, a separate
-// pass over the weights decides what the sampler's fused step reads (optim/prior_state.h):
+// The spike-and-slab group prior of EM-MCMC (docs/algorithm.md#spike-and-slab-prior): once per
+// epoch, a separate pass over the weights decides what the sampler's fused step reads
+// (optim/prior_state.h):
 //   E-step   each soft group g gets a weight decay lambda_g from its current sample w_g:
 //            `threshold` (reference, default): lambda0 if mean(w_g^2) < soft_threshold
 //            else lambda1 (groups may switch back); `posterior`: the exact inclusion
@@ -10,22 +11,23 @@
 //            max(w) - min(w) < hard_threshold_conv;
 //            linear columns w[:, j]: mean(w^2) < hard_threshold_linear (the reference's
 //            test, its own threshold because the unit differs).
-//   threshold-scale  `absolute` (the spec's, default): the thresholds are in weight units;
-//            `layer` (slab's option, beyond ALGORITHM.md 3): they are fractions of the
-//            layer's own scale, s = mean(w^2) over its live (unpruned) weights: spike when
-//            mean(w_g^2) < soft s, prune a conv unit when its statistic < hard sqrt(s), a
-//            linear column when mean(w^2) < hard_linear s. A conv followed by BatchNorm is
-//            invariant to its filter's scale, and layers' scales differ by stage and step
-//            size, so one absolute threshold cannot fit every layer (docs/results.md).
-//            The posterior E-step has no threshold and is not affected.
+//   threshold-scale  `absolute` (the reference's, default): the thresholds are in weight units;
+//            `layer` (slab's option, not in the reference; docs/algorithm.md#threshold-scale):
+//            they are fractions of the layer's own scale, s = mean(w^2) over its live
+//            (unpruned) weights: spike when mean(w_g^2) < soft s, prune a conv unit when its
+//            statistic < hard sqrt(s), a linear column when mean(w^2) < hard_linear s. A conv
+//            followed by BatchNorm is invariant to its filter's scale, and layers' scales
+//            differ by stage and step size, so one absolute threshold cannot fit every layer
+//            (docs/results.md). The posterior E-step has no threshold and is not affected.
 //   prune-bn (default on) zeroes and masks the BatchNorm channel (scale and shift) and the
 //            conv bias of every pruned filter, so a pruned filter is a dead channel;
 //            off reproduces the reference, where the BN shift keeps the channel alive.
 // When: before the first step of each epoch whose 0-based index is greater than warm_up.
-// cool-down (slab's option, beyond ALGORITHM.md 3; 0 = off, the spec's schedule): in the
-//            last cool_down epochs of the run there is no pass; every weight is back in the
-//            slab (lambda1) and the masks are frozen, so the run ends sampling the pruned
-//            network under the slab prior alone instead of under the spike's heavy decay.
+// cool-down (slab's option, not in the reference, docs/algorithm.md#cool-down; 0 = off: a pass
+//            every epoch after the warm-up): in the last cool_down epochs of the run there is
+//            no pass; every weight is back in the slab (lambda1) and the masks are frozen, so
+//            the run ends sampling the pruned network under the slab prior alone instead of
+//            under the spike's heavy decay.
 // Groups follow each parameter's PriorGrouping (layers declare it); None parameters
 // (biases, BatchNorm, a CNN's classifier) always get lambda1 and are never pruned by a test.
 #pragma once
@@ -108,7 +110,7 @@ class SpikeSlabPrior {
 std::vector<double> group_mean_squares(const Tensor& weight, const PriorLayout& layout);
 std::vector<double> group_mean_squares_by_ops(const Tensor& weight, const PriorLayout& layout);
 // log of the spike-and-slab inclusion probability p_g for a group of m weights with
-// sum of squares s (ALGORITHM.md 3), computed in log space.
+// sum of squares s (docs/algorithm.md#spike-and-slab-e-step), computed in log space.
 double log_inclusion_probability(double sum_squares, int64_t m, double lambda1, double lambda0, double theta,
                                  double data_size);
 // The decay of one group under the chosen E-step.

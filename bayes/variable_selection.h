@@ -1,6 +1,6 @@
-// EM-MCMC variable selection (ALGORITHM.md 5): what one chain ends with, and the choice
-// between chains by the Bayesian information criterion. The chain itself is run by the
-// trainer (tools/trainer/variable_selection_trainer.h).
+// EM-MCMC variable selection (docs/algorithm.md#variable-selection): what one chain ends with,
+// and the choice between chains by the Bayesian information criterion. The chain itself is run
+// by the trainer (tools/trainer/variable_selection_trainer.h).
 #pragma once
 #include <cstddef>
 #include <cstdint>

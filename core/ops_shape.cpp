@@ -1,5 +1,5 @@
 // Shape ops. reshape and flatten are free views; transpose, permute, cat and narrow copy
-// (DESIGN.md: views only where they are free).
+// (docs/architecture.md#tensor-views: views only where they are free).
 #include <numeric>
 
 #include "core/ops_common.h"

@@ -1,5 +1,6 @@
 // The simulated variable-selection data of the paper's sparse-regression examples
-// (ALGORITHM.md 5), drawn with Philox so a (seed, example) pair is one data set anywhere.
+// (docs/algorithm.md#variable-selection-data), drawn with Philox so a (seed, example) pair is
+// one data set anywhere.
 //
 //   r ~ N(0, 1) truncated to [-10, 10], shape [n, P + 1];  x_j = (r_0 + r_j) / sqrt 2,
 //   j = 1..P (so corr(x_i, x_j) = 1/2);  eps ~ N(0, 1).

@@ -6,8 +6,8 @@
 // Evaluation: the running statistics replace the batch ones.
 // State dict entries, as PyTorch: weight, bias (parameters), running_mean, running_var
 // (float buffers), num_batches_tracked (an int64 buffer of shape []).
-// Prior grouping: none (ALGORITHM.md 3: BatchNorm is always in the slab, never pruned;
-// bayes/ zeroes the BN channel of a pruned filter itself).
+// Prior grouping: none (docs/algorithm.md#prior-groups: BatchNorm is always in the slab, never
+// pruned; bayes/ zeroes the BN channel of a pruned filter itself).
 #pragma once
 #include "layers/module.h"
 

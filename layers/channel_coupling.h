@@ -1,6 +1,6 @@
 // Channel couplings: what the pruning code needs to know about how a network's channels
-// are tied together (ALGORITHM.md 3, "BatchNorm", and the sparsity report: a channel is
-// removed only when it is dead through BatchNorm and residual additions).
+// are tied together (docs/algorithm.md#batchnorm-of-pruned-filters, and the sparsity report: a
+// channel is removed only when it is dead through BatchNorm and residual additions).
 //
 // They live in layers/ because bayes/ reads them (prune-bn, the sparsity report) and may
 // not know models/: a network declares its couplings by implementing ChannelCoupled, the

@@ -1,8 +1,8 @@
 // Conv2d: 2-D cross-correlation over NCHW images, PyTorch's nn.Conv2d.
 //
 // weight [out_channels, in_channels / groups, kh, kw], bias [out_channels] (optional).
-// Prior grouping (ALGORITHM.md 3): PriorGrouping::ConvKernels, i.e. the soft groups are
-// the kernel slices w[o, i, :, :] and the hard (pruning) units the input channels
+// Prior grouping (docs/algorithm.md#prior-groups): PriorGrouping::ConvKernels, i.e. the soft
+// groups are the kernel slices w[o, i, :, :] and the hard (pruning) units the input channels
 // w[:, i, :, :] and output filters w[o, :, :, :]. The bias is never grouped.
 // Initialisation is PyTorch's (layers/init.h); models may re-initialise (He-normal).
 #pragma once

@@ -1,7 +1,7 @@
 // Linear: y = x W^T + b with W [out_features, in_features], b [out_features].
 //
-// Prior grouping (ALGORITHM.md 3): the weight's input columns W[:, j] are the groups by
-// default, as in the fully connected networks of the paper; a CNN's classifier declares
+// Prior grouping (docs/algorithm.md#prior-groups): the weight's input columns W[:, j] are the
+// groups by default, as in the fully connected networks of the paper; a CNN's classifier declares
 // PriorGrouping::None, which keeps it out of the prior (always lambda1, never pruned).
 // The bias is never grouped. Initialisation is PyTorch's (layers/init.h).
 #pragma once

@@ -2,8 +2,9 @@
 // Linear(h_last, out), children named "0", "1", ... as in PyTorch's nn.Sequential.
 //
 // The body of models/ MLP, and the network that bayes/ variable selection trains
-// (ALGORITHM.md 5), which may not include models/. Every Linear keeps its default prior
-// grouping (input columns): in a fully connected net all layers take part in the prior.
+// (docs/algorithm.md#variable-selection), which may not include models/. Every Linear keeps
+// its default prior grouping (input columns): in a fully connected net all layers take part in
+// the prior.
 #pragma once
 #include <memory>
 #include <vector>

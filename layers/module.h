@@ -3,8 +3,8 @@
 // A module registers its parameters, buffers and children in order; their hierarchical
 // names ("layer1.0.conv1.weight") are the checkpoint keys and match the usual PyTorch
 // code for the same architecture, so weights move both ways. Each parameter also says how
-// it is grouped for the spike-and-slab prior (ALGORITHM.md 3): a new layer type takes part
-// in the prior by declaring its grouping when it registers the parameter.
+// it is grouped for the spike-and-slab prior (docs/algorithm.md#prior-groups): a new layer
+// type takes part in the prior by declaring its grouping when it registers the parameter.
 #pragma once
 #include <map>
 #include <memory>
@@ -17,7 +17,7 @@
 
 namespace slab {
 
-// How a parameter is grouped for the prior (ALGORITHM.md section 3, "Groups").
+// How a parameter is grouped for the prior (docs/algorithm.md#prior-groups).
 enum class PriorGrouping {
   None,           // biases, BatchNorm, a CNN's classifier: always the slab (lambda1), never pruned
   ConvKernels,    // weight [out, in, kh, kw]: soft groups w[o,i,:,:]; hard units w[:,i,:,:] and w[o,:,:,:]

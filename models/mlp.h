@@ -4,7 +4,7 @@
 // (layers/linear_stack.h), so the keys are "layers.0.weight", "layers.2.weight", ...
 // Inputs of more than two
 // dimensions are flattened from dimension 1 (images). Every Linear weight is grouped by
-// input columns (ALGORITHM.md 3 and 5: in a fully connected net all layers take part in
+// input columns (docs/algorithm.md#prior-groups: in a fully connected net all layers take part in
 // the prior, the first layer's columns being the variables of the selection examples).
 #pragma once
 #include <vector>

@@ -6,7 +6,7 @@
 //
 // PyTorch equivalent: `features = nn.Sequential(...)` (keys features.0, .1, .4, .5) and
 // `classifier = nn.Linear(...)`; convolutions have no bias (BN follows). The classifier is
-// outside the prior (PriorGrouping::None), as every CNN's (ALGORITHM.md 3).
+// outside the prior (PriorGrouping::None), as every CNN's (docs/algorithm.md#prior-groups).
 // Widths: c1 = 16, c2 = 32 by default (20,538 parameters for 10 classes). Measured with
 // the PyTorch twin (batch 128, two epochs, Fashion-MNIST test set): Adam lr 1e-3 88.7%;
 // SGD lr 0.05 momentum 0.9 wd 5e-4 88.5% and 87.6% (two seeds). Twice the width (32/64,

@@ -1,13 +1,14 @@
 // Cyclical SGHMC (Zhang et al. 2019, "Cyclical stochastic gradient MCMC for Bayesian deep
-// learning"), the sampling baseline of ALGORITHM.md 6, per weight:
+// learning"), the sampling baseline of docs/algorithm.md#csghmc, per weight:
 //   d = g + wd w;  v = (1 - alpha) v - lr d;  [sampling phase: v += sqrt(2 lr alpha T / N) xi];  w += v
-// with lr the cyclical cosine schedule (ALGORITHM.md 4) set before each step. The noise is
-// on only in the sampling phase at the end of each cycle (the last 5 epochs of a 50-epoch
-// cycle in the authors' code): start_epoch() switches it by sampling_phase() when the
-// options give the cycle length, and set_noise() sets it directly. The fresh xi of
-// each step is a Philox draw (stream = domain + tensor index, draw = step), so nothing but
-// v is stored: 4 bytes per weight. The per-weight update is optim/csghmc_kernel.h; on CUDA
-// parameters the velocity lives on the device and a step is one fused kernel calling it.
+// with lr the cyclical cosine schedule (docs/algorithm.md#cyclical-schedule) set before each
+// step. The noise is on only in the sampling phase at the end of each cycle (the last 5
+// epochs of a 50-epoch cycle in the authors' code): start_epoch() switches it by
+// sampling_phase() when the options give the cycle length, and set_noise() sets it
+// directly. The fresh xi of each step is a Philox draw (stream = domain + tensor index,
+// draw = step), so nothing but v is stored: 4 bytes per weight. The per-weight update is
+// optim/csghmc_kernel.h; on CUDA parameters the velocity lives on the device and a step is
+// one fused kernel calling it.
 #pragma once
 #include <cstdint>
 #include <string>

@@ -1,5 +1,5 @@
 // IVON (Shen et al. 2024, "Variational learning is effective for large deep networks"),
-// the strongest variational baseline (ALGORITHM.md 6). Per weight: mean m, Hessian
+// the strongest variational baseline (docs/algorithm.md#ivon). Per weight: mean m, Hessian
 // estimate h, gradient momentum gbar (12 bytes); the parameter tensor holds the sample
 // m + eps with eps ~ N(0, sigma^2), sigma = 1/sqrt(lam (h + delta)). Per step t = 1, 2, ...:
 //   z     = the draw that produced the sample (regenerated from Philox, not stored)

@@ -1,9 +1,10 @@
 // Optimizer: the base of every update rule (SGD, Adam, the paper's samplers).
 //
 // An optimizer owns its per-parameter state and performs one fused pass over each
-// parameter tensor per step (DESIGN.md). The learning rate is set by a schedule before
-// each step. Checkpoints save state_tensors() (named "<parameter>.<slot>") and
-// state_metadata() (scalars as strings), and load_state() restores them exactly.
+// parameter tensor per step (docs/architecture.md#fused-optimizer-steps). The learning rate is
+// set by a schedule before each step. Checkpoints save state_tensors()
+// (named "<parameter>.<slot>") and state_metadata() (scalars as strings), and load_state()
+// restores them exactly.
 #pragma once
 #include <map>
 #include <string>

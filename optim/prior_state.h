@@ -1,8 +1,8 @@
-// What the sampler's fused step reads for each parameter (ALGORITHM.md 3): the weight
-// decay lambda of every element, given per soft group, and the hard (pruning) masks, given
-// per unit. optim defines this record and applies it in the step; bayes decides its values
-// once per epoch (E-step and pruning) and never touches the step itself (DESIGN.md, "Who
-// owns the sampler's pieces").
+// What the sampler's fused step reads for each parameter (docs/algorithm.md#sghmc-spl-step):
+// the weight decay lambda of every element, given per soft group, and the hard (pruning)
+// masks, given per unit. optim defines this record and applies it in the step; bayes decides
+// its values once per epoch (E-step and pruning) and never touches the step itself
+// (docs/architecture.md#sampler-ownership).
 //
 // A parameter of shape [rows, columns, inner...] is addressed as (row, column, k):
 //   rows    = extent of dim 0 (conv output filters, linear output units, BN channels),

@@ -9,8 +9,9 @@
 //                    (PyTorch CosineAnnealingLR; its closed form, which its recursive
 //                    update follows, also past T_max where the cosine rises again)
 //   cyclical cosine: lr(r) = base / 2 (cos(pi (r mod L) / L) + 1), L = ceil(K / M)
-//                    (ALGORITHM.md 4: K total iterations, M cycles; base = C0^2, lr = C^2.
-//                    The reference's floor(K/M) and one-epoch-late r are not reproduced.)
+//                    (docs/algorithm.md#cyclical-schedule: K total iterations, M cycles; base
+//                    = C0^2, lr = C^2. The reference's floor(K/M) and one-epoch-late r are not
+//                    reproduced.)
 //   linear warm-up:  lr(t) = inner(t) (s + (1 - s) min(t, W) / W)
 //                    (the factor of PyTorch LinearLR(start_factor = s, total_iters = W))
 #pragma once

@@ -1,13 +1,15 @@
 // The paper's dense optimizer: the adaptive variational update written as preconditioned
-// SGHMC (ALGORITHM.md 2), and its spike-and-slab form `sghmc-spl` (ALGORITHM.md 3), whose
-// per-group weight decay and hard masks bayes/ sets once per epoch.
+// SGHMC (docs/algorithm.md#adaptive-variational-update), and its spike-and-slab form
+// `sghmc-spl` (docs/algorithm.md#spike-and-slab-prior), whose per-group weight decay and hard
+// masks bayes/ sets once per epoch.
 //
 // Only the weight sample w lives in the parameter tensor. Per weight the optimizer keeps
 // the momentum m and the dual variable rho (8 bytes); tau = sigmoid(rho) is recomputed; the
 // noise xi is regenerated from Philox (optim/sghmc_noise.h): the xi that produced the
 // current w (xi_prev) is draw d of the tensor's stream, and the fresh xi of this step is
-// draw d + 1. Draw 0 is the initial xi_prev of ALGORITHM.md 2. Per-group decays and
-// per-channel masks add under half a byte per conv weight (optim/prior_state.h).
+// draw d + 1. Draw 0 is the initial xi_prev of docs/algorithm.md#adaptive-variational-update.
+// Per-group decays and per-channel masks add under half a byte per conv weight
+// (optim/prior_state.h).
 //
 // The learning rate of the base class is C^2 (set by the cyclical schedule before each
 // step); T and N are explicit options, never inferred.

@@ -1,5 +1,6 @@
-// The per-weight maths of the preconditioned SGHMC step (ALGORITHM.md 2), as one inline
-// function for host and device code: the CPU loop in optim/sghmc.cpp runs it over a chunk
+// The per-weight maths of the preconditioned SGHMC step
+// (docs/algorithm.md#adaptive-variational-update), as one inline function for host and device
+// code: the CPU loop in optim/sghmc.cpp runs it over a chunk
 // (sghmc_update_span: its AVX-512 mirror sixteen weights at a time, or the scalar form
 // vectorised by the compiler), and a CUDA kernel calls it per thread.
 #pragma once
@@ -35,7 +36,7 @@ struct SghmcCoefficients {
   }
 };
 
-// One weight, in ALGORITHM.md 2's order:
+// One weight, in the order of docs/algorithm.md#adaptive-variational-update:
 //   tau_old = sigmoid(rho)
 //   rho    -= eta (T^2 C^3 lambda tau_old + T C^1.5 xi_prev g - 1/(tau_old N))
 //   tau     = sigmoid(rho)

@@ -1,4 +1,4 @@
-// Regenerable Gaussian noise for the samplers (ALGORITHM.md 2, "Memory").
+// Regenerable Gaussian noise for the samplers (docs/algorithm.md#sampler-state-and-noise).
 //
 // The preconditioned SGHMC step needs the noise xi of step t-1 once more at step t (it
 // pairs the gradient at w with the xi that produced w). Instead of storing xi (4 bytes per

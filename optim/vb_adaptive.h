@@ -1,6 +1,6 @@
 // The paper's naive Bayesian adaptive algorithm (natural-gradient VI, its section 2.2),
-// kept as the baseline the paper argues against (ALGORITHM.md 6). Per weight it keeps the
-// mean mu, the precision P = 1/sigma^2 and a gradient momentum m; the parameter tensor
+// kept as the baseline the paper argues against (docs/algorithm.md#vb-adaptive). Per weight it
+// keeps the mean mu, the precision P = 1/sigma^2 and a gradient momentum m; the parameter tensor
 // holds the one Monte-Carlo sample w = mu + sigma eps used for the gradient. Per step:
 //   m   = beta m + (1 - beta) g
 //   P   = (1 - kappa gamma) P + gamma (g g + delta/N)

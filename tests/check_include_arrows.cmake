@@ -7,7 +7,7 @@ cmake_minimum_required(VERSION 3.22)
 # include that points against the table below; docs/architecture.md draws the same table.
 #
 # The table: the rooms each room may include, its own first. A room's subfolders (core/cpu,
-# core/cuda, optim/cuda, tools/lib) are part of the room. tests/ and examples/ may use
+# core/cuda, optim/cuda, tools/trainer, tools/bench) are part of the room. tests/ and examples/ may use
 # everything and are not read; third_party/ is build glue that no source includes.
 set(ARROWS_core   core)
 set(ARROWS_layers layers core)

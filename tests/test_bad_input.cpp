@@ -1,6 +1,7 @@
 // Bad input to the core ops is a slab::Error whose message names what was wrong: the op,
-// the shapes, dtypes, devices or values involved (DESIGN.md: never a crash, never a silent
-// wrong answer). Each check looks for the specific numbers, not just for an exception.
+// the shapes, dtypes, devices or values involved (docs/architecture.md#errors: never a crash,
+// never a silent wrong answer). Each check looks for the specific numbers, not just for an
+// exception.
 #include <doctest/doctest.h>
 
 #include <string>

@@ -1,6 +1,6 @@
-// The spike-and-slab prior (ALGORITHM.md 3): E-steps, hard tests, permanent masks,
-// prune-bn, sghmc-spl against an oracle through E-step and pruning events, posterior
-// samples (schedule and files), and the sparsity report.
+// The spike-and-slab prior (docs/algorithm.md#spike-and-slab-prior): E-steps, hard tests,
+// permanent masks, prune-bn, sghmc-spl against an oracle through E-step and pruning events,
+// posterior samples (schedule and files), and the sparsity report.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -48,9 +48,10 @@ SghmcOptions sampler_options() {
   return o;
 }
 
-// The EM-MCMC oracle: ALGORITHM.md 2 per weight and ALGORITHM.md 3 per epoch, as plain
-// double loops over the tiny network's five tensors (conv [4,3,3,3], bn scale [4], bn
-// shift [4], linear [3,4], bias [3]). It shares only the Philox draws with slab.
+// The EM-MCMC oracle: docs/algorithm.md#adaptive-variational-update per weight and
+// docs/algorithm.md#prior-pass per epoch, as plain double loops over the tiny network's five
+// tensors (conv [4,3,3,3], bn scale [4], bn shift [4], linear [3,4], bias [3]). It shares only
+// the Philox draws with slab.
 struct EmMcmcOracle {
   std::vector<std::vector<double>> w, m, rho, lambda, keep;
   std::vector<uint64_t> draw;
@@ -73,7 +74,7 @@ struct EmMcmcOracle {
     }
   }
 
-  // E-step and pruning, straight from the table of ALGORITHM.md 3.
+  // E-step and pruning, straight from the group table of docs/algorithm.md#prior-groups.
   void epoch_pass() {
     const double soft = prior.soft_threshold;
     // conv [o][i][k]: kernel slice groups, input channel and filter units (magnitude test).

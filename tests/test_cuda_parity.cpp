@@ -1,8 +1,9 @@
-// CPU/CUDA parity: every CUDA kernel against the CPU as the oracle (DESIGN.md, Tests). Each
-// case is one body run over the available GPUs: the same inputs go through the same public
-// op on the CPU and on the GPU, and the outputs and the gradients of every input are
-// compared with a tolerance per op. Without a GPU (or without the CUDA backend in this
-// build) every case prints "SLAB_SKIPPED: no GPU", which CTest reports as skipped.
+// CPU/CUDA parity: every CUDA kernel against the CPU as the oracle
+// (docs/architecture.md#cpu-cuda-parity). Each case is one body run over the available GPUs:
+// the same inputs go through the same public op on the CPU and on the GPU, and the outputs and
+// the gradients of every input are compared with a tolerance per op. Without a GPU
+// (or without the CUDA backend in this build) every case prints "SLAB_SKIPPED: no GPU", which
+// CTest reports as skipped.
 #include <doctest/doctest.h>
 
 #include <cmath>

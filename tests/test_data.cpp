@@ -146,7 +146,8 @@ bool same_bytes(const Tensor& a, const Tensor& b) {
 // doctest::Contains takes doctest's own string; this accepts a std::string message part.
 doctest::Contains contains(const std::string& text) { return doctest::Contains(text.c_str()); }
 
-// CI clones the repository with shared/ beside it, as here.
+// CI clones the repository with shared/ beside it, as here; anyone else can build that
+// folder from the official CIFAR-10 release (docs/data.md#getting-the-data).
 const std::string kCifarSubset = SLAB_SOURCE_DIR "/../shared/data/cifar10-subset";
 const std::string kFashionMnist = "/usr/share/datasets/fashion-mnist";
 

@@ -1,7 +1,7 @@
-// Metrics of a predictive distribution and Bayesian model averaging (ALGORITHM.md 4) on
-// cases computed by hand. ECE bins: bin k holds (k/15, (k+1)/15], a confidence of 0 goes
-// to bin 0, so a confidence of exactly 1 is in the last bin and one on an edge is in the
-// bin below the edge.
+// Metrics of a predictive distribution and Bayesian model averaging
+// (docs/algorithm.md#metrics, docs/algorithm.md#model-averaging) on cases computed by hand.
+// ECE bins: bin k holds (k/15, (k+1)/15], a confidence of 0 goes to bin 0, so a confidence of
+// exactly 1 is in the last bin and one on an edge is in the bin below the edge.
 #include <doctest/doctest.h>
 
 #include <cmath>

@@ -181,7 +181,8 @@ TEST_CASE("make_model: unknown and malformed names are clear errors listing the 
   CHECK_THROWS_WITH_AS(make_model("mlp-784-x", 10, 1, 0), doctest::Contains("unknown model 'mlp-784-x'"), Error);
   CHECK_THROWS_WITH_AS(make_model("wrn-27-10", 10, 3, 0), doctest::Contains("not of the form 6n + 4"), Error);
   CHECK_THROWS_WITH_AS(make_model("resnet20", 0, 3, 0), doctest::Contains("num_classes must be positive"), Error);
-  CHECK(make_model("mlp-1000-5-3", 1, 1, 0)->parameter_count() == 5027);  // ALGORITHM.md 5, example 1
+  // Example 1's network has 5027 parameters (docs/algorithm.md#variable-selection-outcomes).
+  CHECK(make_model("mlp-1000-5-3", 1, 1, 0)->parameter_count() == 5027);
 }
 
 TEST_CASE("make_model is deterministic in the seed") {

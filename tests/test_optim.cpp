@@ -1,6 +1,6 @@
 // SGD, Adam, AdamW against PyTorch (10 steps on a small MLP, golden file), against an
 // independent float64 recursion, state save/restore, errors; the learning-rate schedules
-// against PyTorch's schedulers and ALGORITHM.md 4's cyclical cosine.
+// against PyTorch's schedulers and the cyclical cosine of docs/algorithm.md#cyclical-schedule.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -245,7 +245,7 @@ TEST_CASE("golden: step, cosine and linear warm-up schedules match PyTorch's sch
     CHECK(warmup_schedule.lr(static_cast<int64_t>(t)) == doctest::Approx(warmup[t]).epsilon(1e-12));
 }
 
-TEST_CASE("cyclical cosine schedule: ALGORITHM.md 4, L = ceil(K / M)") {
+TEST_CASE("cyclical cosine schedule (docs/algorithm.md#cyclical-schedule): L = ceil(K / M)") {
   // K = 10 iterations, M = 3 cycles: L = 4, r mod 4 = 0, 1, 2, 3, 0, ...
   CHECK(cyclical_cycle_length(10, 3) == 4);
   CHECK(cyclical_cycle_length(12, 3) == 4);

@@ -33,6 +33,7 @@ namespace fs = std::filesystem;
 namespace {
 
 const char* kFashionMnist = "/usr/share/datasets/fashion-mnist";
+// Beside the repository; made from the official release as docs/data.md#getting-the-data says.
 const std::string kCifarSubset = SLAB_SOURCE_DIR "/../shared/data/cifar10-subset";
 
 std::string program(const char* name) {

@@ -1,9 +1,11 @@
-// The samplers of optim/ against oracles written straight from ALGORITHM.md (2 for sghmc,
-// 6 for the baselines cSGHMC, the naive adaptive VB and IVON), plus the checks ALGORITHM.md
-// asks of every port of the sampler: heavy-ball SGD at eta = T = 0, the tau drift over a
-// CIFAR schedule, and the rho update as the derivative of the per-datum negative ELBO.
-// Each oracle is a plain double loop that shares only the Philox draws with the code under
-// test; sghmc-spl with its E-step and pruning events is checked in test_bayes.cpp.
+// The samplers of optim/ against oracles written straight from
+// docs/algorithm.md#adaptive-variational-update (sghmc) and docs/algorithm.md#baselines
+// (cSGHMC, the naive adaptive VB and IVON), plus the checks
+// docs/algorithm.md#preconditioned-sghmc asks of every port of the sampler: heavy-ball SGD at
+// eta = T = 0, the tau drift over a CIFAR schedule, and the rho update as the derivative of
+// the per-datum negative ELBO. Each oracle is a plain double loop that shares only the Philox
+// draws with the code under test; sghmc-spl with its E-step and pruning events is checked in
+// test_bayes.cpp.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -33,15 +35,16 @@ namespace {
 
 double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
-// ALGORITHM.md 4: C^2 = C0^2 / 2 (cos(pi (r mod L) / L) + 1), L = ceil(K / M).
+// docs/algorithm.md#cyclical-schedule: C^2 = C0^2 / 2 (cos(pi (r mod L) / L) + 1), L = ceil(K / M).
 double cyclical_c2(double c0_squared, int64_t r, int64_t total, int64_t cycles) {
   const int64_t length = (total + cycles - 1) / cycles;
   return c0_squared / 2.0 * (std::cos(M_PI * static_cast<double>(r % length) / static_cast<double>(length)) + 1.0);
 }
 
-// The oracle: one double per weight for w, m, rho; a plain loop per step in ALGORITHM.md 2's
-// order. Its noise is addressed as optim/sghmc_noise.h documents (stream = domain + tensor
-// index, draw d at blocks d * ceil(n/4) ...), the one thing it shares with the optimizer.
+// The oracle: one double per weight for w, m, rho; a plain loop per step in the order of
+// docs/algorithm.md#adaptive-variational-update. Its noise is addressed as optim/sghmc_noise.h
+// documents (stream = domain + tensor index, draw d at blocks d * ceil(n/4) ...), the one
+// thing it shares with the optimizer.
 struct SghmcOracle {
   struct Weights {
     std::vector<double> w, m, rho, lambda, keep;

@@ -1,6 +1,6 @@
-// The simulated variable-selection data (ALGORITHM.md 5), the first layer on kept
-// columns (bayes/active_columns.h) with its gradient check, EM-MCMC selecting the right
-// variables on a small version of Example 1, and the BIC choice between restarted chains.
+// The simulated variable-selection data (docs/algorithm.md#variable-selection-data), the first
+// layer on kept columns (bayes/active_columns.h) with its gradient check, EM-MCMC selecting
+// the right variables on a small version of Example 1, and the BIC choice between restarted chains.
 #include <doctest/doctest.h>
 
 #include <cmath>

@@ -19,7 +19,7 @@
 #        BUILD/bin/slab-train-cifar10 --data-dir DATA_DIR --device cuda --optimizer sghmc-spl
 #                                     --epochs 1 --cycles 1 --output RUN_DIR --progress lines
 #      DATA_DIR: the second argument, else $SLAB_CIFAR10_DIR, else .carry/cifar10-subset,
-#      else ../shared/data/cifar10-subset
+#      else ../shared/data/cifar10-subset (docs/data.md#getting-the-data)
 #   4. ResNet-18 (CIFAR form, batch 128) training images/s, full float32 and then TF32:
 #        BUILD/bin/slab-bench train --model resnet18 --batch 128 --device cuda
 #                                   --steps 30 --warmup 5 --passes 3   (SLAB_TF32=1 for TF32)
@@ -29,8 +29,9 @@
 #   5. the sghmc-spl step on ResNet-18's parameters:
 #        BUILD/bin/slab-bench optim --optimizer sghmc-spl --model resnet18 --device cuda
 #                                   --torch-script none
-#      printing a line `ms_per_step=<number>`, against the PyTorch version of ALGORITHM.md 2-3
-#      written one tensor op per line (train_torch_gpu.py --mode sghmc)
+#      printing a line `ms_per_step=<number>`, against the PyTorch version of
+#      docs/algorithm.md#sghmc-spl-step written one tensor op per line
+#      (train_torch_gpu.py --mode sghmc)
 #   6. per-op times against PyTorch on the same GPU (tools/bench/ops_torch.py compare
 #      --device cuda): ResNet-18's conv shapes, batch norm and pooling at batch 128, to place
 #      what remains of the training-throughput gap

@@ -2,7 +2,8 @@
 // a folder with only some batches, like ../shared/data/cifar10-subset, works too) with the
 // usual augmentation (random crop with 4-pixel padding, horizontal flip). Default: ResNet-20,
 // 20 epochs of SGD with a cosine schedule. The paper's sampler: --optimizer sghmc-spl.
-// Flags: tools/trainer/config.h, docs/programs.md.
+// Flags: tools/trainer/config.h, docs/programs.md. The subset from the official release:
+// docs/data.md#getting-the-data.
 #include "tools/trainer/trainer.h"
 
 int main(int argc, char** argv) {

@@ -1,6 +1,6 @@
 // slab-train-sparse-regression: the paper's simulated variable-selection examples
-// (ALGORITHM.md 5) with EM-MCMC, i.e. the preconditioned SGHMC sampler (sghmc-spl) with the
-// spike-and-slab group prior on the input columns of every Linear weight.
+// (docs/algorithm.md#variable-selection) with EM-MCMC, i.e. the preconditioned SGHMC sampler
+// (sghmc-spl) with the spike-and-slab group prior on the input columns of every Linear weight.
 //
 //   slab-train-sparse-regression --example 1        (P-5-3-1, MSE, 3000 epochs)
 //   slab-train-sparse-regression --example 2        (P-6-4-3-1, MSE, 6000 epochs)
@@ -213,7 +213,8 @@ int run(const Config& c, const Settings& settings) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"EM-MCMC variable selection on the paper's simulated sparse-regression examples (ALGORITHM.md 5)"};
+  CLI::App app{"EM-MCMC variable selection on the paper's simulated sparse-regression examples "
+               "(docs/algorithm.md#variable-selection)"};
   Config c;
   app.add_option("--example", c.example, "1 or 2 (regression), 3 (classification)")->check(CLI::IsMember({1, 2, 3}));
   app.add_option("--seed", c.seed, "data, initialisation, shuffling and sampler noise");

@@ -203,7 +203,7 @@ void check_sampler_tensors(const Tensor& weight, const Tensor& gradient, const T
 }
 
 
-// ---- the baselines (ALGORITHM.md 6) -----------------------------------------------------------
+// ---- the baselines (docs/algorithm.md#baselines) ----------------------------------------------
 // One thread per Philox block of four elements, the blocks the CPU loops draw
 // (noise::fill_normals): element i of draw d is word i mod 4 of block d * blocks(n) + i / 4.
 

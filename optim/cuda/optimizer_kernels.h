@@ -1,5 +1,5 @@
 // Fused optimizer steps on the GPU: one kernel per parameter tensor per step, which reads
-// each weight's state once and writes it once (DESIGN.md, "Optimizer steps are fused").
+// each weight's state once and writes it once (docs/architecture.md#fused-optimizer-steps).
 // The per-element maths is optim's own host/device inline function (optim/sgd_kernel.h,
 // optim/adam_kernel.h, optim/sghmc_kernel.h, optim/csghmc_kernel.h, optim/ivon_kernel.h,
 // optim/vb_adaptive_kernel.h), so the CPU loop and the CUDA thread run the
@@ -38,12 +38,12 @@ void adam_step(const Tensor& weight, const Tensor& gradient, const Tensor& exp_a
 void adam_step(const Tensor& weight, const Tensor& gradient, const Tensor& exp_avg, const Tensor& exp_avg_sq,
                const Tensor& max_exp_avg_sq, const AdamCoefficients<double>& k);
 
-// The preconditioned SGHMC step of ALGORITHM.md 2 (sghmc and sghmc-spl) for float32
-// weight, momentum and rho: xi_prev is draw `draw_prev` and xi draw `draw_prev + 1` of the
-// Philox stream (seed, stream) (optim/sghmc_noise.h), regenerated per element; each
-// element's weight decay and keep mask come from `prior` (optim/prior_state.h). The prior's
-// vectors are copied to the device when their contents change (once per epoch, after the
-// E-step), not every step: a host-side comparison decides.
+// The preconditioned SGHMC step of docs/algorithm.md#adaptive-variational-update
+// (sghmc and sghmc-spl) for float32 weight, momentum and rho: xi_prev is draw `draw_prev` and
+// xi draw `draw_prev + 1` of the Philox stream (seed, stream) (optim/sghmc_noise.h),
+// regenerated per element; each element's weight decay and keep mask come from `prior`
+// (optim/prior_state.h). The prior's vectors are copied to the device when their contents
+// change (once per epoch, after the E-step), not every step: a host-side comparison decides.
 void sghmc_step(const Tensor& weight, const Tensor& gradient, const Tensor& momentum, const Tensor& rho,
                 uint64_t seed, uint64_t stream, uint64_t draw_prev, const SghmcCoefficients& k,
                 const PriorState& prior);
@@ -51,7 +51,7 @@ void sghmc_step(const Tensor& weight, const Tensor& gradient, const Tensor& mome
 // weight *= keep, momentum *= keep (the hard masks of `prior`): apply_prior_masks on the GPU.
 void apply_prior_mask(const Tensor& weight, const Tensor& momentum, const PriorState& prior);
 
-// ---- the baselines of ALGORITHM.md 6, float32 only ---------------------------------------------
+// ---- the baselines of docs/algorithm.md#baselines, float32 only --------------------------------
 // Their noise is element i of draw d of the Philox stream (seed, stream) (optim/sghmc_noise.h),
 // regenerated per element from the same blocks as the CPU loops, so a CUDA step equals the
 // CPU step to float rounding.

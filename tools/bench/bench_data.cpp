@@ -18,7 +18,8 @@ namespace slab::tools {
 namespace {
 
 struct DataBenchmarkOptions {
-  std::string folder = "../shared/data/cifar10-subset";  // relative to the repository root
+  // Relative to the repository root; how to make it: docs/data.md#getting-the-data.
+  std::string folder = "../shared/data/cifar10-subset";
   int64_t synthetic = 0;  // > 0: that many random 32x32 images instead of a folder
   int64_t batch_size = 128;
   int workers = 0;

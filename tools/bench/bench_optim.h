@@ -1,7 +1,7 @@
 // `slab-bench optim`: milliseconds per optimizer step on a real model's parameter list
 // (default: the sampler sghmc-spl on ResNet-18, CIFAR form, 11,173,962 parameters) and the
 // optimizer's state in bytes per parameter, with the PyTorch twin
-// (tools/bench/optim_torch.py: ALGORITHM.md 2-3 one tensor op per line, the way the
+// (tools/bench/optim_torch.py: docs/algorithm.md#sghmc-spl-step one tensor op per line, the way the
 // authors write it) timed in the same run on the same shapes and threads.
 // The last line is `ms_per_step=... state_bytes_per_param=... torch_ms_per_step=... speedup=...`
 // (without the torch fields when the twin does not run: `--torch-script none`, or a GPU).

@@ -9,12 +9,13 @@ prints both numbers; it can also run alone:
 shapes.json: [{"name": ..., "grouping": "conv-kernels" | "linear-columns" | "none",
 "shape": [...]}, ...] (slab-bench writes it from the model's named_parameters()).
 
-The sampler step is ALGORITHM.md 2-3 written the way the authors write it: one tensor op
-per line, full-size per-weight state (rho, tau, momentum, noise, the soft mask holding each
-weight's lambda, the hard mask), a fresh torch.randn_like for the noise. That is the
-reference's memory layout (six full-size tensors per parameter) and its kernel count; slab
-fuses the same maths into one pass over w, g, m and rho (optim/sghmc.cpp). The baselines
-(csghmc, vb-adaptive, ivon) are written the same way from ALGORITHM.md 6.
+The sampler step is docs/algorithm.md#sghmc-spl-step written the way the authors write it:
+one tensor op per line, full-size per-weight state
+(rho, tau, momentum, noise, the soft mask holding each weight's lambda, the hard mask), a
+fresh torch.randn_like for the noise. That is the reference's memory layout
+(six full-size tensors per parameter) and its kernel count; slab fuses the same maths into
+one pass over w, g, m and rho (optim/sghmc.cpp). The baselines (csghmc, vb-adaptive, ivon)
+are written the same way from docs/algorithm.md#baselines.
 
 Use Debian's interpreter (/usr/bin/python3: python3-torch). Prints the per-step times and
 ends with `torch_ms_per_step=...`.
@@ -32,7 +33,7 @@ N = 50000.0  # CIFAR-10's training-set size, as in slab-bench optim
 
 
 class SghmcTwin:
-    """Preconditioned SGHMC with the spike-and-slab masks (ALGORITHM.md 2-3)."""
+    """Preconditioned SGHMC with the spike-and-slab masks (docs/algorithm.md#sghmc-spl-step)."""
 
     def __init__(self, params, lr=1.0, eta=0.1, beta1=0.1, beta2=1.0, lambda1=5e-4, spike=True):
         self.params, self.lr, self.eta, self.beta1, self.beta2, self.spike = params, lr, eta, beta1, beta2, spike
@@ -85,7 +86,7 @@ class SghmcTwin:
 
 
 class CsghmcTwin:
-    """cSGHMC (Zhang et al. 2019), noise on (ALGORITHM.md 6)."""
+    """cSGHMC (Zhang et al. 2019), noise on (docs/algorithm.md#csghmc)."""
 
     def __init__(self, params, lr=0.5, alpha=0.9, weight_decay=5e-4, temperature=1.0 / 50000):
         self.params, self.lr, self.alpha, self.wd, self.temperature = params, lr, alpha, weight_decay, temperature
@@ -108,7 +109,7 @@ class CsghmcTwin:
 
 
 class VbAdaptiveTwin:
-    """The naive Bayesian adaptive algorithm (ALGORITHM.md 6)."""
+    """The naive Bayesian adaptive algorithm (docs/algorithm.md#vb-adaptive)."""
 
     def __init__(self, params, lr=1e-3, beta=0.9, gamma=1e-3, kappa=1.0, alpha=0.5, weight_decay=5e-4):
         self.params, self.lr, self.beta, self.gamma, self.kappa, self.alpha, self.wd = (
@@ -138,7 +139,7 @@ class VbAdaptiveTwin:
 
 
 class IvonTwin:
-    """IVON (Shen et al. 2024) as ALGORITHM.md 6 writes it, one MC sample."""
+    """IVON (Shen et al. 2024) as docs/algorithm.md#ivon writes it, one MC sample."""
 
     def __init__(self, params, lr=0.1, h0=1.0, beta1=0.9, beta2=0.99999, weight_decay=1e-4):
         self.params, self.lr, self.h0, self.beta1, self.beta2, self.wd = params, lr, h0, beta1, beta2, weight_decay

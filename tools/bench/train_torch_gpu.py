@@ -8,10 +8,10 @@ Measures, on one CUDA device:
           32x32 images already on the GPU (the loader is not part of the measurement);
           eager mode, cudnn.benchmark = True; once in full float32 (TF32 off for matmul and
           cuDNN) and once with TF32 on.
-  sghmc   the sghmc-spl step of ALGORITHM.md sections 2-3 over ResNet-18's parameters, written
-          one tensor op per line as the reference PyTorch code does (full-size tensors for
-          rho, momentum, the previous noise, the per-weight decay and the hard mask), in ms
-          per step.
+  sghmc   the sghmc-spl step of docs/algorithm.md#sghmc-spl-step over ResNet-18's
+          parameters, written one tensor op per line as the reference PyTorch code does
+          (full-size tensors for rho, momentum, the previous noise, the per-weight decay and
+          the hard mask), in ms per step.
 
 Prints one `key=value` line per measurement (what gpu_check.sh parses), e.g.
   torch_train_fp32_images_per_second=1234.5
@@ -112,8 +112,9 @@ def bench_train(batch_size, steps, warmup, tf32):
 
 
 def bench_sghmc(steps, warmup):
-    """ALGORITHM.md 2 (the dense step) with the per-weight decay and hard mask of section 3,
-    one tensor operation per line, every state a full-size tensor."""
+    """docs/algorithm.md#adaptive-variational-update (the dense step) with the per-weight
+    decay and hard mask of docs/algorithm.md#sghmc-spl-step, one tensor operation per line,
+    every state a full-size tensor."""
     set_tf32(False)
     torch.manual_seed(0)
     device = torch.device("cuda")

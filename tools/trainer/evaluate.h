@@ -1,7 +1,7 @@
 // Evaluation shared by the training loop and slab-eval: the softmax predictions of a model
 // over a test loader, and the metric table over posterior samples with their Bayesian
-// model average (ALGORITHM.md 4: accuracy, NLL, ECE, Brier, entropy per sample and for the
-// average of their softmax outputs).
+// model average (docs/algorithm.md#metrics: accuracy, NLL, ECE, Brier, entropy per sample and
+// for the average of their softmax outputs).
 #pragma once
 #include <cstdio>
 #include <functional>

@@ -7,16 +7,17 @@
 //   csghmc       Csghmc           lr0 (Zhang et al.)       cyclical
 //   vb-adaptive  VbAdaptive       l_t                      constant
 //   ivon         Ivon             a                        cosine
-//   sghmc        Sghmc            C0^2 (ALGORITHM.md 2)    cyclical
-//   sghmc-spl    Sghmc + prior    C0^2 (ALGORITHM.md 3)    cyclical
+//   sghmc        Sghmc            C0^2                     cyclical
+//   sghmc-spl    Sghmc + prior    C0^2                     cyclical
+//   (C0^2: the peak of the samplers' cyclical schedule, docs/algorithm.md#cyclical-schedule)
 //
 // Flags keep their meaning across optimizers where one exists: --weight-decay is the L2
 // decay of sgd/adam/csghmc, AdamW's decoupled decay, vb-adaptive's delta/N and IVON's
 // delta; the samplers (sghmc, sghmc-spl) take their decay from --lambda1, the slab
 // precision per datum. --betas is (beta1, beta2) of Adam, IVON and the sampler
-// (ALGORITHM.md 2: momentum retention and gradient scale); vb-adaptive reads beta1 as its
-// gradient momentum. A value left unset takes the optimizer's default (the table in
-// resolve_optimizer_defaults), then a --preset's, then the flag's.
+// (docs/algorithm.md#adaptive-variational-update: momentum retention and gradient scale);
+// vb-adaptive reads beta1 as its gradient momentum. A value left unset takes the optimizer's
+// default (the table in resolve_optimizer_defaults), then a --preset's, then the flag's.
 #pragma once
 #include <cstdint>
 #include <memory>

@@ -1,5 +1,5 @@
 // The EM-MCMC variable-selection chain with a fully connected ReLU network
-// (ALGORITHM.md 5): the training loop of slab-train-sparse-regression.
+// (docs/algorithm.md#variable-selection): the training loop of slab-train-sparse-regression.
 //
 // Per epoch: the spike-and-slab pass (E-step + pruning, once warm-up is over), then the
 // mini-batches (rows reshuffled every epoch, or fixed batches in a fresh order), each a
