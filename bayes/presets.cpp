@@ -27,67 +27,55 @@ SamplerPreset reference_cifar() {
   return p;
 }
 
-// slab's image defaults, measured (docs/results.md "Images",
-// docs/algorithm.md#image-defaults). A conv followed by BatchNorm is scale-invariant in its
-// filter, so an absolute soft threshold must sit above the layer's weights for the spike to
-// act at all: with every kernel slice spiked, the layer's scale settles where decay and
-// gradient balance, unimportant filters and input channels settle far below the others, and
-// the magnitude test removes them (prune-bn makes them dead channels).
+// slab's image defaults, each value measured (docs/results.md#image-defaults). A conv
+// followed by BatchNorm is scale-invariant in its filter, so the spike acts only where the
+// soft threshold sits above the layer's weights; the filters and input channels the data
+// does not need then settle far below the others, and the magnitude test removes them.
 SamplerPreset slab_cifar() {
-  // ResNet-20 on the CIFAR-10 subset, 30 epochs: soft threshold 6e-3, above stage 3's
-  // initial mean w^2 (2/576) but not stage 1's (2/144): 5e-3 pruned nothing, 2e-2 pruned
-  // 97%. One cycle with momentum retention 0.9 at C0^2 0.2 (the same effective step as
-  // C0^2 2 at 0.1; without a prior 78.5% against 75.9%, SGD 78.2%). A weak spike: the
-  // stage-3 units the data does not need still collapse under the magnitude test, and the
-  // rest is barely disturbed (seed 1: lambda0 5e-2 removes 45% at 71.8%, 5e-3 43.5% at
-  // 80.0%). The spike also sets the model average's NLL (seeds 1-3: lambda0 5e-3 at hard
-  // 5e-2 gives 0.656, worse than SGD's 0.644); lambda0 4e-3 with the hard test at 6e-2
-  // removes as much (44.9-53.0% on seeds 1-3) with NLL 0.625. On held-out seeds 4-12 it
-  // still removes 45-55% with a lower ECE, but it is 1.3 points below SGD on the mean and
-  // its NLL is worse (0.661 against 0.642): not the NLL gain it showed on seeds 1-3
-  // (docs/results.md, "CIFAR-10 subset"). 10 samples, one at the end of each of the last
-  // 10 epochs, instead of 3: the last 3 are nearly one model, and the earlier ones, taken
-  // while the step and its noise are larger, add the diversity the average needs (sixth
-  // session, the same 12 runs: NLL -0.016 and ECE -0.023 on the mean, lower on 11 seeds
-  // each, accuracy -0.16 points). Against SGD the ECE is then lower on every seed, and the
-  // NLL ties (0.636 against 0.643 on seeds 1-12, 0.646 against 0.642 on 4-12). On eighteen
-  // fresh seeds (13-30, seventh and eighth sessions) NLL -0.031 +- 0.007; over all 30, NLL
-  // -0.021 +- 0.006, ECE -0.033 +- 0.002, accuracy -0.26 +- 0.33 points.
+  // ResNet-20 on the CIFAR-10 subset in 30 epochs: docs/results.md#cifar-10.
   SamplerPreset p = reference_cifar();
   p.name = "slab-cifar";
+  // A weak spike: useful filters are held up by their gradient and stay above the cut.
   p.prior.lambda0 = 4e-3;
+  // Between stage 3's initial mean w^2 (2/576) and stage 2's (2/288): stage 3 is what is spiked.
   p.prior.soft_threshold = 6e-3;
+  // Falls between the stage-3 filters the data needs and those it lets collapse.
   p.prior.hard_threshold_conv = 6e-2;
+  // No effect on the image models: their classifiers are outside the prior (PriorGrouping::None).
   p.prior.hard_threshold_linear = 1e-4;
+  // max|w| < cut: a unit goes when its largest weight is small (range would also cut a large uniform filter).
   p.prior.hard_test = HardTest::Magnitude;
+  // The first E-step after one epoch of training: 30 epochs in all.
   p.prior.warm_up = 1;
+  // A pruned filter takes its BatchNorm channel with it: a dead channel, not a bias.
   p.prior.prune_bn = true;
+  // C0^2 0.2 at momentum retention 0.9: without a prior the sampler is then as accurate as SGD.
   p.learning_rate = 0.2;
   p.beta1 = 0.9;
   p.epochs = 30;
+  // One cycle: with two, the first cycle's samples (62-66% accurate) pull the average down.
   p.cycles = 1;
+  // The last 10 epochs: the last 3 alone are nearly one model; 20 take in worse models.
   p.samples_per_cycle = 10;
   p.description = "slab's CIFAR default: prunes ResNet-20 within 30 epochs (measured, docs/results.md)";
   return p;
 }
 
 SamplerPreset slab_mnist() {
-  // The small CNN on Fashion-MNIST, 6 epochs (docs/results.md, third session): thresholds
-  // relative to each layer's scale (threshold-scale layer, which BatchNorm makes the only
-  // meaningful one): a slice is spiked below the layer's mean w^2, a unit pruned when its
-  // max|w| is below 0.4 of the layer's RMS; momentum retention 0.9 with C0^2 = 0.02 (the
-  // same effective step C^2 tau / (1 - beta1) ~ 0.1 as SGD's lr 0.01 with momentum 0.9,
-  // 0.4 points more accurate than beta1 = 0.1). Removes 56-63% of the conv weights (10 or 9
-  // of conv1's 16 filters and what reads them), 0.76 points below SGD (3 seeds). The
-  // absolute thresholds (soft 5e-3, hard 5e-2, C0^2 0.2, beta1 0.1) removed 52-69% at
-  // 1.43 points below SGD.
+  // The small CNN on Fashion-MNIST in 6 epochs: docs/results.md#fashion-mnist.
   SamplerPreset p = slab_cifar();
   p.name = "slab-mnist";
+  // The most accurate of 0.05-0.2 at the pruning target on the small CNN.
   p.prior.lambda0 = 0.1;
+  // Thresholds relative to each layer's scale: under BatchNorm the only scale that means anything.
   p.prior.threshold_scale = ThresholdScale::Layer;
+  // A kernel slice is spiked when its mean w^2 is below its layer's mean.
   p.prior.soft_threshold = 1.0;
+  // A unit goes when its max|w| is below 0.4 of its layer's RMS: the margin over the 50% pruning target.
   p.prior.hard_threshold_conv = 0.4;
+  // E-steps from the first epoch: 6 epochs in all.
   p.prior.warm_up = 0;
+  // C0^2 0.02 with momentum retention 0.9: the effective step of SGD at lr 0.01, momentum 0.9.
   p.beta1 = 0.9;
   p.learning_rate = 0.02;
   p.epochs = 6;

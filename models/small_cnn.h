@@ -7,11 +7,10 @@
 // PyTorch equivalent: `features = nn.Sequential(...)` (keys features.0, .1, .4, .5) and
 // `classifier = nn.Linear(...)`; convolutions have no bias (BN follows). The classifier is
 // outside the prior (PriorGrouping::None), as every CNN's (docs/algorithm.md#prior-groups).
-// Widths: c1 = 16, c2 = 32 by default (20,538 parameters for 10 classes). Measured with
-// the PyTorch twin (batch 128, two epochs, Fashion-MNIST test set): Adam lr 1e-3 88.7%;
-// SGD lr 0.05 momentum 0.9 wd 5e-4 88.5% and 87.6% (two seeds). Twice the width (32/64,
-// 4x the FLOPs) did no better in two epochs (SGD 86.2%, Adam 87.5% after one), so the
-// narrow pair is the default; "small-cnn-<c1>-<c2>" in make_model picks other widths.
+// Widths: c1 = 16, c2 = 32 by default (20,538 parameters for 10 classes), because twice the
+// width (4x the FLOPs) is no more accurate on Fashion-MNIST in a short run (measured with the
+// PyTorch twin: docs/results.md#fashion-mnist); "small-cnn-<c1>-<c2>" in make_model picks
+// other widths.
 #pragma once
 #include "core/random.h"
 #include "layers/linear.h"

@@ -219,7 +219,7 @@ LD_LIBRARY_PATH="${extra_path}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 LD_LIBRARY_PATH="${LD_LIBRARY_PATH#:}"
 export LD_LIBRARY_PATH
 echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
-# For whatever runs after the check on the same machine (e.g. tools/experiments/run_grid.sh):
+# For whatever runs after the check on the same machine (e.g. experiments/run_grid.sh):
 # `source OUT_DIR/env.sh` gives it the same libraries.
 printf 'export LD_LIBRARY_PATH=%q\n' "$LD_LIBRARY_PATH" >"$OUT/env.sh"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-8}"

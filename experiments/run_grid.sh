@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# Run a grid of training runs, a few at a time, and summarise them (docs/results.md).
+# Run a grid of training runs, a few at a time, and summarise them (experiments/README.md).
 #
-#   tools/experiments/run_grid.sh PROGRAM GRID_FILE OUT_DIR [JOBS]
+#   experiments/run_grid.sh PROGRAM GRID_FILE OUT_DIR [JOBS]
 #
 # GRID_FILE: one run per line, `NAME ARG...` (blank lines and # comments skipped); each run
 # becomes `PROGRAM ARG... --output OUT_DIR/NAME --progress none` with its log in
 # OUT_DIR/NAME.log. JOBS runs go at once (default 2). Runs whose OUT_DIR/NAME/summary.json
 # exists are skipped, so an interrupted grid can be resumed. GRID_EXTRA_ARGS (environment)
 # is appended to every run's arguments, e.g. "--device cuda --data-dir DIR". At the end
-# tools/experiments/summarize_runs.py prints the per-run and per-group tables to
+# experiments/summarize_runs.py prints the per-run and per-group tables to
 # OUT_DIR/summary.md (and stdout). Exit status: the number of failed runs (capped at 100).
 set -u -o pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PROGRAM="${1:?usage: run_grid.sh PROGRAM GRID_FILE OUT_DIR [JOBS]}"
 GRID="${2:?grid file}"
 OUT="${3:?output folder}"
@@ -47,6 +47,6 @@ while ((${#pids[@]} > 0)); do wait_one; done
 runs=()
 for dir in "$OUT"/*/; do [[ -f "$dir/summary.json" ]] && runs+=("$dir"); done
 if ((${#runs[@]} > 0)); then
-  python3 "$ROOT/tools/experiments/summarize_runs.py" "${runs[@]}" | tee "$OUT/summary.md"
+  python3 "$ROOT/experiments/summarize_runs.py" "${runs[@]}" | tee "$OUT/summary.md"
 fi
 exit $((failed > 100 ? 100 : failed))

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Pick the sghmc-spl settings to repeat on more seeds, from seed-1 runs (docs/results.md).
+"""Pick the sghmc-spl settings to repeat on more seeds, from seed-1 runs (experiments/README.md).
 
-    tools/experiments/pick_config.py GRID_FILE RUN_ROOT --min-conv-removed 0.4 --take 2 --seeds 2,3
+    experiments/pick_config.py GRID_FILE RUN_ROOT --min-conv-removed 0.4 --take 2 --seeds 2,3
 
 Among the grid's sghmc-spl runs whose folder under RUN_ROOT finished, keeps those that
 removed at least --min-conv-removed of the conv weights, ranks them by BMA accuracy (ties:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How many posterior samples should enter the model average? (standard library only)
 
-    tools/experiments/sample_subsets.py --eval build/bin/slab-eval --from 28,25,21 \
+    experiments/sample_subsets.py --eval build/bin/slab-eval --from 28,25,21 \
         [--baseline SGD_RUN_DIR...] RUN_DIR...
 
 For every run folder and every first epoch E of --from, runs

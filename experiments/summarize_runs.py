@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Summarise slab run folders as the tables of docs/results.md (standard library only).
 
-    tools/experiments/summarize_runs.py RUN_DIR... [--group-by optimizer,lr]
+    experiments/summarize_runs.py RUN_DIR... [--group-by optimizer,lr]
 
 For each run folder (written by a slab-train-* program) it reads summary.json, config.json
 and sparsity.txt and prints one row per run, then, per group of runs that differ only in
