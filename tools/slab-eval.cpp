@@ -29,7 +29,6 @@
 #include "tools/trainer/training_data.h"
 #include "tools/trainer/errors.h"
 #include "tools/trainer/evaluate.h"
-#include "tools/trainer/trainer.h"
 #include "tools/trainer/run_folder.h"
 
 namespace {
