@@ -17,7 +17,7 @@ namespace {
 using fused_pass::kChunk;
 
 // The state slots, in the order state_tensors() lists them.
-const std::vector<std::string> kSlots = {"mean", "hessian", "gradient_momentum"};
+const std::vector<std::string> kSlots = {kPosteriorMeanSlot, "hessian", "gradient_momentum"};
 
 // The scalars of step t (1, 2, ...); a sample reads only data_size and weight_decay.
 IvonCoefficients coefficients(const IvonOptions& options, double learning_rate, int64_t t) {

@@ -15,6 +15,9 @@
 
 namespace slab {
 
+// The state slot that holds a variational optimizer's posterior mean (predicts_at_mean()).
+inline constexpr const char* kPosteriorMeanSlot = "mean";
+
 class Optimizer {
  public:
   explicit Optimizer(std::vector<NamedParameter> parameters, double learning_rate)
@@ -39,6 +42,8 @@ class Optimizer {
   virtual bool predicts_at_mean() const { return false; }
   virtual void write_mean() {}    // parameters := the posterior mean
   virtual void write_sample() {}  // parameters := the current draw again
+  // Such an optimizer saves the mean as the state slot "<parameter>.mean"
+  // (kPosteriorMeanSlot), so a program that reads a checkpoint predicts at the mean too.
   // Whether the iterates are a Markov chain whose states are posterior samples (the
   // SG-MCMC samplers): the loop saves samples at the end of each cycle and averages them.
   virtual bool draws_posterior_samples() const { return false; }

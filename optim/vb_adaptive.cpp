@@ -17,7 +17,7 @@ namespace {
 using fused_pass::kChunk;
 
 // The state slots, in the order state_tensors() lists them.
-const std::vector<std::string> kSlots = {"mean", "precision", "momentum"};
+const std::vector<std::string> kSlots = {kPosteriorMeanSlot, "precision", "momentum"};
 }  // namespace
 
 uint64_t VbAdaptive::noise_stream(size_t parameter_index) { return noise::kVbDomain + parameter_index; }

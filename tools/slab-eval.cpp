@@ -26,6 +26,7 @@
 #include "data/loader.h"
 #include "models/factory.h"
 #include "optim/checkpoint.h"
+#include "optim/optimizer.h"
 #include "tools/trainer/training_data.h"
 #include "tools/trainer/errors.h"
 #include "tools/trainer/evaluate.h"
@@ -124,16 +125,17 @@ int evaluate_checkpoint(const EvalOptions& options, Device device) {
   const TrainingData data = load_test_data(d.dataset, d.data_dir, d.image_size, d.test_limit);
   if (!model) model = build(d, data);
   load_checkpoint(options.checkpoint, *model, d.model, nullptr);
-  // IVON and vb-adaptive keep a sample in the weights and the mean in their state: predict at the mean.
-  if (info.optimizer == "ivon" || info.optimizer == "vb-adaptive") {
-    const SafetensorsContents contents = load_safetensors(options.checkpoint);
-    std::map<std::string, Tensor> means;
-    for (const auto& [name, tensor] : contents.tensors) {
-      const std::string prefix = "optimizer.", suffix = ".mean";
-      if (name.rfind(prefix, 0) == 0 && name.size() > prefix.size() + suffix.size() &&
-          name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
-        means.emplace(name.substr(prefix.size(), name.size() - prefix.size() - suffix.size()), tensor);
-    }
+  // A variational optimizer (IVON, vb-adaptive) keeps a draw in the weights and the
+  // posterior mean in its state slot "<parameter>.mean" (optim/optimizer.h,
+  // kPosteriorMeanSlot): a checkpoint that holds those slots predicts at the mean.
+  const SafetensorsContents contents = load_safetensors(options.checkpoint);
+  std::map<std::string, Tensor> means;
+  const std::string prefix = "optimizer.", suffix = std::string(".") + kPosteriorMeanSlot;
+  for (const auto& [name, tensor] : contents.tensors)
+    if (name.rfind(prefix, 0) == 0 && name.size() > prefix.size() + suffix.size() &&
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+      means.emplace(name.substr(prefix.size(), name.size() - prefix.size() - suffix.size()), tensor);
+  if (!means.empty()) {
     model->load_state_dict(means, false);
     std::printf("weights: the %s variational mean\n", info.optimizer.c_str());
   }
