@@ -19,7 +19,8 @@ rather than repeating them.
 Every file draws its inputs from one seeded stream, in the order of FILES. --only still
 computes the files before the ones asked for (a fraction of a second), so the numbers of
 a file regenerated alone are those of a full run, and it writes only the files asked for:
-the others stay byte for byte as they are.
+the others stay byte for byte as they are. A new file goes at the end of FILES, so that
+the files before it keep their inputs.
 """
 import argparse
 import json
