@@ -1,108 +1,118 @@
 #include "models/factory.h"
 
+#include <algorithm>
 #include <charconv>
-#include <map>
-
-#include "core/random.h"
-#include "models/mlp.h"
-#include "models/preact_resnet.h"
-#include "models/resnet.h"
-#include "models/resnet_cifar.h"
-#include "models/small_cnn.h"
-#include "models/vgg.h"
-#include "models/wide_resnet.h"
+#include <mutex>
 
 namespace slab {
 
 namespace {
 
-std::string known_names() {
+// The registry: registration order is kept (the listing and model_names() follow it).
+// Registration normally happens at start-up, lookups while training; a mutex keeps a
+// registration from another thread from tearing a lookup.
+class Registry {
+ public:
+  Registry() {
+    for (RegisteredModel& model : detail::builtin_models()) add(std::move(model));
+  }
+
+  void add(RegisteredModel model) {
+    SLAB_CHECK(!model.pattern.empty() && model.pattern.front() != '<', "register_model: the pattern '", model.pattern,
+               "' must start with the name's fixed part (e.g. 'my-net' or 'my-net-<width>')");
+    SLAB_CHECK(model.builder != nullptr, "register_model('", model.pattern, "'): the builder is empty");
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const RegisteredModel& other : models_)
+      SLAB_CHECK(other.pattern != model.pattern, "register_model: '", model.pattern,
+                 "' is registered already (", other.description, ")");
+    models_.push_back(std::move(model));
+  }
+
+  std::vector<RegisteredModel> models() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return models_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<RegisteredModel> models_;
+};
+
+Registry& registry() {
+  static Registry instance;
+  return instance;
+}
+
+std::string joined_names() {
   std::string text;
   for (const std::string& name : model_names()) text += (text.empty() ? "" : ", ") + name;
   return text;
 }
 
-// "mlp-784-256-10" -> {784, 256, 10}; false when a part after `prefix` is not a positive integer.
-bool parse_numbers(const std::string& name, const std::string& prefix, std::vector<int64_t>& numbers) {
-  if (name.rfind(prefix, 0) != 0) return false;
+}  // namespace
+
+void register_model(const std::string& pattern, const std::string& description, ModelBuilder builder) {
+  registry().add({pattern, description, std::move(builder)});
+}
+
+std::vector<RegisteredModel> registered_models() { return registry().models(); }
+
+std::vector<std::string> model_names() {
+  std::vector<std::string> names;
+  for (const RegisteredModel& model : registered_models()) names.push_back(model.pattern);
+  return names;
+}
+
+std::string model_help() {
+  // Consecutive entries with one description share a line; descriptions start in one
+  // column, or on the next line under it when the names are longer.
+  constexpr size_t kColumn = 28;
+  const std::vector<RegisteredModel> models = registered_models();
+  std::string text;
+  for (size_t i = 0; i < models.size();) {
+    std::string names = models[i].pattern;
+    size_t j = i + 1;
+    for (; j < models.size() && models[j].description == models[i].description; ++j) names += ", " + models[j].pattern;
+    text += "  " + names;
+    if (names.size() + 4 <= kColumn) text += std::string(kColumn - 2 - names.size(), ' ');
+    else text += "\n" + std::string(kColumn, ' ');
+    text += models[i].description + "\n";
+    i = j;
+  }
+  return text;
+}
+
+std::optional<std::vector<int64_t>> model_name_numbers(const std::string& name, const std::string& prefix) {
+  if (name.rfind(prefix, 0) != 0 || name.size() == prefix.size()) return std::nullopt;
+  std::vector<int64_t> numbers;
   size_t begin = prefix.size();
   while (begin <= name.size()) {
     size_t end = name.find('-', begin);
     if (end == std::string::npos) end = name.size();
     int64_t value = 0;
     const auto [ptr, error] = std::from_chars(name.data() + begin, name.data() + end, value);
-    if (error != std::errc() || ptr != name.data() + end || value <= 0) return false;
+    if (error != std::errc() || ptr != name.data() + end || value <= 0) return std::nullopt;
     numbers.push_back(value);
     begin = end + 1;
   }
-  return !numbers.empty();
-}
-
-}  // namespace
-
-std::vector<std::string> model_names() {
-  return {"mlp-<in>-<hidden>-...",
-          "small-cnn",
-          "small-cnn-<c1>-<c2>",
-          "vgg11-bn",
-          "vgg13-bn",
-          "vgg16-bn",
-          "vgg19-bn",
-          "resnet20",
-          "resnet32",
-          "resnet44",
-          "resnet56",
-          "resnet110",
-          "resnet18",
-          "resnet34",
-          "resnet50",
-          "resnet18-imagenet",
-          "resnet34-imagenet",
-          "resnet50-imagenet",
-          "preact-resnet18",
-          "preact-resnet34",
-          "wrn-<depth>-<k>"};
+  return numbers;
 }
 
 std::shared_ptr<Module> make_model(const std::string& name, int64_t num_classes, int64_t in_channels, uint64_t seed) {
   SLAB_CHECK(num_classes > 0, "make_model('", name, "'): num_classes must be positive, got ", num_classes);
   SLAB_CHECK(in_channels > 0, "make_model('", name, "'): in_channels must be positive, got ", in_channels);
-  Generator generator(seed);
-
-  std::vector<int64_t> numbers;
-  if (parse_numbers(name, "mlp-", numbers)) {
-    const std::vector<int64_t> hidden(numbers.begin() + 1, numbers.end());
-    return std::make_shared<MLP>(numbers[0], hidden, num_classes, generator);
-  }
-  numbers.clear();
-  if (parse_numbers(name, "wrn-", numbers) && numbers.size() == 2)
-    return std::make_shared<WideResNet>(numbers[0], numbers[1], in_channels, num_classes, generator);
-  numbers.clear();
-  if (parse_numbers(name, "small-cnn-", numbers) && numbers.size() == 2)
-    return std::make_shared<SmallCNN>(in_channels, num_classes, generator, numbers[0], numbers[1]);
-
-  if (name == "small-cnn") return std::make_shared<SmallCNN>(in_channels, num_classes, generator);
-  static const std::map<std::string, int64_t> vgg = {
-      {"vgg11-bn", 11}, {"vgg13-bn", 13}, {"vgg16-bn", 16}, {"vgg19-bn", 19}};
-  if (auto it = vgg.find(name); it != vgg.end())
-    return std::make_shared<VGG>(it->second, in_channels, num_classes, generator);
-  static const std::map<std::string, int64_t> cifar_resnet = {
-      {"resnet20", 20}, {"resnet32", 32}, {"resnet44", 44}, {"resnet56", 56}, {"resnet110", 110}};
-  if (auto it = cifar_resnet.find(name); it != cifar_resnet.end())
-    return std::make_shared<CifarResNet>(it->second, in_channels, num_classes, generator);
-  static const std::map<std::string, std::pair<int64_t, ResNetStyle>> resnet = {
-      {"resnet18", {18, ResNetStyle::Cifar}},
-      {"resnet34", {34, ResNetStyle::Cifar}},
-      {"resnet50", {50, ResNetStyle::Cifar}},
-      {"resnet18-imagenet", {18, ResNetStyle::ImageNet}},
-      {"resnet34-imagenet", {34, ResNetStyle::ImageNet}},
-      {"resnet50-imagenet", {50, ResNetStyle::ImageNet}}};
-  if (auto it = resnet.find(name); it != resnet.end())
-    return std::make_shared<ResNet>(it->second.first, it->second.second, in_channels, num_classes, generator);
-  if (name == "preact-resnet18") return std::make_shared<PreActResNet>(18, in_channels, num_classes, generator);
-  if (name == "preact-resnet34") return std::make_shared<PreActResNet>(34, in_channels, num_classes, generator);
-
-  SLAB_FAIL("unknown model '", name, "'; known models: ", known_names());
+  const std::vector<RegisteredModel> models = registered_models();
+  for (const RegisteredModel& model : models)
+    if (model.is_exact() && model.pattern == name) return model.builder(name, num_classes, in_channels, seed);
+  std::vector<const RegisteredModel*> prefixed;
+  for (const RegisteredModel& model : models)
+    if (!model.is_exact() && name.rfind(model.prefix(), 0) == 0) prefixed.push_back(&model);
+  std::stable_sort(prefixed.begin(), prefixed.end(), [](const RegisteredModel* a, const RegisteredModel* b) {
+    return a->prefix().size() > b->prefix().size();
+  });
+  for (const RegisteredModel* model : prefixed)
+    if (std::shared_ptr<Module> built = model->builder(name, num_classes, in_channels, seed)) return built;
+  SLAB_FAIL("unknown model '", name, "'; known models: ", joined_names());
 }
 
 }  // namespace slab

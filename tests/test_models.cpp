@@ -15,6 +15,7 @@
 #include "golden_compare.h"
 #include "layers/layers.h"
 #include "models/factory.h"
+#include "models/mlp.h"
 #include "models/resnet.h"
 #include "models/resnet_cifar.h"
 #include "models/wide_resnet.h"
@@ -183,6 +184,57 @@ TEST_CASE("make_model: unknown and malformed names are clear errors listing the 
   CHECK_THROWS_WITH_AS(make_model("resnet20", 0, 3, 0), doctest::Contains("num_classes must be positive"), Error);
   // Example 1's network has 5027 parameters (docs/algorithm.md#variable-selection-outcomes).
   CHECK(make_model("mlp-1000-5-3", 1, 1, 0)->parameter_count() == 5027);
+}
+
+TEST_CASE("the registry: slab's own models are its first entries, each exact one with a PyTorch record") {
+  const std::vector<RegisteredModel> builtins = detail::builtin_models();
+  const std::vector<std::string> names = model_names();
+  REQUIRE(names.size() >= builtins.size());
+  const nlohmann::json golden = architectures();
+  for (size_t i = 0; i < builtins.size(); ++i) {
+    INFO("entry ", i, ": ", builtins[i].pattern);
+    CHECK(names[i] == builtins[i].pattern);
+    if (builtins[i].is_exact()) CHECK(golden.contains(builtins[i].pattern));
+    CHECK(model_help().find(builtins[i].pattern) != std::string::npos);
+  }
+}
+
+TEST_CASE("the registry: a user's model is built, listed and checked like slab's") {
+  register_model("test-tiny-mlp", "a test's model", [](const std::string&, int64_t classes, int64_t, uint64_t seed) {
+    Generator generator(seed);
+    return std::make_shared<MLP>(4, std::vector<int64_t>{3}, classes, generator);
+  });
+  CHECK(make_model("test-tiny-mlp", 2, 1, 0)->parameter_count() == 4 * 3 + 3 + 3 * 2 + 2);
+  CHECK(model_help().find("test-tiny-mlp") != std::string::npos);
+  CHECK(model_names().back() == "test-tiny-mlp");
+  const ModelBuilder none = [](const std::string&, int64_t, int64_t, uint64_t) { return std::shared_ptr<Module>(); };
+  CHECK_THROWS_WITH_AS(register_model("test-tiny-mlp", "again", none), doctest::Contains("registered already"), Error);
+  CHECK_THROWS_WITH_AS(register_model("<n>-net", "no fixed part", none), doctest::Contains("fixed part"), Error);
+  CHECK_THROWS_WITH_AS(register_model("resnet20", "a second resnet20", none), doctest::Contains("registered already"),
+                       Error);
+
+  // Prefix patterns: the longest prefix that accepts the name wins; a builder that returns
+  // null passes the name on, and a name nobody accepts is unknown.
+  register_model("mlp-7-<h>", "a two-hidden-layer MLP from 7 inputs", [](const std::string& name, int64_t classes,
+                                                                          int64_t, uint64_t seed) -> std::shared_ptr<Module> {
+    const auto numbers = model_name_numbers(name, "mlp-7-");
+    if (!numbers || numbers->size() != 1) return nullptr;
+    Generator generator(seed);
+    const int64_t h = numbers->front();
+    return std::make_shared<MLP>(7, std::vector<int64_t>{h, h}, classes, generator);
+  });
+  CHECK(make_model("mlp-7-5", 2, 1, 0)->parameter_count() == 7 * 5 + 5 + 5 * 5 + 5 + 5 * 2 + 2);  // the longer prefix
+  CHECK(make_model("mlp-7-5-4", 2, 1, 0)->parameter_count() == 7 * 5 + 5 + 5 * 4 + 4 + 4 * 2 + 2);  // passed on to mlp-
+  CHECK_THROWS_WITH_AS(make_model("test-tiny-mlp-2", 2, 1, 0), doctest::Contains("unknown model 'test-tiny-mlp-2'"),
+                       Error);
+}
+
+TEST_CASE("model_name_numbers: the positive integers after a prefix") {
+  CHECK(model_name_numbers("wrn-28-10", "wrn-") == std::vector<int64_t>{28, 10});
+  CHECK_FALSE(model_name_numbers("wrn-28-", "wrn-").has_value());
+  CHECK_FALSE(model_name_numbers("wrn-", "wrn-").has_value());
+  CHECK_FALSE(model_name_numbers("wrn-0-1", "wrn-").has_value());
+  CHECK_FALSE(model_name_numbers("vgg-1", "wrn-").has_value());
 }
 
 TEST_CASE("make_model is deterministic in the seed") {

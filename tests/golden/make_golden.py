@@ -1,9 +1,12 @@
 #!/usr/bin/python3
 """Golden files for slab's core ops, made by PyTorch (Debian's python3-torch 1.13, CPU).
 
-    /usr/bin/python3 tests/golden/make_golden.py
+    /usr/bin/python3 tests/golden/make_golden.py                  # every file
+    /usr/bin/python3 tests/golden/make_golden.py --only conv2d    # one file (or several)
 
-writes tests/golden/ops/*.safetensors, read by tests/test_golden.cpp. For every case the
+(/usr/bin/python3 is Debian's interpreter, which has python3-torch: tools/setup.sh
+--with-torch installs it; another python3 on PATH may have no torch.) Writes
+tests/golden/ops/*.safetensors, read by tests/test_golden.cpp. For every case the
 file holds the inputs and parameters (float32: both sides start from exactly the same
 numbers), a random upstream gradient (float32), and PyTorch's outputs and gradients with
 respect to every input and parameter. The references are computed in float64 from those
@@ -12,7 +15,14 @@ is compared at a float32 tolerance and its float64 path at a float64 one (see
 tests/golden/README.md). Each case's settings (stride, padding, momentum, ...) are in the
 header's __metadata__ as "<case>.<setting>" = "a b" strings, so the C++ side reads them
 rather than repeating them.
+
+Every file draws its inputs from one seeded stream, in the order of FILES. --only still
+computes the files before the ones asked for (a fraction of a second), so the numbers of
+a file regenerated alone are those of a full run, and it writes only the files asked for:
+the others stay byte for byte as they are. A new file goes at the end of FILES, so that
+the files before it keep their inputs.
 """
+import argparse
 import json
 import os
 import struct
@@ -112,7 +122,7 @@ def conv2d_file():
         g.setting(f"{name}.groups", groups)
         g.setting(f"{name}.bias", int(has_bias))
     g.setting("cases", *[c[0] for c in cases])
-    return g.write()
+    return g
 
 
 def batch_norm_file():
@@ -151,7 +161,7 @@ def batch_norm_file():
         g.setting(f"{name}.momentum", momentum)
         g.setting(f"{name}.eps", eps)
     g.setting("cases", *[c[0] for c in cases])
-    return g.write()
+    return g
 
 
 def pooling_file():
@@ -189,7 +199,7 @@ def pooling_file():
             g.setting(f"{name}.stride", *stride)
             g.setting(f"{name}.padding", *padding)
     g.setting("cases", *[c[1] for c in cases])
-    return g.write()
+    return g
 
 
 def linear_file():
@@ -209,7 +219,7 @@ def linear_file():
             g.reference(f"{name}.grad_bias", b.grad)
         g.setting(f"{name}.bias", int(has_bias))
     g.setting("cases", *[c[0] for c in cases])
-    return g.write()
+    return g
 
 
 def softmax_and_loss_file():
@@ -233,7 +243,7 @@ def softmax_and_loss_file():
         g.reference(f"{name}.grad_logits", logits.grad)
     g.setting("log_softmax_cases", "log_softmax_rows", "log_softmax_3d_dim1", "log_softmax_dim0")
     g.setting("cross_entropy_cases", "cross_entropy", "cross_entropy_large_logits")
-    return g.write()
+    return g
 
 
 def small_convnet_file():
@@ -276,15 +286,30 @@ def small_convnet_file():
         g.reference(f"grad.{key}", value.grad)
     for key, value in stats.items():
         g.reference(f"{key}_after", value)
-    return g.write()
+    return g
+
+
+# In the order their inputs are drawn from the seeded stream.
+FILES = {"conv2d": conv2d_file, "batch_norm": batch_norm_file, "pooling": pooling_file, "linear": linear_file,
+         "softmax_cross_entropy": softmax_and_loss_file, "small_convnet": small_convnet_file}
 
 
 def main():
+    parser = argparse.ArgumentParser(description="Writes tests/golden/ops/*.safetensors with PyTorch.")
+    parser.add_argument("--only", nargs="+", choices=list(FILES), metavar="FILE",
+                        help="write only these files (%s); the others are left as they are" % ", ".join(FILES))
+    selected = set(parser.parse_args().only or FILES)
     os.makedirs(OUT, exist_ok=True)
     torch.manual_seed(20240611)
     total = 0
-    for make in [conv2d_file, batch_norm_file, pooling_file, linear_file, softmax_and_loss_file, small_convnet_file]:
-        path = make()
+    for name, make in FILES.items():
+        if not selected:
+            break  # the files after the last one asked for need not be computed
+        golden = make()
+        if name not in selected:
+            continue
+        selected.discard(name)
+        path = golden.write()
         size = os.path.getsize(path)
         total += size
         print(f"{os.path.relpath(path, HERE)}: {size} bytes")

@@ -1,8 +1,15 @@
 #!/usr/bin/python3
 """Golden files for slab's layers, models, optimizers and schedules, made with PyTorch.
 
-Run with Debian's python3-torch:  /usr/bin/python3 tests/golden/make_golden_models.py
-Writes small files under tests/golden/models/ (tens of KB in all):
+Run with Debian's python3-torch (/usr/bin/python3; tools/setup.sh --with-torch installs it,
+another python3 on PATH may have no torch):
+
+    /usr/bin/python3 tests/golden/make_golden_models.py                 # every group
+    /usr/bin/python3 tests/golden/make_golden_models.py --only layers   # one group (or several)
+
+Each group is one file under tests/golden/models/ (tens of KB in all) and depends on no
+random state (weights and inputs come from golden_values), so a group regenerated alone
+is byte for byte what a full run writes, and --only leaves the other files as they are:
 
   architectures.json          every make_model() name: state-dict keys, shapes, dtypes and
                               the parameter count of the PyTorch model (10 classes)
@@ -22,7 +29,15 @@ exact in float32, so the files hold only the results. The PyTorch model definiti
 follow the public PyTorch code slab's models name (kuangliu/pytorch-cifar,
 akamaster/pytorch_resnet_cifar10, torchvision.models.resnet, xternalz/WideResNet-pytorch);
 they are written out here because torchvision is not installed.
+
+Precision: these references are PyTorch's float32 results, because the C++ tests run the
+same float32 computation and compare at float32 tolerances (test_models.cpp: logits 1e-4,
+gradients 1e-3 relative; test_layers.cpp: 1e-4; test_optim.cpp: 2e-5). The numbers those
+tests compare at float64 accuracy are computed in float64 here: the gradient projections
+and norms (from the float32 gradient) and the schedules' learning rates (Python floats,
+compared at 1e-12). The ops' files (make_golden.py) are float64 throughout.
 """
+import argparse
 import json
 import math
 import os
@@ -556,16 +571,27 @@ def schedules_step():
     save(os.path.join(OUT, "schedules.safetensors"), out)
 
 
+GROUPS = {
+    "architectures": write_architectures,
+    "resnet20": lambda: model_step(make("resnet20"), "resnet20", (2, 3, 32, 32), [3, 7], 1024),
+    "small_cnn": lambda: model_step(make("small-cnn", 10, 1), "small_cnn", (2, 1, 28, 28), [1, 9], 1024),
+    "layers": layers_step,
+    "optimizers": optimizers_step,
+    "schedules": schedules_step,
+}
+
+
 def main():
+    parser = argparse.ArgumentParser(description="Writes tests/golden/models/* with PyTorch.")
+    parser.add_argument("--only", nargs="+", choices=list(GROUPS), metavar="GROUP",
+                        help="regenerate only these groups (%s); the others are left as they are" % ", ".join(GROUPS))
+    selected = parser.parse_args().only or list(GROUPS)
     os.makedirs(OUT, exist_ok=True)
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    write_architectures()
-    model_step(make("resnet20"), "resnet20", (2, 3, 32, 32), [3, 7], 1024)
-    model_step(make("small-cnn", 10, 1), "small_cnn", (2, 1, 28, 28), [1, 9], 1024)
-    layers_step()
-    optimizers_step()
-    schedules_step()
+    for name in GROUPS:
+        if name in selected:
+            GROUPS[name]()
     for f in sorted(os.listdir(OUT)):
         print("%-28s %8d bytes" % (f, os.path.getsize(os.path.join(OUT, f))))
 

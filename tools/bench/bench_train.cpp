@@ -124,7 +124,7 @@ int run(const TrainBenchmarkOptions& o) {
 int run_train_benchmark(int argc, char** argv) {
   TrainBenchmarkOptions o;
   CLI::App app("slab-bench train: images/s of training steps (forward, backward, SGD) on random data", "slab-bench train");
-  app.add_option("--model", o.model, "architecture (models/factory.h names)")->capture_default_str();
+  app.add_option("--model", o.model, "architecture: a registered model (listed below)")->capture_default_str();
   app.add_option("--device", o.device, "cpu, cuda or cuda:N (model and batch live there)")->capture_default_str();
   app.add_option("--batch", o.batch_size, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--steps", o.steps, "timed steps per pass")->capture_default_str()->check(CLI::PositiveNumber);
@@ -135,6 +135,7 @@ int run_train_benchmark(int argc, char** argv) {
   app.add_option("--classes", o.classes, "output classes")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--threads", o.threads, "CPU threads (0: OpenMP's default)")->check(CLI::NonNegativeNumber);
   app.add_option("--seed", o.seed, "seed of the weights and the random batch");
+  app.footer("Models (--model):\n" + model_help());
   return parse_and_run_bench(app, argc, argv, [&] { return run(o); });
 }
 

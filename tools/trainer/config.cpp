@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "core/device.h"
+#include "models/factory.h"
 #include "tools/trainer/errors.h"
 
 namespace slab::tools {
@@ -25,9 +26,7 @@ std::string join(const std::vector<std::string>& list) {
 
 void add_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--data-dir", c.data_dir, "dataset folder")->capture_default_str();
-  app.add_option("--model", c.model, "architecture (models/factory.h: small-cnn, resnet20, resnet18, vgg16-bn, "
-                                      "mlp-784-256-256, wrn-28-10, ...)")
-      ->capture_default_str();
+  app.add_option("--model", c.model, "architecture: a registered model (listed below)")->capture_default_str();
   app.add_option("--epochs", c.epochs, "epochs to train")->capture_default_str();
   app.add_option("--batch-size", c.batch_size, "training examples per step")->capture_default_str();
   app.add_option("--eval-batch-size", c.eval_batch_size, "test examples per forward pass (0: max(batch size, 256))");
@@ -90,6 +89,7 @@ ParsedCommandLine parse_train_command_line(const ProgramDefaults& defaults, cons
                defaults.program);
   app.allow_extras(false);
   add_flags(app, c);
+  app.footer("Models (--model; models/factory.h, register_model adds one):\n" + model_help());
   std::vector<std::string> storage = arguments;
   if (storage.empty()) storage.push_back(defaults.program);
   std::vector<char*> argv;
