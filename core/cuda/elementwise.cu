@@ -1,5 +1,5 @@
 // Elementwise kernels on the GPU: unary maps, broadcasting binary maps, axpy and expand,
-// with the CPU's formulas (core/cpu/elementwise.cpp) term for term. One kernel per dtype
+// with the formulas the CPU kernels use (core/elementwise_math.h). One kernel per dtype
 // with the op chosen by a switch: the switch is uniform across a launch, so it costs a
 // branch, not divergence, and it keeps the number of compiled kernels small.
 #include <vector>
@@ -59,48 +59,6 @@ BroadcastIndex plan_broadcast(const Shape& out_shape, const Shape* first, const 
 namespace {
 
 using detail::BroadcastIndex;
-
-template <typename T>
-__device__ __forceinline__ T unary_value(UnaryOp op, T v, T alpha, T beta) {
-  switch (op) {
-    case UnaryOp::Neg: return -v;
-    case UnaryOp::Exp: return math::exp(v);
-    case UnaryOp::Log: return math::log(v);
-    case UnaryOp::Sqrt: return math::sqrt(v);
-    case UnaryOp::Pow: return math::pow(v, alpha);
-    case UnaryOp::Abs: return math::abs(v);
-    case UnaryOp::Clamp: return math::min(math::max(v, alpha), beta);
-    case UnaryOp::Relu: return v > T(0) ? v : T(0);
-    case UnaryOp::Sigmoid: return T(1) / (T(1) + math::exp(-v));
-    case UnaryOp::Tanh: return math::tanh(v);
-    case UnaryOp::AddScalar: return v + alpha;
-    case UnaryOp::MulScalar: return v * alpha;
-    case UnaryOp::RSubScalar: return alpha - v;
-    case UnaryOp::Square: return v * v;
-    case UnaryOp::Sign: return T((v > T(0)) - (v < T(0)));
-    case UnaryOp::Reciprocal: return T(1) / v;
-    case UnaryOp::Step: return v > T(0) ? T(1) : T(0);
-  }
-  return v;
-}
-
-template <typename T>
-__device__ __forceinline__ T binary_value(BinaryOp op, T x, T y, T alpha, T beta) {
-  switch (op) {
-    case BinaryOp::Add: return x + y;
-    case BinaryOp::Sub: return x - y;
-    case BinaryOp::Mul: return x * y;
-    case BinaryOp::Div: return x / y;
-    case BinaryOp::ReluGrad: return y > T(0) ? x : T(0);
-    case BinaryOp::SigmoidGrad: return x * y * (T(1) - y);
-    case BinaryOp::TanhGrad: return x * (T(1) - y * y);
-    case BinaryOp::AbsGrad: return y > T(0) ? x : (y < T(0) ? -x : T(0));
-    case BinaryOp::ClampGrad: return (y > alpha && y < beta) ? x : T(0);
-    case BinaryOp::PowGrad: return x * alpha * math::pow(y, alpha - T(1));
-    case BinaryOp::BceWithLogits: return math::max(x, T(0)) - x * y + math::log1p(math::exp(-math::abs(x)));
-  }
-  return x;
-}
 
 template <typename T>
 __global__ void unary_kernel(UnaryOp op, const T* x, T* out, int64_t n, T alpha, T beta) {
