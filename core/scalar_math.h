@@ -9,8 +9,11 @@
 
 #include "core/host_device.h"
 
-#if defined(__CUDA_ARCH__)
+#if defined(__CUDACC__)
 #include <math_constants.h>
+#endif
+
+#if defined(__CUDA_ARCH__)
 #define SLAB_DEFINE_LIBM(name, device_float, device_double)                  \
   SLAB_HOST_DEVICE float name(float x) { return ::device_float(x); }        \
   SLAB_HOST_DEVICE double name(double x) { return ::device_double(x); }

@@ -67,8 +67,8 @@ __device__ __forceinline__ double block_sum(double v, double* scratch) {
   return total;
 }
 
-// The plan of core/cpu/elementwise.cpp, built on the host: dimensions of extent 1 dropped,
-// neighbours merged where every operand allows. Throws when more than kMaxDims remain.
+// The host's plan (core/broadcast_plan.h) of one or two operands (second may be null) in a
+// fixed-size index the kernels take by value. Throws when more than kMaxDims remain.
 BroadcastIndex plan_broadcast(const Shape& out_shape, const Shape* first, const Shape* second);
 
 }  // namespace slab::cuda::detail

@@ -2,8 +2,7 @@
 // with the formulas the CPU kernels use (core/elementwise_math.h). One kernel per dtype
 // with the op chosen by a switch: the switch is uniform across a launch, so it costs a
 // branch, not divergence, and it keeps the number of compiled kernels small.
-#include <vector>
-
+#include "core/broadcast_plan.h"
 #include "core/cuda/device_math.cuh"
 #include "core/cuda/runtime.h"
 
@@ -12,44 +11,15 @@ namespace slab::cuda {
 namespace detail {
 
 BroadcastIndex plan_broadcast(const Shape& out_shape, const Shape* first, const Shape* second) {
-  const size_t rank = out_shape.size();
-  const Shape* operands[2] = {first, second};
-  const int count = second == nullptr ? 1 : 2;
-  // Right-aligned strides of each operand, 0 where it broadcasts.
-  std::vector<int64_t> full[2];
-  for (int k = 0; k < count; ++k) {
-    full[k].assign(rank, 0);
-    int64_t stride = 1;
-    const Shape& shape = *operands[k];
-    for (size_t i = 0; i < shape.size(); ++i) {
-      const size_t d = rank - 1 - i;
-      const int64_t extent = shape[shape.size() - 1 - i];
-      full[k][d] = extent == 1 ? 0 : stride;
-      stride *= extent;
-    }
-  }
-  std::vector<int64_t> extents;
-  std::vector<int64_t> strides[2];
-  for (size_t d = 0; d < rank; ++d) {
-    if (out_shape[d] == 1) continue;
-    bool merge = !extents.empty();
-    for (int k = 0; merge && k < count; ++k) merge = strides[k].back() == full[k][d] * out_shape[d];
-    if (merge) {
-      extents.back() *= out_shape[d];
-      for (int k = 0; k < count; ++k) strides[k].back() = full[k][d];
-    } else {
-      extents.push_back(out_shape[d]);
-      for (int k = 0; k < count; ++k) strides[k].push_back(full[k][d]);
-    }
-  }
-  BroadcastIndex plan;
-  if (extents.empty()) return plan;  // one element: rank 1, extent 1, strides 0
-  SLAB_CHECK(extents.size() <= static_cast<size_t>(kMaxDims), "broadcast to shape ", out_shape,
+  const BroadcastPlan merged =
+      second == nullptr ? slab::plan_broadcast(out_shape, {first}) : slab::plan_broadcast(out_shape, {first, second});
+  SLAB_CHECK(merged.extents.size() <= static_cast<size_t>(kMaxDims), "broadcast to shape ", out_shape,
              ": the CUDA kernels handle at most ", kMaxDims, " non-mergeable dimensions");
-  plan.rank = static_cast<int>(extents.size());
+  BroadcastIndex plan;
+  plan.rank = static_cast<int>(merged.extents.size());
   for (int d = 0; d < plan.rank; ++d) {
-    plan.extents[d] = extents[d];
-    for (int k = 0; k < count; ++k) plan.strides[k][d] = strides[k][d];
+    plan.extents[d] = merged.extents[d];
+    for (size_t k = 0; k < merged.strides.size(); ++k) plan.strides[k][d] = merged.strides[k][d];
   }
   return plan;
 }
