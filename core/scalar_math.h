@@ -14,13 +14,19 @@
 #endif
 
 #if defined(__CUDA_ARCH__)
-#define SLAB_DEFINE_LIBM(name, device_float, device_double)                  \
-  SLAB_HOST_DEVICE float name(float x) { return ::device_float(x); }        \
+#define SLAB_DEFINE_LIBM(name, device_float, device_double)                                 \
+  SLAB_HOST_DEVICE float name(float x) { return ::device_float(x); }                       \
   SLAB_HOST_DEVICE double name(double x) { return ::device_double(x); }
+#define SLAB_DEFINE_LIBM2(name, device_float, device_double)                                \
+  SLAB_HOST_DEVICE float name(float x, float y) { return ::device_float(x, y); }           \
+  SLAB_HOST_DEVICE double name(double x, double y) { return ::device_double(x, y); }
 #else
-#define SLAB_DEFINE_LIBM(name, device_float, device_double)                  \
-  SLAB_HOST_DEVICE float name(float x) { return std::name(x); }             \
+#define SLAB_DEFINE_LIBM(name, device_float, device_double)                                 \
+  SLAB_HOST_DEVICE float name(float x) { return std::name(x); }                            \
   SLAB_HOST_DEVICE double name(double x) { return std::name(x); }
+#define SLAB_DEFINE_LIBM2(name, device_float, device_double)                                \
+  SLAB_HOST_DEVICE float name(float x, float y) { return std::name(x, y); }                \
+  SLAB_HOST_DEVICE double name(double x, double y) { return std::name(x, y); }
 #endif
 
 namespace slab::math {
@@ -31,22 +37,7 @@ SLAB_DEFINE_LIBM(log1p, log1pf, log1p)
 SLAB_DEFINE_LIBM(sqrt, sqrtf, sqrt)
 SLAB_DEFINE_LIBM(tanh, tanhf, tanh)
 SLAB_DEFINE_LIBM(abs, fabsf, fabs)
-
-SLAB_HOST_DEVICE float pow(float x, float y) {
-#if defined(__CUDA_ARCH__)
-  return ::powf(x, y);
-#else
-  return std::pow(x, y);
-#endif
-}
-
-SLAB_HOST_DEVICE double pow(double x, double y) {
-#if defined(__CUDA_ARCH__)
-  return ::pow(x, y);
-#else
-  return std::pow(x, y);
-#endif
-}
+SLAB_DEFINE_LIBM2(pow, powf, pow)
 
 template <typename T>
 SLAB_HOST_DEVICE T max(T a, T b) {
@@ -71,3 +62,4 @@ SLAB_HOST_DEVICE T negative_infinity() {
 }  // namespace slab::math
 
 #undef SLAB_DEFINE_LIBM
+#undef SLAB_DEFINE_LIBM2
