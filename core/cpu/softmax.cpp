@@ -12,13 +12,10 @@ void softmax(const Tensor& x, int64_t outer, int64_t extent, int64_t inner, bool
     using scalar_t = decltype(zero);
     const scalar_t* px = x.data<scalar_t>();
     scalar_t* po = out.data<scalar_t>();
-#pragma omp parallel for collapse(2) if (outer * extent * inner > kParallelGrain) schedule(static)
-    for (int64_t o = 0; o < outer; ++o) {
-      for (int64_t i = 0; i < inner; ++i) {
-        const int64_t base = o * extent * inner + i;
-        softmax_math::softmax_line(px + base, po + base, extent, inner, log);
-      }
-    }
+    for_each_line(outer, extent, inner, [&](int64_t o, int64_t i) {
+      const int64_t base = o * extent * inner + i;
+      softmax_math::softmax_line(px + base, po + base, extent, inner, log);
+    });
   });
 }
 
@@ -29,13 +26,10 @@ void softmax_backward(const Tensor& grad, const Tensor& y, int64_t outer, int64_
     const scalar_t* pg = grad.data<scalar_t>();
     const scalar_t* py = y.data<scalar_t>();
     scalar_t* po = out.data<scalar_t>();
-#pragma omp parallel for collapse(2) if (outer * extent * inner > kParallelGrain) schedule(static)
-    for (int64_t o = 0; o < outer; ++o) {
-      for (int64_t i = 0; i < inner; ++i) {
-        const int64_t base = o * extent * inner + i;
-        softmax_math::softmax_backward_line(pg + base, py + base, po + base, extent, inner, log);
-      }
-    }
+    for_each_line(outer, extent, inner, [&](int64_t o, int64_t i) {
+      const int64_t base = o * extent * inner + i;
+      softmax_math::softmax_backward_line(pg + base, py + base, po + base, extent, inner, log);
+    });
   });
 }
 
