@@ -71,38 +71,29 @@ std::string SpikeSlabOptions::describe() const {
 
 // ---- the pieces ----------------------------------------------------------------------
 
+// The weight seen as [rows, columns, inner]: a conv's kernel slice is (row, column), a
+// linear column is column. The reduction runs where the weight is, in the device's
+// deterministic order, and only one sum per group is copied back. A host weight is reduced
+// in double (squares and sums as exact as a loop in double); a device weight in its own
+// type, with sums added in double and rounded once, because Tensor::to(DType) converts on
+// the host and would copy the whole weight back and forth.
 std::vector<double> group_mean_squares(const Tensor& weight, const PriorLayout& layout) {
   SLAB_CHECK(weight.numel() == layout.numel(), "spike-and-slab: weight of shape ", weight.shape(),
              " does not match its prior layout");
-  if (!weight.device().is_cpu()) return group_mean_squares_by_ops(weight, layout);
-  const std::vector<double> w = weight.to_vector();
-  const PriorGroupMap map = layout.group_map();
-  std::vector<double> sums(static_cast<size_t>(layout.group_count()), 0.0);
-  for (int64_t row = 0; row < layout.rows; ++row)
-    for (int64_t column = 0; column < layout.columns; ++column) {
-      double& sum = sums[static_cast<size_t>(map.group_of(row, column))];
-      for (int64_t k = 0; k < layout.inner; ++k) {
-        const double x = w[static_cast<size_t>((row * layout.columns + column) * layout.inner + k)];
-        sum += x * x;
-      }
-    }
-  const double size = static_cast<double>(layout.group_size());
-  for (double& s : sums) s /= size;
-  return sums;
-}
-
-// The weight seen as [rows, columns, inner]: a conv's kernel slice is (row, column), a
-// linear column is column. The reductions run where the weight is (float32, in the
-// device's deterministic order), and only one number per group comes back.
-std::vector<double> group_mean_squares_by_ops(const Tensor& weight, const PriorLayout& layout) {
-  SLAB_CHECK(weight.numel() == layout.numel(), "spike-and-slab: weight of shape ", weight.shape(),
-             " does not match its prior layout");
   NoGradGuard no_grad;
-  const Tensor w = weight.detach().reshape({layout.rows, layout.columns, layout.inner});
-  const Tensor squares = mul(w, w);
-  const Tensor means =
-      layout.grouping == PriorGrouping::ConvKernels ? mean(squares, {2}) : mean(squares, {0, 2});
-  return means.to_vector();
+  const Tensor w = weight.device().is_cpu() ? weight.detach().to(DType::f64) : weight.detach();
+  Tensor sums;
+  if (layout.grouping == PriorGrouping::ConvKernels) {
+    const Tensor slices = w.reshape({layout.rows * layout.columns, layout.inner});
+    sums = sum(mul(slices, slices), {1});
+  } else {
+    const Tensor columns = w.reshape({layout.rows, layout.columns * layout.inner});
+    sums = sum(mul(columns, columns), {0});
+  }
+  std::vector<double> means = sums.to_vector();
+  const double size = static_cast<double>(layout.group_size());
+  for (double& m : means) m /= size;
+  return means;
 }
 
 double log_inclusion_probability(double sum_squares, int64_t m, double lambda1, double lambda0, double theta,
@@ -133,35 +124,13 @@ double posterior_half_point(int64_t m, const SpikeSlabOptions& options) {
 
 namespace {
 
-// Per input channel and per output filter of a conv weight: max, min and max |w|.
+// Per input channel and per output filter of a conv weight: max, min and max |w|, by
+// reductions where the weight is (exact: max and min do not round).
 struct UnitExtremes {
   std::vector<double> in_max, in_min, in_abs, out_max, out_min, out_abs;
 };
 
-UnitExtremes host_unit_extremes(const Tensor& weight) {
-  const int64_t out = weight.size(0), in = weight.size(1), inner = weight.size(2) * weight.size(3);
-  const std::vector<double> w = weight.to_vector();
-  constexpr double inf = std::numeric_limits<double>::infinity();
-  UnitExtremes e{std::vector<double>(static_cast<size_t>(in), -inf), std::vector<double>(static_cast<size_t>(in), inf),
-                 std::vector<double>(static_cast<size_t>(in), 0.0),  std::vector<double>(static_cast<size_t>(out), -inf),
-                 std::vector<double>(static_cast<size_t>(out), inf), std::vector<double>(static_cast<size_t>(out), 0.0)};
-  for (int64_t o = 0; o < out; ++o)
-    for (int64_t i = 0; i < in; ++i)
-      for (int64_t k = 0; k < inner; ++k) {
-        const double x = w[static_cast<size_t>((o * in + i) * inner + k)];
-        const size_t is = static_cast<size_t>(i), os = static_cast<size_t>(o);
-        e.in_max[is] = std::max(e.in_max[is], x);
-        e.in_min[is] = std::min(e.in_min[is], x);
-        e.in_abs[is] = std::max(e.in_abs[is], std::abs(x));
-        e.out_max[os] = std::max(e.out_max[os], x);
-        e.out_min[os] = std::min(e.out_min[os], x);
-        e.out_abs[os] = std::max(e.out_abs[os], std::abs(x));
-      }
-  return e;
-}
-
-// The same extremes by reductions where the weight is (exact: max and min do not round).
-UnitExtremes unit_extremes_by_ops(const Tensor& weight) {
+UnitExtremes unit_extremes(const Tensor& weight) {
   NoGradGuard no_grad;
   const Tensor w = weight.detach().reshape({weight.size(0), weight.size(1), weight.size(2) * weight.size(3)});
   const Tensor slice_max = max(w, 2).values;                 // [out, in]
@@ -192,13 +161,7 @@ ConvUnitTests hard_tests_from(const UnitExtremes& e, HardTest test, double thres
 
 ConvUnitTests conv_hard_tests(const Tensor& weight, HardTest test, double threshold) {
   SLAB_CHECK(weight.dim() == 4, "conv hard test: expected a weight [out, in, kh, kw], got ", weight.shape());
-  return hard_tests_from(weight.device().is_cpu() ? host_unit_extremes(weight) : unit_extremes_by_ops(weight), test,
-                         threshold);
-}
-
-ConvUnitTests conv_hard_tests_by_ops(const Tensor& weight, HardTest test, double threshold) {
-  SLAB_CHECK(weight.dim() == 4, "conv hard test: expected a weight [out, in, kh, kw], got ", weight.shape());
-  return hard_tests_from(unit_extremes_by_ops(weight), test, threshold);
+  return hard_tests_from(unit_extremes(weight), test, threshold);
 }
 
 double live_mean_square(const std::vector<double>& group_mean_squares, const PriorState& state) {

@@ -105,10 +105,8 @@ class SpikeSlabPrior {
 // ---- the pieces, on raw parameter data (also used by tests and reports) ---------------
 
 // mean(w_g^2) of every soft group of a parameter, in group order (optim/prior_state.h).
-// A host weight is summed in double on the host; a device weight is reduced where it is
-// (group_mean_squares_by_ops), so only one number per group is copied back.
+// The weight is reduced on its device, so only one number per group is copied back.
 std::vector<double> group_mean_squares(const Tensor& weight, const PriorLayout& layout);
-std::vector<double> group_mean_squares_by_ops(const Tensor& weight, const PriorLayout& layout);
 // log of the spike-and-slab inclusion probability p_g for a group of m weights with
 // sum of squares s (docs/algorithm.md#spike-and-slab-e-step), computed in log space.
 double log_inclusion_probability(double sum_squares, int64_t m, double lambda1, double lambda0, double theta,
@@ -123,10 +121,8 @@ double posterior_half_point(int64_t m, const SpikeSlabOptions& options);
 struct ConvUnitTests {
   std::vector<uint8_t> keep_input_channels, keep_filters;
 };
-// Like group_mean_squares, a device weight is reduced on its device; the _by_ops form does
-// that on any device (the tests compare the two paths on the CPU).
+// Like group_mean_squares, the weight is reduced on its device.
 ConvUnitTests conv_hard_tests(const Tensor& weight, HardTest test, double threshold);
-ConvUnitTests conv_hard_tests_by_ops(const Tensor& weight, HardTest test, double threshold);
 // The layer scale of threshold-scale `layer`: mean(w^2) over the live weights, from the
 // per-group mean squares (groups have equal sizes) and the masks; 0 when nothing is live.
 double live_mean_square(const std::vector<double>& group_mean_squares, const PriorState& state);

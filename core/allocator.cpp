@@ -63,15 +63,6 @@ void host_release(void* ptr, size_t bytes) {
   c.stats.bytes_cached += size;
 }
 
-void host_empty_cache() {
-  HostCache& c = cache();
-  std::lock_guard<std::mutex> lock(c.mutex);
-  for (auto& [size, blocks] : c.free_blocks)
-    for (void* ptr : blocks) std::free(ptr);
-  c.free_blocks.clear();
-  c.stats.bytes_cached = 0;
-}
-
 AllocatorStats host_allocator_stats() {
   HostCache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);

@@ -21,7 +21,6 @@ struct AllocatorStats {
 
 void* host_allocate(size_t bytes);        // 64-byte aligned; never returns null
 void host_release(void* ptr, size_t bytes);  // back into the cache
-void host_empty_cache();                  // gives cached blocks back to the system
 AllocatorStats host_allocator_stats();
 
 }  // namespace slab

@@ -26,12 +26,7 @@ Tensor Conv2d::forward(const Tensor& input) {
   SLAB_CHECK(input.defined() && input.dim() == 4 && input.size(1) == in_channels, "Conv2d(", in_channels, " -> ",
              out_channels, "): expected an input [n, ", in_channels, ", h, w], got shape ",
              input.defined() ? input.shape() : Shape{});
-  Conv2dOptions op;
-  op.stride = options.stride;
-  op.padding = options.padding;
-  op.dilation = options.dilation;
-  op.groups = options.groups;
-  return conv2d(input, weight, bias, op);
+  return conv2d(input, weight, bias, options);
 }
 
 }  // namespace slab

@@ -8,16 +8,15 @@
 #pragma once
 #include <array>
 
+#include "core/ops.h"
 #include "core/random.h"
 #include "layers/module.h"
 
 namespace slab {
 
-struct ConvOptions {
-  std::array<int64_t, 2> stride{1, 1};
-  std::array<int64_t, 2> padding{0, 0};
-  std::array<int64_t, 2> dilation{1, 1};
-  int64_t groups = 1;
+// The op's geometry (core/ops.h Conv2dOptions: stride, padding, dilation, groups) and what
+// the layer adds to it.
+struct ConvOptions : Conv2dOptions {
   bool bias = true;
   PriorGrouping grouping = PriorGrouping::ConvKernels;
 };

@@ -54,19 +54,6 @@ void read_noise_seed(const Metadata& metadata, uint64_t& seed, const char* optim
   }
 }
 
-double parse_scalar(const Metadata& metadata, const std::string& key, const char* optimizer) {
-  auto it = metadata.find(key);
-  SLAB_CHECK(it != metadata.end(), optimizer, ": the saved state lacks '", key, "'");
-  try {
-    size_t used = 0;
-    const double value = std::stod(it->second, &used);
-    SLAB_CHECK(used == it->second.size(), "");
-    return value;
-  } catch (const std::exception&) {
-    SLAB_FAIL(optimizer, ": saved '", key, "' = '", it->second, "' is not a number");
-  }
-}
-
 void check_state_keys(const std::vector<NamedParameter>& parameters, const std::map<std::string, Tensor>& tensors,
                       const std::vector<std::string>& slots, const char* optimizer) {
   std::set<std::string> known;

@@ -16,10 +16,9 @@ void check_optimizer_parameters(const std::vector<NamedParameter>& parameters, c
 // a build with the CUDA backend (optim/cuda/optimizer_kernels.h).
 void check_cpu_step(const NamedParameter& parameter, const Tensor& gradient, const char* optimizer);
 
-// Round-trip decimal text of a double (17 significant digits) and its parse, which names
-// the key when the text is not a number.
+// Round-trip decimal text of a double (17 significant digits), for the metadata a state
+// records for the reader (hyperparameters are not restored from it).
 std::string format_scalar(double value);
-double parse_scalar(const Metadata& metadata, const std::string& key, const char* optimizer);
 
 // The noisy optimizers' metadata: their name and the seed that keys their Philox noise, so a
 // resumed run draws the same noise. read_noise_seed leaves `seed` as it is when the state

@@ -299,10 +299,10 @@ TEST_CASE("the posterior E-step is the exact p_g in log space, with p_g = 1/2 at
   CHECK_THROWS_WITH_AS(SpikeSlabPrior{bad}, doctest::Contains("needs the training-set size N"), Error);
 }
 
-TEST_CASE("the reductions a GPU uses give the host's statistics and tests") {
-  // The device path (group_mean_squares_by_ops, conv_hard_tests_by_ops) runs on any device;
-  // on the CPU it must reproduce the host loops: the same mean squares to float rounding,
-  // and the same keep decisions (max and min do not round). Zeroed units as after pruning.
+TEST_CASE("the E-step statistics and hard tests match loops over the weights") {
+  // group_mean_squares and conv_hard_tests reduce by ops wherever the weight is; here they
+  // are checked against loops in double: the same mean squares to float rounding, and the
+  // same keep decisions (max and min do not round). Zeroed units as after pruning.
   Generator generator(7, 3);
   Tensor conv = randn({6, 5, 3, 3}, generator);
   for (int64_t i = 0; i < 5; ++i)
@@ -310,25 +310,49 @@ TEST_CASE("the reductions a GPU uses give the host's statistics and tests") {
   for (int64_t o = 0; o < 6; ++o)
     for (int64_t k = 0; k < 9; ++k) conv.set({o, 3, k / 3, k % 3}, 0.004 * (k - 4));  // a small, spread channel
   const PriorLayout conv_layout = PriorLayout::of(conv.shape(), PriorGrouping::ConvKernels);
-  const std::vector<double> host = group_mean_squares(conv, conv_layout);
-  const std::vector<double> ops = group_mean_squares_by_ops(conv, conv_layout);
-  REQUIRE(ops.size() == host.size());
-  for (size_t g = 0; g < host.size(); ++g) CHECK(ops[g] == doctest::Approx(host[g]).epsilon(1e-6));
+  const std::vector<double> squares = group_mean_squares(conv, conv_layout);
+  REQUIRE(squares.size() == 30);
+  std::vector<double> filter_abs(6, 0.0), filter_max(6, -1e30), filter_min(6, 1e30);
+  std::vector<double> channel_abs(5, 0.0), channel_max(5, -1e30), channel_min(5, 1e30);
+  for (int64_t o = 0; o < 6; ++o)
+    for (int64_t i = 0; i < 5; ++i) {
+      double total = 0;
+      for (int64_t k = 0; k < 9; ++k) {
+        const double x = conv.at({o, i, k / 3, k % 3});
+        total += x * x;
+        filter_abs[o] = std::max(filter_abs[o], std::abs(x));
+        filter_max[o] = std::max(filter_max[o], x);
+        filter_min[o] = std::min(filter_min[o], x);
+        channel_abs[i] = std::max(channel_abs[i], std::abs(x));
+        channel_max[i] = std::max(channel_max[i], x);
+        channel_min[i] = std::min(channel_min[i], x);
+      }
+      CHECK(squares[o * 5 + i] == doctest::Approx(total / 9).epsilon(1e-6));
+    }
   for (HardTest test : {HardTest::Magnitude, HardTest::Range})
     for (double threshold : {0.01, 0.02, 0.5}) {
-      const ConvUnitTests a = conv_hard_tests(conv, test, threshold), b = conv_hard_tests_by_ops(conv, test, threshold);
-      CHECK(a.keep_filters == b.keep_filters);
-      CHECK(a.keep_input_channels == b.keep_input_channels);
+      const ConvUnitTests tests = conv_hard_tests(conv, test, threshold);
+      for (int64_t o = 0; o < 6; ++o) {
+        const double statistic = test == HardTest::Magnitude ? filter_abs[o] : filter_max[o] - filter_min[o];
+        CHECK(tests.keep_filters[o] == (statistic < threshold ? 0 : 1));
+      }
+      for (int64_t i = 0; i < 5; ++i) {
+        const double statistic = test == HardTest::Magnitude ? channel_abs[i] : channel_max[i] - channel_min[i];
+        CHECK(tests.keep_input_channels[i] == (statistic < threshold ? 0 : 1));
+      }
     }
-  const ConvUnitTests magnitude = conv_hard_tests_by_ops(conv, HardTest::Magnitude, 0.02);
+  const ConvUnitTests magnitude = conv_hard_tests(conv, HardTest::Magnitude, 0.02);
   CHECK(magnitude.keep_filters[2] == 0);
   CHECK(magnitude.keep_input_channels[3] == 0);
   Tensor linear = randn({4, 7}, generator);
   const PriorLayout linear_layout = PriorLayout::of(linear.shape(), PriorGrouping::LinearColumns);
   const std::vector<double> columns = group_mean_squares(linear, linear_layout);
-  const std::vector<double> column_ops = group_mean_squares_by_ops(linear, linear_layout);
-  REQUIRE(column_ops.size() == 7);
-  for (size_t j = 0; j < columns.size(); ++j) CHECK(column_ops[j] == doctest::Approx(columns[j]).epsilon(1e-6));
+  REQUIRE(columns.size() == 7);
+  for (int64_t j = 0; j < 7; ++j) {
+    double total = 0;
+    for (int64_t r = 0; r < 4; ++r) total += linear.at({r, j}) * linear.at({r, j});
+    CHECK(columns[j] == doctest::Approx(total / 4).epsilon(1e-6));
+  }
 }
 
 TEST_CASE("hard tests: magnitude prunes small channels, range prunes flat ones") {

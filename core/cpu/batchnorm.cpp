@@ -3,9 +3,9 @@
 // value, which keeps the variance accurate when |mean| >> std) and one fused pass that
 // writes x scale + shift. The backward likewise makes one pass for the two sums and one
 // that writes dx.
-#include <algorithm>
 #include <cmath>
 
+#include "core/batch_norm_math.h"
 #include "core/cpu/parallel.h"
 #include "core/kernels.h"
 
@@ -75,15 +75,14 @@ void batch_norm_forward_training(const Tensor& x, const Tensor& weight, const Te
         sum += partial;
         sum_squares += partial_squares;
       }
-      const double shifted_mean = sum / count;
-      const double mean = shift_point + shifted_mean;
-      const double var = std::max(sum_squares / count - shifted_mean * shifted_mean, 0.0);  // biased
-      const double invstd = 1.0 / std::sqrt(var + eps);
+      const double mean = shift_point + sum / count;
+      const double var = batch_norm_math::biased_variance(sum, sum_squares, count);  // unchanged by the shift
+      const double invstd = batch_norm_math::inverse_std(var, eps);
       pmean[c] = static_cast<T>(mean);
       pinvstd[c] = static_cast<T>(invstd);
       if (prm != nullptr) {
-        prm[c] = static_cast<T>((1 - momentum) * prm[c] + momentum * mean);
-        prv[c] = static_cast<T>((1 - momentum) * prv[c] + momentum * var * count / (count - 1));
+        prm[c] = static_cast<T>(batch_norm_math::running_mean(prm[c], mean, momentum));
+        prv[c] = static_cast<T>(batch_norm_math::running_variance(prv[c], var, count, momentum));
       }
       const double scale = (pw ? pw[c] : 1.0) * invstd;
       const double shift = (pb ? pb[c] : 0.0) - mean * scale;

@@ -69,7 +69,6 @@ conv::Path choose_path(const conv::Geometry& g, DType dtype, conv::Pass pass) {
 
 namespace conv {
 void force_path(Path path) { path_override.store(path); }
-Path forced_path() { return path_override.load(); }
 }  // namespace conv
 
 void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& out, int64_t stride_h,

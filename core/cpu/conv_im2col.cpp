@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "core/cpu/conv_paths.h"
 #include "core/kernels.h"
@@ -22,6 +23,16 @@
 namespace slab::cpu::conv {
 
 namespace {
+
+// The output columns [begin, end) whose input column j s_w + offset_w (offset_w = q d_w -
+// pad_w for kernel column q) lies inside [0, width).
+std::pair<int64_t, int64_t> columns_inside(const Geometry& g, int64_t offset_w) {
+  int64_t begin = 0;
+  while (begin < g.out_w && begin * g.stride_w + offset_w < 0) ++begin;
+  int64_t end = g.out_w;
+  while (end > begin && (end - 1) * g.stride_w + offset_w >= g.width) --end;
+  return {begin, end};
+}
 
 // col [K, P] of one image-group `x` [c, height, width] (K = c kh kw).
 template <typename T>
@@ -32,12 +43,8 @@ void im2col(const Geometry& g, const T* x, int64_t channels, T* col) {
     for (int64_t p = 0; p < g.kernel_h; ++p) {
       for (int64_t q = 0; q < g.kernel_w; ++q) {
         T* row = col + ((c * g.kernel_h + p) * g.kernel_w + q) * g.out_pixels();
-        // Columns j whose input column j s_w + q d_w - pad_w lies inside [0, width).
         const int64_t offset_w = q * g.dilation_w - g.pad_w;
-        int64_t j_begin = 0;
-        while (j_begin < out_w && j_begin * g.stride_w + offset_w < 0) ++j_begin;
-        int64_t j_end = out_w;
-        while (j_end > j_begin && (j_end - 1) * g.stride_w + offset_w >= g.width) --j_end;
+        const auto [j_begin, j_end] = columns_inside(g, offset_w);
         for (int64_t i = 0; i < out_h; ++i) {
           T* dst = row + i * out_w;
           const int64_t ih = i * g.stride_h + p * g.dilation_h - g.pad_h;
@@ -69,10 +76,7 @@ void col2im(const Geometry& g, const T* col, int64_t channels, T* x) {
       for (int64_t q = 0; q < g.kernel_w; ++q) {
         const T* row = col + ((c * g.kernel_h + p) * g.kernel_w + q) * g.out_pixels();
         const int64_t offset_w = q * g.dilation_w - g.pad_w;
-        int64_t j_begin = 0;
-        while (j_begin < out_w && j_begin * g.stride_w + offset_w < 0) ++j_begin;
-        int64_t j_end = out_w;
-        while (j_end > j_begin && (j_end - 1) * g.stride_w + offset_w >= g.width) --j_end;
+        const auto [j_begin, j_end] = columns_inside(g, offset_w);
         for (int64_t i = 0; i < out_h; ++i) {
           const int64_t ih = i * g.stride_h + p * g.dilation_h - g.pad_h;
           if (ih < 0 || ih >= g.height) continue;

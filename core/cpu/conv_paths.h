@@ -70,5 +70,4 @@ namespace slab::cpu::conv {
 // uses it wherever it supports the call and falls back down that same order elsewhere.
 enum class Path { automatic, im2col, blocked, winograd };
 void force_path(Path path);
-Path forced_path();
 }  // namespace slab::cpu::conv

@@ -1,14 +1,28 @@
-// Elementwise kernels: unary maps, broadcasting binary maps, axpy and expand.
+// Elementwise kernels: unary maps, broadcasting binary maps, axpy and expand. The formula
+// of each op is core/elementwise_math.h's, shared with the CUDA kernels.
 #include <algorithm>
-#include <cmath>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
+#include "core/broadcast_plan.h"
 #include "core/cpu/parallel.h"
 #include "core/kernels.h"
 
 namespace slab::cpu {
 
 namespace {
+
+// Calls f(std::integral_constant<Op, op>{}) for the runtime `op` (one of the first kCount
+// enumerators): a kernel loop written once is compiled per op, with the op a constant in
+// it, so unary_value / binary_value (core/elementwise_math.h) fold to that op's formula.
+template <typename Op, int kCount, int k = 0, typename F>
+void with_constant_op(Op op, F&& f) {
+  if constexpr (k < kCount) {
+    if (op == static_cast<Op>(k)) return f(std::integral_constant<Op, static_cast<Op>(k)>{});
+    return with_constant_op<Op, kCount, k + 1>(op, std::forward<F>(f));
+  }
+}
 
 template <typename T, typename F>
 void map_unary(const T* x, T* out, int64_t n, F f) {
@@ -18,71 +32,9 @@ void map_unary(const T* x, T* out, int64_t n, F f) {
 
 template <typename T>
 void unary_typed(UnaryOp op, const T* x, T* out, int64_t n, T alpha, T beta) {
-  switch (op) {
-    case UnaryOp::Neg: return map_unary(x, out, n, [](T v) { return -v; });
-    case UnaryOp::Exp: return map_unary(x, out, n, [](T v) { return std::exp(v); });
-    case UnaryOp::Log: return map_unary(x, out, n, [](T v) { return std::log(v); });
-    case UnaryOp::Sqrt: return map_unary(x, out, n, [](T v) { return std::sqrt(v); });
-    case UnaryOp::Pow: return map_unary(x, out, n, [alpha](T v) { return std::pow(v, alpha); });
-    case UnaryOp::Abs: return map_unary(x, out, n, [](T v) { return std::abs(v); });
-    case UnaryOp::Clamp: return map_unary(x, out, n, [alpha, beta](T v) { return std::min(std::max(v, alpha), beta); });
-    case UnaryOp::Relu: return map_unary(x, out, n, [](T v) { return v > T(0) ? v : T(0); });
-    case UnaryOp::Sigmoid: return map_unary(x, out, n, [](T v) { return T(1) / (T(1) + std::exp(-v)); });
-    case UnaryOp::Tanh: return map_unary(x, out, n, [](T v) { return std::tanh(v); });
-    case UnaryOp::AddScalar: return map_unary(x, out, n, [alpha](T v) { return v + alpha; });
-    case UnaryOp::MulScalar: return map_unary(x, out, n, [alpha](T v) { return v * alpha; });
-    case UnaryOp::RSubScalar: return map_unary(x, out, n, [alpha](T v) { return alpha - v; });
-    case UnaryOp::Square: return map_unary(x, out, n, [](T v) { return v * v; });
-    case UnaryOp::Sign: return map_unary(x, out, n, [](T v) { return T((v > T(0)) - (v < T(0))); });
-    case UnaryOp::Reciprocal: return map_unary(x, out, n, [](T v) { return T(1) / v; });
-    case UnaryOp::Step: return map_unary(x, out, n, [](T v) { return v > T(0) ? T(1) : T(0); });
-  }
-}
-
-// Strides of `shape` (right-aligned into `rank` dimensions) with 0 where it broadcasts.
-std::vector<int64_t> broadcast_strides(const Shape& shape, size_t rank) {
-  std::vector<int64_t> strides(rank, 0);
-  int64_t stride = 1;
-  for (size_t i = 0; i < shape.size(); ++i) {
-    const size_t d = rank - 1 - i;
-    const int64_t extent = shape[shape.size() - 1 - i];
-    strides[d] = extent == 1 ? 0 : stride;
-    stride *= extent;
-  }
-  return strides;
-}
-
-// Broadcast iteration space with adjacent dimensions merged where every operand allows
-// (e.g. [n,c,h,w] + [1,c,1,1] becomes [n, c, h*w]), so the inner loop is long.
-struct BroadcastPlan {
-  std::vector<int64_t> extents;
-  std::vector<std::vector<int64_t>> strides;  // per operand
-};
-
-BroadcastPlan plan_broadcast(const Shape& out_shape, const std::vector<const Shape*>& operands) {
-  const size_t rank = out_shape.size();
-  BroadcastPlan plan;
-  std::vector<std::vector<int64_t>> strides;
-  for (const Shape* s : operands) strides.push_back(broadcast_strides(*s, rank));
-  for (size_t d = 0; d < rank; ++d) {
-    if (out_shape[d] == 1) continue;  // extent-1 dimensions carry no iteration
-    bool merge = !plan.extents.empty();
-    for (size_t k = 0; merge && k < strides.size(); ++k)
-      merge = plan.strides[k].back() == strides[k][d] * out_shape[d];
-    if (merge) {
-      plan.extents.back() *= out_shape[d];
-      for (size_t k = 0; k < strides.size(); ++k) plan.strides[k].back() = strides[k][d];
-    } else {
-      plan.extents.push_back(out_shape[d]);
-      if (plan.strides.empty()) plan.strides.resize(strides.size());
-      for (size_t k = 0; k < strides.size(); ++k) plan.strides[k].push_back(strides[k][d]);
-    }
-  }
-  if (plan.extents.empty()) {  // a single element
-    plan.extents.push_back(1);
-    plan.strides.assign(operands.size(), std::vector<int64_t>{0});
-  }
-  return plan;
+  with_constant_op<UnaryOp, kUnaryOpCount>(op, [&](auto constant) {
+    map_unary(x, out, n, [alpha, beta](T v) { return unary_value(decltype(constant)::value, v, alpha, beta); });
+  });
 }
 
 // Offsets of operand k for the row `row` (all dimensions but the last).
@@ -122,25 +74,10 @@ void map_binary(const Tensor& a, const Tensor& b, const Tensor& out, F f) {
 
 template <typename T>
 void binary_typed(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out, T alpha, T beta) {
-  switch (op) {
-    case BinaryOp::Add: return map_binary<T>(a, b, out, [](T x, T y) { return x + y; });
-    case BinaryOp::Sub: return map_binary<T>(a, b, out, [](T x, T y) { return x - y; });
-    case BinaryOp::Mul: return map_binary<T>(a, b, out, [](T x, T y) { return x * y; });
-    case BinaryOp::Div: return map_binary<T>(a, b, out, [](T x, T y) { return x / y; });
-    case BinaryOp::ReluGrad: return map_binary<T>(a, b, out, [](T g, T x) { return x > T(0) ? g : T(0); });
-    case BinaryOp::SigmoidGrad: return map_binary<T>(a, b, out, [](T g, T y) { return g * y * (T(1) - y); });
-    case BinaryOp::TanhGrad: return map_binary<T>(a, b, out, [](T g, T y) { return g * (T(1) - y * y); });
-    case BinaryOp::AbsGrad:
-      return map_binary<T>(a, b, out, [](T g, T x) { return x > T(0) ? g : (x < T(0) ? -g : T(0)); });
-    case BinaryOp::ClampGrad:
-      return map_binary<T>(a, b, out, [alpha, beta](T g, T x) { return (x > alpha && x < beta) ? g : T(0); });
-    case BinaryOp::PowGrad:
-      return map_binary<T>(a, b, out, [alpha](T g, T x) { return g * alpha * std::pow(x, alpha - T(1)); });
-    case BinaryOp::BceWithLogits:
-      return map_binary<T>(a, b, out, [](T x, T y) {
-        return std::max(x, T(0)) - x * y + std::log1p(std::exp(-std::abs(x)));
-      });
-  }
+  with_constant_op<BinaryOp, kBinaryOpCount>(op, [&](auto constant) {
+    map_binary<T>(a, b, out,
+                  [alpha, beta](T x, T y) { return binary_value(decltype(constant)::value, x, y, alpha, beta); });
+  });
 }
 
 }  // namespace

@@ -1,16 +1,15 @@
 // Pooling kernels: one pass per (image, channel) plane, planes split across threads.
 //
 // Every windowed kernel walks the same structure: planes, then output cells (i, j), each
-// reading the input window rows x cols. for_each_cell holds that walk once; a window rule
-// (strided with padding, or adaptive) says where cell i's window lies along one axis and
-// how many positions its average divides by. Max pooling's backward needs no windows: the
-// forward's indices say where each gradient goes.
+// reading the input window rows x cols. for_each_cell holds that walk once; the window
+// rules (strided with padding, or adaptive) and the per-window formulas are
+// core/pool_windows.h's, shared with the CUDA kernels. Max pooling's backward needs no
+// windows: the forward's indices say where each gradient goes.
 #include <algorithm>
-#include <cmath>
-#include <limits>
 
 #include "core/cpu/parallel.h"
 #include "core/kernels.h"
+#include "core/pool_windows.h"
 
 namespace slab::cpu {
 
@@ -19,31 +18,9 @@ namespace {
 // The planes of x [n, c, h, w] are independent; a loop over them stays serial when small.
 bool parallel_planes(const Tensor& x) { return x.numel() > kParallelGrain; }
 
-// Input positions [begin, end) under one output cell along one axis, and the count an
-// average divides by.
-struct Window {
-  int64_t begin, end, count;
-};
-
-// kernel/stride/padding windows, clipped to the input; padding counts in the divisor
-// (count_include_pad = true, as PyTorch's default).
-struct StridedWindows {
-  int64_t kernel, stride, pad, extent;
-  Window operator()(int64_t i) const {
-    const int64_t start = i * stride - pad;
-    return {std::max<int64_t>(start, 0), std::min(start + kernel, extent), kernel};
-  }
-};
-
-// Adaptive cell i of `out` cells over `in` inputs: floor(i in / out) to ceil((i + 1) in / out),
-// averaged over exactly those positions.
-struct AdaptiveWindows {
-  int64_t in, out;
-  Window operator()(int64_t i) const {
-    const int64_t begin = (i * in) / out, end = ((i + 1) * in + out - 1) / out;
-    return {begin, end, end - begin};
-  }
-};
+using pool::AdaptiveWindows;
+using pool::StridedWindows;
+using pool::Window;
 
 // Calls cell(plane, o, rows, cols) for every output cell o = i * out_w + j of every plane,
 // planes across threads. Rows and cols are window rules; inlined, so as fast as the loops
@@ -70,12 +47,9 @@ void average_forward(const Tensor& x, const Tensor& out, const Rows& rows, const
     T* po = out.data<T>();
     for_each_cell(planes, out_h, out_w, parallel_planes(x), rows, cols,
                   [&](int64_t plane, int64_t o, const Window& r, const Window& c) {
-                    const T* in = px + plane * height * width;
-                    T total = 0;
-                    for (int64_t h = r.begin; h < r.end; ++h)
-                      for (int64_t w = c.begin; w < c.end; ++w) total += in[h * width + w];
+                    const T total = pool::sum_of_window(px + plane * height * width, width, r, c);
                     // A reciprocal of loop-invariant counts (strided windows) is hoisted out of the loop.
-                    po[plane * out_h * out_w + o] = total * (T(1) / static_cast<T>(r.count * c.count));
+                    po[plane * out_h * out_w + o] = total * pool::reciprocal_count<T>(r, c);
                   });
   });
 }
@@ -94,7 +68,7 @@ void average_backward(const Tensor& grad_out, const Tensor& grad_x, const Rows& 
                   [&](int64_t plane, int64_t o, const Window& r, const Window& c) {
                     T* dx = pdx + plane * height * width;
                     if (o == 0) std::fill_n(dx, height * width, T(0));  // the plane's first cell
-                    const T share = pg[plane * out_h * out_w + o] * (T(1) / static_cast<T>(r.count * c.count));
+                    const T share = pg[plane * out_h * out_w + o] * pool::reciprocal_count<T>(r, c);
                     for (int64_t h = r.begin; h < r.end; ++h)
                       for (int64_t w = c.begin; w < c.end; ++w) dx[h * width + w] += share;
                   });
@@ -115,19 +89,9 @@ void max_pool2d_forward(const Tensor& x, const Tensor& out, const Tensor& indice
     for_each_cell(planes, out_h, out_w, parallel_planes(x), StridedWindows{kernel_h, stride_h, pad_h, height},
                   StridedWindows{kernel_w, stride_w, pad_w, width},
                   [&](int64_t plane, int64_t o, const Window& r, const Window& c) {
-                    const T* in = px + plane * height * width;
-                    T best = -std::numeric_limits<T>::infinity();
-                    int64_t best_index = r.begin * width + c.begin;
-                    for (int64_t h = r.begin; h < r.end; ++h)
-                      for (int64_t w = c.begin; w < c.end; ++w) {
-                        const T v = in[h * width + w];
-                        if (v > best || (std::isnan(v) && !std::isnan(best))) {  // the first NaN wins, as in PyTorch
-                          best = v;
-                          best_index = h * width + w;
-                        }
-                      }
-                    po[plane * out_h * out_w + o] = best;
-                    if (pi != nullptr) pi[plane * out_h * out_w + o] = best_index;
+                    const MaxAt<T> best = pool::max_of_window(px + plane * height * width, width, r, c);
+                    po[plane * out_h * out_w + o] = best.value;
+                    if (pi != nullptr) pi[plane * out_h * out_w + o] = best.index;
                   });
   });
 }

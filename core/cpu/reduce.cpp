@@ -4,6 +4,7 @@
 
 #include "core/cpu/parallel.h"
 #include "core/kernels.h"
+#include "core/max_rule.h"
 
 namespace slab::cpu {
 
@@ -45,23 +46,11 @@ void max_dim(const Tensor& x, int64_t outer, int64_t extent, int64_t inner, cons
     const scalar_t* px = x.data<scalar_t>();
     scalar_t* pv = values.data<scalar_t>();
     int64_t* pi = indices.data<int64_t>();
-#pragma omp parallel for if (outer * extent * inner > kParallelGrain) schedule(static)
-    for (int64_t o = 0; o < outer; ++o) {
-      for (int64_t i = 0; i < inner; ++i) {
-        const scalar_t* column = px + o * extent * inner + i;
-        int64_t best = 0;
-        scalar_t best_value = column[0];
-        for (int64_t e = 1; e < extent; ++e) {
-          const scalar_t v = column[e * inner];
-          if (v > best_value || (v != v && best_value == best_value)) {  // NaN wins, as in PyTorch
-            best_value = v;
-            best = e;
-          }
-        }
-        pv[o * inner + i] = best_value;
-        pi[o * inner + i] = best;
-      }
-    }
+    for_each_line(outer, extent, inner, [&](int64_t o, int64_t i) {
+      const MaxAt<scalar_t> best = max_of_line(px + o * extent * inner + i, extent, inner);
+      pv[o * inner + i] = best.value;
+      pi[o * inner + i] = best.index;
+    });
   });
 }
 

@@ -20,6 +20,7 @@
 // warp still reads consecutive addresses.
 #include <algorithm>
 
+#include "core/batch_norm_math.h"
 #include "core/cuda/device_math.cuh"
 #include "core/cuda/runtime.h"
 
@@ -104,13 +105,12 @@ __global__ void statistics_kernel(const double* partial, int64_t slices, int64_t
     double sum = 0, sum_squares = 0;
     channel_totals(partial, c, slices, sum, sum_squares);
     const double mean = sum / count;
-    const double variance = math::max(sum_squares / count - mean * mean, 0.0);
+    const double variance = batch_norm_math::biased_variance(sum, sum_squares, count);
     save_mean[c] = static_cast<T>(mean);
-    save_invstd[c] = static_cast<T>(1.0 / math::sqrt(variance + eps));
+    save_invstd[c] = static_cast<T>(batch_norm_math::inverse_std(variance, eps));
     if (running_mean != nullptr) {
-      running_mean[c] = static_cast<T>((1.0 - momentum) * static_cast<double>(running_mean[c]) + momentum * mean);
-      running_var[c] = static_cast<T>((1.0 - momentum) * static_cast<double>(running_var[c]) +
-                                      momentum * variance * count / (count - 1.0));
+      running_mean[c] = static_cast<T>(batch_norm_math::running_mean(running_mean[c], mean, momentum));
+      running_var[c] = static_cast<T>(batch_norm_math::running_variance(running_var[c], variance, count, momentum));
     }
   }
 }

@@ -1,42 +1,18 @@
-// Device-side helpers shared by the .cu files: overloads of the libm functions for float
-// and double (so a kernel template calls math::exp(v) for either), the broadcast plan the
-// elementwise kernels index with, and the typed dispatch of a tensor's dtype.
+// Device-side helpers shared by the .cu files: the grid-stride loop, the broadcast plan the
+// elementwise kernels index with, and the warp and block sums. The libm overloads for float
+// and double (math::exp(v) for either) are core/scalar_math.h's, shared with the CPU.
 // Internal to the CUDA backend.
 #pragma once
 #include <cstdint>
 
 #include "core/cuda/context.h"
 #include "core/kernels.h"
+#include "core/scalar_math.h"
 
 // for (int64_t i = ...; i < n; i += all threads): each thread takes every (grid size)-th item.
 #define SLAB_GRID_STRIDE_LOOP(i, n)                                                         \
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-
-namespace slab::cuda::math {
-
-__device__ __forceinline__ float exp(float x) { return ::expf(x); }
-__device__ __forceinline__ double exp(double x) { return ::exp(x); }
-__device__ __forceinline__ float log(float x) { return ::logf(x); }
-__device__ __forceinline__ double log(double x) { return ::log(x); }
-__device__ __forceinline__ float log1p(float x) { return ::log1pf(x); }
-__device__ __forceinline__ double log1p(double x) { return ::log1p(x); }
-__device__ __forceinline__ float sqrt(float x) { return ::sqrtf(x); }
-__device__ __forceinline__ double sqrt(double x) { return ::sqrt(x); }
-__device__ __forceinline__ float rsqrt(float x) { return ::rsqrtf(x); }
-__device__ __forceinline__ double rsqrt(double x) { return ::rsqrt(x); }
-__device__ __forceinline__ float pow(float x, float y) { return ::powf(x, y); }
-__device__ __forceinline__ double pow(double x, double y) { return ::pow(x, y); }
-__device__ __forceinline__ float tanh(float x) { return ::tanhf(x); }
-__device__ __forceinline__ double tanh(double x) { return ::tanh(x); }
-__device__ __forceinline__ float abs(float x) { return ::fabsf(x); }
-__device__ __forceinline__ double abs(double x) { return ::fabs(x); }
-template <typename T>
-__device__ __forceinline__ T max(T a, T b) { return a < b ? b : a; }  // std::max's choice on ties and NaN
-template <typename T>
-__device__ __forceinline__ T min(T a, T b) { return b < a ? b : a; }  // std::min's choice on ties and NaN
-
-}  // namespace slab::cuda::math
 
 namespace slab::cuda::detail {
 
@@ -91,8 +67,8 @@ __device__ __forceinline__ double block_sum(double v, double* scratch) {
   return total;
 }
 
-// The plan of core/cpu/elementwise.cpp, built on the host: dimensions of extent 1 dropped,
-// neighbours merged where every operand allows. Throws when more than kMaxDims remain.
+// The host's plan (core/broadcast_plan.h) of one or two operands (second may be null) in a
+// fixed-size index the kernels take by value. Throws when more than kMaxDims remain.
 BroadcastIndex plan_broadcast(const Shape& out_shape, const Shape* first, const Shape* second);
 
 }  // namespace slab::cuda::detail

@@ -1,9 +1,8 @@
 // Elementwise kernels on the GPU: unary maps, broadcasting binary maps, axpy and expand,
-// with the CPU's formulas (core/cpu/elementwise.cpp) term for term. One kernel per dtype
+// with the formulas the CPU kernels use (core/elementwise_math.h). One kernel per dtype
 // with the op chosen by a switch: the switch is uniform across a launch, so it costs a
 // branch, not divergence, and it keeps the number of compiled kernels small.
-#include <vector>
-
+#include "core/broadcast_plan.h"
 #include "core/cuda/device_math.cuh"
 #include "core/cuda/runtime.h"
 
@@ -12,44 +11,15 @@ namespace slab::cuda {
 namespace detail {
 
 BroadcastIndex plan_broadcast(const Shape& out_shape, const Shape* first, const Shape* second) {
-  const size_t rank = out_shape.size();
-  const Shape* operands[2] = {first, second};
-  const int count = second == nullptr ? 1 : 2;
-  // Right-aligned strides of each operand, 0 where it broadcasts.
-  std::vector<int64_t> full[2];
-  for (int k = 0; k < count; ++k) {
-    full[k].assign(rank, 0);
-    int64_t stride = 1;
-    const Shape& shape = *operands[k];
-    for (size_t i = 0; i < shape.size(); ++i) {
-      const size_t d = rank - 1 - i;
-      const int64_t extent = shape[shape.size() - 1 - i];
-      full[k][d] = extent == 1 ? 0 : stride;
-      stride *= extent;
-    }
-  }
-  std::vector<int64_t> extents;
-  std::vector<int64_t> strides[2];
-  for (size_t d = 0; d < rank; ++d) {
-    if (out_shape[d] == 1) continue;
-    bool merge = !extents.empty();
-    for (int k = 0; merge && k < count; ++k) merge = strides[k].back() == full[k][d] * out_shape[d];
-    if (merge) {
-      extents.back() *= out_shape[d];
-      for (int k = 0; k < count; ++k) strides[k].back() = full[k][d];
-    } else {
-      extents.push_back(out_shape[d]);
-      for (int k = 0; k < count; ++k) strides[k].push_back(full[k][d]);
-    }
-  }
-  BroadcastIndex plan;
-  if (extents.empty()) return plan;  // one element: rank 1, extent 1, strides 0
-  SLAB_CHECK(extents.size() <= static_cast<size_t>(kMaxDims), "broadcast to shape ", out_shape,
+  const BroadcastPlan merged =
+      second == nullptr ? slab::plan_broadcast(out_shape, {first}) : slab::plan_broadcast(out_shape, {first, second});
+  SLAB_CHECK(merged.extents.size() <= static_cast<size_t>(kMaxDims), "broadcast to shape ", out_shape,
              ": the CUDA kernels handle at most ", kMaxDims, " non-mergeable dimensions");
-  plan.rank = static_cast<int>(extents.size());
+  BroadcastIndex plan;
+  plan.rank = static_cast<int>(merged.extents.size());
   for (int d = 0; d < plan.rank; ++d) {
-    plan.extents[d] = extents[d];
-    for (int k = 0; k < count; ++k) plan.strides[k][d] = strides[k][d];
+    plan.extents[d] = merged.extents[d];
+    for (size_t k = 0; k < merged.strides.size(); ++k) plan.strides[k][d] = merged.strides[k][d];
   }
   return plan;
 }
@@ -59,48 +29,6 @@ BroadcastIndex plan_broadcast(const Shape& out_shape, const Shape* first, const 
 namespace {
 
 using detail::BroadcastIndex;
-
-template <typename T>
-__device__ __forceinline__ T unary_value(UnaryOp op, T v, T alpha, T beta) {
-  switch (op) {
-    case UnaryOp::Neg: return -v;
-    case UnaryOp::Exp: return math::exp(v);
-    case UnaryOp::Log: return math::log(v);
-    case UnaryOp::Sqrt: return math::sqrt(v);
-    case UnaryOp::Pow: return math::pow(v, alpha);
-    case UnaryOp::Abs: return math::abs(v);
-    case UnaryOp::Clamp: return math::min(math::max(v, alpha), beta);
-    case UnaryOp::Relu: return v > T(0) ? v : T(0);
-    case UnaryOp::Sigmoid: return T(1) / (T(1) + math::exp(-v));
-    case UnaryOp::Tanh: return math::tanh(v);
-    case UnaryOp::AddScalar: return v + alpha;
-    case UnaryOp::MulScalar: return v * alpha;
-    case UnaryOp::RSubScalar: return alpha - v;
-    case UnaryOp::Square: return v * v;
-    case UnaryOp::Sign: return T((v > T(0)) - (v < T(0)));
-    case UnaryOp::Reciprocal: return T(1) / v;
-    case UnaryOp::Step: return v > T(0) ? T(1) : T(0);
-  }
-  return v;
-}
-
-template <typename T>
-__device__ __forceinline__ T binary_value(BinaryOp op, T x, T y, T alpha, T beta) {
-  switch (op) {
-    case BinaryOp::Add: return x + y;
-    case BinaryOp::Sub: return x - y;
-    case BinaryOp::Mul: return x * y;
-    case BinaryOp::Div: return x / y;
-    case BinaryOp::ReluGrad: return y > T(0) ? x : T(0);
-    case BinaryOp::SigmoidGrad: return x * y * (T(1) - y);
-    case BinaryOp::TanhGrad: return x * (T(1) - y * y);
-    case BinaryOp::AbsGrad: return y > T(0) ? x : (y < T(0) ? -x : T(0));
-    case BinaryOp::ClampGrad: return (y > alpha && y < beta) ? x : T(0);
-    case BinaryOp::PowGrad: return x * alpha * math::pow(y, alpha - T(1));
-    case BinaryOp::BceWithLogits: return math::max(x, T(0)) - x * y + math::log1p(math::exp(-math::abs(x)));
-  }
-  return x;
-}
 
 template <typename T>
 __global__ void unary_kernel(UnaryOp op, const T* x, T* out, int64_t n, T alpha, T beta) {

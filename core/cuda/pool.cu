@@ -1,19 +1,20 @@
-// Pooling on the GPU with own kernels (core/cpu/pool.cpp is the oracle). The forward passes
-// give one thread per output cell. The average-pool backward passes gather instead of
+// Pooling on the GPU with own kernels (core/cpu/pool.cpp is the oracle; the window rules and
+// per-window formulas are core/pool_windows.h's, shared with it). The forward passes give
+// one thread per output cell. The average-pool backward passes gather instead of
 // scatter: one thread per input cell visits, in increasing output order, the output cells
 // whose window covers it, so overlapping windows add up without atomics and in the CPU's
 // order. cuDNN's pooling is not used: it has no argmax output, which the max-pool backward
 // of the kernel seam needs.
-#include <math_constants.h>
-
 #include "core/cuda/device_math.cuh"
+#include "core/pool_windows.h"
 
 namespace slab::cuda {
 
 namespace {
 
-struct Window {
-  int64_t kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
+// A kernel/stride/padding pooling's window rules along rows and columns.
+struct StridedGeometry {
+  pool::StridedWindows rows, cols;
 };
 
 struct Planes {
@@ -21,26 +22,12 @@ struct Planes {
 };
 
 template <typename T>
-__global__ void max_pool_forward_kernel(const T* x, T* out, int64_t* indices, Planes p, Window k) {
+__global__ void max_pool_forward_kernel(const T* x, T* out, int64_t* indices, Planes p, StridedGeometry k) {
   SLAB_GRID_STRIDE_LOOP(o, p.count * p.out_h * p.out_w) {
     const int64_t j = o % p.out_w, i = (o / p.out_w) % p.out_h, plane = o / (p.out_w * p.out_h);
-    const T* in = x + plane * p.height * p.width;
-    const int64_t h_begin = math::max<int64_t>(i * k.stride_h - k.pad_h, 0);
-    const int64_t h_end = math::min<int64_t>(i * k.stride_h - k.pad_h + k.kernel_h, p.height);
-    const int64_t w_begin = math::max<int64_t>(j * k.stride_w - k.pad_w, 0);
-    const int64_t w_end = math::min<int64_t>(j * k.stride_w - k.pad_w + k.kernel_w, p.width);
-    T best = T(-CUDART_INF);
-    int64_t best_index = h_begin * p.width + w_begin;
-    for (int64_t h = h_begin; h < h_end; ++h)
-      for (int64_t w = w_begin; w < w_end; ++w) {
-        const T v = in[h * p.width + w];
-        if (v > best || (v != v && best == best)) {  // the first NaN wins
-          best = v;
-          best_index = h * p.width + w;
-        }
-      }
-    out[o] = best;
-    if (indices != nullptr) indices[o] = best_index;
+    const MaxAt<T> best = pool::max_of_window(x + plane * p.height * p.width, p.width, k.rows(i), k.cols(j));
+    out[o] = best.value;
+    if (indices != nullptr) indices[o] = best.index;
   }
 }
 
@@ -68,30 +55,23 @@ __global__ void max_pool_backward_kernel(const T* grad_out, const int64_t* indic
 }
 
 template <typename T>
-__global__ void avg_pool_forward_kernel(const T* x, T* out, Planes p, Window k) {
-  const T scale = T(1) / static_cast<T>(k.kernel_h * k.kernel_w);  // padding counts in the divisor
+__global__ void avg_pool_forward_kernel(const T* x, T* out, Planes p, StridedGeometry k) {
   SLAB_GRID_STRIDE_LOOP(o, p.count * p.out_h * p.out_w) {
     const int64_t j = o % p.out_w, i = (o / p.out_w) % p.out_h, plane = o / (p.out_w * p.out_h);
-    const T* in = x + plane * p.height * p.width;
-    const int64_t h_begin = math::max<int64_t>(i * k.stride_h - k.pad_h, 0);
-    const int64_t h_end = math::min<int64_t>(i * k.stride_h - k.pad_h + k.kernel_h, p.height);
-    const int64_t w_begin = math::max<int64_t>(j * k.stride_w - k.pad_w, 0);
-    const int64_t w_end = math::min<int64_t>(j * k.stride_w - k.pad_w + k.kernel_w, p.width);
-    T total = 0;
-    for (int64_t h = h_begin; h < h_end; ++h)
-      for (int64_t w = w_begin; w < w_end; ++w) total += in[h * p.width + w];
-    out[o] = total * scale;
+    const pool::Window rows = k.rows(i), cols = k.cols(j);
+    out[o] = pool::sum_of_window(x + plane * p.height * p.width, p.width, rows, cols) *
+             pool::reciprocal_count<T>(rows, cols);
   }
 }
 
 template <typename T>
-__global__ void avg_pool_backward_kernel(const T* grad_out, T* grad_x, Planes p, Window k) {
-  const T scale = T(1) / static_cast<T>(k.kernel_h * k.kernel_w);
+__global__ void avg_pool_backward_kernel(const T* grad_out, T* grad_x, Planes p, StridedGeometry k) {
+  const T scale = T(1) / static_cast<T>(k.rows.kernel * k.cols.kernel);  // padding counts in the divisor
   SLAB_GRID_STRIDE_LOOP(at, p.count * p.height * p.width) {
     const int64_t w = at % p.width, h = (at / p.width) % p.height, plane = at / (p.width * p.height);
     int64_t i0, i1, j0, j1;
-    covering(h, k.kernel_h, k.stride_h, k.pad_h, p.out_h, i0, i1);
-    covering(w, k.kernel_w, k.stride_w, k.pad_w, p.out_w, j0, j1);
+    covering(h, k.rows.kernel, k.rows.stride, k.rows.pad, p.out_h, i0, i1);
+    covering(w, k.cols.kernel, k.cols.stride, k.cols.pad, p.out_w, j0, j1);
     const T* g = grad_out + plane * p.out_h * p.out_w;
     T total = 0;
     for (int64_t i = i0; i <= i1; ++i)
@@ -100,23 +80,14 @@ __global__ void avg_pool_backward_kernel(const T* grad_out, T* grad_x, Planes p,
   }
 }
 
-// Adaptive cell i covers [floor(i in / out), ceil((i + 1) in / out)).
-__device__ __forceinline__ int64_t adaptive_begin(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }
-__device__ __forceinline__ int64_t adaptive_end(int64_t i, int64_t in, int64_t out) {
-  return ((i + 1) * in + out - 1) / out;
-}
-
 template <typename T>
 __global__ void adaptive_forward_kernel(const T* x, T* out, Planes p) {
+  const pool::AdaptiveWindows row_windows{p.height, p.out_h}, col_windows{p.width, p.out_w};
   SLAB_GRID_STRIDE_LOOP(o, p.count * p.out_h * p.out_w) {
     const int64_t j = o % p.out_w, i = (o / p.out_w) % p.out_h, plane = o / (p.out_w * p.out_h);
-    const T* in = x + plane * p.height * p.width;
-    const int64_t h_begin = adaptive_begin(i, p.height, p.out_h), h_end = adaptive_end(i, p.height, p.out_h);
-    const int64_t w_begin = adaptive_begin(j, p.width, p.out_w), w_end = adaptive_end(j, p.width, p.out_w);
-    T total = 0;
-    for (int64_t h = h_begin; h < h_end; ++h)
-      for (int64_t w = w_begin; w < w_end; ++w) total += in[h * p.width + w];
-    out[o] = total / static_cast<T>((h_end - h_begin) * (w_end - w_begin));
+    const pool::Window rows = row_windows(i), cols = col_windows(j);
+    out[o] = pool::sum_of_window(x + plane * p.height * p.width, p.width, rows, cols) /
+             static_cast<T>(rows.count * cols.count);
   }
 }
 
@@ -124,17 +95,18 @@ __global__ void adaptive_forward_kernel(const T* x, T* out, Planes p) {
 // before h (windows may overlap when in is not a multiple of out).
 template <typename T>
 __global__ void adaptive_backward_kernel(const T* grad_out, T* grad_x, Planes p) {
+  const pool::AdaptiveWindows row_windows{p.height, p.out_h}, col_windows{p.width, p.out_w};
   SLAB_GRID_STRIDE_LOOP(at, p.count * p.height * p.width) {
     const int64_t w = at % p.width, h = (at / p.width) % p.height, plane = at / (p.width * p.height);
     const T* g = grad_out + plane * p.out_h * p.out_w;
     T total = 0;
-    for (int64_t i = (h * p.out_h) / p.height; i < p.out_h && adaptive_begin(i, p.height, p.out_h) <= h; ++i) {
-      const int64_t h_begin = adaptive_begin(i, p.height, p.out_h), h_end = adaptive_end(i, p.height, p.out_h);
-      if (h >= h_end) continue;
-      for (int64_t j = (w * p.out_w) / p.width; j < p.out_w && adaptive_begin(j, p.width, p.out_w) <= w; ++j) {
-        const int64_t w_begin = adaptive_begin(j, p.width, p.out_w), w_end = adaptive_end(j, p.width, p.out_w);
-        if (w >= w_end) continue;
-        total += g[i * p.out_w + j] / static_cast<T>((h_end - h_begin) * (w_end - w_begin));
+    for (int64_t i = (h * p.out_h) / p.height; i < p.out_h && row_windows(i).begin <= h; ++i) {
+      const pool::Window rows = row_windows(i);
+      if (h >= rows.end) continue;
+      for (int64_t j = (w * p.out_w) / p.width; j < p.out_w && col_windows(j).begin <= w; ++j) {
+        const pool::Window cols = col_windows(j);
+        if (w >= cols.end) continue;
+        total += g[i * p.out_w + j] / static_cast<T>(rows.count * cols.count);
       }
     }
     grad_x[at] = total;
@@ -162,7 +134,7 @@ void launch_float(const Tensor& like, int64_t items, const char* op, const Launc
 void max_pool2d_forward(const Tensor& x, const Tensor& out, const Tensor& indices, int64_t kernel_h,
                         int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w) {
   const Planes p = planes_of(x, out);
-  const Window k{kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w};
+  const StridedGeometry k{{kernel_h, stride_h, pad_h, p.height}, {kernel_w, stride_w, pad_w, p.width}};
   launch_float(x, out.numel(), "max_pool2d", [&](auto zero, unsigned grid, cudaStream_t s) {
     using T = decltype(zero);
     max_pool_forward_kernel<T><<<grid, detail::kThreads, 0, s>>>(
@@ -188,7 +160,7 @@ void max_pool2d_backward(const Tensor& grad_out, const Tensor& indices, const Te
 void avg_pool2d_forward(const Tensor& x, const Tensor& out, int64_t kernel_h, int64_t kernel_w, int64_t stride_h,
                         int64_t stride_w, int64_t pad_h, int64_t pad_w) {
   const Planes p = planes_of(x, out);
-  const Window k{kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w};
+  const StridedGeometry k{{kernel_h, stride_h, pad_h, p.height}, {kernel_w, stride_w, pad_w, p.width}};
   launch_float(x, out.numel(), "avg_pool2d", [&](auto zero, unsigned grid, cudaStream_t s) {
     using T = decltype(zero);
     avg_pool_forward_kernel<T><<<grid, detail::kThreads, 0, s>>>(x.data<T>(), out.data<T>(), p, k);
@@ -199,7 +171,7 @@ void avg_pool2d_forward(const Tensor& x, const Tensor& out, int64_t kernel_h, in
 void avg_pool2d_backward(const Tensor& grad_out, const Tensor& grad_x, int64_t kernel_h, int64_t kernel_w,
                          int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w) {
   const Planes p = planes_of(grad_x, grad_out);
-  const Window k{kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w};
+  const StridedGeometry k{{kernel_h, stride_h, pad_h, p.height}, {kernel_w, stride_w, pad_w, p.width}};
   launch_float(grad_out, grad_x.numel(), "avg_pool2d backward", [&](auto zero, unsigned grid, cudaStream_t s) {
     using T = decltype(zero);
     avg_pool_backward_kernel<T><<<grid, detail::kThreads, 0, s>>>(grad_out.data<T>(), grad_x.data<T>(), p, k);

@@ -3,6 +3,7 @@
 // every run. Sums accumulate in double whatever the dtype, as on the CPU; the CPU adds in
 // index order and the GPU in a tree, so the two agree to rounding, not bit for bit.
 #include "core/cuda/device_math.cuh"
+#include "core/max_rule.h"
 
 namespace slab::cuda {
 
@@ -66,7 +67,8 @@ __global__ void sum_columns_kernel(const T* x, T* out, int64_t outer, int64_t ex
   }
 }
 
-// The CPU's rule: the first maximum wins, and the first NaN beats any number.
+// replaces_max (core/max_rule.h) between two lanes' candidates, which are not in index
+// order: the lower index wins a tie, and of two NaNs the lower index.
 template <typename T>
 __device__ __forceinline__ bool better(T value, int64_t index, T best_value, int64_t best_index) {
   const bool value_nan = value != value, best_nan = best_value != best_value;
@@ -111,18 +113,9 @@ __global__ void max_columns_kernel(const T* x, T* values, int64_t* indices, int6
                                    int64_t inner) {
   SLAB_GRID_STRIDE_LOOP(column, outer * inner) {
     const int64_t o = column / inner, i = column - o * inner;
-    const T* p = x + o * extent * inner + i;
-    T best = p[0];
-    int64_t best_index = 0;
-    for (int64_t e = 1; e < extent; ++e) {
-      const T v = p[e * inner];
-      if (v > best || (v != v && best == best)) {
-        best = v;
-        best_index = e;
-      }
-    }
-    values[column] = best;
-    indices[column] = best_index;
+    const MaxAt<T> best = max_of_line(x + o * extent * inner + i, extent, inner);
+    values[column] = best.value;
+    indices[column] = best.index;
   }
 }
 

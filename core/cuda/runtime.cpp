@@ -122,11 +122,6 @@ BlockCache& device_cache(int device) {
   return caches[device];
 }
 
-BlockCache& pinned_cache() {
-  static BlockCache* cache = new BlockCache();
-  return *cache;
-}
-
 // ---- per-device context ------------------------------------------------------------------
 struct Context {
   std::once_flag created;
@@ -448,37 +443,6 @@ DeviceErrorRecord* device_error_record(int device) {
   slot.armed.store(true);
   return slot.on_device;
 }
-
-// ---- pinned memory ----------------------------------------------------------------------
-void* pinned_allocate(size_t bytes) {
-  const size_t size = round_block(bytes);
-  BlockCache& cache = pinned_cache();
-  {
-    std::lock_guard<std::mutex> lock(cache.mutex);
-    if (void* ptr = cache.take(size)) return ptr;
-  }
-  SLAB_CHECK(device_count() > 0, "pinned_allocate: no GPU (", no_device_reason(), ")");
-  void* ptr = nullptr;
-  SLAB_CUDA_CHECK(cudaHostAlloc(&ptr, size, cudaHostAllocPortable));
-  std::lock_guard<std::mutex> lock(cache.mutex);
-  cache.count_in(size);
-  ++cache.stats.system_allocations;
-  return ptr;
-}
-
-void pinned_release(void* ptr, size_t bytes) {
-  if (ptr == nullptr) return;
-  BlockCache& cache = pinned_cache();
-  std::lock_guard<std::mutex> lock(cache.mutex);
-  cache.put(ptr, round_block(bytes));
-}
-
-void copy_pinned_to_device(void* dst, const void* pinned_src, size_t bytes, int device) {
-  if (bytes == 0) return;
-  SLAB_CUDA_CHECK(cudaMemcpyAsync(dst, pinned_src, bytes, cudaMemcpyHostToDevice, detail::stream(device)));
-}
-
-void wait_for_copies(int device) { synchronize(device); }
 
 // ---- numerics --------------------------------------------------------------------------
 bool tf32_enabled() {

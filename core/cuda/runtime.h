@@ -50,7 +50,7 @@ void synchronize(int device);
 // for the GPU at every step. So a kernel that meets bad input (a class index out of range)
 // fills its device's error record instead, and the runtime reads the record back at the
 // host synchronisation points that exist anyway: copy_device_to_host and synchronize (so
-// also wait_for_copies and every Tensor read on the host). A filled record becomes a
+// also every Tensor read on the host). A filled record becomes a
 // slab::Error with its code's message there, and is cleared. The cost is one 32-byte copy,
 // queued just before the stream wait, at the first such point after a launch that asked
 // for the record (device_error_record); a synchronisation with no such launch pays nothing.
@@ -90,15 +90,6 @@ void fill(void* data, DType dtype, int64_t count, double value, int device);
 // *counter += amount for an int64 on the device (BatchNorm's num_batches_tracked), so a
 // training step never waits for the GPU to read a counter back.
 void add_to_int64(int64_t* counter, int64_t amount, int device);
-
-// ---- pinned host memory for the loader ----------------------------------------------------
-// Page-locked buffers (cached like the device blocks): a loader assembles a batch in one
-// and sends it with copy_pinned_to_device, a true asynchronous DMA. The buffer must not be
-// rewritten until wait_for_copies (or synchronize) says the copy is done.
-void* pinned_allocate(size_t bytes);
-void pinned_release(void* ptr, size_t bytes);
-void copy_pinned_to_device(void* dst, const void* pinned_src, size_t bytes, int device);
-void wait_for_copies(int device);  // waits for the device's stream (copies and kernels)
 
 // ---- numerics --------------------------------------------------------------------------
 // GEMM and convolution in full float32 by default. TF32 tensor cores (10-bit mantissa

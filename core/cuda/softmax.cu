@@ -1,10 +1,11 @@
 // Softmax and log-softmax along one dimension ([outer, extent, inner]), their backward, and
-// the negative log-likelihood, with the CPU's arithmetic (core/cpu/softmax.cpp): the maximum
+// the negative log-likelihood, with the CPU's formulas (core/softmax_math.h): the maximum
 // is subtracted in the tensor's type, exponentials and sums are taken in double.
 #include <math_constants.h>
 
 #include "core/cuda/device_math.cuh"
 #include "core/cuda/runtime.h"
+#include "core/softmax_math.h"
 
 namespace slab::cuda {
 
@@ -34,19 +35,18 @@ __global__ void softmax_rows_kernel(const T* x, T* out, int64_t rows, int64_t ex
        row += warps_per_grid) {
     const T* p = x + row * extent;
     T* q = out + row * extent;
-    T peak = T(-CUDART_INF);
+    T peak = math::negative_infinity<T>();
     for (int64_t e = lane; e < extent; e += kWarp) peak = math::max(peak, p[e]);
     peak = warp_max(peak);
     double total = 0;
-    for (int64_t e = lane; e < extent; e += kWarp) total += math::exp(static_cast<double>(p[e] - peak));
+    for (int64_t e = lane; e < extent; e += kWarp) total += softmax_math::shifted_exp(p[e], peak);
     total = warp_sum_all(total);
     if (log) {
       const T log_total = static_cast<T>(math::log(total));
-      for (int64_t e = lane; e < extent; e += kWarp) q[e] = p[e] - peak - log_total;
+      for (int64_t e = lane; e < extent; e += kWarp) q[e] = softmax_math::log_softmax_value(p[e], peak, log_total);
     } else {
       const double scale = 1.0 / total;
-      for (int64_t e = lane; e < extent; e += kWarp)
-        q[e] = static_cast<T>(math::exp(static_cast<double>(p[e] - peak)) * scale);
+      for (int64_t e = lane; e < extent; e += kWarp) q[e] = softmax_math::softmax_value(p[e], peak, scale);
     }
   }
 }
@@ -56,20 +56,8 @@ template <typename T>
 __global__ void softmax_columns_kernel(const T* x, T* out, int64_t outer, int64_t extent, int64_t inner, bool log) {
   SLAB_GRID_STRIDE_LOOP(column, outer * inner) {
     const int64_t o = column / inner, i = column - o * inner;
-    const T* p = x + o * extent * inner + i;
-    T* q = out + o * extent * inner + i;
-    T peak = T(-CUDART_INF);
-    for (int64_t e = 0; e < extent; ++e) peak = math::max(peak, p[e * inner]);
-    double total = 0;
-    for (int64_t e = 0; e < extent; ++e) total += math::exp(static_cast<double>(p[e * inner] - peak));
-    if (log) {
-      const T log_total = static_cast<T>(math::log(total));
-      for (int64_t e = 0; e < extent; ++e) q[e * inner] = p[e * inner] - peak - log_total;
-    } else {
-      const double scale = 1.0 / total;
-      for (int64_t e = 0; e < extent; ++e)
-        q[e * inner] = static_cast<T>(math::exp(static_cast<double>(p[e * inner] - peak)) * scale);
-    }
+    const int64_t base = o * extent * inner + i;
+    softmax_math::softmax_line(x + base, out + base, extent, inner, log);
   }
 }
 
@@ -82,14 +70,10 @@ __global__ void softmax_backward_rows_kernel(const T* g, const T* y, T* out, int
        row += warps_per_grid) {
     const int64_t base = row * extent;
     double total = 0;
-    for (int64_t e = lane; e < extent; e += kWarp)
-      total += log ? static_cast<double>(g[base + e]) : static_cast<double>(g[base + e]) * y[base + e];
+    for (int64_t e = lane; e < extent; e += kWarp) total += softmax_math::backward_term(g[base + e], y[base + e], log);
     total = warp_sum_all(total);
-    for (int64_t e = lane; e < extent; e += kWarp) {
-      const int64_t at = base + e;
-      out[at] = log ? static_cast<T>(g[at] - math::exp(static_cast<double>(y[at])) * total)
-                    : static_cast<T>(y[at] * (g[at] - total));
-    }
+    for (int64_t e = lane; e < extent; e += kWarp)
+      out[base + e] = softmax_math::backward_value(g[base + e], y[base + e], total, log);
   }
 }
 
@@ -99,16 +83,7 @@ __global__ void softmax_backward_columns_kernel(const T* g, const T* y, T* out, 
   SLAB_GRID_STRIDE_LOOP(column, outer * inner) {
     const int64_t o = column / inner, i = column - o * inner;
     const int64_t base = o * extent * inner + i;
-    double total = 0;
-    for (int64_t e = 0; e < extent; ++e) {
-      const int64_t at = base + e * inner;
-      total += log ? static_cast<double>(g[at]) : static_cast<double>(g[at]) * y[at];
-    }
-    for (int64_t e = 0; e < extent; ++e) {
-      const int64_t at = base + e * inner;
-      out[at] = log ? static_cast<T>(g[at] - math::exp(static_cast<double>(y[at])) * total)
-                    : static_cast<T>(y[at] * (g[at] - total));
-    }
+    softmax_math::softmax_backward_line(g + base, y + base, out + base, extent, inner, log);
   }
 }
 
@@ -154,9 +129,7 @@ __global__ void nll_loss_backward_kernel(const T* log_probs, const int64_t* targ
   const T scale = grad_loss[0] / static_cast<T>(n);
   SLAB_GRID_STRIDE_LOOP(at, n * classes) {
     const int64_t i = at / classes, c = at - i * classes;
-    T value = math::exp(log_probs[at]) * scale;
-    if (targets[i] == c) value -= scale;
-    out[at] = value;
+    out[at] = softmax_math::nll_backward_value(log_probs[at], scale, targets[i] == c);
   }
 }
 
