@@ -11,6 +11,7 @@ namespace slab::tools {
 
 namespace {
 
+constexpr int kMaxThreads = 256;
 const std::vector<std::string> kSchedules = {"constant", "step", "cosine", "cyclical"};
 const std::vector<std::string> kProgressModes = {"auto", "bar", "lines", "none"};
 
@@ -37,9 +38,11 @@ void add_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--lr-step-epochs", c.lr_step_epochs, "step schedule: epochs between decays (0: epochs / 3)");
   app.add_option("--lr-gamma", c.lr_gamma, "step schedule: decay factor");
   add_optimizer_flags(app, c.optimizer);
-  app.add_option("--seed", c.seed, "seed of initialisation, shuffling, augmentation and sampler noise")
-      ->capture_default_str();
-  app.add_option("--threads", c.threads, "CPU threads (0: OpenMP's default)");
+  // A seed is a whole number >= 0: CLI11 would wrap "-1" to 2^64 - 1 silently.
+  app.add_option("--seed", c.seed, "seed of initialisation, shuffling, augmentation and sampler noise (>= 0)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", c.threads, "CPU threads, 0 to 256 (0: OpenMP's default)");
   app.add_option("--workers", c.workers, "data-loader threads (0: batches are built on the training thread)")
       ->capture_default_str();
   app.add_option("--output", c.output, "run folder (default: runs/<dataset>-<model>-<optimizer>-<date-time>)");
@@ -121,7 +124,10 @@ void validate_train_config(const TrainConfig& c) {
   SLAB_USAGE_CHECK(c.eval_batch_size >= 0, "--eval-batch-size: expected an integer >= 0, got ", c.eval_batch_size);
   SLAB_USAGE_CHECK(c.train_limit >= 0, "--train-limit: expected an integer >= 0, got ", c.train_limit);
   SLAB_USAGE_CHECK(c.test_limit >= 0, "--test-limit: expected an integer >= 0, got ", c.test_limit);
-  SLAB_USAGE_CHECK(c.threads >= 0, "--threads: expected an integer >= 0, got ", c.threads);
+  // OpenMP gives each thread its own stack: thousands of threads exhaust the address space
+  // inside a parallel region instead of failing here.
+  SLAB_USAGE_CHECK(c.threads >= 0 && c.threads <= kMaxThreads, "--threads: expected an integer in [0, ", kMaxThreads,
+                   "] (0: OpenMP's default), got ", c.threads);
   SLAB_USAGE_CHECK(c.workers >= 0 && c.workers <= 64, "--workers: expected an integer in [0, 64], got ", c.workers);
   SLAB_USAGE_CHECK(c.max_steps >= 0, "--max-steps: expected an integer >= 0, got ", c.max_steps);
   SLAB_USAGE_CHECK(c.checkpoint_every >= 0, "--checkpoint-every: expected an integer >= 0, got ", c.checkpoint_every);

@@ -18,7 +18,6 @@ class UsageError : public Error {
 
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
-inline constexpr int kExitInterrupted = 130;  // SIGINT, after the checkpoint was written
 
 // Prints "error: ..." (after what stdout already holds, so the two streams read in order)
 // and returns the exit code of that kind of failure.

@@ -7,26 +7,31 @@ namespace slab::tools {
 
 namespace {
 
-std::atomic<bool> interrupt_requested{false};
+std::atomic<int> received_signal{0};
 
-extern "C" void on_interrupt(int) {
-  if (interrupt_requested.load()) {  // a second Ctrl-C: stop at once
-    std::signal(SIGINT, SIG_DFL);
-    std::raise(SIGINT);
-    return;
+extern "C" void on_interrupt(int signal) {
+  int none = 0;
+  if (!received_signal.compare_exchange_strong(none, signal)) {  // a second signal: stop at once
+    std::signal(signal, SIG_DFL);
+    std::raise(signal);
   }
-  interrupt_requested.store(true);
 }
 
 }  // namespace
 
 InterruptHandler::InterruptHandler() {
-  interrupt_requested.store(false);
-  previous_ = std::signal(SIGINT, on_interrupt);
+  received_signal.store(0);
+  previous_int_ = std::signal(SIGINT, on_interrupt);
+  previous_term_ = std::signal(SIGTERM, on_interrupt);
 }
 
-InterruptHandler::~InterruptHandler() { std::signal(SIGINT, previous_); }
+InterruptHandler::~InterruptHandler() {
+  std::signal(SIGINT, previous_int_);
+  std::signal(SIGTERM, previous_term_);
+}
 
-bool InterruptHandler::requested() { return interrupt_requested.load(); }
+bool InterruptHandler::requested() { return received_signal.load() != 0; }
+
+int InterruptHandler::signal_number() { return received_signal.load(); }
 
 }  // namespace slab::tools

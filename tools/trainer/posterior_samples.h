@@ -29,9 +29,6 @@ class PosteriorSampleCollector {
   // sample's file name, or "" when the epoch saves none.
   std::string save_if_due(int64_t epoch, int64_t step, Module& model, const Optimizer& optimizer,
                           const Predictions& predictions);
-  // Samples saved by this invocation of the program.
-  size_t saved() const { return cached_.size(); }
-
   // The metric table over every sample in the run folder and their average; nullopt
   // (with a line saying why) when the run saved none.
   std::optional<PosteriorMetrics> average(const std::function<std::shared_ptr<Module>()>& make_model,

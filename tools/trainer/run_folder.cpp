@@ -28,6 +28,11 @@ void write_file_atomically(const std::string& path, const std::string& text) {
 
 bool holds_run(const std::string& folder) { return fs::exists(fs::path(folder) / "config.json"); }
 
+bool holds_checkpoint(const std::string& folder) {
+  const fs::path checkpoints = fs::path(folder) / "checkpoints";
+  return fs::exists(checkpoints / "latest.safetensors") || fs::exists(checkpoints / "final.safetensors");
+}
+
 RunFolder::RunFolder(std::string path, bool resuming) : path_(std::move(path)) {
   std::error_code error;
   fs::create_directories(fs::path(path_) / "checkpoints", error);

@@ -53,5 +53,8 @@ class RunFolder {
 
 // True when `folder` already holds a run (its config.json exists).
 bool holds_run(const std::string& folder);
+// True when it also holds a checkpoint (latest or final): a run that failed before its first
+// checkpoint left nothing to continue, and its folder may be started again.
+bool holds_checkpoint(const std::string& folder);
 
 }  // namespace slab::tools

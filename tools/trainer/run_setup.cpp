@@ -134,8 +134,14 @@ RunFolder open_run_folder(const TrainConfig& config, const std::string& checkpoi
                         (fs::is_directory(config.resume) ? fs::equivalent(config.resume, output)
                                                          : fs::path(checkpoint_path).parent_path().parent_path() ==
                                                                fs::path(output));
-  SLAB_USAGE_CHECK(!holds_run(output) || same_run, "--output '", output,
+  // A run that failed before its first checkpoint left nothing to continue: it starts again.
+  const bool failed_before_checkpoint = holds_run(output) && !holds_checkpoint(output);
+  SLAB_USAGE_CHECK(!holds_run(output) || same_run || failed_before_checkpoint, "--output '", output,
                    "' already holds a run (config.json); choose another folder, or continue it with --resume ", output);
+  if (failed_before_checkpoint) {
+    std::error_code ignored;
+    fs::remove_all(fs::path(output) / "samples", ignored);
+  }
   RunFolder run(output, same_run);
   if (same_run) run.keep_epochs(resumed_epochs);
   return run;

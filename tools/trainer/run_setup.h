@@ -41,7 +41,8 @@ data::LoaderOptions test_loader_options(const TrainConfig& config);
 int64_t loss_read_interval(Device device);
 
 // The run folder: --output, else the resumed run's folder, else a fresh
-// runs/<dataset>-<model>-<optimizer>-<time>. A folder that holds another run is refused.
+// runs/<dataset>-<model>-<optimizer>-<time>. A folder that holds another run is refused, unless
+// that run failed before its first checkpoint (it starts again).
 // `resumed_epochs` records of a resumed run's metrics are kept.
 RunFolder open_run_folder(const TrainConfig& config, const std::string& checkpoint_path, int64_t resumed_epochs);
 

@@ -107,12 +107,18 @@ void Trainer::build_optimizer() {
 
 void Trainer::resume_and_open_run_folder() {
   std::string checkpoint;
-  if (!config_.resume.empty()) {
+  const bool nothing_to_resume = !config_.resume.empty() && std::filesystem::is_directory(config_.resume) &&
+                                 holds_run(config_.resume) && !holds_checkpoint(config_.resume);
+  if (nothing_to_resume)
+    std::fprintf(log_, "resumed:   %s stopped before its first checkpoint: starting it from the beginning\n",
+                 config_.resume.c_str());
+  else if (!config_.resume.empty()) {
     checkpoint = resume_checkpoint_path(config_.resume);
     const TrainingState state = resume_training(checkpoint, config_, batches_, *model_, *optimizer_, log_);
     position_ = state.position;
     sums_ = state.sums;
     seconds_before_ = state.elapsed_seconds;
+    prior_pass_ = state.prior_pass;
   }
   run_.emplace(open_run_folder(config_, checkpoint, position_.epoch));
   write_run_config(*run_, config_, *data_, batches_, temperature_, checkpoint);
@@ -123,9 +129,9 @@ void Trainer::resume_and_open_run_folder() {
 // ---- one epoch ---------------------------------------------------------------------------
 
 void Trainer::start_epoch(int64_t epoch) {
-  prior_pass_.reset();
   if (position_.batch == 0) {  // not when a resumed run continues the epoch midway
     sums_ = EpochSums{};
+    prior_pass_.reset();
     PriorPassReport report;
     if (prior_ && prior_->begin_epoch(epoch, *optimizer_, &report)) prior_pass_ = report;
   }
@@ -211,7 +217,7 @@ void Trainer::end_epoch(int64_t epoch) {
   std::string extra;
   if (samples_) {
     const std::string sample = samples_->save_if_due(epoch, position_.step, *model_, *optimizer_, predictions);
-    if (!sample.empty()) extra += "  [sample " + std::to_string(samples_->saved()) + "]";
+    if (!sample.empty()) extra += "  [sample " + std::to_string(run_->sample_files().size()) + "]";
     record["sample"] = sample;
     record["noise"] = optimizer_->injects_noise();
   }
@@ -227,6 +233,7 @@ void Trainer::end_epoch(int64_t epoch) {
 
   position_ = {epoch + 1, 0, position_.step};  // checkpointed at the start of the next epoch
   sums_ = EpochSums{};
+  prior_pass_.reset();
   epoch_start_.reset();
   save_checkpoint("latest");
   result_.epochs_done = epoch + 1;
@@ -248,6 +255,7 @@ TrainResult Trainer::stop() {
   progress_->clear();
   save_checkpoint("latest");
   result_.interrupted = InterruptHandler::requested();
+  result_.signal = InterruptHandler::signal_number();
   result_.steps = position_.step;
   result_.epochs_done = position_.epoch;
   result_.seconds = state_now().elapsed_seconds;
@@ -298,7 +306,7 @@ double Trainer::seconds_since(std::optional<Clock::time_point> start) const {
 // The position, the epoch's sums with this invocation's share of its time, and the run's
 // elapsed time.
 TrainingState Trainer::state_now() const {
-  TrainingState state{position_, sums_, seconds_before_ + seconds_since(started_)};
+  TrainingState state{position_, sums_, seconds_before_ + seconds_since(started_), prior_pass_};
   state.sums.seconds += seconds_since(epoch_start_);
   return state;
 }
@@ -325,7 +333,7 @@ int train_program_main(const ProgramDefaults& defaults, int argc, char** argv) {
       return parsed.exit_code;
     }
     const TrainResult result = run_training(parsed.config);
-    return result.interrupted ? kExitInterrupted : 0;
+    return result.interrupted ? 128 + result.signal : 0;
   } catch (const std::exception& error) {
     return report_error(error);
   }

@@ -45,7 +45,8 @@ namespace slab::tools {
 
 struct TrainResult {
   bool completed = false;    // all epochs done
-  bool interrupted = false;  // stopped by SIGINT (a checkpoint was written)
+  bool interrupted = false;  // stopped by SIGINT or SIGTERM (a checkpoint was written)
+  int signal = 0;            // which of the two
   int64_t epochs_done = 0;   // completed epochs
   int64_t steps = 0;         // global step count
   ClassificationMetrics test;  // the last completed epoch's test metrics
@@ -132,7 +133,8 @@ class Trainer {
 TrainResult run_training(const TrainConfig& config, const TrainingData* data = nullptr, std::FILE* log = stdout);
 
 // A program's main: parses argv with the program's defaults, runs, prints "error: ..." on
-// failure. Returns the exit code: 0, 1 (a failure), 2 (bad usage), 130 (interrupted).
+// failure. Returns the exit code: 0, 1 (a failure), 2 (bad usage), 128 + the signal when
+// interrupted (130 for SIGINT, 143 for SIGTERM; the checkpoint was written).
 int train_program_main(const ProgramDefaults& defaults, int argc, char** argv);
 
 }  // namespace slab::tools

@@ -76,6 +76,11 @@ void save_training_checkpoint(const std::string& path, Module& model, const Opti
   user["epoch.seen"] = std::to_string(state.sums.seen);
   user["epoch.seconds"] = exact(state.sums.seconds);
   user["elapsed_seconds"] = exact(state.elapsed_seconds);
+  if (state.prior_pass) {
+    const PriorPassReport& r = *state.prior_pass;
+    user["epoch.prior_pass"] = std::to_string(r.spike_groups) + " " + std::to_string(r.groups) + " " +
+                               std::to_string(r.pruned_units) + " " + std::to_string(r.prunable_units);
+  }
   user["config"] = config_to_json(config).dump();
   user["dataset"] = config.dataset;
   user["num_classes"] = std::to_string(data.num_classes);
@@ -106,6 +111,18 @@ TrainingState resume_training(const std::string& path, const TrainConfig& config
   state.sums.seen = metadata_int(user, "epoch.seen", path);
   state.sums.seconds = metadata_double(user, "epoch.seconds", path);
   state.elapsed_seconds = metadata_double(user, "elapsed_seconds", path);
+  if (auto it = user.find("epoch.prior_pass"); it != user.end()) {
+    PriorPassReport r;
+    long long spike = 0, groups = 0, pruned = 0, prunable = 0;
+    char extra = 0;
+    SLAB_CHECK(std::sscanf(it->second.c_str(), "%lld %lld %lld %lld %c", &spike, &groups, &pruned, &prunable, &extra) == 4,
+               path, ": metadata 'epoch.prior_pass' = '", it->second, "' is not four integers");
+    r.spike_groups = spike;
+    r.groups = groups;
+    r.pruned_units = pruned;
+    r.prunable_units = prunable;
+    state.prior_pass = r;
+  }
   SLAB_CHECK(state.position.batch >= 0 && state.position.batch <= batches, path, ": loader position batch ",
              state.position.batch, " is outside the ", batches, " batches of an epoch");
   SLAB_CHECK(state.position.epoch < config.epochs, "--resume '", config.resume, "': the checkpoint has finished ",

@@ -11,8 +11,10 @@
 #pragma once
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
 
+#include "bayes/spike_slab.h"
 #include "layers/module.h"
 #include "optim/optimizer.h"
 #include "tools/trainer/config.h"
@@ -40,6 +42,9 @@ struct TrainingState {
   Position position;
   EpochSums sums;
   double elapsed_seconds = 0;  // wall time of the run so far, over all invocations
+  // What sghmc-spl's prior pass did at the start of the epoch in progress, so that a run
+  // resumed midway reports the epoch as the uninterrupted run does.
+  std::optional<PriorPassReport> prior_pass;
 };
 
 // The checkpoint `--resume` names: a file, or a run folder's checkpoints/latest.safetensors.
