@@ -106,6 +106,7 @@ void save_posterior_sample(const std::string& path, Module& model, const Optimiz
 
 LoadedSample load_posterior_sample(const std::string& path, Module& model) {
   const SafetensorsContents file = load_safetensors(path);
+  check_all_finite(file, path);
   LoadedSample sample;
   sample.info = sample_info(file.metadata, path);
   std::map<std::string, Tensor> weights;

@@ -52,7 +52,8 @@ struct LoadedSample {
 // The metadata of a sample file (`path` names it in errors); throws unless it is a sample.
 SampleInfo sample_info(const Metadata& metadata, const std::string& path);
 // Loads the weights into `model` (strict keys and shapes) and returns masks and metadata;
-// throws if the file is not a sample or a masked weight is not zero.
+// throws if the file is not a sample, a masked weight is not zero, or a tensor holds a NaN or
+// an infinity.
 LoadedSample load_posterior_sample(const std::string& path, Module& model);
 
 }  // namespace slab

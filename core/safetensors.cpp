@@ -1,5 +1,6 @@
 #include "core/safetensors.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -74,6 +75,18 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors, cons
   SLAB_CHECK(!error, "cannot rename ", temporary, " to ", path, ": ", error.message());
 }
 
+void check_all_finite(const SafetensorsContents& contents, const std::string& path) {
+  for (const auto& [name, tensor] : contents.tensors) {
+    if (tensor.dtype() != DType::f32 && tensor.dtype() != DType::f64) continue;
+    const int64_t n = tensor.numel();
+    for (int64_t i = 0; i < n; ++i) {
+      const double v = tensor.dtype() == DType::f32 ? static_cast<double>(tensor.data<float>()[i]) : tensor.data<double>()[i];
+      SLAB_CHECK(std::isfinite(v), path, ": tensor '", name, "' holds ", v, " at element ", i, " of ", n,
+                 " (a non-finite value: the run that wrote it diverged, or the file is corrupt)");
+    }
+  }
+}
+
 SafetensorsContents load_safetensors(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   SLAB_CHECK(in.good(), "cannot open ", path);
@@ -108,7 +121,18 @@ SafetensorsContents load_safetensors(const std::string& path) {
       const Shape shape = entry.at("shape").get<Shape>();
       const uint64_t begin = entry.at("data_offsets").at(0).get<uint64_t>();
       const uint64_t end = entry.at("data_offsets").at(1).get<uint64_t>();
-      const uint64_t expected = static_cast<uint64_t>(shape_numel(shape)) * dtype_size(dtype);
+      for (int64_t extent : shape)
+        SLAB_CHECK(extent >= 0, path, ": tensor '", key, "' has a negative extent in its shape ", shape);
+      int64_t count = 0;
+      try {
+        count = shape_numel(shape);
+      } catch (const Error& e) {
+        SLAB_FAIL(path, ": tensor '", key, "': ", e.what());
+      }
+      // Compared before multiplying, so no product of a hostile header overflows.
+      SLAB_CHECK(static_cast<uint64_t>(count) <= data_size / dtype_size(dtype), path, ": tensor '", key, "' of shape ",
+                 shape, " needs more bytes than the file's ", data_size, " of data");
+      const uint64_t expected = static_cast<uint64_t>(count) * dtype_size(dtype);
       SLAB_CHECK(end >= begin && end - begin == expected, path, ": tensor '", key, "' of shape ", shape, " needs ",
                  expected, " bytes, its offsets give ", end - begin);
       SLAB_CHECK(end <= data_size, path, ": tensor '", key, "' ends at byte ", end, " but the data holds ", data_size,

@@ -30,4 +30,9 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors, cons
 // or byte ranges that do not match shapes each throw an Error naming the file.
 SafetensorsContents load_safetensors(const std::string& path);
 
+// Throws naming the file, the first tensor (in name order) that holds a NaN or an infinity,
+// its element and its value: a model or optimizer state with one cannot be trusted (a
+// diverged run, a corrupted file). Integer tensors are not checked.
+void check_all_finite(const SafetensorsContents& contents, const std::string& path);
+
 }  // namespace slab

@@ -8,7 +8,12 @@ namespace slab {
 
 int64_t shape_numel(const Shape& shape) {
   int64_t n = 1;
-  for (int64_t extent : shape) n *= extent;
+  for (int64_t extent : shape) {
+    // An overflowing product is undefined behaviour, and would size a buffer wrongly: a
+    // shape read from a file ([2^40, 2^40]) must fail here, naming itself.
+    SLAB_CHECK(!__builtin_mul_overflow(n, extent, &n), "shape ", shape,
+               " has more elements than a 64-bit count can hold");
+  }
   return n;
 }
 

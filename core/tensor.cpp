@@ -303,13 +303,13 @@ Tensor from_vector_f32(const std::vector<float>& values, const Shape& shape) {
   SLAB_CHECK(static_cast<int64_t>(values.size()) == shape_numel(shape), "from_vector_f32: ", values.size(),
              " values for shape ", shape);
   Tensor out = Tensor::empty(shape, DType::f32);
-  std::memcpy(out.raw_data(), values.data(), values.size() * sizeof(float));
+  if (!values.empty()) std::memcpy(out.raw_data(), values.data(), values.size() * sizeof(float));
   return out;
 }
 
 Tensor labels_from_vector(const std::vector<int64_t>& values) {
   Tensor out = Tensor::empty({static_cast<int64_t>(values.size())}, DType::i64);
-  std::memcpy(out.raw_data(), values.data(), values.size() * sizeof(int64_t));
+  if (!values.empty()) std::memcpy(out.raw_data(), values.data(), values.size() * sizeof(int64_t));  // memcpy of null is undefined
   return out;
 }
 

@@ -94,8 +94,9 @@ CheckpointInfo read_checkpoint_info(const std::string& path) {
 }
 
 CheckpointInfo load_checkpoint(const std::string& path, Module& model, const std::string& architecture,
-                               Optimizer* optimizer) {
+                               Optimizer* optimizer, bool allow_non_finite) {
   const SafetensorsContents contents = load_safetensors(path);
+  if (!allow_non_finite) check_all_finite(contents, path);
   CheckpointInfo info = info_from(contents.metadata, path);
   SLAB_CHECK(info.architecture == architecture, path, ": the checkpoint holds a '", info.architecture,
              "' but the model is a '", architecture, "'");

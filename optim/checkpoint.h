@@ -42,9 +42,10 @@ void save_checkpoint(const std::string& path, Module& model, const std::string& 
 
 // Restores the model (and the optimizer, when given) exactly. Errors name the file and
 // the problem: not a slab checkpoint, another architecture, a missing or mis-shaped
-// tensor, another optimizer, a truncated file.
+// tensor, another optimizer, a truncated file, a NaN or infinity in any tensor (unless
+// `allow_non_finite`, for inspecting a diverged run).
 CheckpointInfo load_checkpoint(const std::string& path, Module& model, const std::string& architecture,
-                               Optimizer* optimizer);
+                               Optimizer* optimizer, bool allow_non_finite = false);
 
 // The metadata alone (reads and validates the whole file).
 CheckpointInfo read_checkpoint_info(const std::string& path);

@@ -3,12 +3,16 @@
 // never a silent wrong answer). Each check looks for the specific numbers, not just for an
 // exception.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include "core/ops.h"
 #include "core/random.h"
+#include "core/safetensors.h"
 
 using namespace slab;
 using doctest::Contains;
@@ -193,4 +197,35 @@ TEST_CASE("device mismatch, or the clear 'built without CUDA' error") {
   CHECK_THROWS_WITH_AS(cross_entropy(zeros({1, 2}, {DType::f32, Device::cuda()}), labels_from_vector({0})),
                        Contains("cross_entropy: device mismatch, cuda:0 vs cpu"), Error);
   CHECK_THROWS_WITH_AS(on_gpu.at({0}), Contains("needs a CPU tensor, got one on cuda:0"), Error);
+}
+
+TEST_CASE("sizes that overflow 64 bits are errors naming the shape (never undefined behaviour)") {
+  CHECK(shape_numel({int64_t{1} << 31, int64_t{1} << 31}) == int64_t{1} << 62);
+  CHECK_THROWS_WITH_AS(shape_numel({int64_t{1} << 40, int64_t{1} << 40}),
+                       doctest::Contains("more elements than a 64-bit count can hold"), Error);
+  CHECK(labels_from_vector({}).numel() == 0);  // no memcpy from a null pointer
+  CHECK(from_vector_f32({}, {0}).numel() == 0);
+}
+
+TEST_CASE("a hostile safetensors header (huge or negative shape) names the file and the tensor") {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("slab-bad-header-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  auto write = [&](const std::string& name, const std::string& header) {
+    const std::string path = (dir / name).string();
+    std::ofstream out(path, std::ios::binary);
+    const uint64_t length = header.size();
+    for (int i = 0; i < 8; ++i) out.put(static_cast<char>((length >> (8 * i)) & 0xff));
+    out << header << std::string(16, '\0');
+    return path;
+  };
+  const std::string huge =
+      write("huge.safetensors", R"({"w":{"dtype":"F32","shape":[1099511627776,1099511627776],"data_offsets":[0,16]}})");
+  CHECK_THROWS_WITH_AS(load_safetensors(huge), doctest::Contains("huge.safetensors: tensor 'w'"), Error);
+  const std::string big =
+      write("big.safetensors", R"({"w":{"dtype":"F64","shape":[1152921504606846976,4],"data_offsets":[0,16]}})");
+  CHECK_THROWS_WITH_AS(load_safetensors(big), doctest::Contains("needs more bytes than the file's 16 of data"), Error);
+  const std::string negative =
+      write("negative.safetensors", R"({"w":{"dtype":"F32","shape":[-2,-2],"data_offsets":[0,16]}})");
+  CHECK_THROWS_WITH_AS(load_safetensors(negative), doctest::Contains("negative extent"), Error);
+  std::filesystem::remove_all(dir);
 }

@@ -5,7 +5,9 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +15,7 @@
 #include <sstream>
 
 #include "layers/layers.h"
+#include "bayes/samples.h"
 #include "models/factory.h"
 #include "optim/adam.h"
 #include "optim/checkpoint.h"
@@ -251,4 +254,31 @@ print(" ".join("%.9g" % v for v in logits.flatten().tolist()))
   REQUIRE(torch_logits.size() == logits.size());
   for (size_t i = 0; i < logits.size(); ++i)
     CHECK(torch_logits[i] == doctest::Approx(logits[i]).epsilon(1e-4).scale(1e-3));
+}
+
+TEST_CASE("a checkpoint or sample holding NaN or infinity is refused, naming the tensor") {
+  TemporaryDirectory dir;
+  auto model = make_model("mlp-8-4", 3, 1, 1);
+  const std::vector<NamedParameter> parameters = model->named_parameters();
+  REQUIRE(parameters.size() >= 2);
+  // The weights of a diverged run: one NaN in the second parameter, one infinity in the first.
+  parameters[1].tensor.data<float>()[2] = std::numeric_limits<float>::quiet_NaN();
+  save_checkpoint(dir.file("nan.safetensors"), *model, "mlp-8-4", nullptr, 0, 0);
+  auto restored = make_model("mlp-8-4", 3, 1, 2);
+  const std::vector<double> before = restored->named_parameters()[1].tensor.to_vector();
+  const std::string expected = "tensor 'model." + parameters[1].name + "' holds nan at element 2";
+  CHECK_THROWS_WITH_AS(load_checkpoint(dir.file("nan.safetensors"), *restored, "mlp-8-4", nullptr),
+                       doctest::Contains(expected.c_str()), Error);
+  CHECK(restored->named_parameters()[1].tensor.to_vector() == before);  // nothing was loaded
+  // For inspection, the flag lets it load.
+  load_checkpoint(dir.file("nan.safetensors"), *restored, "mlp-8-4", nullptr, true);
+  CHECK(std::isnan(restored->named_parameters()[1].tensor.to_vector()[2]));
+
+  parameters[1].tensor.data<float>()[2] = 0.0f;
+  parameters[0].tensor.data<float>()[0] = std::numeric_limits<float>::infinity();
+  SampleInfo info;
+  info.optimizer = "sghmc";
+  save_posterior_sample(dir.file("inf-sample.safetensors"), *model, nullptr, info);
+  CHECK_THROWS_WITH_AS(load_posterior_sample(dir.file("inf-sample.safetensors"), *restored),
+                       doctest::Contains("holds inf at element 0"), Error);
 }

@@ -257,10 +257,12 @@ TEST_CASE("SIGTERM stops training as SIGINT does: the handler records which sign
   CHECK(InterruptHandler::signal_number() == SIGINT);
 }
 
-TEST_CASE("numeric flags out of range name the flag: --threads, --seed") {
+TEST_CASE("numeric flags out of range name the flag: --threads, --epochs, --seed") {
   const TrainingData data = synthetic_data();
   CHECK_THROWS_WITH_AS(train(data, {"--model", "mlp-784-8", "--threads", "100000"}),
                        doctest::Contains("--threads: expected an integer in [0, 256]"), Error);
+  CHECK_THROWS_WITH_AS(train(data, {"--model", "mlp-784-8", "--epochs", "9223372036854775807"}),
+                       doctest::Contains("--epochs: 9223372036854775807 epochs of 6 steps are more steps"), Error);
   ProgramDefaults defaults;
   defaults.program = "test_resume";
   defaults.dataset = "fashion-mnist";

@@ -37,6 +37,7 @@ struct EvalOptions {
   int threads = 0;
   std::string device = "cpu";
   int64_t samples_from_epoch = 1;  // 1-based, as printed: earlier samples leave the average
+  bool allow_non_finite = false;   // --checkpoint: evaluate one that holds NaN or infinity
 };
 
 // What is needed to rebuild the test set and the model: from a saved configuration.
@@ -112,7 +113,7 @@ int evaluate_checkpoint(const EvalOptions& options, Device device) {
   if (d.num_classes > 0 && d.in_channels > 0) model = build(d, TrainingData{});
   const TrainingData data = load_test_data(d.dataset, d.data_dir, d.image_size, d.test_limit);
   if (!model) model = build(d, data);
-  load_checkpoint(options.checkpoint, *model, d.model, nullptr);
+  load_checkpoint(options.checkpoint, *model, d.model, nullptr, options.allow_non_finite);
   // A variational optimizer (IVON, vb-adaptive) keeps a draw in the weights and the
   // posterior mean in its state slot "<parameter>.mean" (optim/optimizer.h,
   // kPosteriorMeanSlot): a checkpoint that holds those slots predicts at the mean.
@@ -200,6 +201,8 @@ int eval_program_main(int argc, char** argv) {
   app.add_option("--samples-from-epoch", options.samples_from_epoch,
                  "average only the samples saved at this epoch (1-based) or later")
       ->capture_default_str();
+  app.add_flag("--allow-non-finite", options.allow_non_finite,
+               "--checkpoint: evaluate a checkpoint even if a tensor holds NaN or infinity (to inspect a diverged run)");
   app.footer("Models (--model):\n" + model_help());
   try {
     app.parse(argc, argv);

@@ -55,6 +55,9 @@ Trainer::Trainer(const TrainConfig& config, const TrainingData* data, std::FILE*
   train_loader_.emplace(data_->train, data_->train_pipeline, training_loader_options(config));
   test_loader_.emplace(data_->test, data_->test_pipeline, test_loader_options(config));
   batches_ = train_loader_->batches_per_epoch();
+  int64_t total_steps = 0;  // the schedule and the loop count global steps in 64 bits
+  SLAB_USAGE_CHECK(!__builtin_mul_overflow(config.epochs, batches_, &total_steps), "--epochs: ", config.epochs,
+                   " epochs of ", batches_, " steps are more steps than a 64-bit count can hold");
   schedule_ = make_schedule(config, batches_);
   std::fprintf(log_, "lr:        %s, %lld steps per epoch\n", schedule_->describe().c_str(),
                static_cast<long long>(batches_));
