@@ -77,6 +77,16 @@ Metadata Sgd::state_metadata() const {
 
 void Sgd::load_state(const std::map<std::string, Tensor>& tensors, const Metadata& metadata) {
   check_state_keys(parameters_, tensors, {"momentum_buffer"}, "SGD");
+  // A buffer is absent for a parameter that never had a gradient, but a state saved after
+  // steps with momentum and holding none at all has lost them: resuming would restart the
+  // momentum from zero and leave the run it continues. Checked before anything changes.
+  const auto steps = metadata.find("step_count");
+  const bool stepped = steps != metadata.end() && steps->second != "0";
+  bool any_buffer = false;
+  for (const NamedParameter& p : parameters_) any_buffer = any_buffer || tensors.count(p.name + ".momentum_buffer") > 0;
+  SLAB_CHECK(options_.momentum == 0 || !stepped || parameters_.empty() || any_buffer, "SGD: the saved state is from step ",
+             steps == metadata.end() ? std::string("0") : steps->second, " with momentum ", options_.momentum,
+             " but holds no momentum buffers ('<parameter>.momentum_buffer')");
   for (size_t i = 0; i < parameters_.size(); ++i)
     momentum_buffers_[i] = load_state_slot(parameters_[i], tensors, "momentum_buffer", "SGD");
   Optimizer::load_state(tensors, metadata);

@@ -197,6 +197,11 @@ TEST_CASE("optimizer errors name the problem") {
                        doctest::Contains("'i' has dtype int64"), Error);
 
   Sgd sgd({{"w", w, PriorGrouping::None}}, SgdOptions{.learning_rate = 0.1, .momentum = 0.5});
+  // A state after steps with momentum that lost its buffers; at step 0 none is expected.
+  CHECK_THROWS_WITH_AS(sgd.load_state({}, {{"step_count", "7"}}),
+                       doctest::Contains("from step 7 with momentum 0.5 but holds no momentum buffers"), Error);
+  CHECK(sgd.step_count() == 0);  // nothing changed
+  sgd.load_state({}, {{"step_count", "0"}});
   CHECK_THROWS_WITH_AS(sgd.load_state({{"v.momentum_buffer", ones({2})}}, {}),
                        doctest::Contains("holds 'v.momentum_buffer', which matches no parameter"), Error);
   CHECK_THROWS_WITH_AS(sgd.load_state({{"w.momentum_buffer", ones({3})}}, {}),

@@ -272,3 +272,27 @@ TEST_CASE("numeric flags out of range name the flag: --threads, --epochs, --seed
   CHECK(parsed.exit_code == 2);
   CHECK(parsed.message.find("--seed") != std::string::npos);
 }
+
+TEST_CASE("resume checks every field of the saved position and sums, naming the file and field") {
+  const TrainingData data = synthetic_data();
+  const std::string run = scratch_folder("fields");
+  train(data, {"--model", "mlp-784-8", "--output", run, "--max-steps", "2"});
+  const std::string latest = (fs::path(run) / "checkpoints" / "latest.safetensors").string();
+  const SafetensorsContents good = load_safetensors(latest);
+  NamedTensors tensors(good.tensors.begin(), good.tensors.end());
+  auto resume_with = [&](const std::string& key, const std::string& value) {
+    Metadata metadata = good.metadata;
+    REQUIRE(metadata.count("user." + key) == 1);
+    metadata["user." + key] = value;
+    save_safetensors(latest, tensors, metadata);
+    return train(data, {"--model", "mlp-784-8", "--resume", run});
+  };
+  CHECK_THROWS_WITH_AS(resume_with("loader.epoch", "-1"), doctest::Contains("'loader.epoch' = -1 is negative"), Error);
+  CHECK_THROWS_WITH_AS(resume_with("global_step", "-5"), doctest::Contains("'global_step' = -5 does not match"), Error);
+  CHECK_THROWS_WITH_AS(resume_with("epoch.loss_sum", "nan"), doctest::Contains("'epoch.loss_sum' = nan"), Error);
+  CHECK_THROWS_WITH_AS(resume_with("elapsed_seconds", "-1e308"), doctest::Contains("'elapsed_seconds' = -1e+308"),
+                       Error);
+  CHECK_THROWS_WITH_AS(resume_with("epoch.correct", "100"), doctest::Contains("'epoch.correct' = 100"), Error);
+  save_safetensors(latest, tensors, good.metadata);
+  CHECK(train(data, {"--model", "mlp-784-8", "--resume", run}).completed);
+}

@@ -1,5 +1,6 @@
 #include "tools/trainer/training_state.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 
@@ -56,6 +57,24 @@ void check_resume_config(const nlohmann::json& saved, const TrainConfig& c, cons
   same("batch_size", c.batch_size, "--batch-size");
   same("seed", c.seed, "--seed");
   same("train_limit", c.train_limit, "--train-limit");
+}
+
+// Every field in its range and the position consistent with itself, so a corrupt or edited
+// checkpoint fails naming the field instead of deep inside the loop (or in the summary).
+void check_state_fields(const TrainingState& s, int64_t batches, const std::string& path) {
+  SLAB_CHECK(s.position.epoch >= 0, path, ": metadata 'loader.epoch' = ", s.position.epoch, " is negative");
+  SLAB_CHECK(s.position.step == s.position.epoch * batches + s.position.batch, path, ": metadata 'global_step' = ",
+             s.position.step, " does not match 'loader.epoch' ", s.position.epoch, " and 'loader.batch' ",
+             s.position.batch, " (", batches, " batches per epoch)");
+  SLAB_CHECK(s.sums.seen >= 0 && s.sums.correct >= 0 && s.sums.correct <= s.sums.seen, path,
+             ": metadata 'epoch.correct' = ", s.sums.correct, " and 'epoch.seen' = ", s.sums.seen,
+             " are not counts (0 <= correct <= seen)");
+  SLAB_CHECK(std::isfinite(s.sums.loss_sum) && s.sums.loss_sum >= 0, path, ": metadata 'epoch.loss_sum' = ",
+             s.sums.loss_sum, " is not a finite sum of losses >= 0");
+  SLAB_CHECK(std::isfinite(s.sums.seconds) && s.sums.seconds >= 0, path, ": metadata 'epoch.seconds' = ",
+             s.sums.seconds, " is not a finite time >= 0");
+  SLAB_CHECK(std::isfinite(s.elapsed_seconds) && s.elapsed_seconds >= 0, path, ": metadata 'elapsed_seconds' = ",
+             s.elapsed_seconds, " is not a finite time >= 0");
 }
 
 }  // namespace
@@ -125,6 +144,7 @@ TrainingState resume_training(const std::string& path, const TrainConfig& config
   }
   SLAB_CHECK(state.position.batch >= 0 && state.position.batch <= batches, path, ": loader position batch ",
              state.position.batch, " is outside the ", batches, " batches of an epoch");
+  check_state_fields(state, batches, path);
   SLAB_CHECK(state.position.epoch < config.epochs, "--resume '", config.resume, "': the checkpoint has finished ",
              state.position.epoch, " epochs, and --epochs is ", config.epochs, " (pass a larger --epochs to go on)");
   std::fprintf(log, "resumed:   %s at epoch %lld, batch %lld (step %lld)\n", path.c_str(),
