@@ -12,7 +12,7 @@
 #pragma once
 #include <cmath>
 
-#include "core/philox.h"  // SLAB_HOST_DEVICE
+#include "core/host_device.h"
 
 namespace slab {
 

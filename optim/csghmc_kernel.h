@@ -8,7 +8,7 @@
 #pragma once
 #include <cmath>
 
-#include "core/philox.h"  // SLAB_HOST_DEVICE
+#include "core/philox.h"  // the noise draws (and SLAB_HOST_DEVICE)
 
 namespace slab {
 

@@ -16,7 +16,7 @@
 #pragma once
 #include <cstdint>
 
-#include "core/philox.h"  // SLAB_HOST_DEVICE
+#include "core/host_device.h"
 
 namespace slab {
 

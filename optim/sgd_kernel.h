@@ -9,7 +9,7 @@
 //   w   = w - lr d
 // Without momentum the buffer is neither read nor written.
 #pragma once
-#include "core/philox.h"  // SLAB_HOST_DEVICE
+#include "core/host_device.h"
 
 namespace slab {
 
