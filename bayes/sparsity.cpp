@@ -172,25 +172,27 @@ ChannelFlags dead_reader_inputs(const ChannelCouplings& couplings, const Channel
   return dead_inputs;
 }
 
-int64_t parameter_count(const std::vector<Tensor>& tensors, int64_t* zeros) {
-  int64_t count = 0;
-  for (const Tensor& t : tensors)
+// A layer's row with what every kind reports: its name, kind, the shape of its weight (or
+// statistics) and the count and zeros of its own parameters.
+LayerSparsity layer_row(const std::string& name, const char* kind, const std::vector<Tensor>& parameters,
+                        const Shape& shape) {
+  LayerSparsity layer;
+  layer.name = name;
+  layer.kind = kind;
+  layer.shape = shape;
+  for (const Tensor& t : parameters)
     if (t.defined()) {
-      count += t.numel();
-      *zeros += count_zeros(t);
+      layer.parameters += t.numel();
+      layer.zeros += count_zeros(t);
     }
-  return count;
+  return layer;
 }
 
 // A conv weight is kept when it is nonzero, its filter is alive and its input channel is
 // not dead; its MACs are the kept weights times the output positions.
 LayerSparsity conv_sparsity(const std::string& name, const Conv2d& conv, const PriorState* state,
                             const std::vector<bool>& dead, const ChannelFlags& dead_inputs, int64_t positions) {
-  LayerSparsity layer;
-  layer.name = name;
-  layer.kind = "conv";
-  layer.parameters = parameter_count({conv.weight, conv.bias}, &layer.zeros);
-  layer.shape = conv.weight.shape();
+  LayerSparsity layer = layer_row(name, "conv", {conv.weight, conv.bias}, conv.weight.shape());
   layer.filters = conv.weight.size(0);
   layer.columns = conv.weight.size(1);
   if (state) {
@@ -221,11 +223,7 @@ LayerSparsity conv_sparsity(const std::string& name, const Conv2d& conv, const P
 // Columns read from a dead channel (k per channel after a flatten) are removed too.
 LayerSparsity linear_sparsity(const std::string& name, const Linear& linear, const PriorState* state,
                               const ChannelFlags& dead_inputs) {
-  LayerSparsity layer;
-  layer.name = name;
-  layer.kind = "linear";
-  layer.parameters = parameter_count({linear.weight, linear.bias}, &layer.zeros);
-  layer.shape = linear.weight.shape();
+  LayerSparsity layer = layer_row(name, "linear", {linear.weight, linear.bias}, linear.weight.shape());
   layer.columns = linear.in_features;
   if (state)
     for (int64_t j = 0; j < layer.columns; ++j) layer.pruned_columns += state->column_kept(j) ? 0 : 1;
@@ -244,11 +242,7 @@ LayerSparsity linear_sparsity(const std::string& name, const Linear& linear, con
 }
 
 LayerSparsity batch_norm_sparsity(const std::string& name, const BatchNorm& bn, const ChannelFlags& dead_channels) {
-  LayerSparsity layer;
-  layer.name = name;
-  layer.kind = "batchnorm";
-  layer.parameters = parameter_count({bn.weight, bn.bias}, &layer.zeros);
-  layer.shape = bn.running_mean.shape();
+  LayerSparsity layer = layer_row(name, "batchnorm", {bn.weight, bn.bias}, bn.running_mean.shape());
   layer.filters = bn.num_features;
   auto dead = dead_channels.find(name);
   if (dead != dead_channels.end()) layer.dead_filters = std::count(dead->second.begin(), dead->second.end(), true);

@@ -76,14 +76,14 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors, cons
 }
 
 void check_all_finite(const SafetensorsContents& contents, const std::string& path) {
-  for (const auto& [name, tensor] : contents.tensors) {
-    if (tensor.dtype() != DType::f32 && tensor.dtype() != DType::f64) continue;
-    const int64_t n = tensor.numel();
-    for (int64_t i = 0; i < n; ++i) {
-      const double v = tensor.dtype() == DType::f32 ? static_cast<double>(tensor.data<float>()[i]) : tensor.data<double>()[i];
-      SLAB_CHECK(std::isfinite(v), path, ": tensor '", name, "' holds ", v, " at element ", i, " of ", n,
+  auto check = [&](const std::string& name, const auto* values, int64_t n) {
+    for (int64_t i = 0; i < n; ++i)
+      SLAB_CHECK(std::isfinite(values[i]), path, ": tensor '", name, "' holds ", values[i], " at element ", i, " of ", n,
                  " (a non-finite value: the run that wrote it diverged, or the file is corrupt)");
-    }
+  };
+  for (const auto& [name, tensor] : contents.tensors) {
+    if (tensor.dtype() == DType::f32) check(name, tensor.data<float>(), tensor.numel());
+    if (tensor.dtype() == DType::f64) check(name, tensor.data<double>(), tensor.numel());
   }
 }
 

@@ -60,4 +60,18 @@ tools::TrainingData pattern_images(const PatternImageOptions& options, LitPixel 
   return data;
 }
 
+// The program defaults the training-loop tests run the pattern images with: the small CNN,
+// 3 epochs of batches of 16 (the data stand in for Fashion-MNIST, so no folder is read).
+inline tools::ProgramDefaults pattern_run_defaults(const std::string& program) {
+  tools::ProgramDefaults defaults;
+  defaults.program = program;
+  defaults.dataset = "fashion-mnist";
+  defaults.data_dir = "unused";
+  defaults.model = "small-cnn";
+  defaults.epochs = 3;
+  defaults.batch_size = 16;
+  defaults.sgd_learning_rate = 0.02;
+  return defaults;
+}
+
 }  // namespace slab::testing

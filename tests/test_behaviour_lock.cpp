@@ -55,14 +55,7 @@ std::string train_and_hash(const std::string& optimizer) {
   const TrainingData data = testing::pattern_images({"lock", 64, 32, 7, 160, 20}, [](int64_t label, int64_t y, int64_t x) {
     return (y < 14) == (label < 2) && (x < 14) == (label % 2 == 0);
   });
-  ProgramDefaults defaults;
-  defaults.program = "test_behaviour_lock";
-  defaults.dataset = "fashion-mnist";
-  defaults.data_dir = "unused";
-  defaults.model = "small-cnn";
-  defaults.epochs = 3;
-  defaults.batch_size = 16;
-  defaults.sgd_learning_rate = 0.02;
+  ProgramDefaults defaults = testing::pattern_run_defaults("test_behaviour_lock");
   defaults.sampler_preset = "slab-mnist";
   const std::string output = testing::scratch_folder("lock", optimizer);
   std::vector<std::string> flags = {"test_behaviour_lock", "--optimizer", optimizer, "--seed", "11", "--threads", "2",

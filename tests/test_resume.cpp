@@ -37,14 +37,7 @@ TrainingData synthetic_data() {
 std::string scratch_folder(const std::string& name) { return testing::scratch_folder("resume", name); }
 
 TrainConfig config_from(std::vector<std::string> flags) {
-  ProgramDefaults defaults;
-  defaults.program = "test_resume";
-  defaults.dataset = "fashion-mnist";
-  defaults.data_dir = "unused";
-  defaults.model = "small-cnn";
-  defaults.epochs = 3;
-  defaults.batch_size = 16;
-  defaults.sgd_learning_rate = 0.02;
+  const ProgramDefaults defaults = testing::pattern_run_defaults("test_resume");
   flags.insert(flags.begin(), "test_resume");
   ParsedCommandLine parsed = parse_train_command_line(defaults, flags);
   REQUIRE_MESSAGE(!parsed.exit_now, parsed.message);

@@ -225,10 +225,10 @@ void Trainer::end_epoch(int64_t epoch) {
     record["noise"] = optimizer_->injects_noise();
   }
   if (prior_) {
-    const SparsityReport report = sparsity_report(*model_, optimizer_.get(), data_->example_shape);
-    extra += add_prior_fields(record, report, prior_pass_, *prior_, epoch);
-    run_->write_text("sparsity.txt", report.table());
-    result_.sparsity = report.sparsity();
+    last_sparsity_ = sparsity_report(*model_, optimizer_.get(), data_->example_shape);
+    extra += add_prior_fields(record, *last_sparsity_, prior_pass_, *prior_, epoch);
+    run_->write_text("sparsity.txt", last_sparsity_->table());
+    result_.sparsity = last_sparsity_->sparsity();
   }
   run_->add_epoch(record);
   std::fprintf(log_, "%s", epoch_line(outcome, config_.epochs, extra).c_str());
@@ -280,9 +280,10 @@ TrainResult Trainer::finish() {
   std::optional<PosteriorMetrics> posterior;
   if (samples_) posterior = samples_->average([this] { return fresh_model(); }, *test_loader_, device_, log_);
   if (posterior) result_.bma = posterior->average;
-  std::optional<SparsityReport> sparsity;
-  if (prior_) {
-    sparsity = sparsity_report(*model_, optimizer_.get(), data_->example_shape);
+  // The final weights are the last epoch's: its report is theirs (every run that finishes
+  // trains at least one epoch in this invocation).
+  const std::optional<SparsityReport>& sparsity = last_sparsity_;
+  if (sparsity) {
     std::fprintf(log_, "sparsity of the final weights:\n%s", sparsity->table().c_str());
     result_.sparsity = sparsity->sparsity();
   }

@@ -27,6 +27,7 @@
 #include <string>
 
 #include "bayes/metrics.h"
+#include "bayes/sparsity.h"
 #include "bayes/spike_slab.h"
 #include "data/loader.h"
 #include "layers/module.h"
@@ -125,6 +126,7 @@ class Trainer {
   int64_t steps_this_invocation_ = 0;
   std::optional<PriorPassReport> prior_pass_;     // of the epoch in progress
   std::optional<ClassificationMetrics> last_test_;
+  std::optional<SparsityReport> last_sparsity_;   // sghmc-spl: of the weights after the last epoch
   TrainResult result_;
 };
 
