@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what slab needs from Debian's packages, only what is missing; quiet when
-# nothing is. Idempotent and non-interactive. Pass --with-torch to add python3-torch
+# nothing is. Idempotent and non-interactive. Pass --with-torch to add python3-torch and python3-venv
 # (golden files, benchmark twins) and --with-data to add dataset-fashion-mnist.
 set -euo pipefail
 packages=(build-essential cmake ninja-build libeigen3-dev doctest-dev libstb-dev zlib1g-dev
           libcli11-dev nlohmann-json3-dev)
 for arg in "$@"; do
   case "$arg" in
-    --with-torch) packages+=(python3-torch python3-numpy) ;;
+    --with-torch) packages+=(python3-torch python3-numpy python3-venv) ;;
     --with-data) packages+=(dataset-fashion-mnist) ;;
     *) echo "setup.sh: unknown option $arg (expected --with-torch or --with-data)" >&2; exit 2 ;;
   esac
