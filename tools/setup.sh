@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what slab needs from Debian's packages, only what is missing; quiet when
-# nothing is. Idempotent and non-interactive. Pass --with-torch to add python3-torch and python3-venv
-# (golden files, benchmark twins) and --with-data to add dataset-fashion-mnist.
+# nothing is. Idempotent and non-interactive. Pass --with-torch to add python3-torch and
+# python3-venv (golden files, benchmark twins, tools/python-env.sh) and --with-data to add
+# dataset-fashion-mnist.
 set -euo pipefail
 packages=(build-essential cmake ninja-build libeigen3-dev doctest-dev libstb-dev zlib1g-dev
           libcli11-dev nlohmann-json3-dev)
