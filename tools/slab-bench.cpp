@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/backend.h"
+#include "tools/bench/bench_bf16.h"
 #include "tools/bench/bench_data.h"
 #include "tools/bench/bench_ops.h"
 #include "tools/bench/bench_optim.h"
@@ -27,6 +28,8 @@ constexpr Mode kModes[] = {
     {"train", "training images/s of a model on random data (--model M --batch B)", slab::tools::run_train_benchmark},
     {"optim", "ms per optimizer step and state bytes per parameter (--optimizer O --model M)",
      slab::tools::run_optim_benchmark},
+    {"bf16", "bf16 matrix-product GFLOP/s on each path (AMX, AVX512-BF16, AVX-512F) and float32",
+     slab::tools::run_bf16_benchmark},
 };
 
 void print_usage() {

@@ -13,6 +13,7 @@
 #include "data/cifar.h"
 #include "data/loader.h"
 #include "tools/bench/bench_main.h"
+#include "tools/bench/median.h"
 
 namespace slab::tools {
 namespace {
@@ -76,11 +77,10 @@ int run(const DataBenchmarkOptions& options) {
   }
   std::vector<double> sorted = rates;
   std::sort(sorted.begin(), sorted.end());
-  const double median = sorted.size() % 2 == 1 ? sorted[sorted.size() / 2]
-                                               : 0.5 * (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]);
-  std::printf("median: %.0f images/s (min %.0f, max %.0f) [checksum %.3f]\n", median, sorted.front(), sorted.back(),
+  const double median_rate = median(rates);
+  std::printf("median: %.0f images/s (min %.0f, max %.0f) [checksum %.3f]\n", median_rate, sorted.front(), sorted.back(),
               checksum);
-  std::printf("data_images_per_second=%.0f workers=%d batch_size=%lld passes=%d images=%lld\n", median, options.workers,
+  std::printf("data_images_per_second=%.0f workers=%d batch_size=%lld passes=%d images=%lld\n", median_rate, options.workers,
               static_cast<long long>(options.batch_size), options.passes, static_cast<long long>(dataset->size()));
   return 0;
 }

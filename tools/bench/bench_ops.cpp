@@ -17,31 +17,12 @@
 #include "core/ops.h"
 #include "core/random.h"
 #include "tools/bench/bench_main.h"
+#include "tools/bench/conv_shapes.h"
 #include "tools/bench/device_wait.h"
+#include "tools/bench/median.h"
 
 namespace slab::tools {
 namespace {
-
-// A conv layer shape; the same list, with the same names, is in tools/bench/ops_torch.py.
-struct ConvShape {
-  const char* name;
-  int64_t c_in, c_out, kernel, stride, pad, size;  // input size x size
-};
-
-// Every distinct conv of ResNet-20 (CIFAR; 1x1 stride-2 projection shortcuts as in option B)
-// and of ResNet-18 in its CIFAR form (3x3 stem, no max pool).
-constexpr ConvShape kConvShapes[] = {
-    {"r20.stem", 3, 16, 3, 1, 1, 32},         {"r20.16", 16, 16, 3, 1, 1, 32},
-    {"r20.16-32s2", 16, 32, 3, 2, 1, 32},     {"r20.sc16-32", 16, 32, 1, 2, 0, 32},
-    {"r20.32", 32, 32, 3, 1, 1, 16},          {"r20.32-64s2", 32, 64, 3, 2, 1, 16},
-    {"r20.sc32-64", 32, 64, 1, 2, 0, 16},     {"r20.64", 64, 64, 3, 1, 1, 8},
-    {"r18.stem", 3, 64, 3, 1, 1, 32},         {"r18.64", 64, 64, 3, 1, 1, 32},
-    {"r18.64-128s2", 64, 128, 3, 2, 1, 32},   {"r18.sc64-128", 64, 128, 1, 2, 0, 32},
-    {"r18.128", 128, 128, 3, 1, 1, 16},       {"r18.128-256s2", 128, 256, 3, 2, 1, 16},
-    {"r18.sc128-256", 128, 256, 1, 2, 0, 16}, {"r18.256", 256, 256, 3, 1, 1, 8},
-    {"r18.256-512s2", 256, 512, 3, 2, 1, 8},  {"r18.sc256-512", 256, 512, 1, 2, 0, 8},
-    {"r18.512", 512, 512, 3, 1, 1, 4},
-};
 
 struct OpsBenchmarkOptions {
   int threads = 0;  // 0: OpenMP's default
@@ -64,12 +45,6 @@ struct Measurement {
   double median_ms = 0, min_ms = 0;
 };
 
-double median_of(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const size_t n = values.size();
-  return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
-}
-
 // Times `body` (warm-up calls first); returns the median and the minimum in milliseconds.
 // On a GPU each call ends with a wait for the device, so a time is the kernels' and not
 // only their queueing (the warm-up also takes cuDNN's one-time plan search off the clock).
@@ -83,7 +58,7 @@ void time_it(const OpsBenchmarkOptions& options, const std::function<void()>& bo
     wait_for_device(options.device);
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   }
-  m.median_ms = median_of(ms);
+  m.median_ms = median(ms);
   m.min_ms = *std::min_element(ms.begin(), ms.end());
 }
 

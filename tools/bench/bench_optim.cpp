@@ -25,6 +25,7 @@
 #include "optim/sghmc.h"
 #include "optim/vb_adaptive.h"
 #include "tools/bench/bench_main.h"
+#include "tools/bench/median.h"
 #include "tools/bench/device_wait.h"
 
 namespace slab::tools {
@@ -180,18 +181,18 @@ int run(const OptimBenchmarkOptions& options) {
     wait_for_device(device);
     times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   }
+  const double median_ms = median(times);
   std::sort(times.begin(), times.end());
-  const double median = times[times.size() / 2];
   const double bytes_per_parameter = static_cast<double>(optimizer->state_bytes()) / static_cast<double>(count);
-  std::printf("slab: median %.2f ms per step (min %.2f, max %.2f); state %.3f bytes per parameter\n", median,
+  std::printf("slab: median %.2f ms per step (min %.2f, max %.2f); state %.3f bytes per parameter\n", median_ms,
               times.front(), times.back(), bytes_per_parameter);
   std::fflush(stdout);
   const double torch_ms = run_twin(options, parameters, device);
   if (torch_ms > 0) {
-    std::printf("ms_per_step=%.3f state_bytes_per_param=%.3f torch_ms_per_step=%.3f speedup=%.2f\n", median,
-                bytes_per_parameter, torch_ms, torch_ms / median);
+    std::printf("ms_per_step=%.3f state_bytes_per_param=%.3f torch_ms_per_step=%.3f speedup=%.2f\n", median_ms,
+                bytes_per_parameter, torch_ms, torch_ms / median_ms);
   } else {
-    std::printf("ms_per_step=%.3f state_bytes_per_param=%.3f\n", median, bytes_per_parameter);
+    std::printf("ms_per_step=%.3f state_bytes_per_param=%.3f\n", median_ms, bytes_per_parameter);
   }
   return 0;
 }

@@ -18,6 +18,7 @@
 #include "optim/sgd.h"
 #include "tools/bench/bench_main.h"
 #include "tools/bench/device_wait.h"
+#include "tools/bench/median.h"
 
 namespace slab::tools {
 
@@ -49,12 +50,6 @@ double peak_rss_mib() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux: kilobytes
-}
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const size_t n = values.size();
-  return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
 }
 
 int run(const TrainBenchmarkOptions& o) {

@@ -15,7 +15,7 @@
       tools/gpu_check.sh uses that for its per-op table.
 
 Use Debian's interpreter (/usr/bin/python3: python3-torch). The shape list below must
-match kConvShapes in tools/bench/bench_ops.cpp (compare checks that the names agree).
+match kConvShapes in tools/bench/conv_shapes.h (compare checks that the names agree).
 """
 import argparse
 import statistics

@@ -1,0 +1,187 @@
+// bf16 rounding and the bf16 matrix products of every path this CPU has (core/cpu/gemm_bf16.h),
+// against a float64 product of the same bf16 inputs, within the bound of
+// docs/algorithm.md#bf16-matrix-products.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "core/cpu/bf16.h"
+#include "core/cpu/gemm_bf16.h"
+#include "core/cpu/matrix_units.h"
+#include "tests/skip.h"
+
+using namespace slab::cpu;
+
+namespace {
+
+float from_bits(uint32_t bits) {
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+// Restores the path chosen at start-up when a test case that forced one ends.
+struct PathGuard {
+  Bf16Path saved = bf16_path();
+  ~PathGuard() { force_bf16_path(saved); }
+};
+
+std::vector<Bf16Path> supported_paths() {
+  std::vector<Bf16Path> paths;
+  for (Bf16Path p : {Bf16Path::amx, Bf16Path::avx512_bf16, Bf16Path::avx512f})
+    if (cpu_supports(p)) paths.push_back(p);
+  return paths;
+}
+
+struct Product {
+  int64_t m, n, k;
+  bool ta, tb, accumulate;
+};
+
+// Element (i, j) of a row-major matrix stored as [rows, cols] or, transposed, [cols, rows].
+float at(const std::vector<float>& x, bool transposed, int64_t i, int64_t j, int64_t ld) {
+  return transposed ? x[j * ld + i] : x[i * ld + j];
+}
+
+// Runs one product on the current path and checks every output against the float64 sum of
+// the same bf16 inputs: |c - exact| <= gamma (sum |a b| + |c0|), gamma = (k + 1) u / (1 - (k + 1) u),
+// u = 2^-24 (float32 sums of k + 1 terms, in any order; the bf16 products themselves are exact).
+std::vector<float> check_product(const Product& p, std::mt19937& rng) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int64_t lda = p.ta ? p.m + 3 : p.k + 5, ldb = p.tb ? p.k + 2 : p.n + 1, ldc = p.n + 7;
+  std::vector<float> a((p.ta ? p.k : p.m) * lda), b((p.tb ? p.n : p.k) * ldb), c(p.m * ldc);
+  for (float& x : a) x = normal(rng);
+  for (float& x : b) x = normal(rng) * 10.0f;
+  for (float& x : c) x = normal(rng);
+  const std::vector<float> c0 = c;
+  gemm_bf16(p.ta, p.tb, p.m, p.n, p.k, a.data(), lda, b.data(), ldb, c.data(), ldc, p.accumulate);
+  const double u = std::ldexp(1.0, -24), terms = static_cast<double>(p.k + 1);
+  const double gamma = terms * u / (1.0 - terms * u);
+  int64_t failures = 0;
+  for (int64_t i = 0; i < p.m; ++i)
+    for (int64_t j = 0; j < p.n; ++j) {
+      double exact = p.accumulate ? c0[i * ldc + j] : 0.0, magnitude = p.accumulate ? std::fabs(c0[i * ldc + j]) : 0.0;
+      for (int64_t kk = 0; kk < p.k; ++kk) {
+        const double prod = static_cast<double>(bf16_to_float(float_to_bf16(at(a, p.ta, i, kk, lda)))) *
+                            bf16_to_float(float_to_bf16(at(b, p.tb, kk, j, ldb)));
+        exact += prod;
+        magnitude += std::fabs(prod);
+      }
+      if (std::fabs(c[i * ldc + j] - exact) > gamma * magnitude) ++failures;
+    }
+  CHECK_MESSAGE(failures == 0, "m=" << p.m << " n=" << p.n << " k=" << p.k << " ta=" << p.ta << " tb=" << p.tb);
+  // Padding columns of C stay untouched.
+  for (int64_t i = 0; i < p.m; ++i)
+    for (int64_t j = p.n; j < ldc; ++j) REQUIRE(c[i * ldc + j] == c0[i * ldc + j]);
+  return c;
+}
+
+const Product kProducts[] = {
+    {1, 1, 1, false, false, false},    {16, 16, 32, false, false, false}, {17, 15, 33, false, false, true},
+    {33, 47, 100, false, false, false}, {5, 70, 31, true, false, true},   {64, 64, 576, false, true, false},
+    {40, 3, 65, true, true, false},    {130, 33, 288, false, false, true}, {2, 300, 9, false, true, false},
+};
+
+}  // namespace
+
+TEST_CASE("float_to_bf16 rounds to nearest, ties to even, and keeps NaN and infinity") {
+  CHECK(float_to_bf16(1.0f) == 0x3F80);
+  CHECK(float_to_bf16(-2.0f) == 0xC000);
+  // 1 + 2^-8 lies halfway between 1 and 1 + 2^-7: ties go to the even neighbour, 1.
+  CHECK(float_to_bf16(1.0f + std::ldexp(1.0f, -8)) == 0x3F80);
+  // 1 + 3 2^-8 lies halfway between 1 + 2^-7 (odd) and 1 + 2^-6 (even).
+  CHECK(float_to_bf16(1.0f + 3.0f * std::ldexp(1.0f, -8)) == 0x3F82);
+  CHECK(float_to_bf16(1.0f + std::ldexp(1.0f, -8) + std::ldexp(1.0f, -20)) == 0x3F81);
+  CHECK(float_to_bf16(std::numeric_limits<float>::infinity()) == 0x7F80);
+  CHECK(std::isnan(bf16_to_float(float_to_bf16(std::numeric_limits<float>::quiet_NaN()))));
+  CHECK(std::isnan(bf16_to_float(float_to_bf16(from_bits(0x7F800001u)))));  // a NaN whose payload would carry
+  CHECK(float_to_bf16(std::numeric_limits<float>::max()) == 0x7F80);         // beyond the largest bf16 + half an ulp
+  // |bf16(x) - x| <= 2^-8 |x|
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> uniform(-1e6f, 1e6f);
+  for (int i = 0; i < 10000; ++i) {
+    const float x = uniform(rng);
+    CHECK(std::fabs(bf16_to_float(float_to_bf16(x)) - x) <= std::ldexp(std::fabs(x), -8));
+  }
+}
+
+TEST_CASE("round_to_bf16 equals float_to_bf16 on every bit pattern class, tails included") {
+  std::mt19937 rng(5);
+  std::vector<float> in(1000);
+  for (float& x : in) x = from_bits(static_cast<uint32_t>(rng()));  // NaNs, infinities, subnormals included
+  std::vector<bf16_bits> out(in.size());
+  round_to_bf16(in.data(), out.data(), static_cast<int64_t>(in.size()) - 3);
+  for (size_t i = 0; i + 3 < in.size(); ++i) REQUIRE(out[i] == float_to_bf16(in[i]));
+}
+
+TEST_CASE("the bf16 path is SLAB_BF16_PATH when set, else the fastest this CPU has") {
+  const std::vector<Bf16Path> paths = supported_paths();
+  if (paths.empty()) {
+    slab::testing::skip("this CPU has no AVX-512F: no bf16 path");
+    return;
+  }
+  const char* forced = std::getenv("SLAB_BF16_PATH");
+  CHECK(std::string(bf16_path_name(bf16_path())) == (forced != nullptr ? std::string(forced) : bf16_path_name(paths.front())));
+}
+
+TEST_CASE("bf16 products on every path stay within the float32 summation bound") {
+  if (supported_paths().empty()) {
+    slab::testing::skip("this CPU has no AVX-512F: no bf16 path");
+    return;
+  }
+  PathGuard guard;
+  std::mt19937 rng(7);
+  for (Bf16Path path : supported_paths()) {
+    CAPTURE(bf16_path_name(path));
+    force_bf16_path(path);
+    for (const Product& p : kProducts) check_product(p, rng);
+  }
+}
+
+TEST_CASE("the emulated avx512f path reproduces VDPBF16PS bit for bit") {
+  if (!cpu_supports(Bf16Path::avx512_bf16)) {
+    slab::testing::skip("this CPU has no AVX512-BF16 to compare the emulation with");
+    return;
+  }
+  PathGuard guard;
+  for (const Product& p : kProducts) {
+    std::mt19937 rng_a(11), rng_b(11);
+    force_bf16_path(Bf16Path::avx512f);
+    const std::vector<float> emulated = check_product(p, rng_a);
+    force_bf16_path(Bf16Path::avx512_bf16);
+    const std::vector<float> native = check_product(p, rng_b);
+    REQUIRE(std::memcmp(emulated.data(), native.data(), emulated.size() * sizeof(float)) == 0);
+  }
+}
+
+TEST_CASE("the bf16 product of float32 inputs is within the bf16 input rounding of the float32 product") {
+  if (supported_paths().empty()) {
+    slab::testing::skip("this CPU has no AVX-512F: no bf16 path");
+    return;
+  }
+  // |sum bf16(a) bf16(b) - sum a b| <= (2 u8 + u8^2) sum |a b| with u8 = 2^-8, plus the float32 sum's bound.
+  std::mt19937 rng(13);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int64_t m = 20, n = 18, k = 200;
+  std::vector<float> a(m * k), b(k * n), c(m * n);
+  for (float& x : a) x = normal(rng);
+  for (float& x : b) x = normal(rng);
+  gemm_bf16(false, false, m, n, k, a.data(), k, b.data(), n, c.data(), n, false);
+  const double u8 = std::ldexp(1.0, -8), u = std::ldexp(1.0, -24);
+  const double bound_factor = 2 * u8 + u8 * u8 + (k + 1) * u * (1 + 2 * u8 + u8 * u8);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double exact = 0, magnitude = 0;
+      for (int64_t kk = 0; kk < k; ++kk) {
+        exact += static_cast<double>(a[i * k + kk]) * b[kk * n + j];
+        magnitude += std::fabs(static_cast<double>(a[i * k + kk]) * b[kk * n + j]);
+      }
+      REQUIRE(std::fabs(c[i * n + j] - exact) <= bound_factor * magnitude);
+    }
+}
