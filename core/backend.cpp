@@ -1,4 +1,5 @@
 #include "core/backend.h"
+#include "core/precision.h"
 
 #include <omp.h>
 
@@ -31,7 +32,7 @@ const char* simd_level() {
 std::string backend_description() {
   std::ostringstream out;
   out << "cpu: " << omp_get_max_threads() << " OpenMP threads, SIMD " << simd_level() << ", Eigen "
-      << EIGEN_WORLD_VERSION << '.' << EIGEN_MAJOR_VERSION << '.' << EIGEN_MINOR_VERSION << "; cuda: ";
+      << EIGEN_WORLD_VERSION << '.' << EIGEN_MAJOR_VERSION << '.' << EIGEN_MINOR_VERSION << ", matmul precision " << precision_description() << "; cuda: ";
 #ifdef SLAB_WITH_CUDA
   out << (cuda_available() ? cuda::describe_backend() : "built, no GPU visible (" + cuda::no_device_reason() + ")");
 #else

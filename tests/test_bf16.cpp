@@ -14,6 +14,9 @@
 #include "core/cpu/bf16.h"
 #include "core/cpu/gemm_bf16.h"
 #include "core/cpu/matrix_units.h"
+#include "core/ops.h"
+#include "core/precision.h"
+#include "core/random.h"
 #include "tests/skip.h"
 
 using namespace slab::cpu;
@@ -184,4 +187,61 @@ TEST_CASE("the bf16 product of float32 inputs is within the bf16 input rounding 
       }
       REQUIRE(std::fabs(c[i * n + j] - exact) <= bound_factor * magnitude);
     }
+}
+
+namespace {
+
+struct ConvGradients {
+  slab::Tensor out, grad_x, grad_w;
+};
+
+// y = conv2d(x, w) and the gradients of sum(y r) in the current precision; with `magnitudes`
+// the same of |x|, |w|, |r| in float32, which gives sum |x w| per output and sum |r w|,
+// sum |r x| per gradient element: the magnitudes the bound scales with.
+ConvGradients conv_and_gradients(const slab::Tensor& x0, const slab::Tensor& w0, const slab::Tensor& r0,
+                                 const slab::Conv2dOptions& options, bool magnitudes) {
+  const slab::Tensor x = (magnitudes ? slab::abs(x0) : x0).detach().set_requires_grad();
+  const slab::Tensor w = (magnitudes ? slab::abs(w0) : w0).detach().set_requires_grad();
+  const slab::Tensor r = magnitudes ? slab::abs(r0) : r0;
+  const slab::Tensor y = slab::conv2d(x, w, slab::Tensor(), options);
+  slab::sum(slab::mul(y, r)).backward();
+  return {y.detach(), x.grad(), w.grad()};
+}
+
+// |a - b| <= factor * magnitude, elementwise.
+int64_t outside_bound(const slab::Tensor& a, const slab::Tensor& b, const slab::Tensor& magnitude, double factor) {
+  const float *pa = a.data<float>(), *pb = b.data<float>(), *pm = magnitude.data<float>();
+  int64_t outside = 0;
+  for (int64_t i = 0; i < a.numel(); ++i)
+    if (std::fabs(static_cast<double>(pa[i]) - pb[i]) > factor * pm[i]) ++outside;
+  return outside;
+}
+
+}  // namespace
+
+TEST_CASE("a bf16 convolution and its gradients stay within the bf16 bound of the float32 ones") {
+  if (supported_paths().empty()) {
+    slab::testing::skip("this CPU has no AVX-512F: no bf16 path");
+    return;
+  }
+  slab::Generator generator(21);
+  const slab::Tensor x = slab::randn({3, 19, 9, 11}, generator), w = slab::randn({13, 19, 3, 3}, generator);
+  slab::Conv2dOptions options;
+  options.padding = {1, 1};
+  const slab::Tensor r = slab::randn({3, 13, 9, 11}, generator);
+  const ConvGradients fp32 = conv_and_gradients(x, w, r, options, false);
+  const ConvGradients magnitude = conv_and_gradients(x, w, r, options, true);
+  slab::set_matmul_precision(slab::Precision::bf16);
+  const ConvGradients bf16 = conv_and_gradients(x, w, r, options, false);
+  slab::set_matmul_precision(slab::Precision::fp32);
+  // Both results are within their own float32 summation bound of the exact sums (at most
+  // 3 x 3 x 19 = 171 terms for the output, 3 x 9 x 11 = 297 for a weight gradient), and the
+  // bf16 one also carries the input rounding (2 u8 + u8^2): see the docs section.
+  const double u8 = std::ldexp(1.0, -8), gamma = 298 * std::ldexp(1.0, -24);
+  const double factor = (2 * u8 + u8 * u8) * (1 + gamma) + 2 * gamma;
+  CHECK(outside_bound(bf16.out, fp32.out, magnitude.out, factor) == 0);
+  CHECK(outside_bound(bf16.grad_x, fp32.grad_x, magnitude.grad_x, factor) == 0);
+  CHECK(outside_bound(bf16.grad_w, fp32.grad_w, magnitude.grad_w, factor) == 0);
+  // and it is a bf16 result, not the float32 one again
+  CHECK(outside_bound(bf16.out, fp32.out, magnitude.out, 1e-6) > 0);
 }

@@ -8,6 +8,7 @@
 #include <new>
 
 #include "core/cpu/conv_paths.h"
+#include "core/precision.h"
 #include "core/cpu/parallel.h"
 #include "core/kernels.h"
 
@@ -58,6 +59,9 @@ constexpr int64_t kWinogradMinChannels = 32;
 conv::Path choose_path(const conv::Geometry& g, DType dtype, conv::Pass pass) {
   const conv::Path forced = path_override.load(std::memory_order_relaxed);
   if (forced == conv::Path::im2col) return conv::Path::im2col;
+  // The blocked and Winograd kernels are float32 throughout; in bf16 the convolution is the
+  // im2col product, whose GEMM runs on the matrix units (core/precision.h).
+  if (dtype == DType::f32 && matmul_precision() == Precision::bf16) return conv::Path::im2col;
   const bool winograd = conv::winograd_supports(g, dtype, pass) &&
                         (forced == conv::Path::winograd ||
                          (forced == conv::Path::automatic && std::min(g.c_in, g.c_out) >= kWinogradMinChannels));

@@ -2,8 +2,12 @@
 // OpenMP by itself, and runs serially when called inside a parallel region, so there is
 // only ever one level of threads.
 #include <Eigen/Core>
+#include <type_traits>
+#include <vector>
 
+#include "core/cpu/gemm_bf16.h"
 #include "core/kernels.h"
+#include "core/precision.h"
 
 namespace slab::cpu {
 
@@ -37,6 +41,24 @@ void gemm_one(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const 
   else C.noalias() += alpha * (A.transpose() * B.transpose());
 }
 
+// C = alpha A B + beta C with bf16 inputs and float32 sums (Precision::bf16): the bf16
+// product writes C directly when alpha = 1 and beta is 0 or 1, else goes through a buffer.
+void gemm_one_bf16(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+                   const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (alpha == 1.0f && (beta == 0.0f || beta == 1.0f)) {
+    gemm_bf16(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, beta == 1.0f);
+    return;
+  }
+  thread_local std::vector<float> product;
+  product.resize(static_cast<size_t>(m * n));
+  gemm_bf16(ta, tb, m, n, k, a, lda, b, ldb, product.data(), n, false);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      float& out = c[i * ldc + j];
+      out = alpha * product[i * n + j] + (beta == 0.0f ? 0.0f : beta * out);
+    }
+}
+
 }  // namespace
 
 void gemm(DType dtype, bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, double alpha,
@@ -47,6 +69,14 @@ void gemm(DType dtype, bool transpose_a, bool transpose_b, int64_t m, int64_t n,
     const scalar_t* pa = static_cast<const scalar_t*>(a);
     const scalar_t* pb = static_cast<const scalar_t*>(b);
     scalar_t* pc = static_cast<scalar_t*>(c);
+    if constexpr (std::is_same_v<scalar_t, float>) {
+      if (matmul_precision() == Precision::bf16) {
+        for (int64_t i = 0; i < batch; ++i)
+          gemm_one_bf16(transpose_a, transpose_b, m, n, k, static_cast<float>(alpha), pa + i * stride_a, lda,
+                        pb + i * stride_b, ldb, static_cast<float>(beta), pc + i * stride_c, ldc);
+        return;
+      }
+    }
     for (int64_t i = 0; i < batch; ++i)
       gemm_one<scalar_t>(transpose_a, transpose_b, m, n, k, static_cast<scalar_t>(alpha), pa + i * stride_a, lda,
                          pb + i * stride_b, ldb, static_cast<scalar_t>(beta), pc + i * stride_c, ldc);

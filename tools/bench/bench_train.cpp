@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/device.h"
+#include "core/precision.h"
 #include "core/error.h"
 #include "core/ops.h"
 #include "core/random.h"
@@ -27,6 +28,7 @@ namespace {
 struct TrainBenchmarkOptions {
   std::string model = "resnet20";
   std::string device = "cpu";
+  std::string precision = "fp32";  // of convolutions and matrix products (core/precision.h)
   int64_t batch_size = 128;
   int64_t steps = 5;        // timed steps per pass
   int passes = 3;
@@ -55,6 +57,9 @@ double peak_rss_mib() {
 int run(const TrainBenchmarkOptions& o) {
   if (o.threads > 0) omp_set_num_threads(o.threads);
   const Device device = parse_device(o.device);  // a clear error when the build or the machine has no GPU
+  SLAB_CHECK(o.precision == "fp32" || device.is_cpu(), "--precision bf16 runs on the CPU; --device ", o.device,
+             " computes in fp32");
+  set_matmul_precision(parse_precision(o.precision));
   const Shape shape = input_shape(o);
   std::shared_ptr<Module> model = make_model(o.model, o.classes, shape[1], o.seed);
   model->to(device);  // before the optimizer takes the parameter list
@@ -109,8 +114,9 @@ int run(const TrainBenchmarkOptions& o) {
               *std::min_element(rates.begin(), rates.end()), *std::max_element(rates.begin(), rates.end()),
               mean_loss);
   std::printf("peak_rss_mib=%.1f\n", peak_rss_mib());
-  std::printf("model=%s batch=%lld threads=%d device=%s imgs_per_s=%.1f\n", o.model.c_str(),
-              static_cast<long long>(o.batch_size), omp_get_max_threads(), device.str().c_str(), rate);
+  std::printf("model=%s batch=%lld threads=%d device=%s precision=%s imgs_per_s=%.1f\n", o.model.c_str(),
+              static_cast<long long>(o.batch_size), omp_get_max_threads(), device.str().c_str(),
+              precision_description().c_str(), rate);
   return 0;
 }
 
@@ -121,6 +127,9 @@ int run_train_benchmark(int argc, char** argv) {
   CLI::App app("slab-bench train: images/s of training steps (forward, backward, SGD) on random data", "slab-bench train");
   app.add_option("--model", o.model, "architecture: a registered model (listed below)")->capture_default_str();
   app.add_option("--device", o.device, "cpu, cuda or cuda:N (model and batch live there)")->capture_default_str();
+  app.add_option("--precision", o.precision, "fp32, or bf16 (convolutions and matrix products, CPU)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fp32", "bf16"}));
   app.add_option("--batch", o.batch_size, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--steps", o.steps, "timed steps per pass")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--passes", o.passes, "timed passes; the median is reported")->capture_default_str()->check(CLI::Range(1, 1000));

@@ -49,6 +49,9 @@ void add_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--resume", c.resume, "continue from a checkpoint file or a run folder (its checkpoints/latest)");
   app.add_option("--device", c.device, "cpu or cuda (cuda needs a build with the CUDA backend and a GPU)")
       ->capture_default_str();
+  app.add_option("--precision", c.precision,
+                 "fp32, or bf16: convolutions and matrix products on bf16 inputs with float32 sums (CPU)")
+      ->capture_default_str();
   app.add_option("--train-limit", c.train_limit, "train on the first n training examples only (0: all)");
   app.add_option("--test-limit", c.test_limit, "evaluate on the first n test examples only (0: all)");
   app.add_option("--max-steps", c.max_steps,
@@ -128,6 +131,10 @@ void validate_train_config(const TrainConfig& c) {
   // inside a parallel region instead of failing here.
   SLAB_USAGE_CHECK(c.threads >= 0 && c.threads <= kMaxThreads, "--threads: expected an integer in [0, ", kMaxThreads,
                    "] (0: OpenMP's default), got ", c.threads);
+  SLAB_USAGE_CHECK(c.precision == "fp32" || c.precision == "bf16", "--precision: expected fp32 or bf16, got '",
+                   c.precision, "'");
+  SLAB_USAGE_CHECK(c.precision == "fp32" || c.device == "cpu", "--precision bf16 runs on the CPU; --device ", c.device,
+                   " computes in fp32");
   SLAB_USAGE_CHECK(c.workers >= 0 && c.workers <= 64, "--workers: expected an integer in [0, 64], got ", c.workers);
   SLAB_USAGE_CHECK(c.max_steps >= 0, "--max-steps: expected an integer >= 0, got ", c.max_steps);
   SLAB_USAGE_CHECK(c.checkpoint_every >= 0, "--checkpoint-every: expected an integer >= 0, got ", c.checkpoint_every);
@@ -173,6 +180,7 @@ nlohmann::json config_to_json(const TrainConfig& c) {
   j["threads"] = c.threads;
   j["workers"] = c.workers;
   j["device"] = c.device;
+  j["precision"] = c.precision;
   j["schedule"] = {{"name", c.schedule},
                    {"warmup_epochs", c.warmup_epochs},
                    {"warmup_start_factor", c.warmup_start_factor},

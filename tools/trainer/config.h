@@ -46,6 +46,7 @@ struct TrainConfig {
   uint64_t seed = 0;
   int threads = 0;              // 0: OpenMP's default
   std::string device = "cpu";
+  std::string precision = "fp32";  // of convolutions and matrix products: fp32 or bf16 (core/precision.h)
   std::string output;           // the run folder; "" picks runs/<dataset>-<model>-<optimizer>-<time>
   std::string resume;           // a checkpoint file or a run folder
   int64_t max_steps = 0;        // > 0: stop after this many steps of this invocation (checkpoint, exit)

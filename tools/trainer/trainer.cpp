@@ -9,6 +9,7 @@
 #include "core/autograd.h"
 #include "core/backend.h"
 #include "core/ops.h"
+#include "core/precision.h"
 #include "tools/trainer/epoch_report.h"
 #include "tools/trainer/errors.h"
 #include "tools/trainer/optimizer_factory.h"
@@ -49,6 +50,7 @@ Trainer::Trainer(const TrainConfig& config, const TrainingData* data, std::FILE*
   validate_train_config(config);
   if (config.threads > 0) omp_set_num_threads(config.threads);
   device_ = checked_device(config.device);
+  set_matmul_precision(parse_precision(config.precision));
   print_header();
   load_data_and_model(data);
   build_optimizer();

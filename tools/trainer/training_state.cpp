@@ -57,6 +57,7 @@ void check_resume_config(const nlohmann::json& saved, const TrainConfig& c, cons
   same("batch_size", c.batch_size, "--batch-size");
   same("seed", c.seed, "--seed");
   same("train_limit", c.train_limit, "--train-limit");
+  same("precision", c.precision, "--precision");
 }
 
 // Every field in its range and the position consistent with itself, so a corrupt or edited
