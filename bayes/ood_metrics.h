@@ -1,4 +1,4 @@
-// Out-of-distribution detection metrics (docs/run-folder.md#out-of-distribution-scores):
+// Out-of-distribution detection metrics (docs/run-folder.md#ood-json):
 // a score per example, higher meaning "more in-distribution", and how well it separates the
 // in-distribution test set (the positives) from an out-of-distribution set (the negatives).
 //

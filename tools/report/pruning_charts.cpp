@@ -17,7 +17,7 @@ HeatMap removed_map(const RunData& run) {
               run.label + ": share of each layer's weights removed, per epoch",
               "epoch",
               "layer",
-              "share of the weights removed",
+              "share removed",
               {},
               {},
               {}};

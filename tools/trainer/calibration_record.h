@@ -1,4 +1,4 @@
-// calibration.json of a run folder (docs/run-folder.md#calibrationjson): the reliability
+// calibration.json of a run folder (docs/run-folder.md#calibration-json): the reliability
 // diagram of every model the run evaluates on its test set (each posterior sample, their
 // model average, or a run without samples its final weights; slab-eval adds the
 // temperature-scaled ones) and, for a model average, its metrics after 1, 2, ... samples.

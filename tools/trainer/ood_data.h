@@ -1,4 +1,4 @@
-// The out-of-distribution set of slab-eval --ood-data-dir (docs/run-folder.md#out-of-distribution-sets):
+// The out-of-distribution set of slab-eval --ood-data-dir (docs/run-folder.md#ood-sets):
 // the test split of another dataset, converted to the in-distribution images' form so the
 // model reads it through its own test pipeline (its normalisation included):
 //   size      resampled bilinearly (data/resample.h, Pillow's arithmetic) to the

@@ -1,4 +1,4 @@
-// The line sparsity.jsonl gets for one epoch of sghmc-spl (docs/run-folder.md#sparsityjsonl):
+// The line sparsity.jsonl gets for one epoch of sghmc-spl (docs/run-folder.md#sparsity-jsonl):
 // the epoch's sparsity report (bayes/sparsity.h) as JSON, per layer and in total, so a
 // report can draw sparsity per layer over epochs, the channels alive per layer and the MACs
 // kept without loading a checkpoint.
