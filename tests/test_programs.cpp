@@ -179,6 +179,49 @@ TEST_CASE("slab-eval RUN_DIR: the samples' table and model average, all of them 
   check_error(run(eval + " " + out + " --samples-from-epoch 0"), 2, {"--samples-from-epoch", "0"});
 }
 
+TEST_CASE("--holdout, slab-eval's OOD scores and temperature scaling, slab-report's page") {
+  if (!fs::exists(kFashionMnist)) {
+    slab::testing::skip(std::string("Fashion-MNIST not installed at ") + kFashionMnist);
+    return;
+  }
+  const std::string out = scratch("report"), mnist = SLAB_SOURCE_DIR "/../shared/data/mnist";
+  const Outcome trained = run(program("slab-train-mnist") +
+                              " --optimizer sghmc-spl --train-limit 1224 --holdout 200 --test-limit 300 --epochs 2"
+                              " --samples-per-cycle 2 --threads 1 --output " + out);
+  CAPTURE(trained.output);
+  REQUIRE(trained.code == 0);
+  CHECK(trained.output.find("report: slab-report " + out) != std::string::npos);
+  const nlohmann::json config = nlohmann::json::parse(read_file(out + "/config.json"));
+  CHECK(config["train_size"] == 1024);
+  CHECK(config["holdout_size"] == 200);
+  for (const char* file : {"sparsity.jsonl", "calibration.json"}) CHECK(fs::exists(fs::path(out) / file));
+  const nlohmann::json calibration = nlohmann::json::parse(read_file(out + "/calibration.json"));
+  CHECK(calibration["models"].size() == 3);  // two samples and their average
+  CHECK(calibration["running_average"].size() == 2);
+  const bool with_ood = fs::exists(mnist);
+  const Outcome evaluated = run(program("slab-eval") + " " + out + " --threads 1" +
+                                (with_ood ? " --ood-data-dir " + mnist + " --ood-limit 300" : std::string()));
+  CAPTURE(evaluated.output);
+  REQUIRE(evaluated.code == 0);
+  CHECK(value_of(evaluated.output, "temperature") > 0);
+  CHECK(fs::exists(fs::path(out) / "temperature.json"));
+  if (with_ood) {
+    CHECK(value_of(evaluated.output, "ood_auroc") > 0.5);
+    CHECK(fs::exists(fs::path(out) / "ood_scores.csv"));
+  }
+  const Outcome report = run(program("slab-report") + " " + out + " --output " + out + "/report.html");
+  CAPTURE(report.output);
+  REQUIRE(report.code == 0);
+  const std::string page = read_file(out + "/report.html");
+  CHECK(page.find("<script") == std::string::npos);
+  for (const char* chart : {"data-chart=\"loss\"", "data-chart=\"macs-kept\"", "class=\"chart reliability\"",
+                            "data-chart=\"running-nll\""}) {
+    CAPTURE(chart);
+    CHECK(page.find(chart) != std::string::npos);
+  }
+  check_error(run(program("slab-report") + " " + scratch("no-such-run")), 1, {"no-such-run"});
+}
+
 TEST_CASE("slab-train-cifar10: ResNet-20 beats 35% on the CIFAR-10 subset") {
   if (!fs::exists(kCifarSubset)) {
     slab::testing::skip("CIFAR-10 subset not found at " + kCifarSubset);

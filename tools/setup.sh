@@ -3,6 +3,8 @@
 # nothing is. Idempotent and non-interactive. Pass --with-torch to add python3-torch and
 # python3-venv (golden files, benchmark twins, tools/python-env.sh) and --with-data to add
 # dataset-fashion-mnist.
+# --with-browser adds headless Chromium with its driver and Selenium, for the report's
+# browser test (tests/report_browser_test.py).
 set -euo pipefail
 packages=(build-essential cmake ninja-build libeigen3-dev doctest-dev libstb-dev zlib1g-dev
           libcli11-dev nlohmann-json3-dev)
@@ -10,7 +12,8 @@ for arg in "$@"; do
   case "$arg" in
     --with-torch) packages+=(python3-torch python3-numpy python3-venv) ;;
     --with-data) packages+=(dataset-fashion-mnist) ;;
-    *) echo "setup.sh: unknown option $arg (expected --with-torch or --with-data)" >&2; exit 2 ;;
+    --with-browser) packages+=(chromium chromium-driver python3-selenium) ;;
+    *) echo "setup.sh: unknown option $arg (expected --with-torch, --with-data or --with-browser)" >&2; exit 2 ;;
   esac
 done
 missing=()

@@ -54,6 +54,8 @@ void add_flags(CLI::App& app, TrainConfig& c) {
       ->capture_default_str();
   app.add_option("--train-limit", c.train_limit, "train on the first n training examples only (0: all)");
   app.add_option("--test-limit", c.test_limit, "evaluate on the first n test examples only (0: all)");
+  app.add_option("--holdout", c.holdout,
+                 "keep the last n training examples out of training (slab-eval fits temperature scaling on them)");
   app.add_option("--max-steps", c.max_steps,
                  "stop after this many steps of this invocation, writing checkpoints/latest (resume later)");
   app.add_option("--checkpoint-every", c.checkpoint_every, "also write checkpoints/latest every n steps (0: per epoch)");
@@ -127,6 +129,7 @@ void validate_train_config(const TrainConfig& c) {
   SLAB_USAGE_CHECK(c.eval_batch_size >= 0, "--eval-batch-size: expected an integer >= 0, got ", c.eval_batch_size);
   SLAB_USAGE_CHECK(c.train_limit >= 0, "--train-limit: expected an integer >= 0, got ", c.train_limit);
   SLAB_USAGE_CHECK(c.test_limit >= 0, "--test-limit: expected an integer >= 0, got ", c.test_limit);
+  SLAB_USAGE_CHECK(c.holdout >= 0, "--holdout: expected an integer >= 0, got ", c.holdout);
   // OpenMP gives each thread its own stack: thousands of threads exhaust the address space
   // inside a parallel region instead of failing here.
   SLAB_USAGE_CHECK(c.threads >= 0 && c.threads <= kMaxThreads, "--threads: expected an integer in [0, ", kMaxThreads,
@@ -171,6 +174,7 @@ nlohmann::json config_to_json(const TrainConfig& c) {
   j["data_dir"] = c.data_dir;
   j["train_limit"] = c.train_limit;
   j["test_limit"] = c.test_limit;
+  if (c.holdout > 0) j["holdout"] = c.holdout;  // only when used: checkpoints of other runs keep their bytes
   if (c.dataset == "imagenet") j["image_size"] = c.image_size;
   j["model"] = c.model;
   j["epochs"] = c.epochs;
@@ -227,6 +231,7 @@ std::string describe_config(const TrainConfig& c) {
   out << "data:      " << c.dataset << " from " << c.data_dir;
   if (c.train_limit > 0) out << ", first " << c.train_limit << " training examples";
   if (c.test_limit > 0) out << ", first " << c.test_limit << " test examples";
+  if (c.holdout > 0) out << ", last " << c.holdout << " training examples held out";
   out << "\nmodel:     " << c.model << "\nrun:       " << c.epochs << " epochs, batch " << c.batch_size << ", seed "
       << c.seed << ", device " << c.device << ", " << c.workers << " loader workers\nschedule:  " << c.schedule;
   if (c.warmup_epochs > 0) out << " with " << c.warmup_epochs << " warm-up epochs";

@@ -36,6 +36,8 @@ struct TrainConfig {
   std::string data_dir;
   int64_t train_limit = 0;  // > 0: train on the first n examples only
   int64_t test_limit = 0;   // > 0: evaluate on the first n test examples only
+  int64_t holdout = 0;      // > 0: the last n training examples (after --train-limit) are
+                            // never trained on; slab-eval fits temperature scaling on them
   int64_t image_size = 0;   // imagenet crop size
   int workers = 0;
   // model and run

@@ -18,6 +18,9 @@
 #include "tools/trainer/training_data.h"
 #include "tools/trainer/errors.h"
 #include "tools/trainer/evaluate.h"
+#include "tools/trainer/calibration_record.h"
+#include "tools/trainer/ood_data.h"
+#include "tools/trainer/posthoc_evaluation.h"
 #include "tools/trainer/run_folder.h"
 
 namespace {
@@ -38,12 +41,16 @@ struct EvalOptions {
   std::string device = "cpu";
   int64_t samples_from_epoch = 1;  // 1-based, as printed: earlier samples leave the average
   bool allow_non_finite = false;   // --checkpoint: evaluate one that holds NaN or infinity
+  std::string ood_data_dir;        // out-of-distribution test images (docs/run-folder.md)
+  std::string ood_dataset;         // their dataset kind ("": mnist, or fashion-mnist for an mnist run)
+  int64_t ood_limit = 0;           // > 0: the first n OOD test images
 };
 
 // What is needed to rebuild the test set and the model: from a saved configuration.
 struct RunDescription {
   std::string dataset, data_dir, model;
   int64_t num_classes = 0, in_channels = 0, image_size = 0, test_limit = 0;
+  int64_t train_limit = 0, holdout = 0;  // the held-out training examples (temperature scaling)
 };
 
 RunDescription describe_from_json(const nlohmann::json& config, const std::string& source) {
@@ -53,6 +60,8 @@ RunDescription describe_from_json(const nlohmann::json& config, const std::strin
     d.data_dir = config.at("data_dir").get<std::string>();
     d.model = config.at("model").get<std::string>();
     d.test_limit = config.value("test_limit", int64_t{0});
+    d.train_limit = config.value("train_limit", int64_t{0});
+    d.holdout = config.value("holdout", int64_t{0});
     d.image_size = config.value("image_size", int64_t{0});
     d.num_classes = config.value("num_classes", int64_t{0});
     d.in_channels = config.value("in_channels", int64_t{0});
@@ -88,6 +97,50 @@ std::shared_ptr<Module> build(const RunDescription& d, const TrainingData& data)
 void print_key_values(const char* prefix, const ClassificationMetrics& m, const std::string& tail) {
   std::printf("%s_acc=%.4f %s_nll=%.4f %s_ece=%.4f %s_brier=%.4f %s_entropy=%.4f%s\n", prefix, m.accuracy, prefix,
               m.nll, prefix, m.ece, prefix, m.brier, prefix, m.entropy, tail.c_str());
+}
+
+// The held-out and OOD sets of the post-hoc evaluation (tools/trainer/posthoc_evaluation.h),
+// with the loaders that read them through the test pipeline.
+struct PosthocData {
+  TrainingData holdout_data;
+  std::shared_ptr<const data::Dataset> ood;
+  std::unique_ptr<data::Loader> holdout_loader, ood_loader;
+  PosthocSets sets;
+};
+
+std::unique_ptr<PosthocData> posthoc_data(const EvalOptions& options, const RunDescription& d, const TrainingData& data,
+                                          data::Loader& test) {
+  auto p = std::make_unique<PosthocData>();
+  p->sets.test = &test;
+  p->sets.test_name = data.test->name();
+  data::LoaderOptions loader_options;
+  loader_options.batch_size = options.batch_size;
+  loader_options.workers = options.workers;
+  if (d.holdout > 0) {
+    p->holdout_data = load_training_data(d.dataset, d.data_dir, d.image_size, d.train_limit, 1);
+    hold_out(p->holdout_data, d.holdout);
+    p->holdout_loader = std::make_unique<data::Loader>(p->holdout_data.holdout, data.test_pipeline, loader_options);
+    p->sets.holdout = p->holdout_loader.get();
+    p->sets.holdout_name = p->holdout_data.holdout->name();
+  }
+  if (!options.ood_data_dir.empty()) {
+    const std::string kind = !options.ood_dataset.empty() ? options.ood_dataset
+                             : d.dataset == "mnist"        ? "fashion-mnist"
+                                                           : "mnist";
+    const data::ImageShape like = data.test->image_shape();
+    p->ood = load_ood_set(kind, options.ood_data_dir, like, options.ood_limit);
+    p->ood_loader = std::make_unique<data::Loader>(p->ood, data.test_pipeline, loader_options);
+    p->sets.ood = p->ood_loader.get();
+    p->sets.ood_name = p->ood->name();
+    p->sets.ood_transform = detail::concat("converted to ", like.channels, "x", like.height, "x", like.width,
+                                           " when it differs, then the in-distribution test pipeline: ",
+                                           data.test_pipeline.describe());
+  }
+  return p;
+}
+
+bool wants_posthoc(const EvalOptions& options, const RunDescription& d) {
+  return !options.run_dir.empty() && (d.holdout > 0 || !options.ood_data_dir.empty());
 }
 
 int evaluate_checkpoint(const EvalOptions& options, Device device) {
@@ -134,7 +187,12 @@ int evaluate_checkpoint(const EvalOptions& options, Device device) {
   const Predictions predictions = predict(*model, *loader, device);
   const ClassificationMetrics metrics = classification_metrics(predictions.probabilities, predictions.labels);
   std::printf("%s\n", metrics.describe().c_str());
-  print_key_values("test", metrics, "");
+  std::string tail;
+  if (wants_posthoc(options, d)) {
+    const std::unique_ptr<PosthocData> posthoc = posthoc_data(options, d, data, *loader);
+    tail = posthoc_evaluation({{"final weights", [&] { return model; }}}, false, posthoc->sets, device, options.run_dir);
+  }
+  print_key_values("test", metrics, tail.empty() ? "" : " " + tail);
   return 0;
 }
 
@@ -176,7 +234,22 @@ int evaluate_run(const EvalOptions& options, Device device) {
   const PosteriorMetrics metrics =
       evaluate_samples(files, [&] { return build(d, data); }, *loader, device, {}, nullptr);
   std::printf("%s", posterior_table(metrics).c_str());
-  print_key_values("bma", metrics.average, " samples=" + std::to_string(files.size()));
+  run.write_json("calibration.json", calibration_json(metrics));
+  std::string tail = " samples=" + std::to_string(files.size());
+  if (wants_posthoc(options, d)) {
+    const std::unique_ptr<PosthocData> posthoc = posthoc_data(options, d, data, *loader);
+    std::vector<NamedModel> models;
+    for (const std::string& file : files)
+      models.push_back({fs::path(file).filename().string(), [&, file] {
+                          std::shared_ptr<Module> model = build(d, data);
+                          load_posterior_sample(file, *model);
+                          if (!device.is_cpu()) model->to(device);
+                          return model;
+                        }});
+    const std::string more = posthoc_evaluation(models, true, posthoc->sets, device, options.run_dir);
+    if (!more.empty()) tail += " " + more;
+  }
+  print_key_values("bma", metrics.average, tail);
   return 0;
 }
 
@@ -203,6 +276,13 @@ int eval_program_main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--allow-non-finite", options.allow_non_finite,
                "--checkpoint: evaluate a checkpoint even if a tensor holds NaN or infinity (to inspect a diverged run)");
+  app.add_option("--ood-data-dir", options.ood_data_dir,
+                 "RUN_DIR: score the test set against this dataset's test images (out of distribution)");
+  app.add_option("--ood-dataset", options.ood_dataset,
+                 "the OOD dataset kind: mnist, fashion-mnist, cifar10, cifar100 (default: mnist; fashion-mnist for "
+                 "an mnist run)")
+      ->check(CLI::IsMember({"mnist", "fashion-mnist", "cifar10", "cifar100"}));
+  app.add_option("--ood-limit", options.ood_limit, "the first n OOD test images (0: all)");
   app.footer("Models (--model):\n" + model_help());
   try {
     app.parse(argc, argv);

@@ -66,14 +66,17 @@ PosteriorMetrics evaluate_samples(const std::vector<std::string>& files,
       labels = predictions.labels;
     }
     sample.metrics = classification_metrics(probabilities, labels);
+    sample.bins = calibration_bins(probabilities, labels);
     average.add(probabilities);
+    result.running.push_back(classification_metrics(average.mean(), labels));
     if (log) {
       std::fprintf(log, "  sample %-28s %s\n", sample.file.c_str(), sample.metrics.describe().c_str());
       std::fflush(log);
     }
     result.samples.push_back(sample);
   }
-  result.average = classification_metrics(average.mean(), labels);
+  result.average = result.running.back();
+  result.average_bins = calibration_bins(average.mean(), labels);
   return result;
 }
 

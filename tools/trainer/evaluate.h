@@ -32,11 +32,16 @@ struct SampleMetrics {
   std::string file;
   int64_t epoch = 0;
   ClassificationMetrics metrics;
+  CalibrationBins bins;  // the reliability diagram's 15 bins
 };
 
 struct PosteriorMetrics {
   std::vector<SampleMetrics> samples;
   ClassificationMetrics average;  // of the averaged softmax (BMA)
+  CalibrationBins average_bins;
+  // running[k]: the average of the first k + 1 samples (in file order), so running.back()
+  // is `average`: how accuracy, NLL and ECE move as samples are added.
+  std::vector<ClassificationMetrics> running;
 };
 
 // A sample's predictions computed while training (the epoch's test pass), so the final

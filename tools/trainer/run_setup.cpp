@@ -152,6 +152,7 @@ void write_run_config(const RunFolder& run, const TrainConfig& config, const Tra
   nlohmann::ordered_json saved = nlohmann::ordered_json::parse(config_to_json(config).dump());
   saved["train_size"] = data.train->size();
   saved["test_size"] = data.test->size();
+  if (data.holdout) saved["holdout_size"] = data.holdout->size();
   saved["num_classes"] = data.num_classes;
   saved["in_channels"] = data.in_channels;
   saved["steps_per_epoch"] = batches;

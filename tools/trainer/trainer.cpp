@@ -10,11 +10,14 @@
 #include "core/backend.h"
 #include "core/ops.h"
 #include "core/precision.h"
+#include "tools/trainer/calibration_record.h"
+#include "tools/trainer/epoch_lines.h"
 #include "tools/trainer/epoch_report.h"
 #include "tools/trainer/errors.h"
 #include "tools/trainer/optimizer_factory.h"
 #include "tools/trainer/run_setup.h"
 #include "tools/trainer/run_summary.h"
+#include "tools/trainer/sparsity_record.h"
 
 namespace slab::tools {
 
@@ -91,7 +94,9 @@ void Trainer::load_data_and_model(const TrainingData* given) {
   if (!given)
     loaded_data_ = load_training_data(config_.dataset, config_.data_dir, config_.image_size, config_.train_limit,
                                       config_.test_limit);
-  data_ = given ? given : &loaded_data_;
+  if (given && config_.holdout > 0) loaded_data_ = *given;  // the held-out part leaves a copy
+  if (config_.holdout > 0) hold_out(loaded_data_, config_.holdout);
+  data_ = given && config_.holdout == 0 ? given : &loaded_data_;
   if (!model_) model_ = build_model(config_, data_->num_classes, data_->in_channels);
   if (!device_.is_cpu()) model_->to(device_);
   check_model_fits(*model_, config_.model, data_->example_shape, device_);
@@ -216,6 +221,7 @@ void Trainer::end_epoch(int64_t epoch) {
   const Predictions predictions = evaluate_test_set();
   outcome.test = classification_metrics(predictions.probabilities, predictions.labels);
   last_test_ = outcome.test;
+  last_bins_ = calibration_bins(predictions.probabilities, predictions.labels);
   outcome.eval_seconds = seconds_since(eval_start);
 
   nlohmann::ordered_json record = epoch_record(outcome);
@@ -230,6 +236,7 @@ void Trainer::end_epoch(int64_t epoch) {
     last_sparsity_ = sparsity_report(*model_, optimizer_.get(), data_->example_shape);
     extra += add_prior_fields(record, *last_sparsity_, prior_pass_, *prior_, epoch);
     run_->write_text("sparsity.txt", last_sparsity_->table());
+    put_epoch_line(run_->file("sparsity.jsonl"), sparsity_record(*last_sparsity_, epoch + 1));
     result_.sparsity = last_sparsity_->sparsity();
   }
   run_->add_epoch(record);
@@ -291,7 +298,10 @@ TrainResult Trainer::finish() {
   }
   result_.seconds = state_now().elapsed_seconds;
   run_->write_json("summary.json", run_summary(config_, result_, posterior, sparsity));
+  if (posterior) run_->write_json("calibration.json", calibration_json(*posterior));
+  else if (last_test_ && last_bins_) run_->write_json("calibration.json", calibration_json(*last_test_, *last_bins_));
   result_.summary_line = completed_line(result_, config_.epochs);
+  std::fprintf(log_, "report: slab-report %s --output %s\n", run_->path().c_str(), run_->file("report.html").c_str());
   std::fprintf(log_, "run folder: %s\n%s\n", run_->path().c_str(), result_.summary_line.c_str());
   std::fflush(log_);
   return result_;

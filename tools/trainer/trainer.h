@@ -127,6 +127,7 @@ class Trainer {
   std::optional<PriorPassReport> prior_pass_;     // of the epoch in progress
   std::optional<ClassificationMetrics> last_test_;
   std::optional<SparsityReport> last_sparsity_;   // sghmc-spl: of the weights after the last epoch
+  std::optional<CalibrationBins> last_bins_;      // the last epoch's test predictions' reliability bins
   TrainResult result_;
 };
 

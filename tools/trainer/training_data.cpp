@@ -13,27 +13,32 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A view on the first `count` examples of another dataset (the order of the file, which
-// for CIFAR and Fashion-MNIST is not sorted by class).
-class FirstExamples final : public data::Dataset {
+// A view on `count` consecutive examples of another dataset from `start` (the order of the
+// file, which for CIFAR and Fashion-MNIST is not sorted by class).
+class ExampleRange final : public data::Dataset {
  public:
-  FirstExamples(std::shared_ptr<const data::Dataset> base, int64_t count) : base_(std::move(base)), count_(count) {}
-  std::string name() const override { return base_->name() + ", first " + std::to_string(count_); }
+  ExampleRange(std::shared_ptr<const data::Dataset> base, int64_t start, int64_t count)
+      : base_(std::move(base)), start_(start), count_(count) {}
+  std::string name() const override {
+    return base_->name() + (start_ == 0 ? ", first " + std::to_string(count_)
+                                        : ", examples " + std::to_string(start_ + 1) + ".." +
+                                              std::to_string(start_ + count_));
+  }
   int64_t size() const override { return count_; }
   int64_t num_classes() const override { return base_->num_classes(); }
   data::ImageShape image_shape() const override { return base_->image_shape(); }
   int64_t label(int64_t index) const override {
     check_index(index);
-    return base_->label(index);
+    return base_->label(start_ + index);
   }
   data::ImageView image(int64_t index, data::ImageU8& scratch) const override {
     check_index(index);
-    return base_->image(index, scratch);
+    return base_->image(start_ + index, scratch);
   }
 
  private:
   std::shared_ptr<const data::Dataset> base_;
-  int64_t count_;
+  int64_t start_, count_;
 };
 
 std::string expected_files(const std::string& dataset) {
@@ -100,7 +105,15 @@ int64_t dataset_in_channels(const std::string& dataset) { return dataset == "fas
 
 std::shared_ptr<const data::Dataset> first_examples(std::shared_ptr<const data::Dataset> dataset, int64_t count) {
   if (count <= 0 || count >= dataset->size()) return dataset;
-  return std::make_shared<FirstExamples>(std::move(dataset), count);
+  return std::make_shared<ExampleRange>(std::move(dataset), 0, count);
+}
+
+void hold_out(TrainingData& data, int64_t count) {
+  if (count <= 0) return;
+  const int64_t size = data.train->size();
+  SLAB_CHECK(count < size, "--holdout ", count, ": the training set has only ", size, " examples");
+  data.holdout = std::make_shared<ExampleRange>(data.train, size - count, count);
+  data.train = std::make_shared<ExampleRange>(data.train, 0, size - count);
 }
 
 TrainingData load_training_data(const std::string& dataset, const std::string& folder, int64_t image_size,

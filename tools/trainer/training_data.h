@@ -14,6 +14,7 @@ namespace slab::tools {
 
 struct TrainingData {
   std::shared_ptr<const data::Dataset> train, test;
+  std::shared_ptr<const data::Dataset> holdout;  // --holdout: never trained on (else null)
   data::Pipeline train_pipeline, test_pipeline;
   int64_t num_classes = 0;
   int64_t in_channels = 0;
@@ -31,6 +32,10 @@ int64_t dataset_in_channels(const std::string& dataset);
 // `train_limit`/`test_limit` > 0 keep only the first n examples of a split.
 TrainingData load_training_data(const std::string& dataset, const std::string& folder, int64_t image_size,
                                 int64_t train_limit, int64_t test_limit);
+
+// --holdout: moves the last `count` training examples into `data.holdout` (count 0: none).
+// The held-out examples are read with the test pipeline.
+void hold_out(TrainingData& data, int64_t count);
 
 // Only the test split (slab-eval).
 TrainingData load_test_data(const std::string& dataset, const std::string& folder, int64_t image_size,

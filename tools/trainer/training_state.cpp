@@ -58,6 +58,9 @@ void check_resume_config(const nlohmann::json& saved, const TrainConfig& c, cons
   same("seed", c.seed, "--seed");
   same("train_limit", c.train_limit, "--train-limit");
   same("precision", c.precision, "--precision");
+  const int64_t saved_holdout = saved.value("holdout", int64_t{0});  // absent: none held out
+  SLAB_CHECK(saved_holdout == c.holdout, "--resume '", path, "': the checkpoint was trained with --holdout ",
+             saved_holdout, ", this run has ", c.holdout, " (a resumed run must keep it)");
 }
 
 // Every field in its range and the position consistent with itself, so a corrupt or edited
