@@ -7,7 +7,7 @@
 // channel is dead, i.e. identically zero after the layer's BatchNorm: filter weights and
 // conv bias zero, and BN shift zero with the BN scale or running mean zero (prune-bn makes
 // both zero; without it the BN shift keeps a pruned filter's channel alive, as in the
-// reference). For each residual stream (layers/channel_coupling.h), a channel counts as
+// reference). For each residual stream (layers/channel_graph.h), a channel counts as
 // removed only when every member that feeds it is dead there. A dead channel also removes
 // the weights that read it: the next conv's input channel, or a Linear head's columns
 // (the couplings' readers).
