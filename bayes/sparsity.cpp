@@ -88,13 +88,25 @@ LayerSparsity layer_row(const std::string& name, const char* kind, const std::ve
 
 // The removed flags of a value's channels expanded to `columns` input columns (k per
 // channel after a flatten).
+// A channel is dead when the shrinker removes it or it is identically zero there.
+bool dead_at(const ChannelAnalysis& analysis, int value, int64_t c) {
+  return analysis.removed_at(value, c) ||
+         analysis.facts[static_cast<size_t>(value)][static_cast<size_t>(c)].state == ChannelState::Zero;
+}
+
+int64_t dead_count(const ChannelGraph& graph, const ChannelAnalysis& analysis, int value) {
+  int64_t dead = 0;
+  for (int64_t c = 0; c < graph.values[static_cast<size_t>(value)].channels; ++c) dead += dead_at(analysis, value, c);
+  return dead;
+}
+
 std::vector<bool> removed_columns(const ChannelGraph& graph, const ChannelAnalysis& analysis, int value,
                                   int64_t columns) {
   const int64_t channels = std::max<int64_t>(graph.values[static_cast<size_t>(value)].channels, 1);
   const int64_t per_channel = std::max<int64_t>(columns / channels, 1);
   std::vector<bool> removed(static_cast<size_t>(columns), false);
   for (int64_t j = 0; j < columns && j / per_channel < channels; ++j)
-    removed[static_cast<size_t>(j)] = analysis.removed_at(value, j / per_channel);
+    removed[static_cast<size_t>(j)] = dead_at(analysis, value, j / per_channel);
   return removed;
 }
 
@@ -114,8 +126,10 @@ LayerSparsity mixer_sparsity(const ChannelGraph& graph, const ChannelAnalysis& a
       for (int64_t o = 0; o < rows; ++o) layer.pruned_filters += state->row_kept(o) ? 0 : 1;
     for (int64_t i = 0; i < columns; ++i) layer.pruned_columns += state->column_kept(i) ? 0 : 1;
   }
-  const int out = node.output.id;
-  if (conv) layer.dead_filters = analysis.removed_count(graph, out);
+  // A filter is dead when its channel is, after the BatchNorm that reads it alone.
+  const int normaliser = sole_normaliser_reader(graph, node.output.id);
+  const int out = normaliser >= 0 ? graph.nodes[static_cast<size_t>(normaliser)].output.id : node.output.id;
+  if (conv) layer.dead_filters = dead_count(graph, analysis, out);
   // A grouped conv's columns are per group: only an ungrouped mixer maps them to channels.
   const std::vector<bool> dead_in = node.mixer.groups == 1
                                         ? removed_columns(graph, analysis, node.inputs[0].value.id, columns)
@@ -125,7 +139,7 @@ LayerSparsity mixer_sparsity(const ChannelGraph& graph, const ChannelAnalysis& a
   int64_t kept = 0;
   for (int64_t o = 0; o < rows; ++o)
     for (int64_t i = 0; i < columns; ++i) {
-      if (analysis.removed_at(out, o) || dead_in[static_cast<size_t>(i)]) continue;
+      if (dead_at(analysis, out, o) || dead_in[static_cast<size_t>(i)]) continue;
       for (int64_t k = 0; k < inner; ++k) kept += w[static_cast<size_t>((o * columns + i) * inner + k)] != 0.0 ? 1 : 0;
     }
   layer.weights = weight.numel();
@@ -142,7 +156,7 @@ LayerSparsity normaliser_sparsity(const ChannelGraph& graph, const ChannelAnalys
   const NormaliserChannels& n = node.normaliser;
   LayerSparsity layer = layer_row(node.name, "batchnorm", {n.scale, n.shift}, n.running_mean.shape());
   layer.filters = n.running_mean.numel();
-  layer.dead_filters = analysis.removed_count(graph, node.output.id);
+  layer.dead_filters = dead_count(graph, analysis, node.output.id);
   return layer;
 }
 
@@ -180,7 +194,7 @@ SparsityReport sparsity_report(Module& model, const Optimizer* optimizer, const 
       case ChannelRole::Normaliser: layer = normaliser_sparsity(graph, analysis, node); break;
       case ChannelRole::ResidualAdd:
         report.streams.push_back({node.name, graph.values[static_cast<size_t>(node.output.id)].channels,
-                                  analysis.removed_count(graph, node.output.id)});
+                                  dead_count(graph, analysis, node.output.id)});
         continue;
       case ChannelRole::PassThrough:
       case ChannelRole::Flatten: continue;

@@ -176,6 +176,8 @@ std::vector<ConvBatchNormPair> mixer_normaliser_pairs(const ChannelGraph& graph)
   std::vector<ConvBatchNormPair> pairs;
   for (const ChannelNode& node : graph.nodes) {
     if (node.role != ChannelRole::Normaliser) continue;
+    // The normaliser must be the mixer's only reader: it then normalises exactly its channels.
+    if (graph.values[static_cast<size_t>(node.inputs[0].value.id)].consumers.size() != 1) continue;
     const int producer = graph.values[static_cast<size_t>(node.inputs[0].value.id)].producer;
     if (producer < 0) continue;
     const ChannelNode& source = graph.nodes[static_cast<size_t>(producer)];
