@@ -8,10 +8,8 @@
 #include <unordered_set>
 
 #include "core/autograd.h"
-#include "layers/batch_norm.h"
-#include "layers/channel_coupling.h"
-#include "layers/conv2d.h"
-#include "layers/linear.h"
+#include "layers/channel_analysis.h"
+#include "layers/channel_graph.h"
 #include "optim/prior_state.h"
 
 namespace slab {
@@ -25,14 +23,17 @@ int64_t count_zeros(const Tensor& t) {
   return zeros;
 }
 
-// Output positions (h' w') of every conv, from one forward pass: each conv2d node of the
-// autograd graph records its input's shape, and its weight (a leaf) names the module.
-std::map<const TensorImpl*, int64_t> conv_positions(Module& model, const Shape& example_input) {
-  std::map<const TensorImpl*, const Conv2d*> conv_of_weight;
-  for (auto& [name, module] : model.named_modules())
-    if (auto* conv = dynamic_cast<Conv2d*>(module)) conv_of_weight[conv->weight.impl()] = conv;
+// Output positions (h' w') of every conv mixer, from one forward pass: the autograd node
+// that reads a mixer's weight (a leaf) made that mixer's output, whose shape its consumer
+// recorded (or the output itself is).
+std::map<const TensorImpl*, int64_t> mixer_positions(Module& model, const ChannelGraph& graph,
+                                                     const Shape& example_input) {
   std::map<const TensorImpl*, int64_t> positions;
-  if (example_input.empty() || conv_of_weight.empty()) return positions;
+  std::unordered_set<const TensorImpl*> conv_weights;
+  for (const ChannelNode& node : graph.nodes)
+    if ((node.role == ChannelRole::Mixer || node.role == ChannelRole::GroupedMixer) && node.mixer.weight.dim() == 4)
+      conv_weights.insert(node.mixer.weight.impl());
+  if (example_input.empty() || conv_weights.empty()) return positions;
   const bool was_training = model.is_training();
   model.eval();  // leaves BatchNorm statistics alone
   Device device = Device::cpu();  // the example goes where the weights are (a GPU model)
@@ -42,134 +43,31 @@ std::map<const TensorImpl*, int64_t> conv_positions(Module& model, const Shape& 
   }
   const Tensor output = model.forward(zeros(example_input, {DType::f32, device}));
   model.train(was_training);
-  std::vector<std::shared_ptr<Node>> stack;
+  std::map<const Node*, Shape> output_shape;
+  std::vector<std::shared_ptr<Node>> stack, visited;
   std::unordered_set<const Node*> seen;
-  if (output.grad_fn()) stack.push_back(output.grad_fn());
+  if (output.grad_fn()) {
+    stack.push_back(output.grad_fn());
+    output_shape[output.grad_fn().get()] = output.shape();
+  }
   while (!stack.empty()) {
     std::shared_ptr<Node> node = stack.back();
     stack.pop_back();
     if (!seen.insert(node.get()).second) continue;
-    if (std::string(node->op_name) == "conv2d" && node->edges.size() >= 2) {
-      auto it = conv_of_weight.find(node->edges[1].leaf.get());
-      if (it != conv_of_weight.end()) {
-        const Conv2d& conv = *it->second;
-        const Shape& x = node->edges[0].shape;
-        int64_t count = 1;
-        for (int d = 0; d < 2; ++d) {
-          const int64_t extent = x[static_cast<size_t>(2 + d)];
-          const int64_t span = conv.options.dilation[d] * (conv.kernel_size[d] - 1) + 1;
-          count *= (extent + 2 * conv.options.padding[d] - span) / conv.options.stride[d] + 1;
-        }
-        positions[it->first] = count;
-      }
-    }
+    visited.push_back(node);
     for (const Edge& edge : node->edges)
-      if (edge.producer) stack.push_back(edge.producer);
+      if (edge.producer) {
+        output_shape[edge.producer.get()] = edge.shape;
+        stack.push_back(edge.producer);
+      }
+  }
+  for (const std::shared_ptr<Node>& node : visited) {
+    const auto shape = output_shape.find(node.get());
+    if (shape == output_shape.end() || shape->second.size() != 4) continue;
+    for (const Edge& edge : node->edges)
+      if (edge.leaf && conv_weights.count(edge.leaf.get())) positions[edge.leaf.get()] = shape->second[2] * shape->second[3];
   }
   return positions;
-}
-
-// Filter o of a conv weight [out, in, kh, kw] is all zeros (and its bias, if any, is zero).
-std::vector<bool> zero_filters(const Conv2d& conv) {
-  const std::vector<double> w = conv.weight.to_vector();
-  const int64_t out = conv.weight.size(0), per_filter = conv.weight.numel() / out;
-  const std::vector<double> b = conv.bias.defined() ? conv.bias.to_vector() : std::vector<double>();
-  std::vector<bool> zero(static_cast<size_t>(out), true);
-  for (int64_t o = 0; o < out; ++o) {
-    for (int64_t k = 0; k < per_filter && zero[static_cast<size_t>(o)]; ++k)
-      if (w[static_cast<size_t>(o * per_filter + k)] != 0.0) zero[static_cast<size_t>(o)] = false;
-    if (!b.empty() && b[static_cast<size_t>(o)] != 0.0) zero[static_cast<size_t>(o)] = false;
-  }
-  return zero;
-}
-
-// Channel c of a BatchNorm is zero for a zero input: shift 0, and scale 0 or running mean 0.
-std::vector<bool> dead_after_batch_norm(const BatchNorm& bn, const std::vector<bool>& input_zero) {
-  std::vector<bool> dead = input_zero;
-  if (!bn.options.affine) return dead;  // normalising zero gives zero when the running mean is zero
-  const std::vector<double> gamma = bn.weight.to_vector(), beta = bn.bias.to_vector();
-  const std::vector<double> mean = bn.running_mean.to_vector();
-  for (size_t c = 0; c < dead.size(); ++c)
-    dead[c] = dead[c] && beta[c] == 0.0 && (gamma[c] == 0.0 || mean[c] == 0.0);
-  return dead;
-}
-
-// The dead input channels of `reader` expanded to its `columns` input columns (a Linear
-// after a flatten reads columns / channels columns per channel); all false when it reads
-// no dead channel. `exact` (a conv) requires one column per channel.
-std::vector<bool> dead_inputs_of(const std::map<std::string, std::vector<bool>>& dead_inputs, const std::string& reader,
-                                 int64_t columns, bool exact) {
-  std::vector<bool> dead(static_cast<size_t>(columns), false);
-  auto it = dead_inputs.find(reader);
-  if (it == dead_inputs.end()) return dead;
-  const int64_t channels = static_cast<int64_t>(it->second.size());
-  SLAB_CHECK(channels > 0 && columns % channels == 0 && (!exact || columns == channels), "sparsity: '", reader,
-             "' has ", columns, " input columns but reads ", channels, " channels");
-  const int64_t per_channel = columns / channels;
-  for (int64_t j = 0; j < columns; ++j) dead[static_cast<size_t>(j)] = it->second[static_cast<size_t>(j / per_channel)];
-  return dead;
-}
-
-using ChannelFlags = std::map<std::string, std::vector<bool>>;  // by module name
-
-// Dead output channels of every conv (zero filters; after its BatchNorm when paired: a
-// filter is dead when its channel is dead after BN) and of every paired BatchNorm.
-ChannelFlags dead_output_channels(const std::vector<std::pair<std::string, Module*>>& modules,
-                                  const ChannelCouplings& couplings) {
-  std::map<std::string, Module*> module_of;
-  for (auto& [name, module] : modules) module_of[name] = module;
-  ChannelFlags dead_channels;
-  for (auto& [name, module] : modules)
-    if (auto* conv = dynamic_cast<Conv2d*>(module)) dead_channels[name] = zero_filters(*conv);
-  for (const ConvBatchNormPair& pair : couplings.conv_batch_norm) {
-    auto* bn = dynamic_cast<BatchNorm*>(module_of.at(pair.batch_norm));
-    SLAB_CHECK(bn != nullptr, "sparsity: '", pair.batch_norm, "' is not a BatchNorm");
-    const std::vector<bool> after = dead_after_batch_norm(*bn, dead_channels.at(pair.conv));
-    dead_channels[pair.batch_norm] = after;
-    dead_channels[pair.conv] = after;
-  }
-  return dead_channels;
-}
-
-// Residual streams: channel j is removed only when every member is dead at j - offset.
-ChannelFlags dead_stream_channels(const ChannelCouplings& couplings, const ChannelFlags& dead_channels,
-                                  std::vector<StreamSparsity>& streams) {
-  ChannelFlags dead_in_stream;
-  for (const ResidualStream& stream : couplings.residual_streams) {
-    std::vector<bool>& dead = dead_in_stream[stream.name];
-    dead.assign(static_cast<size_t>(stream.channels), true);
-    for (int64_t j = 0; j < stream.channels; ++j) {
-      for (const StreamMember& member : stream.members) {
-        const int64_t c = j - member.channel_offset;
-        auto it = dead_channels.find(member.module);
-        if (it == dead_channels.end()) {
-          if (c >= 0) dead[static_cast<size_t>(j)] = false;  // an unknown member: assume alive inside its range
-          continue;
-        }
-        if (c >= 0 && c < static_cast<int64_t>(it->second.size()) && !it->second[static_cast<size_t>(c)])
-          dead[static_cast<size_t>(j)] = false;
-      }
-    }
-    streams.push_back({stream.name, stream.channels, std::count(dead.begin(), dead.end(), true)});
-  }
-  return dead_in_stream;
-}
-
-// The input channels every reader gets as zeros (a dead source channel).
-ChannelFlags dead_reader_inputs(const ChannelCouplings& couplings, const ChannelFlags& dead_channels,
-                                const ChannelFlags& dead_in_stream) {
-  ChannelFlags dead_inputs;
-  for (const ChannelReader& r : couplings.readers) {
-    const auto& sources = r.from_stream ? dead_in_stream : dead_channels;
-    auto source = sources.find(r.source);
-    if (source == sources.end()) continue;  // e.g. a stream of one member that was dropped
-    std::vector<bool>& dead = dead_inputs[r.reader];
-    if (dead.empty()) dead.assign(source->second.size(), false);
-    SLAB_CHECK(dead.size() == source->second.size(), "sparsity: '", r.reader, "' reads ", dead.size(), " and ",
-               source->second.size(), " channels from two sources");
-    for (size_t c = 0; c < dead.size(); ++c) dead[c] = dead[c] || source->second[c];
-  }
-  return dead_inputs;
 }
 
 // A layer's row with what every kind reports: its name, kind, the shape of its weight (or
@@ -188,64 +86,77 @@ LayerSparsity layer_row(const std::string& name, const char* kind, const std::ve
   return layer;
 }
 
-// A conv weight is kept when it is nonzero, its filter is alive and its input channel is
-// not dead; its MACs are the kept weights times the output positions.
-LayerSparsity conv_sparsity(const std::string& name, const Conv2d& conv, const PriorState* state,
-                            const std::vector<bool>& dead, const ChannelFlags& dead_inputs, int64_t positions) {
-  LayerSparsity layer = layer_row(name, "conv", {conv.weight, conv.bias}, conv.weight.shape());
-  layer.filters = conv.weight.size(0);
-  layer.columns = conv.weight.size(1);
+// The removed flags of a value's channels expanded to `columns` input columns (k per
+// channel after a flatten).
+// A channel is dead when the shrinker removes it or it is identically zero there.
+bool dead_at(const ChannelAnalysis& analysis, int value, int64_t c) {
+  return analysis.removed_at(value, c) ||
+         analysis.facts[static_cast<size_t>(value)][static_cast<size_t>(c)].state == ChannelState::Zero;
+}
+
+int64_t dead_count(const ChannelGraph& graph, const ChannelAnalysis& analysis, int value) {
+  int64_t dead = 0;
+  for (int64_t c = 0; c < graph.values[static_cast<size_t>(value)].channels; ++c) dead += dead_at(analysis, value, c);
+  return dead;
+}
+
+std::vector<bool> removed_columns(const ChannelGraph& graph, const ChannelAnalysis& analysis, int value,
+                                  int64_t columns) {
+  const int64_t channels = std::max<int64_t>(graph.values[static_cast<size_t>(value)].channels, 1);
+  const int64_t per_channel = std::max<int64_t>(columns / channels, 1);
+  std::vector<bool> removed(static_cast<size_t>(columns), false);
+  for (int64_t j = 0; j < columns && j / per_channel < channels; ++j)
+    removed[static_cast<size_t>(j)] = dead_at(analysis, value, j / per_channel);
+  return removed;
+}
+
+// A mixer's row: a weight is kept when it is nonzero, its filter stays and its input
+// channel stays; a conv's MACs are the kept weights times its output positions, a
+// linear's the kept weights.
+LayerSparsity mixer_sparsity(const ChannelGraph& graph, const ChannelAnalysis& analysis, const ChannelNode& node,
+                             const PriorState* state, int64_t positions) {
+  const Tensor& weight = node.mixer.weight;
+  const bool conv = weight.dim() == 4;
+  LayerSparsity layer = layer_row(node.name, conv ? "conv" : "linear", {weight, node.mixer.bias}, weight.shape());
+  const int64_t rows = weight.size(0), columns = weight.size(1), inner = weight.numel() / (rows * columns);
+  if (conv) layer.filters = rows;
+  layer.columns = columns;
   if (state) {
-    for (int64_t o = 0; o < layer.filters; ++o) layer.pruned_filters += state->row_kept(o) ? 0 : 1;
-    for (int64_t i = 0; i < layer.columns; ++i) layer.pruned_columns += state->column_kept(i) ? 0 : 1;
+    if (conv)
+      for (int64_t o = 0; o < rows; ++o) layer.pruned_filters += state->row_kept(o) ? 0 : 1;
+    for (int64_t i = 0; i < columns; ++i) layer.pruned_columns += state->column_kept(i) ? 0 : 1;
   }
-  layer.dead_filters = std::count(dead.begin(), dead.end(), true);
-  const std::vector<bool> dead_in = dead_inputs_of(dead_inputs, name, layer.columns, true);
+  // A filter is dead when its channel is, after the BatchNorm that reads it alone.
+  const int normaliser = sole_normaliser_reader(graph, node.output.id);
+  const int out = normaliser >= 0 ? graph.nodes[static_cast<size_t>(normaliser)].output.id : node.output.id;
+  if (conv) layer.dead_filters = dead_count(graph, analysis, out);
+  // A grouped conv's columns are per group: only an ungrouped mixer maps them to channels.
+  const std::vector<bool> dead_in = node.mixer.groups == 1
+                                        ? removed_columns(graph, analysis, node.inputs[0].value.id, columns)
+                                        : std::vector<bool>(static_cast<size_t>(columns), false);
   layer.dead_columns = std::count(dead_in.begin(), dead_in.end(), true);
-  const std::vector<double> w = conv.weight.to_vector();
-  const int64_t per_column = conv.weight.numel() / (layer.filters * layer.columns);
+  const std::vector<double> w = weight.to_vector();
   int64_t kept = 0;
-  for (int64_t o = 0; o < layer.filters; ++o)
-    for (int64_t i = 0; i < layer.columns; ++i) {
-      if (dead[static_cast<size_t>(o)] || dead_in[static_cast<size_t>(i)]) continue;
-      for (int64_t k = 0; k < per_column; ++k)
-        kept += w[static_cast<size_t>((o * layer.columns + i) * per_column + k)] != 0.0 ? 1 : 0;
+  for (int64_t o = 0; o < rows; ++o)
+    for (int64_t i = 0; i < columns; ++i) {
+      if (dead_at(analysis, out, o) || dead_in[static_cast<size_t>(i)]) continue;
+      for (int64_t k = 0; k < inner; ++k) kept += w[static_cast<size_t>((o * columns + i) * inner + k)] != 0.0 ? 1 : 0;
     }
-  layer.weights = conv.weight.numel();
+  layer.weights = weight.numel();
   layer.removed_weights = layer.weights - kept;
-  if (positions > 0) {
-    layer.dense_macs = static_cast<double>(positions) * static_cast<double>(conv.weight.numel());
-    layer.kept_macs = static_cast<double>(positions) * static_cast<double>(kept);
+  const double scale = conv ? static_cast<double>(positions) : 1.0;
+  if (!conv || positions > 0) {
+    layer.dense_macs = scale * static_cast<double>(weight.numel());
+    layer.kept_macs = scale * static_cast<double>(kept);
   }
   return layer;
 }
 
-// Columns read from a dead channel (k per channel after a flatten) are removed too.
-LayerSparsity linear_sparsity(const std::string& name, const Linear& linear, const PriorState* state,
-                              const ChannelFlags& dead_inputs) {
-  LayerSparsity layer = layer_row(name, "linear", {linear.weight, linear.bias}, linear.weight.shape());
-  layer.columns = linear.in_features;
-  if (state)
-    for (int64_t j = 0; j < layer.columns; ++j) layer.pruned_columns += state->column_kept(j) ? 0 : 1;
-  const std::vector<bool> dead_in = dead_inputs_of(dead_inputs, name, layer.columns, false);
-  layer.dead_columns = std::count(dead_in.begin(), dead_in.end(), true);
-  const std::vector<double> w = linear.weight.to_vector();
-  int64_t kept = 0;
-  for (int64_t o = 0; o < linear.out_features; ++o)
-    for (int64_t j = 0; j < layer.columns; ++j)
-      kept += !dead_in[static_cast<size_t>(j)] && w[static_cast<size_t>(o * layer.columns + j)] != 0.0 ? 1 : 0;
-  layer.weights = linear.weight.numel();
-  layer.removed_weights = layer.weights - kept;
-  layer.dense_macs = static_cast<double>(linear.weight.numel());
-  layer.kept_macs = static_cast<double>(kept);
-  return layer;
-}
-
-LayerSparsity batch_norm_sparsity(const std::string& name, const BatchNorm& bn, const ChannelFlags& dead_channels) {
-  LayerSparsity layer = layer_row(name, "batchnorm", {bn.weight, bn.bias}, bn.running_mean.shape());
-  layer.filters = bn.num_features;
-  auto dead = dead_channels.find(name);
-  if (dead != dead_channels.end()) layer.dead_filters = std::count(dead->second.begin(), dead->second.end(), true);
+LayerSparsity normaliser_sparsity(const ChannelGraph& graph, const ChannelAnalysis& analysis, const ChannelNode& node) {
+  const NormaliserChannels& n = node.normaliser;
+  LayerSparsity layer = layer_row(node.name, "batchnorm", {n.scale, n.shift}, n.running_mean.shape());
+  layer.filters = n.running_mean.numel();
+  layer.dead_filters = dead_count(graph, analysis, node.output.id);
   return layer;
 }
 
@@ -253,8 +164,8 @@ LayerSparsity batch_norm_sparsity(const std::string& name, const BatchNorm& bn, 
 
 SparsityReport sparsity_report(Module& model, const Optimizer* optimizer, const Shape& example_input) {
   SparsityReport report;
-  const auto modules = model.named_modules();
-  const ChannelCouplings couplings = channel_couplings(model);
+  const ChannelGraph graph = channel_graph(model);
+  const ChannelAnalysis analysis = analyse_channels(graph);
   std::map<std::string, const PriorState*> masks;  // from the optimizer, by parameter name
   if (const auto* holder = dynamic_cast<const PriorStateHolder*>(optimizer)) {
     for (size_t i = 0; i < optimizer->parameters().size(); ++i)
@@ -264,26 +175,29 @@ SparsityReport sparsity_report(Module& model, const Optimizer* optimizer, const 
     auto it = masks.find(name + ".weight");
     return it == masks.end() ? nullptr : it->second;
   };
-  const auto positions = conv_positions(model, example_input);
+  const auto positions = mixer_positions(model, graph, example_input);
   report.macs_measured = !positions.empty();
-  const ChannelFlags dead_channels = dead_output_channels(modules, couplings);
-  const ChannelFlags dead_in_stream = dead_stream_channels(couplings, dead_channels, report.streams);
-  const ChannelFlags dead_inputs = dead_reader_inputs(couplings, dead_channels, dead_in_stream);
-
-  for (auto& [name, module] : modules) {
+  for (const ChannelNode& node : graph.nodes) {
     LayerSparsity layer;
-    if (auto* conv = dynamic_cast<Conv2d*>(module)) {
-      auto position = positions.find(conv->weight.impl());
-      layer = conv_sparsity(name, *conv, mask_of(name), dead_channels.at(name), dead_inputs,
-                            position == positions.end() ? 0 : position->second);
-      report.conv_weights += layer.weights;
-      report.conv_removed_weights += layer.removed_weights;
-    } else if (auto* linear = dynamic_cast<Linear*>(module)) {
-      layer = linear_sparsity(name, *linear, mask_of(name), dead_inputs);
-    } else if (auto* bn = dynamic_cast<BatchNorm*>(module)) {
-      layer = batch_norm_sparsity(name, *bn, dead_channels);
-    } else {
-      continue;
+    switch (node.role) {
+      case ChannelRole::Mixer:
+      case ChannelRole::GroupedMixer: {
+        auto position = positions.find(node.mixer.weight.impl());
+        layer = mixer_sparsity(graph, analysis, node, mask_of(node.name),
+                               position == positions.end() ? 0 : position->second);
+        if (layer.kind == "conv") {
+          report.conv_weights += layer.weights;
+          report.conv_removed_weights += layer.removed_weights;
+        }
+        break;
+      }
+      case ChannelRole::Normaliser: layer = normaliser_sparsity(graph, analysis, node); break;
+      case ChannelRole::ResidualAdd:
+        report.streams.push_back({node.name, graph.values[static_cast<size_t>(node.output.id)].channels,
+                                  dead_count(graph, analysis, node.output.id)});
+        continue;
+      case ChannelRole::PassThrough:
+      case ChannelRole::Flatten: continue;
     }
     report.dense_macs += layer.dense_macs;
     report.kept_macs += layer.kept_macs;

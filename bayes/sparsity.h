@@ -3,19 +3,19 @@
 //
 // Parameters: exact zeros over all parameters, biases and BatchNorm included (the paper's
 // count: Example 1's 0.9897 is 4975 of 5027).
-// Channels: for each conv, the filters pruned by the hard mask and the filters whose
-// channel is dead, i.e. identically zero after the layer's BatchNorm: filter weights and
-// conv bias zero, and BN shift zero with the BN scale or running mean zero (prune-bn makes
-// both zero; without it the BN shift keeps a pruned filter's channel alive, as in the
-// reference). For each residual stream (layers/channel_coupling.h), a channel counts as
-// removed only when every member that feeds it is dead there. A dead channel also removes
-// the weights that read it: the next conv's input channel, or a Linear head's columns
-// (the couplings' readers).
+// Channels, from the channel graph (layers/channel_graph.h, layers/channel_analysis.h):
+// for each conv, the filters pruned by the hard mask and the filters whose channel is
+// dead, i.e. identically zero after the BatchNorm that reads it alone (prune-bn zeroes its
+// scale and shift; without it the BN shift keeps a pruned filter's channel alive, as in
+// the reference) or removable by the shrinker. For each residual add, a channel counts as
+// dead only when every term that feeds it is. A dead channel also removes the weights
+// that read it: the next conv's input channel, or a Linear head's columns.
 // Removed weights (per conv and Linear, and `conv_removed` over all convs): weights that
 // are zero, in a dead filter, or reading a dead channel; what a pruned model drops.
 // FLOPs: multiply-adds per example. A conv costs output positions x the nonzero weights of
-// its live filters (positions are measured by one forward pass on an example input,
-// read from the autograd graph); a Linear costs its nonzero weights. Dense = the same
+// its live filters (positions are measured by one forward pass on an example input: the
+// autograd node that reads the conv's weight made its output); a Linear costs its
+// nonzero weights. Dense = the same
 // with every weight counted.
 #pragma once
 #include <cstdint>

@@ -83,12 +83,18 @@ std::vector<double> group_mean_squares(const Tensor& weight, const PriorLayout& 
   NoGradGuard no_grad;
   const Tensor w = weight.device().is_cpu() ? weight.detach().to(DType::f64) : weight.detach();
   Tensor sums;
-  if (layout.grouping == PriorGrouping::ConvKernels) {
-    const Tensor slices = w.reshape({layout.rows * layout.columns, layout.inner});
-    sums = sum(mul(slices, slices), {1});
-  } else {
-    const Tensor columns = w.reshape({layout.rows, layout.columns * layout.inner});
-    sums = sum(mul(columns, columns), {0});
+  switch (layout.grouping) {
+    case PriorGrouping::ConvKernels: {
+      const Tensor slices = w.reshape({layout.rows * layout.columns, layout.inner});
+      sums = sum(mul(slices, slices), {1});
+      break;
+    }
+    case PriorGrouping::LinearColumns: {
+      const Tensor columns = w.reshape({layout.rows, layout.columns * layout.inner});
+      sums = sum(mul(columns, columns), {0});
+      break;
+    }
+    case PriorGrouping::None: SLAB_FAIL("group_mean_squares: a parameter outside the prior has no groups");
   }
   std::vector<double> means = sums.to_vector();
   const double size = static_cast<double>(layout.group_size());
@@ -283,17 +289,22 @@ PriorPassReport SpikeSlabPrior::run(Optimizer& optimizer) const {
     }
     report.groups += static_cast<int64_t>(mean_squares.size());
     // Hard pruning, permanent.
-    if (layout.grouping == PriorGrouping::ConvKernels) {
-      const ConvUnitTests tests = conv_hard_tests(p.tensor, options_.hard_test, options_.hard_threshold_conv * std::sqrt(scale));
-      report.newly_pruned_units += merge_mask(state.keep_columns, tests.keep_input_channels);
-      report.newly_pruned_units += merge_mask(state.keep_rows, tests.keep_filters);
-      report.pruned_units += count_zeros(state.keep_columns) + count_zeros(state.keep_rows);
-      report.prunable_units += layout.columns + layout.rows;
-    } else {
-      // The soft groups are these columns: the E-step's mean squares are the test's statistic.
-      report.newly_pruned_units += merge_mask(state.keep_columns, columns_above(mean_squares, options_.hard_threshold_linear * scale));
-      report.pruned_units += count_zeros(state.keep_columns);
-      report.prunable_units += layout.columns;
+    switch (layout.grouping) {
+      case PriorGrouping::ConvKernels: {
+        const ConvUnitTests tests = conv_hard_tests(p.tensor, options_.hard_test, options_.hard_threshold_conv * std::sqrt(scale));
+        report.newly_pruned_units += merge_mask(state.keep_columns, tests.keep_input_channels);
+        report.newly_pruned_units += merge_mask(state.keep_rows, tests.keep_filters);
+        report.pruned_units += count_zeros(state.keep_columns) + count_zeros(state.keep_rows);
+        report.prunable_units += layout.columns + layout.rows;
+        break;
+      }
+      case PriorGrouping::LinearColumns:
+        // The soft groups are these columns: the E-step's mean squares are the test's statistic.
+        report.newly_pruned_units += merge_mask(state.keep_columns, columns_above(mean_squares, options_.hard_threshold_linear * scale));
+        report.pruned_units += count_zeros(state.keep_columns);
+        report.prunable_units += layout.columns;
+        break;
+      case PriorGrouping::None: break;  // skipped above
     }
   }
   // prune-bn: a pruned filter's BatchNorm channel (scale and shift) and its conv bias are

@@ -35,7 +35,7 @@
 #include <string>
 #include <vector>
 
-#include "layers/channel_coupling.h"
+#include "layers/channel_graph.h"
 #include "optim/optimizer.h"
 #include "optim/prior_state.h"
 
@@ -80,7 +80,7 @@ struct PriorPassReport {
 
 class SpikeSlabPrior {
  public:
-  // `couplings` gives the conv -> BatchNorm pairs for prune-bn (layers/channel_coupling.h).
+  // `couplings` gives the conv -> BatchNorm pairs for prune-bn (layers/channel_graph.h).
   explicit SpikeSlabPrior(const SpikeSlabOptions& options, ChannelCouplings couplings = {});
 
   // Sets every parameter's decay to lambda1 (before the first E-step all weights are in the

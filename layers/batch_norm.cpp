@@ -19,6 +19,15 @@ BatchNorm::BatchNorm(int64_t features, const BatchNormOptions& opts) : num_featu
   num_batches_tracked = register_buffer("num_batches_tracked", zeros({}, {DType::i64}));
 }
 
+ChannelValue BatchNorm::declare_channels(ChannelGraphBuilder& graph, ChannelValue input) {
+  return graph.normaliser(*this, input, {weight, bias, running_mean, running_var, options.eps});
+}
+
+void BatchNorm::keep_channels(const ChannelNode&, const KeptChannels& kept) {
+  for (const Tensor& t : {weight, bias, running_mean, running_var}) keep_along(t, 0, kept.output);
+  num_features = static_cast<int64_t>(kept.output.size());
+}
+
 Tensor BatchNorm::forward(const Tensor& input) {
   SLAB_CHECK(input.defined(), type_name(), ": undefined input");
   check_rank(input);

@@ -22,8 +22,11 @@ struct BatchNormOptions {
 class BatchNorm : public Module {
  public:
   Tensor forward(const Tensor& input) override;
+  // A normaliser; it shrinks by slicing its parameters and running statistics.
+  ChannelValue declare_channels(ChannelGraphBuilder& graph, ChannelValue input) override;
+  void keep_channels(const ChannelNode& node, const KeptChannels& kept) override;
 
-  const int64_t num_features;
+  int64_t num_features;  // changes only when the network shrinks (keep_channels)
   const BatchNormOptions options;
   Tensor weight;               // [num_features], 1 at start (undefined when !affine)
   Tensor bias;                 // [num_features], 0 at start (undefined when !affine)

@@ -30,3 +30,34 @@ Tensor Conv2d::forward(const Tensor& input) {
 }
 
 }  // namespace slab
+
+namespace slab {
+
+ChannelValue Conv2d::declare_channels(ChannelGraphBuilder& graph, ChannelValue input) {
+  MixerChannels tensors;
+  tensors.weight = weight;
+  tensors.bias = bias;
+  tensors.groups = options.groups;
+  tensors.zero_padded = options.padding[0] > 0 || options.padding[1] > 0;
+  return graph.mixer(*this, input, tensors);
+}
+
+void Conv2d::keep_channels(const ChannelNode& node, const KeptChannels& kept) {
+  const auto in = static_cast<int64_t>(kept.inputs[0].size()), out = static_cast<int64_t>(kept.output.size());
+  if (options.groups == 1) {
+    keep_along(weight, 1, kept.inputs[0]);
+  } else {
+    // The channel analysis ties a depthwise conv's input and output channels (it shrinks
+    // both alike) and never shrinks another grouped conv.
+    const bool depthwise = options.groups == in_channels && in_channels == out_channels;
+    SLAB_CHECK(depthwise ? kept.inputs[0] == kept.output : (in == in_channels && out == out_channels), "Conv2d at '",
+               node.name, "': a grouped conv cannot lose channels outside its group structure");
+    options.groups = depthwise ? out : options.groups;
+  }
+  keep_along(weight, 0, kept.output);
+  keep_along(bias, 0, kept.output);
+  in_channels = in;
+  out_channels = out;
+}
+
+}  // namespace slab

@@ -44,11 +44,16 @@ class Conv2d : public Module {
   // input [n, in_channels, h, w] -> [n, out_channels, h', w']
   Tensor forward(const Tensor& input) override;
   std::string type_name() const override { return "Conv2d"; }
+  // A mixer (grouped when groups > 1); a padded conv reads zeros beyond the border.
+  ChannelValue declare_channels(ChannelGraphBuilder& graph, ChannelValue input) override;
+  // Slices the filters and input channels; a depthwise conv keeps one group per channel.
+  void keep_channels(const ChannelNode& node, const KeptChannels& kept) override;
 
-  const int64_t in_channels;
-  const int64_t out_channels;
+  // The channel counts and groups change only when the network shrinks (keep_channels).
+  int64_t in_channels;
+  int64_t out_channels;
   const std::array<int64_t, 2> kernel_size;
-  const ConvOptions options;
+  ConvOptions options;
   Tensor weight;  // [out_channels, in_channels / groups, kh, kw]
   Tensor bias;    // [out_channels] or undefined
 };

@@ -15,6 +15,10 @@ class Dropout : public Module {
   explicit Dropout(double probability = 0.5, uint64_t seed = 0, uint64_t stream = 0);
   Tensor forward(const Tensor& input) override { return dropout(input, probability, is_training(), generator_); }
   std::string type_name() const override { return "Dropout"; }
+  // In training a constant channel is no longer constant (the mask varies); zero stays zero.
+  ChannelValue declare_channels(ChannelGraphBuilder& graph, ChannelValue input) override {
+    return graph.pass_through(*this, input, breaks_constants());
+  }
 
   Generator& generator() { return generator_; }
   const double probability;

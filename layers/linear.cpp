@@ -23,3 +23,29 @@ Tensor Linear::forward(const Tensor& input) {
 }
 
 }  // namespace slab
+
+namespace slab {
+
+ChannelValue Linear::declare_channels(ChannelGraphBuilder& graph, ChannelValue input) {
+  MixerChannels tensors;
+  tensors.weight = weight;
+  tensors.bias = bias;
+  return graph.mixer(*this, input, tensors);
+}
+
+void Linear::keep_channels(const ChannelNode& node, const KeptChannels& kept) {
+  const int64_t channels = kept.input_channels[0];
+  SLAB_CHECK(channels > 0 && in_features % channels == 0, "Linear at '", node.name, "': ", in_features,
+             " columns do not split into ", channels, " channels");
+  const int64_t per_channel = in_features / channels;
+  std::vector<int64_t> columns;
+  for (int64_t c : kept.inputs[0])
+    for (int64_t k = 0; k < per_channel; ++k) columns.push_back(c * per_channel + k);
+  keep_along(weight, 1, columns);
+  keep_along(weight, 0, kept.output);
+  keep_along(bias, 0, kept.output);
+  in_features = static_cast<int64_t>(columns.size());
+  out_features = static_cast<int64_t>(kept.output.size());
+}
+
+}  // namespace slab

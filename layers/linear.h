@@ -22,9 +22,13 @@ class Linear : public Module {
   // input [..., in_features] -> [..., out_features]
   Tensor forward(const Tensor& input) override;
   std::string type_name() const override { return "Linear"; }
+  // A mixer; after a flatten it reads in_features / channels columns per channel.
+  ChannelValue declare_channels(ChannelGraphBuilder& graph, ChannelValue input) override;
+  void keep_channels(const ChannelNode& node, const KeptChannels& kept) override;
 
-  const int64_t in_features;
-  const int64_t out_features;
+  // Change only when the network shrinks (keep_channels).
+  int64_t in_features;
+  int64_t out_features;
   Tensor weight;  // [out_features, in_features]
   Tensor bias;    // [out_features], undefined without a bias
 };

@@ -13,6 +13,25 @@ const char* prior_grouping_name(PriorGrouping grouping) {
   return "?";
 }
 
+ChannelValue Module::declare_channels(ChannelGraphBuilder& graph, ChannelValue) {
+  SLAB_FAIL(type_name(), " at '", graph.current_name(),
+            "' declares no channel role: override Module::declare_channels (docs/adding-a-layer.md#channel-roles)");
+}
+
+void Module::keep_channels(const ChannelNode& node, const KeptChannels&) {
+  switch (node.role) {
+    case ChannelRole::PassThrough:
+    case ChannelRole::Flatten:
+    case ChannelRole::ResidualAdd:
+      return;  // nothing of their own to slice
+    case ChannelRole::Mixer:
+    case ChannelRole::GroupedMixer:
+    case ChannelRole::Normaliser:
+      SLAB_FAIL(type_name(), " at '", node.name, "' declares the channel role ", channel_role_name(node.role),
+                " but does not implement Module::keep_channels, so it cannot shrink");
+  }
+}
+
 Tensor Module::register_parameter(const std::string& name, Tensor tensor, PriorGrouping grouping) {
   SLAB_CHECK(tensor.defined(), type_name(), ": parameter '", name, "' is undefined");
   tensor.set_requires_grad(true);

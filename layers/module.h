@@ -14,6 +14,7 @@
 
 #include "core/ops.h"
 #include "core/safetensors.h"
+#include "layers/channel_graph.h"
 
 namespace slab {
 
@@ -45,6 +46,17 @@ class Module {
 
   // The class name as printed ("Conv2d", "ResNet").
   virtual std::string type_name() const = 0;
+
+  // What the module does to channels (layers/channel_graph.h, docs/adding-a-layer.md#channel-roles):
+  // a layer declares its role with graph.pass_through / normaliser / mixer / flatten; a
+  // container or model describes its forward with graph.child / pass / flatten / add. The
+  // default throws: a module that declares nothing is never guessed at.
+  virtual ChannelValue declare_channels(ChannelGraphBuilder& graph, ChannelValue input);
+  // Called by the shrinker (layers/shrink.h) for every node this module declared, with the
+  // channels that stay (old indices, ascending) of the node's inputs and output. A mixer
+  // or normaliser slices its tensors (keep_along) and updates its channel counts; the
+  // default does so for nothing and throws for those two roles.
+  virtual void keep_channels(const ChannelNode& node, const KeptChannels& kept);
 
   // Parameters and buffers, depth first in registration order, with hierarchical names.
   std::vector<NamedParameter> named_parameters() const;

@@ -14,6 +14,10 @@ class MaxPool2d : public Module {
   MaxPool2d(std::array<int64_t, 2> kernel_size, std::array<int64_t, 2> stride, std::array<int64_t, 2> padding);
   Tensor forward(const Tensor& input) override;
   std::string type_name() const override { return "MaxPool2d"; }
+  // Padding is -infinity for a maximum, so a constant channel stays constant.
+  ChannelValue declare_channels(ChannelGraphBuilder& graph, ChannelValue input) override {
+    return graph.pass_through(*this, input, keeps_constants());
+  }
 
   Pool2dOptions options;
 };
@@ -24,6 +28,11 @@ class AvgPool2d : public Module {
   AvgPool2d(std::array<int64_t, 2> kernel_size, std::array<int64_t, 2> stride, std::array<int64_t, 2> padding);
   Tensor forward(const Tensor& input) override;
   std::string type_name() const override { return "AvgPool2d"; }
+  // Zero padding counted in the average makes a constant channel smaller at the borders.
+  ChannelValue declare_channels(ChannelGraphBuilder& graph, ChannelValue input) override {
+    const bool padded = options.padding[0] > 0 || options.padding[1] > 0;
+    return graph.pass_through(*this, input, padded ? breaks_constants() : keeps_constants());
+  }
 
   Pool2dOptions options;
 };
@@ -36,6 +45,9 @@ class AdaptiveAvgPool2d : public Module {
   explicit AdaptiveAvgPool2d(int64_t output_size) : AdaptiveAvgPool2d({output_size, output_size}) {}
   Tensor forward(const Tensor& input) override;
   std::string type_name() const override { return "AdaptiveAvgPool2d"; }
+  ChannelValue declare_channels(ChannelGraphBuilder& graph, ChannelValue input) override {
+    return graph.pass_through(*this, input, keeps_constants());
+  }
 
   const std::array<int64_t, 2> output_size;
 };

@@ -18,6 +18,12 @@ Tensor Sequential::forward(const Tensor& input) {
   return x;
 }
 
+ChannelValue Sequential::declare_channels(ChannelGraphBuilder& graph, ChannelValue input) {
+  ChannelValue x = input;
+  for (const auto& [name, child] : children()) x = graph.child(name, *child, x);
+  return x;
+}
+
 std::shared_ptr<Module> Sequential::at(size_t index) const {
   SLAB_CHECK(index < size(), "Sequential: index ", index, " out of range for ", size(), " children");
   return children()[index].second;

@@ -25,6 +25,8 @@ class Sequential : public Module {
 
   Tensor forward(const Tensor& input) override;
   std::string type_name() const override { return "Sequential"; }
+  // Its children in order.
+  ChannelValue declare_channels(ChannelGraphBuilder& graph, ChannelValue input) override;
 
   size_t size() const { return children().size(); }
   Module& operator[](size_t index) const;

@@ -20,6 +20,10 @@ class MLP : public Model {
   MLP(int64_t in_features, const std::vector<int64_t>& hidden_features, int64_t out_features, Generator& generator);
   Tensor forward(const Tensor& input) override;
   std::string type_name() const override { return "MLP"; }
+  // An image input is flattened first (one feature per "channel" when it already is [n, f]).
+  ChannelValue declare_channels(ChannelGraphBuilder& graph, ChannelValue input) override {
+    return graph.child("layers", *layers, input);
+  }
 
   const int64_t in_features;
   const int64_t out_features;

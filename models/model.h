@@ -1,26 +1,19 @@
-// Model: a Module that is a whole network, and says how its channels are coupled for the
-// pruning code (layers/channel_coupling.h, where the coupling types and their meaning are).
-//
-// The default channel_couplings() is the Sequential conv->BN pairs, right for networks
-// built from Sequential chains only (MLP, the small CNN, VGG). Residual models override it,
-// listing their streams with ResidualStreamBuilder.
+// Model: a Module that is a whole network. Its channels are declared like every module's
+// (Module::declare_channels, layers/channel_graph.h): networks built from Sequential
+// chains describe their forward from their chains; residual models describe their blocks.
 #pragma once
 #include <string>
 
-#include "layers/channel_coupling.h"
+#include "layers/channel_graph.h"
 #include "layers/module.h"
 
 namespace slab {
 
-class Model : public Module, public ChannelCoupled {
- public:
-  ChannelCouplings channel_couplings() override;
-
+class Model : public Module {
  protected:
-  // The default couplings plus `head_name` (a Linear after a flatten) reading the last conv
-  // of the Sequential `features` (the small CNN, VGG).
-  ChannelCouplings couplings_with_head(Module& features, const std::string& features_name,
-                                       const std::string& head_name);
+  // The forward of an image classifier `features` -> flatten -> `head` (the small CNN, VGG).
+  ChannelValue declare_features_head(ChannelGraphBuilder& graph, ChannelValue input, Module& features,
+                                     Module& head);
 };
 
 }  // namespace slab

@@ -23,6 +23,14 @@ Tensor PreActBlock::forward(const Tensor& x) {
   return add(out, identity);
 }
 
+ChannelValue PreActBlock::declare_channels(ChannelGraphBuilder& graph, ChannelValue x) {
+  const ChannelValue activated = graph.pass(graph.child("bn1", *bn1, x), clamps_constants_at_zero());
+  const ChannelValue identity = shortcut ? graph.child("shortcut", *shortcut, activated) : x;
+  ChannelValue out = graph.child("conv1", *conv1, activated);
+  out = graph.child("conv2", *conv2, graph.pass(graph.child("bn2", *bn2, out), clamps_constants_at_zero()));
+  return graph.add({{out, 0, {}}, {identity, 0, {}}}, graph.channels(out));
+}
+
 PreActResNet::PreActResNet(int64_t depth_, int64_t in_channels, int64_t classes, Generator& generator) : depth(depth_) {
   SLAB_CHECK(depth == 18 || depth == 34, "PreActResNet: depth ", depth, " is not 18 or 34");
   const std::vector<int64_t> counts = depth == 18 ? std::vector<int64_t>{2, 2, 2, 2} : std::vector<int64_t>{3, 4, 6, 3};
@@ -57,30 +65,12 @@ Tensor PreActResNet::forward(const Tensor& input) {
   return linear->forward(flatten(avg_pool2d(out, four), 1));
 }
 
-ChannelCouplings PreActResNet::channel_couplings() {
-  // Pre-activation: a BN normalises the *following* conv's input, so the only conv->BN
-  // pair is conv1 -> bn2 inside each block; the streams sum convolution outputs.
-  ChannelCouplings couplings;
-  ResidualStreamBuilder streams;
-  streams.begin(64);
-  streams.add("conv1");
-  for (size_t s = 0; s < stages.size(); ++s) {
-    for (size_t b = 0; b < stages[s]->size(); ++b) {
-      const std::string block = "layer" + std::to_string(s + 1) + "." + std::to_string(b);
-      auto& unit = dynamic_cast<PreActBlock&>((*stages[s])[b]);
-      couplings.conv_batch_norm.push_back({block + ".conv1", block + ".bn2"});
-      // conv2 reads conv1 through bn2 and ReLU. The stream is read through the next
-      // block's own BatchNorm, which turns a zero channel into its shift: no stream readers.
-      couplings.readers.push_back({block + ".conv1", block + ".conv2", false});
-      if (unit.shortcut) {
-        streams.begin(unit.conv2->out_channels);
-        streams.add(block + ".shortcut.0");
-      }
-      streams.add(block + ".conv2");
-    }
-  }
-  couplings.residual_streams = streams.finish();
-  return couplings;
+ChannelValue PreActResNet::declare_channels(ChannelGraphBuilder& graph, ChannelValue input) {
+  ChannelValue out = graph.child("conv1", *conv1, input);
+  for (size_t s = 0; s < stages.size(); ++s) out = graph.child("layer" + std::to_string(s + 1), *stages[s], out);
+  out = graph.pass(graph.child("bn", *bn, out), clamps_constants_at_zero());
+  out = graph.pass(out, keeps_constants());  // the unpadded 4x4 average pool
+  return graph.child("linear", *linear, graph.flatten(out));
 }
 
 }  // namespace slab

@@ -27,6 +27,7 @@ class PreActBlock : public Module {
   PreActBlock(int64_t in_planes, int64_t planes, int64_t stride, Generator& generator);
   Tensor forward(const Tensor& input) override;
   std::string type_name() const override { return "PreActBlock"; }
+  ChannelValue declare_channels(ChannelGraphBuilder& graph, ChannelValue input) override;
 
   std::shared_ptr<BatchNorm2d> bn1, bn2;
   std::shared_ptr<Conv2d> conv1, conv2;
@@ -39,7 +40,7 @@ class PreActResNet : public Model {
   PreActResNet(int64_t depth, int64_t in_channels, int64_t num_classes, Generator& generator);
   Tensor forward(const Tensor& input) override;
   std::string type_name() const override { return "PreActResNet"; }
-  ChannelCouplings channel_couplings() override;
+  ChannelValue declare_channels(ChannelGraphBuilder& graph, ChannelValue input) override;
 
   const int64_t depth;
   std::shared_ptr<Conv2d> conv1;

@@ -44,6 +44,18 @@ Tensor ResNetBlock::forward(const Tensor& x) {
   return relu(add(out, shortcut ? shortcut->forward(x) : x));
 }
 
+ChannelValue ResNetBlock::declare_channels(ChannelGraphBuilder& graph, ChannelValue x) {
+  ChannelValue out = graph.pass(graph.child("bn1", *bn1, graph.child("conv1", *conv1, x)), clamps_constants_at_zero());
+  if (bottleneck) {
+    out = graph.pass(graph.child("bn2", *bn2, graph.child("conv2", *conv2, out)), clamps_constants_at_zero());
+    out = graph.child("bn3", *bn3, graph.child("conv3", *conv3, out));
+  } else {
+    out = graph.child("bn2", *bn2, graph.child("conv2", *conv2, out));
+  }
+  const ChannelValue identity = shortcut ? graph.child(shortcut_name, *shortcut, x) : x;
+  return graph.pass(graph.add({{out, 0, {}}, {identity, 0, {}}}, graph.channels(out)), clamps_constants_at_zero());
+}
+
 std::vector<std::pair<std::string, std::string>> ResNetBlock::branch_pairs() const {
   if (bottleneck) return {{"conv1", "bn1"}, {"conv2", "bn2"}, {"conv3", "bn3"}};
   return {{"conv1", "bn1"}, {"conv2", "bn2"}};
@@ -113,37 +125,12 @@ Tensor ResNet::forward(const Tensor& input) {
   return classifier->forward(flatten(out, 1));
 }
 
-ChannelCouplings ResNet::channel_couplings() {
-  ChannelCouplings couplings;
-  couplings.conv_batch_norm.push_back({"conv1", "bn1"});
-  ResidualStreamBuilder streams;
-  streams.begin(64);
-  streams.add("bn1");
-  for (size_t s = 0; s < stages.size(); ++s) {
-    for (size_t b = 0; b < stages[s]->size(); ++b) {
-      const std::string block = "layer" + std::to_string(s + 1) + "." + std::to_string(b);
-      auto& unit = dynamic_cast<ResNetBlock&>((*stages[s])[b]);
-      const auto branch = unit.branch_pairs();
-      for (size_t k = 0; k < branch.size(); ++k) {
-        couplings.conv_batch_norm.push_back({block + "." + branch[k].first, block + "." + branch[k].second});
-        if (k + 1 < branch.size()) couplings.readers.push_back({block + "." + branch[k].first, block + "." + branch[k + 1].first, false});
-      }
-      streams.read_by(block + "." + branch.front().first);  // the block reads the stream so far
-      if (unit.shortcut) {
-        // A projection starts a new stream: its output replaces the block's input.
-        const std::string projection = block + "." + unit.shortcut_name;
-        streams.read_by(projection + ".0");
-        couplings.conv_batch_norm.push_back({projection + ".0", projection + ".1"});
-        streams.begin(unit.out_channels());
-        streams.add(projection + ".1");
-      }
-      streams.add(block + "." + unit.last_batch_norm());
-    }
-  }
-  streams.read_by(style == ResNetStyle::Cifar ? "linear" : "fc");  // through the average pool
-  couplings.residual_streams = streams.finish();
-  couplings.readers.insert(couplings.readers.end(), streams.readers().begin(), streams.readers().end());
-  return couplings;
+ChannelValue ResNet::declare_channels(ChannelGraphBuilder& graph, ChannelValue input) {
+  ChannelValue out = graph.pass(graph.child("bn1", *bn1, graph.child("conv1", *conv1, input)), clamps_constants_at_zero());
+  if (maxpool) out = graph.child("maxpool", *maxpool, out);
+  for (size_t s = 0; s < stages.size(); ++s) out = graph.child("layer" + std::to_string(s + 1), *stages[s], out);
+  out = graph.pass(out, keeps_constants());  // the unpadded average pool
+  return graph.child(style == ResNetStyle::Cifar ? "linear" : "fc", *classifier, graph.flatten(out));
 }
 
 }  // namespace slab

@@ -33,6 +33,7 @@ class ResNetBlock : public Module {
               Generator& generator);
   Tensor forward(const Tensor& input) override;
   std::string type_name() const override { return bottleneck ? "Bottleneck" : "BasicBlock"; }
+  ChannelValue declare_channels(ChannelGraphBuilder& graph, ChannelValue input) override;
 
   int64_t out_channels() const { return planes * (bottleneck ? 4 : 1); }
   // (conv, bn) pairs of the main branch, in order, as names relative to the block.
@@ -53,7 +54,7 @@ class ResNet : public Model {
   ResNet(int64_t depth, ResNetStyle style, int64_t in_channels, int64_t num_classes, Generator& generator);
   Tensor forward(const Tensor& input) override;
   std::string type_name() const override { return "ResNet"; }
-  ChannelCouplings channel_couplings() override;
+  ChannelValue declare_channels(ChannelGraphBuilder& graph, ChannelValue input) override;
 
   const int64_t depth;
   const ResNetStyle style;

@@ -1,5 +1,7 @@
 #include "models/resnet_cifar.h"
 
+#include <algorithm>
+
 #include "layers/init.h"
 
 namespace slab {
@@ -18,11 +20,69 @@ CifarBasicBlock::CifarBasicBlock(int64_t in_planes, int64_t planes, int64_t stri
   }
 }
 
+namespace {
+
+// The shrunken option-A shortcut: input channel p goes to output channel targets[p]
+// (ascending); every other output channel is zero.
+Tensor scatter_channels(const Tensor& x, const std::vector<int64_t>& targets, int64_t channels) {
+  std::vector<Tensor> pieces;
+  auto zero_block = [&](int64_t count) {
+    Shape shape = x.shape();
+    shape[1] = count;
+    pieces.push_back(zeros(shape, {x.dtype(), x.device()}));
+  };
+  int64_t next = 0;  // the next output channel to fill
+  size_t p = 0;
+  while (p < targets.size()) {
+    if (targets[p] > next) zero_block(targets[p] - next);
+    size_t run = 1;  // consecutive inputs that land on consecutive outputs
+    while (p + run < targets.size() && targets[p + run] == targets[p] + static_cast<int64_t>(run)) ++run;
+    pieces.push_back(narrow(x, 1, static_cast<int64_t>(p), static_cast<int64_t>(run)));
+    next = targets[p] + static_cast<int64_t>(run);
+    p += run;
+  }
+  if (channels > next) zero_block(channels - next);
+  return pieces.size() == 1 ? pieces[0] : cat(pieces, 1);
+}
+
+}  // namespace
+
+ChannelValue CifarBasicBlock::declare_channels(ChannelGraphBuilder& graph, ChannelValue x) {
+  ChannelValue out = graph.pass(graph.child("bn1", *bn1, graph.child("conv1", *conv1, x)), clamps_constants_at_zero());
+  out = graph.child("bn2", *bn2, graph.child("conv2", *conv2, out));
+  // The option-A subsampling is a 1x1 pooling window: it keeps constants.
+  const ChannelValue shortcut = padded_shortcut() ? graph.pass(x, keeps_constants()) : x;
+  ChannelTerm placed{shortcut, padding_, shortcut_targets_};
+  if (shortcut_channels_ > 0) placed.offset = 0;
+  const ChannelValue sum = graph.add({{out, 0, {}}, placed}, graph.channels(out));
+  return graph.pass(sum, clamps_constants_at_zero());
+}
+
+void CifarBasicBlock::keep_channels(const ChannelNode& node, const KeptChannels& kept) {
+  if (node.role != ChannelRole::ResidualAdd || !padded_shortcut()) return;
+  // kept.inputs[1]: the shortcut's kept input channels, c -> output node.inputs[1].target(c) before.
+  std::vector<int64_t> targets;
+  for (int64_t c : kept.inputs[1]) {
+    const int64_t old_out = node.inputs[1].target(c);
+    const auto at = std::lower_bound(kept.output.begin(), kept.output.end(), old_out);
+    SLAB_CHECK(at != kept.output.end() && *at == old_out, "CifarBasicBlock at '", node.name,
+               "': a kept shortcut channel lands on a removed output channel");
+    targets.push_back(at - kept.output.begin());
+  }
+  shortcut_targets_ = std::move(targets);
+  shortcut_channels_ = static_cast<int64_t>(kept.output.size());
+}
+
 Tensor CifarBasicBlock::forward(const Tensor& x) {
   Tensor out = relu(bn1->forward(conv1->forward(x)));
   out = bn2->forward(conv2->forward(out));
   Tensor shortcut = x;
-  if (padded_shortcut()) {
+  if (padded_shortcut() && shortcut_channels_ > 0) {
+    Pool2dOptions every_other;
+    every_other.kernel = {1, 1};
+    every_other.stride = {stride_, stride_};
+    shortcut = scatter_channels(avg_pool2d(x, every_other), shortcut_targets_, shortcut_channels_);
+  } else if (padded_shortcut()) {
     // x[:, :, ::s, ::s] is a 1x1 pooling window with stride s; then planes/4 zero channels
     // on each side, so input channel c becomes output channel c + planes/4.
     Pool2dOptions every_other;
@@ -74,29 +134,11 @@ Tensor CifarResNet::forward(const Tensor& input) {
   return linear->forward(flatten(out, 1));
 }
 
-ChannelCouplings CifarResNet::channel_couplings() {
-  ChannelCouplings couplings;
-  couplings.conv_batch_norm.push_back({"conv1", "bn1"});
-  ResidualStreamBuilder streams;
-  streams.begin(16);
-  streams.add("bn1");
-  for (size_t s = 0; s < stages.size(); ++s) {
-    const std::string stage_name = "layer" + std::to_string(s + 1);
-    for (size_t b = 0; b < stages[s]->size(); ++b) {
-      const std::string block = stage_name + "." + std::to_string(b);
-      auto& unit = dynamic_cast<CifarBasicBlock&>((*stages[s])[b]);
-      couplings.conv_batch_norm.push_back({block + ".conv1", block + ".bn1"});
-      couplings.conv_batch_norm.push_back({block + ".conv2", block + ".bn2"});
-      couplings.readers.push_back({block + ".conv1", block + ".conv2", false});
-      streams.read_by(block + ".conv1");  // the block reads the stream so far
-      if (unit.padded_shortcut()) streams.begin_padded(unit.bn2->num_features, unit.shortcut_padding());
-      streams.add(block + ".bn2");
-    }
-  }
-  streams.read_by("linear");  // through the global average pool
-  couplings.residual_streams = streams.finish();
-  couplings.readers.insert(couplings.readers.end(), streams.readers().begin(), streams.readers().end());
-  return couplings;
+ChannelValue CifarResNet::declare_channels(ChannelGraphBuilder& graph, ChannelValue input) {
+  ChannelValue out = graph.pass(graph.child("bn1", *bn1, graph.child("conv1", *conv1, input)), clamps_constants_at_zero());
+  for (size_t s = 0; s < stages.size(); ++s) out = graph.child("layer" + std::to_string(s + 1), *stages[s], out);
+  out = graph.pass(out, keeps_constants());  // the global average pool
+  return graph.child("linear", *linear, graph.flatten(out));
 }
 
 }  // namespace slab

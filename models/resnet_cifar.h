@@ -28,6 +28,10 @@ class CifarBasicBlock : public Module {
   CifarBasicBlock(int64_t in_planes, int64_t planes, int64_t stride, Generator& generator);
   Tensor forward(const Tensor& input) override;
   std::string type_name() const override { return "CifarBasicBlock"; }
+  ChannelValue declare_channels(ChannelGraphBuilder& graph, ChannelValue input) override;
+  // The option-A shortcut of a shrunken block places the kept input channels at their
+  // kept output positions (a channel's position moves when channels before it leave).
+  void keep_channels(const ChannelNode& node, const KeptChannels& kept) override;
 
   // True when the shortcut subsamples and zero-pads (option A).
   bool padded_shortcut() const { return padding_ > 0 || stride_ != 1; }
@@ -39,6 +43,9 @@ class CifarBasicBlock : public Module {
  private:
   int64_t stride_;
   int64_t padding_;  // zero channels added on each side by the option-A shortcut
+  // After shrinking: the output channel of each kept input channel (empty: the padding rule).
+  std::vector<int64_t> shortcut_targets_;
+  int64_t shortcut_channels_ = 0;  // output channels of a shrunken shortcut
 };
 
 class CifarResNet : public Model {
@@ -47,7 +54,7 @@ class CifarResNet : public Model {
   CifarResNet(int64_t depth, int64_t in_channels, int64_t num_classes, Generator& generator);
   Tensor forward(const Tensor& input) override;
   std::string type_name() const override { return "CifarResNet"; }
-  ChannelCouplings channel_couplings() override;
+  ChannelValue declare_channels(ChannelGraphBuilder& graph, ChannelValue input) override;
 
   const int64_t depth;
   std::shared_ptr<Conv2d> conv1;

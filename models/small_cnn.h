@@ -23,7 +23,9 @@ class SmallCNN : public Model {
  public:
   SmallCNN(int64_t in_channels, int64_t num_classes, Generator& generator, int64_t width1 = 16, int64_t width2 = 32);
   Tensor forward(const Tensor& input) override;
-  ChannelCouplings channel_couplings() override { return couplings_with_head(*features, "features", "classifier"); }
+  ChannelValue declare_channels(ChannelGraphBuilder& graph, ChannelValue input) override {
+    return declare_features_head(graph, input, *features, *classifier);
+  }
   std::string type_name() const override { return "SmallCNN"; }
 
   const int64_t in_channels;

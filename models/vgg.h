@@ -20,7 +20,9 @@ class VGG : public Model {
   // depth: 11, 13, 16 or 19.
   VGG(int64_t depth, int64_t in_channels, int64_t num_classes, Generator& generator);
   Tensor forward(const Tensor& input) override;
-  ChannelCouplings channel_couplings() override { return couplings_with_head(*features, "features", "classifier"); }
+  ChannelValue declare_channels(ChannelGraphBuilder& graph, ChannelValue input) override {
+    return declare_features_head(graph, input, *features, *classifier);
+  }
   std::string type_name() const override { return "VGG"; }
 
   const int64_t depth;

@@ -37,6 +37,15 @@ Tensor WideBasicBlock::forward(const Tensor& x) {
   return add(shortcut ? shortcut->forward(activated) : x, out);
 }
 
+ChannelValue WideBasicBlock::declare_channels(ChannelGraphBuilder& graph, ChannelValue x) {
+  const ChannelValue activated = graph.pass(graph.child("bn1", *bn1, x), clamps_constants_at_zero());
+  ChannelValue out = graph.pass(graph.child("bn2", *bn2, graph.child("conv1", *conv1, activated)), clamps_constants_at_zero());
+  if (dropout) out = graph.child("dropout", *dropout, out);
+  out = graph.child("conv2", *conv2, out);
+  const ChannelValue identity = shortcut ? graph.child("convShortcut", *shortcut, activated) : x;
+  return graph.add({{identity, 0, {}}, {out, 0, {}}}, graph.channels(out));
+}
+
 WideResNet::WideResNet(int64_t depth_, int64_t widen, int64_t in_channels, int64_t classes, Generator& generator,
                        double dropout_rate)
     : depth(depth_), widen_factor(widen) {
@@ -80,28 +89,15 @@ Tensor WideResNet::forward(const Tensor& input) {
   return fc->forward(flatten(avg_pool2d(out, eight), 1));
 }
 
-ChannelCouplings WideResNet::channel_couplings() {
-  ChannelCouplings couplings;
-  ResidualStreamBuilder streams;
-  streams.begin(conv1->out_channels);
-  streams.add("conv1");
+ChannelValue WideResNet::declare_channels(ChannelGraphBuilder& graph, ChannelValue input) {
+  ChannelValue out = graph.child("conv1", *conv1, input);
   for (size_t s = 0; s < stages.size(); ++s) {
-    for (size_t b = 0; b < stages[s]->size(); ++b) {
-      const std::string block = "block" + std::to_string(s + 1) + ".layer." + std::to_string(b);
-      auto& unit = dynamic_cast<WideBasicBlock&>((*stages[s])[b]);
-      couplings.conv_batch_norm.push_back({block + ".conv1", block + ".bn2"});
-      // conv2 reads conv1 through bn2, ReLU and dropout. The stream is read through the
-      // next block's own BatchNorm, which turns a zero channel into its shift: no stream readers.
-      couplings.readers.push_back({block + ".conv1", block + ".conv2", false});
-      if (unit.shortcut) {
-        streams.begin(unit.conv2->out_channels);
-        streams.add(block + ".convShortcut");
-      }
-      streams.add(block + ".conv2");
-    }
+    // block<s>.layer is the stage (the port's NetworkBlock wrapper).
+    out = graph.child("block" + std::to_string(s + 1) + ".layer", *stages[s], out);
   }
-  couplings.residual_streams = streams.finish();
-  return couplings;
+  out = graph.pass(graph.child("bn1", *bn1, out), clamps_constants_at_zero());
+  out = graph.pass(out, keeps_constants());  // the unpadded 8x8 average pool
+  return graph.child("fc", *fc, graph.flatten(out));
 }
 
 }  // namespace slab

@@ -30,6 +30,7 @@ class WideBasicBlock : public Module {
                  Generator& generator);
   Tensor forward(const Tensor& input) override;
   std::string type_name() const override { return "WideBasicBlock"; }
+  ChannelValue declare_channels(ChannelGraphBuilder& graph, ChannelValue input) override;
 
   std::shared_ptr<BatchNorm2d> bn1, bn2;
   std::shared_ptr<Conv2d> conv1, conv2;
@@ -43,7 +44,7 @@ class WideResNet : public Model {
              double dropout_rate = 0.0);
   Tensor forward(const Tensor& input) override;
   std::string type_name() const override { return "WideResNet"; }
-  ChannelCouplings channel_couplings() override;
+  ChannelValue declare_channels(ChannelGraphBuilder& graph, ChannelValue input) override;
 
   const int64_t depth;
   const int64_t widen_factor;

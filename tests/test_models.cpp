@@ -56,63 +56,58 @@ std::string digest(const std::vector<std::string>& entries) {
   return text;
 }
 
-Module* find_module(Module& model, const std::string& name) {
-  for (auto& [qualified, module] : model.named_modules())
-    if (qualified == name) return module;
-  return nullptr;
-}
-
-int64_t output_channels(Module* module) {
-  if (auto* conv = dynamic_cast<Conv2d*>(module)) return conv->out_channels;
-  if (auto* norm = dynamic_cast<BatchNorm*>(module)) return norm->num_features;
-  return -1;
-}
-
-// Every name in the couplings exists with the right type, pairs agree in channels, and
-// stream members fit inside their stream.
+// Every mixer -> normaliser pair agrees in channels; every model declares a whole graph.
 void check_couplings_structure(Module& model, const std::string& name) {
-  const ChannelCouplings couplings = channel_couplings(model);
-  for (const ConvBatchNormPair& pair : couplings.conv_batch_norm) {
+  const ChannelGraph graph = channel_graph(model);
+  for (const ConvBatchNormPair& pair : mixer_normaliser_pairs(graph)) {
     INFO(name, ": pair ", pair.conv, " -> ", pair.batch_norm);
-    auto* conv = dynamic_cast<Conv2d*>(find_module(model, pair.conv));
-    auto* norm = dynamic_cast<BatchNorm2d*>(find_module(model, pair.batch_norm));
-    REQUIRE(conv != nullptr);
-    REQUIRE(norm != nullptr);
-    CHECK(conv->out_channels == norm->num_features);
-  }
-  for (const ResidualStream& stream : couplings.residual_streams) {
-    CHECK(stream.members.size() >= 2);
-    for (const StreamMember& member : stream.members) {
-      INFO(name, ": stream ", stream.name, " member ", member.module, " offset ", member.channel_offset);
-      Module* module = find_module(model, member.module);
-      REQUIRE(module != nullptr);
-      const int64_t channels = output_channels(module);
-      CHECK(channels > 0);
-      CHECK(member.channel_offset >= 0);
-      CHECK(member.channel_offset + channels <= stream.channels);
-    }
+    REQUIRE(graph.node_named(pair.conv) != nullptr);
+    REQUIRE(graph.node_named(pair.batch_norm) != nullptr);
+    CHECK(graph.node_named(pair.conv)->mixer.weight.size(0) ==
+          graph.node_named(pair.batch_norm)->normaliser.running_mean.numel());
   }
 }
 
-// Zeroes, for every member of `stream`, the output channel that lands on stream channel j:
-// a BN's gamma and beta, or a conv's filter.
-void kill_stream_channel(Module& model, const ResidualStream& stream, int64_t j, size_t skip_member = SIZE_MAX) {
+// The makers of channel j of `value`'s space: normalisers right after a mixer, and mixers
+// not followed by their own normaliser (pre-activation branches), with their channel.
+std::vector<std::pair<const ChannelNode*, int64_t>> space_members(const ChannelGraph& graph,
+                                                                  const ChannelAnalysis& analysis, int value,
+                                                                  int64_t j) {
+  std::vector<std::pair<const ChannelNode*, int64_t>> members;
+  const int64_t space = analysis.element_space[static_cast<size_t>(analysis.base[static_cast<size_t>(value)] + j)];
+  for (const ChannelNode& node : graph.nodes) {
+    const bool mixer = node.role == ChannelRole::Mixer && sole_normaliser_reader(graph, node.output.id) < 0;
+    const int producer = graph.values[static_cast<size_t>(node.inputs[0].value.id)].producer;
+    const bool paired = node.role == ChannelRole::Normaliser && producer >= 0 &&
+                        graph.nodes[static_cast<size_t>(producer)].role == ChannelRole::Mixer;
+    if (!mixer && !paired) continue;
+    for (int64_t c = 0; c < graph.values[static_cast<size_t>(node.output.id)].channels; ++c)
+      if (analysis.element_space[static_cast<size_t>(analysis.base[static_cast<size_t>(node.output.id)] + c)] == space)
+        members.emplace_back(&node, c);
+  }
+  return members;
+}
+
+// Zeroes, for every member of the space of channel j of the network's last residual add,
+// its channel: a BN's gamma and beta, or a conv's filter.
+void kill_stream_channel(Module& model, int64_t j, size_t skip_member = SIZE_MAX) {
   NoGradGuard no_grad;
-  for (size_t m = 0; m < stream.members.size(); ++m) {
+  const ChannelGraph graph = channel_graph(model);
+  const ChannelAnalysis analysis = analyse_channels(graph);
+  int last_add = -1;
+  for (const ChannelNode& node : graph.nodes)
+    if (node.role == ChannelRole::ResidualAdd) last_add = node.output.id;
+  const auto members = space_members(graph, analysis, last_add, j);
+  for (size_t m = 0; m < members.size(); ++m) {
     if (m == skip_member) continue;
-    const StreamMember& member = stream.members[m];
-    Module* module = find_module(model, member.module);
-    const int64_t c = j - member.channel_offset;
-    if (c < 0 || c >= output_channels(module)) continue;
-    if (auto* norm = dynamic_cast<BatchNorm*>(module)) {
-      norm->weight.set({c}, 0.0);
-      norm->bias.set({c}, 0.0);
-    } else if (auto* conv = dynamic_cast<Conv2d*>(module)) {
-      const Tensor filter = narrow(conv->weight, 0, c, 1);
-      Tensor zero = zeros(filter.shape());
-      const int64_t per_filter = filter.numel();
-      float* data = conv->weight.data<float>() + c * per_filter;
-      for (int64_t e = 0; e < per_filter; ++e) data[e] = 0.0f;
+    const auto& [node, c] = members[m];
+    if (node->role == ChannelRole::Normaliser) {
+      node->normaliser.scale.set({c}, 0.0);
+      node->normaliser.shift.set({c}, 0.0);
+    } else {
+      const Tensor& w = node->mixer.weight;
+      for (int64_t i = 0; i < w.size(1); ++i)
+        for (int64_t k = 0; k < w.size(2) * w.size(3); ++k) w.set({c, i, k / w.size(3), k % w.size(3)}, 0.0);
     }
   }
 }
@@ -166,7 +161,10 @@ TEST_CASE("every make_model name: PyTorch's state-dict keys, shapes, dtypes, par
       CHECK(static_cast<int64_t>(couplings.conv_batch_norm.size()) == batch_norms);
     }
     const bool residual = name.find("resnet") != std::string::npos || name.rfind("wrn", 0) == 0;
-    CHECK(couplings.residual_streams.empty() == !residual);
+    const ChannelGraph graph = channel_graph(*model);
+    const bool adds = std::any_of(graph.nodes.begin(), graph.nodes.end(),
+                                  [](const ChannelNode& n) { return n.role == ChannelRole::ResidualAdd; });
+    CHECK(adds == residual);
   }
   CHECK(brief_checked == 3);
 }
@@ -274,22 +272,27 @@ TEST_CASE("channel couplings of ResNet-20: option-A streams carry earlier stages
   CHECK(couplings.conv_batch_norm.size() == 19);
   CHECK(couplings.conv_batch_norm[0].conv == "conv1");
   CHECK(couplings.conv_batch_norm[0].batch_norm == "bn1");
-  REQUIRE(couplings.residual_streams.size() == 3);
-  const auto& stage1 = couplings.residual_streams[0];
-  CHECK(stage1.channels == 16);
-  CHECK(stage1.name == "layer1.2");
-  REQUIRE(stage1.members.size() == 4);
-  CHECK(stage1.members[0].module == "bn1");
-  CHECK(stage1.members[3].module == "layer1.2.bn2");
-  const auto& stage3 = couplings.residual_streams[2];
-  CHECK(stage3.channels == 64);
-  REQUIRE(stage3.members.size() == 10);
-  CHECK(stage3.members[0].module == "bn1");
-  CHECK(stage3.members[0].channel_offset == 24);  // 8 (16 -> 32) + 16 (32 -> 64)
-  CHECK(stage3.members[4].module == "layer2.0.bn2");
-  CHECK(stage3.members[4].channel_offset == 16);
-  CHECK(stage3.members[9].module == "layer3.2.bn2");
-  CHECK(stage3.members[9].channel_offset == 0);
+  // Stream channel 30 of stage 3 is channel 14 of stage 2 and channel 6 of the stem
+  // (option-A offsets 8 and 16): one space.
+  const ChannelGraph graph = channel_graph(*model);
+  const ChannelAnalysis analysis = analyse_channels(graph);
+  const ChannelNode* last = nullptr;
+  int adds = 0;
+  for (const ChannelNode& node : graph.nodes)
+    if (node.role == ChannelRole::ResidualAdd) {
+      last = &node;
+      ++adds;
+    }
+  CHECK(adds == 9);
+  REQUIRE(last != nullptr);
+  const auto members = space_members(graph, analysis, last->output.id, 30);
+  REQUIRE(members.size() == 10);
+  CHECK(members[0].first->name == "bn1");
+  CHECK(members[0].second == 6);
+  CHECK(members[4].first->name == "layer2.0.bn2");
+  CHECK(members[4].second == 14);
+  CHECK(members[9].first->name == "layer3.2.bn2");
+  CHECK(members[9].second == 30);
 }
 
 // A stream channel whose every member is zeroed is dead: the classifier's column for it
@@ -300,12 +303,10 @@ TEST_CASE("channel couplings: zeroing every member of a stream channel kills it 
     CifarResNet model(20, 3, 10, generator);
     model.eval();
     const Tensor images = randn({2, 3, 32, 32}, generator);
-    const auto streams = model.channel_couplings().residual_streams;
-    const ResidualStream& last = streams.back();
     CHECK(classifier_column_gradient(model, *model.linear, images, 30) > 0);
-    kill_stream_channel(model, last, 30, /*skip bn1*/ 0);
+    kill_stream_channel(model, 30, /*skip bn1*/ 0);
     CHECK(classifier_column_gradient(model, *model.linear, images, 30) > 0);
-    kill_stream_channel(model, last, 30);
+    kill_stream_channel(model, 30);
     CHECK(classifier_column_gradient(model, *model.linear, images, 30) == 0.0);
     CHECK(classifier_column_gradient(model, *model.linear, images, 31) > 0);
   }
@@ -313,24 +314,21 @@ TEST_CASE("channel couplings: zeroing every member of a stream channel kills it 
     ResNet model(18, ResNetStyle::Cifar, 3, 10, generator);
     model.eval();
     const Tensor images = randn({1, 3, 32, 32}, generator);
-    const ResidualStream last = model.channel_couplings().residual_streams.back();
-    CHECK(last.members.front().module == "layer4.0.shortcut.1");
-    kill_stream_channel(model, last, 100, 0);
+    kill_stream_channel(model, 100, 0);
     CHECK(classifier_column_gradient(model, *model.classifier, images, 100) > 0);
-    kill_stream_channel(model, last, 100);
+    kill_stream_channel(model, 100);
     CHECK(classifier_column_gradient(model, *model.classifier, images, 100) == 0.0);
   }
   SUBCASE("wrn-10-2 (pre-activation: conv members; the final BN's running mean set to 0 for the channel)") {
     WideResNet model(10, 2, 3, 10, generator);
     model.eval();
     const Tensor images = randn({1, 3, 32, 32}, generator);
-    const ResidualStream last = model.channel_couplings().residual_streams.back();
     // With running_mean 0 and beta 0 the final BN maps a dead channel to 0 (relu(0) = 0).
     model.bn1->running_mean.set({5}, 0.0);
     model.bn1->bias.set({5}, 0.0);
-    kill_stream_channel(model, last, 5, 1);
+    kill_stream_channel(model, 5, 1);
     CHECK(classifier_column_gradient(model, *model.fc, images, 5) > 0);
-    kill_stream_channel(model, last, 5);
+    kill_stream_channel(model, 5);
     CHECK(classifier_column_gradient(model, *model.fc, images, 5) == 0.0);
   }
 }

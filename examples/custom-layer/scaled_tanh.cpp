@@ -15,4 +15,9 @@ slab::Tensor ScaledTanh::forward(const slab::Tensor& input) {
   return channel_scaled_tanh(input, amplitude);
 }
 
+void ScaledTanh::keep_channels(const slab::ChannelNode&, const slab::KeptChannels& kept) {
+  slab::keep_along(amplitude, 0, kept.output);
+  channels = static_cast<int64_t>(kept.output.size());
+}
+
 }  // namespace custom_layer

@@ -7,9 +7,11 @@
 // before and after it (ConvKernels) and a Linear's input columns (LinearColumns). A rank-1
 // tensor can only be None (optim/prior_state.h checks the rank).
 //
-// The layer maps channel c to channel c and a zero channel to a zero one (tanh(0) = 0),
-// so a channel pruned before it stays dead after it; slab's channel walk does not know
-// this layer, so a model using it lists the readers through it itself (tanh_cnn.h).
+// Channel role (docs/adding-a-layer.md#channel-roles): a pass-through, channel c to channel
+// c and a zero channel to a zero one (tanh(0) = 0), so a channel pruned before it stays
+// dead after it. A constant k becomes a[c] tanh(k), a different number per channel, which
+// a pass-through's one ConstantMap cannot say: it declares that constants are not kept.
+// When the network shrinks it slices its amplitude with the channels.
 #pragma once
 #include "layers/module.h"
 
@@ -20,8 +22,12 @@ class ScaledTanh : public slab::Module {
   explicit ScaledTanh(int64_t channels);
   slab::Tensor forward(const slab::Tensor& input) override;
   std::string type_name() const override { return "ScaledTanh"; }
+  slab::ChannelValue declare_channels(slab::ChannelGraphBuilder& graph, slab::ChannelValue input) override {
+    return graph.pass_through(*this, input, slab::breaks_constants());
+  }
+  void keep_channels(const slab::ChannelNode& node, const slab::KeptChannels& kept) override;
 
-  const int64_t channels;
+  int64_t channels;  // changes only when the network shrinks
   slab::Tensor amplitude;  // [channels]
 };
 

@@ -35,14 +35,6 @@ slab::Tensor TanhCNN::forward(const slab::Tensor& input) {
   return classifier->forward(slab::flatten(features->forward(input), 1));
 }
 
-slab::ChannelCouplings TanhCNN::channel_couplings() {
-  // The conv -> BatchNorm pairs are found in the Sequential; the readers are named here,
-  // as ScaledTanh keeps channels apart and zeros zero (scaled_tanh.h).
-  slab::ChannelCouplings couplings = slab::Model::channel_couplings();
-  couplings.readers = {{"features.0", "features.4", false}, {"features.4", "classifier", false}};
-  return couplings;
-}
-
 void register_tanh_cnn() {
   static std::once_flag once;
   std::call_once(once, [] {

@@ -9,7 +9,7 @@
 // Widths c1 = 16, c2 = 32 by default. The convolutions are grouped by kernels (Conv2d's
 // default), so sghmc-spl prunes their channels; the sparsity report follows a dead channel
 // through ScaledTanh and the pooling into the weights that read it because
-// channel_couplings() below names those readers.
+// ScaledTanh declares itself a pass-through (scaled_tanh.h).
 #pragma once
 #include "core/random.h"
 #include "layers/linear.h"
@@ -23,7 +23,10 @@ class TanhCNN : public slab::Model {
   TanhCNN(int64_t in_channels, int64_t num_classes, slab::Generator& generator, int64_t width1 = 16,
           int64_t width2 = 32);
   slab::Tensor forward(const slab::Tensor& input) override;
-  slab::ChannelCouplings channel_couplings() override;
+  // features -> flatten -> classifier; ScaledTanh declares its own channel role.
+  slab::ChannelValue declare_channels(slab::ChannelGraphBuilder& graph, slab::ChannelValue input) override {
+    return declare_features_head(graph, input, *features, *classifier);
+  }
   std::string type_name() const override { return "TanhCNN"; }
 
   const int64_t in_channels;

@@ -7,6 +7,7 @@
 
 #include "channel_scaled_tanh.h"
 #include "core/random.h"
+#include "bayes/sparsity.h"
 #include "models/factory.h"
 #include "scaled_tanh.h"
 #include "tanh_cnn.h"
@@ -83,5 +84,7 @@ TEST_CASE("tanh-cnn through slab's registry: built, listed, trained one step, na
   }
   const auto couplings = channel_couplings(*model);
   CHECK(couplings.conv_batch_norm.size() == 2);
-  CHECK(couplings.readers.size() == 2);
+  // The graph reads through ScaledTanh: a dead conv1 channel leaves conv2's input.
+  const slab::SparsityReport report = slab::sparsity_report(*model, nullptr, {});
+  CHECK(report.layers.size() == 5);
 }

@@ -25,7 +25,7 @@
 #include "bayes/spike_slab.h"
 #include "core/ops.h"
 #include "core/random.h"
-#include "layers/channel_coupling.h"
+#include "layers/channel_graph.h"
 #include "models/factory.h"
 #include "optim/sghmc.h"
 #include "optim/sghmc_noise.h"

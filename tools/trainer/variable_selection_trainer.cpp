@@ -6,7 +6,7 @@
 #include "bayes/active_columns.h"
 #include "core/autograd.h"
 #include "core/ops.h"
-#include "layers/channel_coupling.h"
+#include "layers/channel_graph.h"
 #include "layers/linear.h"
 #include "layers/linear_stack.h"
 
