@@ -1,0 +1,43 @@
+// load_network_for_export: the network(s) of a run folder that slab-export writes, the one
+// place that decides what is exported. The run's final checkpoint (IVON and vb-adaptive at
+// their variational mean, as slab-eval evaluates them), one posterior sample, or all samples
+// for a model average; each rebuilt from the run's config.json and loaded with strict keys
+// and shapes, in evaluation mode. Every network is exported as its checkpoint holds it
+// (the dense shape, pruned channels as zeros); dense_cost and dense_bytes describe that
+// network, the "before" of slab-export's report.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/shape.h"
+#include "layers/module.h"
+#include "tools/export/network_graph.h"
+
+namespace slab::tools {
+
+struct ExportChoice {
+  enum class Kind { Final, Sample, Average } kind = Kind::Final;
+  int64_t sample_epoch = 0;  // Kind::Sample: the sample saved at this epoch (1-based, as in its file name)
+};
+
+struct ExportSource {
+  std::vector<std::shared_ptr<Module>> networks;  // one; the samples for Kind::Average
+  std::vector<std::string> files;                 // the checkpoint or sample file of each
+  std::string name;                               // "final", "sample-epoch-0003", "average"
+  Shape example_shape;                            // [1, C, H, W] of the run's data
+  nlohmann::json config;                          // the run's config.json
+  GraphCost dense_cost;                           // of the networks as the files hold them (summed)
+  int64_t dense_bytes = 0;                        // the sizes of those files
+};
+
+ExportSource load_network_for_export(const std::string& run_dir, const ExportChoice& choice);
+
+// One example's input shape for a dataset kind ("fashion-mnist", "cifar10", ...); imagenet
+// uses `image_size`.
+Shape example_shape_of(const std::string& dataset, int64_t in_channels, int64_t image_size);
+
+}  // namespace slab::tools
