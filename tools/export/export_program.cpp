@@ -29,6 +29,7 @@ struct ExportOptions {
   std::string run_dir, format, output;
   int64_t sample = 0;
   bool final = false, average = false;
+  std::string shrink = "on";
   int threads = 0;
 };
 
@@ -38,6 +39,7 @@ ExportChoice choice_of(const ExportOptions& o) {
   ExportChoice choice;
   if (o.sample > 0) choice = {ExportChoice::Kind::Sample, o.sample};
   if (o.average) choice.kind = ExportChoice::Kind::Average;
+  choice.shrink = o.shrink == "on";
   return choice;
 }
 
@@ -48,26 +50,21 @@ NetworkGraph export_graph(const ExportSource& source) {
   return graphs.size() == 1 && source.name != "average" ? std::move(graphs.front()) : average_graph(graphs);
 }
 
-// max |graph - network| / max |network| between the graph as slab runs it and the networks
-// themselves, on a batch of 2 random examples: the export is checked before anything is written.
+// max |graph - dense| / max |dense| between the exported graph as slab runs it and the
+// networks as their files hold them (before any shrinking), on 2 random examples: the export
+// is checked before anything is written.
 double self_check(const ExportSource& source, const NetworkGraph& graph) {
-  Shape shape = source.example_shape;
-  shape[0] = 2;
-  Generator generator(7);
-  const Tensor x = randn(shape, generator);
   NoGradGuard no_grad;
   Tensor expected;
   if (graph.output_kind == GraphOutput::Logits) {
-    expected = (*source.networks.front())(x);
+    expected = source.dense_outputs.front();
   } else {
-    std::vector<Tensor> probabilities;
-    for (const auto& network : source.networks) probabilities.push_back(softmax((*network)(x), 1));
-    expected = probabilities.front();
-    for (size_t k = 1; k < probabilities.size(); ++k) expected = add(expected, probabilities[k]);
-    expected = mul(expected, 1.0 / static_cast<double>(probabilities.size()));
+    expected = softmax(source.dense_outputs.front(), 1);
+    for (size_t k = 1; k < source.dense_outputs.size(); ++k) expected = add(expected, softmax(source.dense_outputs[k], 1));
+    expected = mul(expected, 1.0 / static_cast<double>(source.dense_outputs.size()));
   }
   const double scale = max(abs(expected)).item();
-  return max(abs(sub(run_graph(graph, x), expected))).item() / (scale > 0 ? scale : 1.0);
+  return max(abs(sub(run_graph(graph, source.check_input), expected))).item() / (scale > 0 ? scale : 1.0);
 }
 
 std::vector<std::string> write_files(const NetworkGraph& graph, const ExportSource& source, const ExportOptions& o) {
@@ -102,6 +99,7 @@ nlohmann::json report(const ExportSource& source, const NetworkGraph& graph, con
   const GraphCost after = graph_cost(graph);
   return {{"format", o.format},
           {"networks", source.networks.size()},
+          {"shrink", source.shrink_summaries},
           {"files", files},
           {"before", {{"parameters", source.dense_cost.parameters},
                       {"multiply_adds", source.dense_cost.multiply_adds},
@@ -147,6 +145,7 @@ int run_export(const ExportOptions& o) {
   const ExportSource source = load_network_for_export(o.run_dir, choice);
   std::printf("run: %s, %s (%zu network%s of %s)\n", o.run_dir.c_str(), source.name.c_str(), source.networks.size(),
               source.networks.size() == 1 ? "" : "s", source.config.at("model").get<std::string>().c_str());
+  for (const std::string& summary : source.shrink_summaries) std::printf("%s\n", summary.c_str());
   const NetworkGraph graph = export_graph(source);
   const double check = self_check(source, graph);
   SLAB_CHECK(check <= 1e-5, "slab-export: the exported graph differs from the network by ", check,
@@ -154,7 +153,7 @@ int run_export(const ExportOptions& o) {
   const std::vector<std::string> files = write_files(graph, source, o);
   const nlohmann::json r = report(source, graph, files, o, check);
   add_to_run_report(o.run_dir, source.name + "/" + o.format, r);
-  std::printf("graph: %zu nodes, %zu weights; slab runs it within %.3g (relative) of the network\n", graph.nodes.size(),
+  std::printf("graph: %zu nodes, %zu weights; slab runs it within %.3g (relative) of the checkpoint\n", graph.nodes.size(),
               graph.weights.size(), check);
   print_report(r);
   for (const std::string& file : files) std::printf("wrote %s\n", file.c_str());
@@ -179,6 +178,9 @@ int export_program_main(int argc, char** argv) {
   app.add_flag("--final", o.final, "the run's final checkpoint (the default)");
   app.add_option("--sample", o.sample, "the posterior sample saved at epoch N (1-based)")->check(CLI::PositiveNumber);
   app.add_flag("--average", o.average, "the model average of all the run's samples, as one network");
+  app.add_option("--shrink", o.shrink, "on: remove the dead channels first (layers/shrink.h); off: export the dense shape")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"on", "off"}));
   app.add_option("--output", o.output, "folder for the files (default RUN_DIR/export)");
   app.add_option("--threads", o.threads, "CPU threads (0: OpenMP's default)");
   try {

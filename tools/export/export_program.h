@@ -2,11 +2,14 @@
 // in a form other programs run.
 //
 //   slab-export RUN_DIR --format safetensors|onnx|pytorch [--final | --sample N | --average]
-//               [--output DIR]
+//               [--shrink on|off] [--output DIR]
 //
 // --final (the default): the run's final checkpoint; --sample N: the posterior sample saved
 // at epoch N; --average: the model average of all the run's samples as one network whose
-// output is the mean of their softmax probabilities. The files go to DIR (default
+// output is the mean of their softmax probabilities. --shrink on (the default) removes the
+// dead channels first (layers/shrink.h), so the exported network is the compact one; the
+// export is checked against the dense checkpoint (within 1e-5, relative) before it is
+// written. The files go to DIR (default
 // RUN_DIR/export), named after what was exported (final, sample-epoch-0003, average):
 //   safetensors  NAME.json (the graph, tools/export/graph_files.h) + NAME.safetensors;
 //                slab-eval --network DIR/NAME.json evaluates it

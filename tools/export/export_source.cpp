@@ -4,7 +4,16 @@
 #include <fstream>
 
 #include "bayes/samples.h"
+#include "core/autograd.h"
 #include "core/error.h"
+#include "core/ops.h"
+#include "core/random.h"
+// The in-place shrink of dead channels (layers/shrink.h) comes with the channel graph; a
+// build without it exports the dense shape and says so.
+#if __has_include("layers/shrink.h")
+#include "layers/shrink.h"
+#define SLAB_EXPORT_HAS_SHRINK 1
+#endif
 #include "models/factory.h"
 #include "optim/checkpoint.h"
 #include "optim/optimizer.h"
@@ -76,6 +85,15 @@ std::string sample_name(int64_t epoch) {
   return name;
 }
 
+// Removes the dead channels of `network` in place; returns the one-line summary.
+std::string shrink_network([[maybe_unused]] Module& network) {
+#ifdef SLAB_EXPORT_HAS_SHRINK
+  return shrink_dead_channels(network).summary();
+#else
+  return "shrink: not in this build (no layers/shrink.h): the network keeps its dense shape";
+#endif
+}
+
 }  // namespace
 
 Shape example_shape_of(const std::string& dataset, int64_t in_channels, int64_t image_size) {
@@ -109,7 +127,10 @@ ExportSource load_network_for_export(const std::string& run_dir, const ExportCho
     if (choice.kind == ExportChoice::Kind::Sample) {
       const std::string wanted = (fs::path(run.samples_folder()) / (sample_name(choice.sample_epoch) + ".safetensors")).string();
       std::string have;
-      for (const std::string& file : files) have += " " + fs::path(file).stem().string();
+      for (const std::string& file : files) {
+        have += ' ';
+        have += fs::path(file).stem().string();
+      }
       SLAB_CHECK(fs::exists(wanted), "--sample ", choice.sample_epoch, ": the run saved no sample at epoch ",
                  choice.sample_epoch, " (its samples:", have, ")");
       files = {wanted};
@@ -122,11 +143,22 @@ ExportSource load_network_for_export(const std::string& run_dir, const ExportCho
     }
     source.name = choice.kind == ExportChoice::Kind::Average ? "average" : sample_name(choice.sample_epoch);
   }
+  Shape check_shape = source.example_shape;
+  check_shape[0] = 2;
+  Generator generator(7);
+  source.check_input = randn(check_shape, generator);
   for (size_t k = 0; k < source.networks.size(); ++k) {
-    const GraphCost cost = graph_cost(trace_network(*source.networks[k], source.example_shape));
+    Module& network = *source.networks[k];
+    const GraphCost cost = graph_cost(trace_network(network, source.example_shape));
     source.dense_cost.parameters += cost.parameters;
     source.dense_cost.multiply_adds += cost.multiply_adds;
     source.dense_bytes += static_cast<int64_t>(fs::file_size(source.files[k]));
+    {
+      NoGradGuard no_grad;
+      source.dense_outputs.push_back(network(source.check_input));
+    }
+    if (choice.shrink) source.shrink_summaries.push_back(shrink_network(network));
+    network.eval();
   }
   return source;
 }

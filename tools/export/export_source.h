@@ -2,9 +2,11 @@
 // place that decides what is exported. The run's final checkpoint (IVON and vb-adaptive at
 // their variational mean, as slab-eval evaluates them), one posterior sample, or all samples
 // for a model average; each rebuilt from the run's config.json and loaded with strict keys
-// and shapes, in evaluation mode. Every network is exported as its checkpoint holds it
-// (the dense shape, pruned channels as zeros); dense_cost and dense_bytes describe that
-// network, the "before" of slab-export's report.
+// and shapes, in evaluation mode, then (with `shrink`) made compact: its dead channels
+// removed in place (layers/shrink.h), so the network computes what the masked checkpoint
+// does with fewer channels. dense_cost, dense_bytes and dense_outputs describe the networks
+// as the files hold them (the dense shape, pruned channels as zeros), the "before" of
+// slab-export's report and the reference its check compares the export with.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -22,6 +24,7 @@ namespace slab::tools {
 struct ExportChoice {
   enum class Kind { Final, Sample, Average } kind = Kind::Final;
   int64_t sample_epoch = 0;  // Kind::Sample: the sample saved at this epoch (1-based, as in its file name)
+  bool shrink = true;        // remove dead channels before export
 };
 
 struct ExportSource {
@@ -32,6 +35,9 @@ struct ExportSource {
   nlohmann::json config;                          // the run's config.json
   GraphCost dense_cost;                           // of the networks as the files hold them (summed)
   int64_t dense_bytes = 0;                        // the sizes of those files
+  Tensor check_input;                             // two random examples
+  std::vector<Tensor> dense_outputs;              // each dense network's output for them
+  std::vector<std::string> shrink_summaries;      // one per network, with `shrink`
 };
 
 ExportSource load_network_for_export(const std::string& run_dir, const ExportChoice& choice);
