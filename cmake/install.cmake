@@ -1,7 +1,8 @@
 # `cmake --install <build> --prefix P` installs slab as a CMake package:
 #   P/include/slab/<room>/*.h      the headers, by room: with P/include/slab on the include
 #                                  path (slab::slab gives it), `#include "core/ops.h"` works;
-#                                  tools/trainer/*.h (the trainer) and tests/gradcheck.h too
+#                                  tools/trainer/*.h (the trainer), tools/export/*.h (its
+#                                  exporter) and tests/gradcheck.h too
 #   P/lib/libslab.a                the library (slab::slab)
 #   P/lib/libslab_trainer.a        the trainer of the slab-train-* programs (slab::trainer)
 #   P/lib/cmake/slab/              slabConfig.cmake, its version file and the exported targets
@@ -31,6 +32,7 @@ install(DIRECTORY core layers optim bayes data models
         FILES_MATCHING PATTERN "*.h" PATTERN "*.inc"
         PATTERN "cuda" EXCLUDE)
 install(DIRECTORY tools/trainer/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/slab/tools/trainer FILES_MATCHING PATTERN "*.h")
+install(DIRECTORY tools/export/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/slab/tools/export FILES_MATCHING PATTERN "*.h")
 install(FILES tests/gradcheck.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/slab/tests)
 
 configure_package_config_file(cmake/slabConfig.cmake.in ${PROJECT_BINARY_DIR}/slabConfig.cmake

@@ -11,6 +11,7 @@
 #include <algorithm>
 
 #include "core/ops_common.h"
+#include "core/trace.h"
 
 namespace slab {
 
@@ -78,6 +79,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
                 return grads;
               });
   }
+  // Attributes: training (0/1); eps.
+  if (trace::active())
+    trace::record("batch_norm", {x, weight, bias, running_mean, running_var}, out, {training ? 1 : 0}, {eps});
   return out;
 }
 

@@ -6,6 +6,7 @@
 // (x read as 0 outside the image). Both gradients are correlations of the same kind, which
 // the kernels compute (core/cpu/conv.cpp); the bias gradient sums grad_out per channel.
 #include "core/ops_common.h"
+#include "core/trace.h"
 
 namespace slab {
 
@@ -94,6 +95,10 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
                 return grads;
               });
   }
+  // Attributes: stride h w, padding h w, dilation h w, groups.
+  if (trace::active())
+    trace::record("conv2d", {x, weight, bias}, out,
+                  {g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.dilation_h, g.dilation_w, g.groups});
   return out;
 }
 

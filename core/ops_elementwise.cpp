@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "core/ops_common.h"
+#include "core/trace.h"
 
 namespace slab {
 
@@ -18,6 +19,7 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const char*
   check_compatible(a, b, name);
   Tensor out = Tensor::empty(broadcast_shapes(a.shape(), b.shape(), name), a.dtype(), a.device());
   SLAB_KERNEL(out.device(), binary, op, a, b, out, alpha, beta);
+  if (trace::active()) trace::record(name, {a, b}, out, {}, {alpha, beta});
   return out;
 }
 
@@ -25,6 +27,7 @@ Tensor unary_forward(UnaryOp op, const Tensor& x, const char* name, double alpha
   check_float(x, name);
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   SLAB_KERNEL(out.device(), unary, op, x, out, alpha, beta);
+  if (trace::active()) trace::record(name, {x}, out, {}, {alpha, beta});
   return out;
 }
 

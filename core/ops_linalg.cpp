@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "core/ops_common.h"
+#include "core/trace.h"
 
 namespace slab {
 
@@ -60,6 +61,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
       return grads;
     });
   }
+  if (trace::active()) trace::record("matmul", {a, b}, out);
   return out;
 }
 
@@ -113,6 +115,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                 return grads;
               });
   }
+  if (trace::active()) trace::record("linear", {x, weight, bias}, out);
   return out;
 }
 

@@ -1,6 +1,7 @@
 // Probabilities and losses: softmax, log-softmax, cross-entropy, MSE, binary
 // cross-entropy with logits; and dropout.
 #include "core/ops_common.h"
+#include "core/trace.h"
 #include "core/random.h"
 
 namespace slab {
@@ -24,6 +25,7 @@ Tensor softmax_impl(const Tensor& x, int64_t dim_in, bool log) {
     SLAB_KERNEL(y.device(), softmax_backward, g, y, split.outer, split.extent, split.inner, log, grad);
     return std::vector<Tensor>{grad};
   });
+  if (trace::active()) trace::record(name, {x}, out, {dim});  // attribute: the dimension
   return out;
 }
 

@@ -4,6 +4,7 @@
 // its own input plane; the backwards send the gradient back to the window (all of it for
 // the averages, the first maximum for max pooling).
 #include "core/ops_common.h"
+#include "core/trace.h"
 
 namespace slab {
 
@@ -33,6 +34,11 @@ Shape pooled_shape(const Tensor& x, const Pool2dOptions& o, const char* name) {
           pooled_extent(x, x.size(3), o.kernel[1], o.stride[1], o.padding[1], "width", name)};
 }
 
+// Attributes: kernel h w, stride h w, padding h w.
+void trace_pool(const char* name, const Tensor& x, const Tensor& out, const Pool2dOptions& o) {
+  trace::record(name, {x}, out, {o.kernel[0], o.kernel[1], o.stride[0], o.stride[1], o.padding[0], o.padding[1]});
+}
+
 }  // namespace
 
 Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o) {
@@ -51,6 +57,7 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o) {
       return std::vector<Tensor>{grad_x};
     });
   }
+  if (trace::active()) trace_pool("max_pool2d", x, out, o);
   return out;
 }
 
@@ -65,6 +72,7 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& o) {
                 o.stride[1], o.padding[0], o.padding[1]);
     return std::vector<Tensor>{grad_x};
   });
+  if (trace::active()) trace_pool("avg_pool2d", x, out, o);
   return out;
 }
 
@@ -80,6 +88,7 @@ Tensor adaptive_avg_pool2d(const Tensor& x, std::array<int64_t, 2> output_size) 
     SLAB_KERNEL(grad_out.device(), adaptive_avg_pool2d_backward, grad_out, grad_x);
     return std::vector<Tensor>{grad_x};
   });
+  if (trace::active()) trace::record("adaptive_avg_pool2d", {x}, out, {output_size[0], output_size[1]});
   return out;
 }
 

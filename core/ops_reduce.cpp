@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/ops_common.h"
+#include "core/trace.h"
 
 namespace slab {
 
@@ -77,7 +78,13 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) 
   int64_t count = 1;
   for (int64_t d : dims) count *= x.shape()[d];
   SLAB_CHECK(count > 0, "mean: reducing over an empty extent of shape ", x.shape());
-  return mul(sum(x, dims, keepdim), 1.0 / static_cast<double>(count));
+  Tensor out = mul(sum(x, dims, keepdim), 1.0 / static_cast<double>(count));
+  if (trace::active()) {  // attributes: keepdim (0/1), then the dimensions
+    std::vector<int64_t> attributes{keepdim ? 1 : 0};
+    attributes.insert(attributes.end(), dims.begin(), dims.end());
+    trace::record("mean", {x}, out, attributes);
+  }
+  return out;
 }
 
 Tensor mean(const Tensor& x) { return mean(x, {}, false); }

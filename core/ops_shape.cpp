@@ -3,12 +3,17 @@
 #include <numeric>
 
 #include "core/ops_common.h"
+#include "core/trace.h"
 
 namespace slab {
 
 using detail::split_at;
 
-Tensor reshape(const Tensor& x, const Shape& shape) { return x.reshape(shape); }
+Tensor reshape(const Tensor& x, const Shape& shape) {
+  Tensor out = x.reshape(shape);
+  if (trace::active()) trace::record("reshape", {x}, out, std::vector<int64_t>(shape.begin(), shape.end()));
+  return out;
+}
 
 Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {
   if (x.dim() == 0) return x.reshape({1});
@@ -21,7 +26,9 @@ Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {
   for (int64_t d = start; d <= end; ++d) merged *= x.shape()[d];
   shape.push_back(merged);
   for (int64_t d = end + 1; d < x.dim(); ++d) shape.push_back(x.shape()[d]);
-  return x.reshape(shape);
+  Tensor out = x.reshape(shape);
+  if (trace::active()) trace::record("flatten", {x}, out, {start, end});  // attributes: start and end dimension
+  return out;
 }
 
 Tensor permute(const Tensor& x, const std::vector<int64_t>& dims_in) {
@@ -107,6 +114,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim_in) {
     for (size_t i = 0; i < starts.size(); ++i) grads.push_back(narrow(g, dim, starts[i], lengths[i]));
     return grads;
   });
+  if (trace::active()) trace::record("cat", tensors, out, {dim});  // attribute: the dimension
   return out;
 }
 

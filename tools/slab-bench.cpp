@@ -9,6 +9,7 @@
 #include "core/backend.h"
 #include "tools/bench/bench_bf16.h"
 #include "tools/bench/bench_data.h"
+#include "tools/bench/bench_infer.h"
 #include "tools/bench/bench_ops.h"
 #include "tools/bench/bench_optim.h"
 #include "tools/bench/bench_train.h"
@@ -25,6 +26,8 @@ struct Mode {
 constexpr Mode kModes[] = {
     {"ops", "GEMM, convolution (ResNet-20/18 shapes), batch norm and pooling GFLOP/s", slab::tools::run_ops_benchmark},
     {"data", "images/s of the CIFAR training loader", slab::tools::run_data_benchmark},
+    {"infer", "inference images/s of a network slab-export wrote (--network NAME.json --batch B)",
+     slab::tools::run_infer_benchmark},
     {"train", "training images/s of a model on random data (--model M --batch B)", slab::tools::run_train_benchmark},
     {"optim", "ms per optimizer step and state bytes per parameter (--optimizer O --model M)",
      slab::tools::run_optim_benchmark},

@@ -15,6 +15,7 @@
 #include "models/factory.h"
 #include "optim/checkpoint.h"
 #include "optim/optimizer.h"
+#include "tools/export/evaluate_network.h"
 #include "tools/trainer/training_data.h"
 #include "tools/trainer/errors.h"
 #include "tools/trainer/evaluate.h"
@@ -32,6 +33,7 @@ using namespace slab::tools;
 struct EvalOptions {
   std::string run_dir;
   std::string checkpoint;
+  std::string network;  // a graph JSON written by slab-export
   std::string data_dir;
   std::string model;
   int64_t test_limit = -1;  // -1: the run's
@@ -253,6 +255,15 @@ int evaluate_run(const EvalOptions& options, Device device) {
   return 0;
 }
 
+int evaluate_network(const EvalOptions& options) {
+  SLAB_USAGE_CHECK(options.device == "cpu", "--network runs on the CPU only (got --device ", options.device, ")");
+  const ClassificationMetrics metrics = evaluate_exported_network(
+      options.network, {options.data_dir, options.test_limit, options.batch_size, options.workers});
+  std::printf("%s\n", metrics.describe().c_str());
+  print_key_values("test", metrics, "");
+  return 0;
+}
+
 }  // namespace
 
 namespace slab::tools {
@@ -264,6 +275,7 @@ int eval_program_main(int argc, char** argv) {
                program);
   app.add_option("RUN_DIR", options.run_dir, "a run folder: the table over its posterior samples and their average");
   app.add_option("--checkpoint", options.checkpoint, "a checkpoint file to evaluate");
+  app.add_option("--network", options.network, "a network written by slab-export --format safetensors (NAME.json)");
   app.add_option("--data-dir", options.data_dir, "dataset folder (default: the one the run trained with)");
   app.add_option("--model", options.model, "architecture (default: the checkpoint's; another one is an error)");
   app.add_option("--test-limit", options.test_limit, "evaluate on the first n test examples (default: the run's)");
@@ -291,8 +303,8 @@ int eval_program_main(int argc, char** argv) {
     return code == 0 ? 0 : kExitUsage;
   }
   try {
-    SLAB_USAGE_CHECK(options.run_dir.empty() != options.checkpoint.empty(),
-                     "give either RUN_DIR or --checkpoint FILE (exactly one)");
+    SLAB_USAGE_CHECK(int(!options.run_dir.empty()) + int(!options.checkpoint.empty()) + int(!options.network.empty()) == 1,
+                     "give either RUN_DIR, --checkpoint FILE or --network FILE (exactly one)");
     SLAB_USAGE_CHECK(options.batch_size > 0, "--batch-size: expected a positive integer, got ", options.batch_size);
     SLAB_USAGE_CHECK(options.workers >= 0, "--workers: expected an integer >= 0, got ", options.workers);
     SLAB_USAGE_CHECK(options.samples_from_epoch >= 1, "--samples-from-epoch: expected an epoch >= 1, got ",
@@ -309,6 +321,7 @@ int eval_program_main(int argc, char** argv) {
       SLAB_USAGE_CHECK(cuda_available(), "--device ", options.device,
                        ": this build has no CUDA backend or no GPU is visible; use --device cpu");
     std::printf("backend: %s\n", backend_description().c_str());
+    if (!options.network.empty()) return evaluate_network(options);
     return options.checkpoint.empty() ? evaluate_run(options, device) : evaluate_checkpoint(options, device);
   } catch (const std::exception& error) {
     return report_error(error);

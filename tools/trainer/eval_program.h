@@ -10,6 +10,8 @@
 //                                                a run without samples: its final checkpoint;
 //                                                --samples-from-epoch E keeps the samples
 //                                                saved at epoch E (1-based) or later
+//   slab-eval --network NAME.json                a network written by slab-export
+//                                                (docs/export.md) on its run's test set
 //
 // The dataset, model and data folder come from the checkpoint's saved configuration or the
 // run's config.json; flags override them. Ends with one key=value line. Exit codes as the
