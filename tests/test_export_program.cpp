@@ -109,7 +109,8 @@ TEST_CASE("slab-export of a trained run: safetensors that slab-eval runs, ONNX a
   // The final checkpoint: slab-eval --network gives the run's own test metrics.
   const Outcome final = succeed(exporter + " " + out + " --format safetensors --threads 1");
   CHECK(final.output.find("multiply-adds") != std::string::npos);
-  CHECK(value_of(final.output, "macs") == value_of(final.output, "macs_before"));
+  // The shrink removes what sghmc-spl pruned: never more multiply-adds than the dense network.
+  CHECK(value_of(final.output, "macs") <= value_of(final.output, "macs_before"));
   const std::string final_json = out + "/export/final.json";
   const Outcome final_eval = succeed(eval + " --network " + final_json + " --threads 1");
   CHECK(value_of(final_eval.output, "test_acc") == doctest::Approx(value_of(trained.output, "test_acc")).epsilon(1e-6));

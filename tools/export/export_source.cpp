@@ -8,12 +8,7 @@
 #include "core/error.h"
 #include "core/ops.h"
 #include "core/random.h"
-// The in-place shrink of dead channels (layers/shrink.h) comes with the channel graph; a
-// build without it exports the dense shape and says so.
-#if __has_include("layers/shrink.h")
 #include "layers/shrink.h"
-#define SLAB_EXPORT_HAS_SHRINK 1
-#endif
 #include "models/factory.h"
 #include "optim/checkpoint.h"
 #include "optim/optimizer.h"
@@ -86,13 +81,7 @@ std::string sample_name(int64_t epoch) {
 }
 
 // Removes the dead channels of `network` in place; returns the one-line summary.
-std::string shrink_network([[maybe_unused]] Module& network) {
-#ifdef SLAB_EXPORT_HAS_SHRINK
-  return shrink_dead_channels(network).summary();
-#else
-  return "shrink: not in this build (no layers/shrink.h): the network keeps its dense shape";
-#endif
-}
+std::string shrink_network(Module& network) { return shrink_dead_channels(network).summary(); }
 
 }  // namespace
 
