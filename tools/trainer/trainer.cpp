@@ -8,6 +8,7 @@
 
 #include "core/autograd.h"
 #include "core/backend.h"
+#include "core/fault_injection.h"
 #include "core/ops.h"
 #include "tools/trainer/epoch_report.h"
 #include "tools/trainer/errors.h"
@@ -153,6 +154,7 @@ void Trainer::record_step(const Tensor& loss, const Tensor& logits, const data::
 }
 
 bool Trainer::after_step(const data::Batch& batch) {
+  fault_injection_point("train-step");  // tests/test_crash.cpp
   images_this_epoch_ += batch.labels.numel();
   ++position_.step;
   ++steps_this_invocation_;
@@ -239,6 +241,7 @@ void Trainer::end_epoch(int64_t epoch) {
   prior_pass_.reset();
   epoch_start_.reset();
   save_checkpoint("latest");
+  fault_injection_point("epoch-end");  // tests/test_crash.cpp
   result_.epochs_done = epoch + 1;
 }
 
