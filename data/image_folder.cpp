@@ -78,7 +78,20 @@ ImageView ImageFolderDataset::image(int64_t index, ImageU8& scratch) const {
   return scratch.view();
 }
 
+void check_image_header(const std::string& path) {
+  int width = 0, height = 0, channels = 0;
+  SLAB_CHECK(stbi_info(path.c_str(), &width, &height, &channels) == 1, "image folder: cannot decode '", path,
+             "': ", stbi_failure_reason());
+  SLAB_CHECK(width >= 1 && height >= 1 && width <= kMaxImageSide && height <= kMaxImageSide, "image folder: '",
+             path, "' is ", width, "x", height, " pixels; each side must be 1 to ", kMaxImageSide);
+  SLAB_CHECK(static_cast<int64_t>(width) * height <= kMaxImagePixels, "image folder: '", path, "' is ", width, "x",
+             height, " pixels, above the limit of ", kMaxImagePixels, " pixels");
+  SLAB_CHECK(channels >= 1 && channels <= 4, "image folder: '", path, "' has ", channels,
+             " channels; expected 1 to 4 (grey, grey+alpha, RGB, RGBA)");
+}
+
 void decode_image_file(const std::string& path, ImageU8& out) {
+  check_image_header(path);
   int width = 0, height = 0, channels_in_file = 0;
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(stbi_load(path.c_str(), &width, &height, &channels_in_file, 3),
                                                    stbi_image_free);

@@ -3,6 +3,7 @@
 # nothing is. Idempotent and non-interactive. Pass --with-torch to add python3-torch and
 # python3-venv (golden files, benchmark twins, tools/python-env.sh) and --with-data to add
 # dataset-fashion-mnist.
+# --with-fuzz adds clang, its runtime libraries (libFuzzer, the sanitizers) and LLVM's OpenMP for fuzz/.
 set -euo pipefail
 packages=(build-essential cmake ninja-build libeigen3-dev doctest-dev libstb-dev zlib1g-dev
           libcli11-dev nlohmann-json3-dev)
@@ -10,7 +11,8 @@ for arg in "$@"; do
   case "$arg" in
     --with-torch) packages+=(python3-torch python3-numpy python3-venv) ;;
     --with-data) packages+=(dataset-fashion-mnist) ;;
-    *) echo "setup.sh: unknown option $arg (expected --with-torch or --with-data)" >&2; exit 2 ;;
+    --with-fuzz) packages+=(clang libclang-rt-dev libomp-dev) ;;  # tools/fuzz.sh
+    *) echo "setup.sh: unknown option $arg (expected --with-torch, --with-data or --with-fuzz)" >&2; exit 2 ;;
   esac
 done
 missing=()
