@@ -313,3 +313,19 @@ TEST_CASE("a checkpoint of another architecture, an existing run folder, a diver
     CHECK_FALSE(has_temporary_files(tiny));
   }
 }
+
+TEST_CASE("a divergence the loss does not show (BatchNorm's running variance overflows) stops the run") {
+  if (!fs::exists(kFashionMnist)) {
+    slab::testing::skip(std::string("the divergence case needs Fashion-MNIST at ") + kFashionMnist);
+    return;
+  }
+  // SGD at lr 1e3 on the small CNN: the loss stays finite (ReLU and max-pooling), a running
+  // variance becomes infinite in the first epoch; the run stops before writing anything.
+  const std::string out = scratch("lr1e3");
+  check_error(run(program("slab-train-mnist") + " --optimizer sgd --lr 1e3 --train-limit 1024 --test-limit 256"
+                                                " --epochs 2 --threads 2 --output " + out),
+              1, {"not finite after step 8", "running_var", "holds inf", "lower --lr", "No checkpoint was written"});
+  CHECK_FALSE(fs::exists(out + "/checkpoints/latest.safetensors"));
+  CHECK_FALSE(fs::exists(out + "/checkpoints/final.safetensors"));
+  CHECK_FALSE(has_temporary_files(out));
+}

@@ -12,6 +12,7 @@
 #include "core/ops.h"
 #include "tools/trainer/epoch_report.h"
 #include "tools/trainer/errors.h"
+#include "tools/trainer/finite_state.h"
 #include "tools/trainer/optimizer_factory.h"
 #include "tools/trainer/run_setup.h"
 #include "tools/trainer/run_summary.h"
@@ -205,6 +206,8 @@ void Trainer::update_progress() {
 
 void Trainer::end_epoch(int64_t epoch) {
   read_step_stats();  // nothing is left after the last batch; kept so no epoch ends unread
+  // Before the epoch's sample and checkpoint (tools/trainer/finite_state.h).
+  check_state_finite(*model_, *optimizer_, position_, run_->checkpoint("latest"), run_->path());
   EpochOutcome outcome;
   outcome.epoch = epoch;
   outcome.step = position_.step;
@@ -319,6 +322,7 @@ TrainingState Trainer::state_now() const {
 }
 
 void Trainer::save_checkpoint(const std::string& name) const {
+  check_state_finite(*model_, *optimizer_, position_, run_->checkpoint("latest"), run_->path());
   save_training_checkpoint(run_->checkpoint(name), *model_, *optimizer_, config_, *data_, state_now());
 }
 
