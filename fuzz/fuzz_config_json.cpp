@@ -21,7 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Metadata metadata = seed.metadata;
   metadata["user.config"] = std::string(reinterpret_cast<const char*>(data), size);
   const std::string path = fuzz::scratch_path("config.safetensors");
-  save_safetensors(path, seed.tensors, metadata);
+  save_safetensors(path, NamedTensors(seed.tensors.begin(), seed.tensors.end()), metadata);
   fuzz::refused_or_accepted([&] { fuzz::resume_from(path); });
   std::string checkpoint = path, data_dir = "/nonexistent-slab-fuzz";
   char program[] = "slab-eval", flag[] = "--checkpoint", data_flag[] = "--data-dir", threads[] = "--threads", one[] = "1";
