@@ -52,7 +52,9 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors, cons
     header[name] = {{"dtype", format_dtype(tensor.dtype())}, {"shape", tensor.shape()}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
-  std::string text = header.dump();
+  // Invalid UTF-8 in a name or a metadata value (a flag's text) is written as U+FFFD
+  // instead of throwing a JSON library error that names nothing (fuzz/fuzz_config_json).
+  std::string text = header.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
   text.append((8 - text.size() % 8) % 8, ' ');  // the format pads the header to 8 bytes
   const uint64_t length = text.size();
 

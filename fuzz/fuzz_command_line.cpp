@@ -31,7 +31,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const tools::ParsedCommandLine parsed = tools::parse_train_command_line(defaults, arguments);
     if (parsed.exit_now) return;
     tools::validate_train_config(parsed.config);
-    (void)tools::config_to_json(parsed.config).dump();
+    (void)tools::config_to_json(parsed.config).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     (void)tools::describe_config(parsed.config);
   });
   return 0;

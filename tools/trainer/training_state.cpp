@@ -115,7 +115,7 @@ void save_training_checkpoint(const std::string& path, Module& model, const Opti
     user["epoch.prior_pass"] = std::to_string(r.spike_groups) + " " + std::to_string(r.groups) + " " +
                                std::to_string(r.pruned_units) + " " + std::to_string(r.prunable_units);
   }
-  user["config"] = config_to_json(config).dump();
+  user["config"] = config_to_json(config).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   user["dataset"] = config.dataset;
   user["num_classes"] = std::to_string(data.num_classes);
   user["in_channels"] = std::to_string(data.in_channels);
