@@ -101,7 +101,7 @@ void check_jpeg_huffman_tables(const std::string& path) {
     const size_t length = static_cast<size_t>(at(i + 2)) << 8 | at(i + 3);
     const size_t end = std::min(bytes.size(), i + 2 + length);
     if (marker == 0xC4)  // DHT: tables of (class/id byte, 16 counts, the symbols)
-      for (size_t t = i + 4; t + 17 <= end;) {
+      for (size_t t = i + 4; t < end && t + 17 <= bytes.size();) {  // stb_image reads a table whole
         size_t codes = 0;
         for (size_t k = 0; k < 16; ++k) codes += at(t + 1 + k);
         SLAB_CHECK(codes <= 256, "image folder: cannot decode '", path, "': a JPEG Huffman table declares ", codes,
