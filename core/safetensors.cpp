@@ -7,6 +7,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/fault_injection.h"
+
 namespace slab {
 
 namespace {
@@ -50,7 +52,9 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors, cons
     header[name] = {{"dtype", format_dtype(tensor.dtype())}, {"shape", tensor.shape()}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
-  std::string text = header.dump();
+  // Invalid UTF-8 in a name or a metadata value (a flag's text) is written as U+FFFD
+  // instead of throwing a JSON library error that names nothing (fuzz/fuzz_config_json).
+  std::string text = header.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
   text.append((8 - text.size() % 8) % 8, ' ');  // the format pads the header to 8 bytes
   const uint64_t length = text.size();
 
@@ -62,7 +66,13 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors, cons
     for (int i = 0; i < 8; ++i) length_bytes[i] = static_cast<unsigned char>(length >> (8 * i));
     out.write(reinterpret_cast<const char*>(length_bytes), 8);
     out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    for (const Tensor& t : host) out.write(static_cast<const char*>(t.raw_data()), static_cast<std::streamsize>(t.nbytes()));
+    for (size_t i = 0; i < host.size(); ++i) {
+      if (i == host.size() / 2 && fault_injection_armed("safetensors-write")) {
+        out.flush();  // a test crash leaves the half-written temporary file on disk
+        fault_injection_point("safetensors-write");
+      }
+      out.write(static_cast<const char*>(host[i].raw_data()), static_cast<std::streamsize>(host[i].nbytes()));
+    }
     out.flush();
     if (!out.good()) {
       out.close();

@@ -1,5 +1,7 @@
 #include "data/idx.h"
 
+#include <algorithm>
+
 #include <zlib.h>
 
 #include <filesystem>
@@ -108,8 +110,20 @@ std::shared_ptr<InMemoryDataset> load_idx_files(const std::string& images_path, 
   SLAB_CHECK(label_count == count, name, ": '", labels_path, "' holds ", label_count, " labels but '", images_path,
              "' holds ", count, " images; expected equal counts");
 
-  std::vector<uint8_t> pixels(size_t{count} * rows * columns);
-  images.read_exactly(pixels.data(), pixels.size(), "pixels");
+  uint64_t pixel_count = 0;
+  SLAB_CHECK(!__builtin_mul_overflow(uint64_t{count} * rows, uint64_t{columns}, &pixel_count) &&
+                 pixel_count <= (uint64_t{1} << 40),
+             name, ": '", images_path, "' declares ", count, " images of ", rows, "x", columns,
+             " pixels, beyond 2^40 bytes");
+  // Read in pieces, so that a header that claims more than the file holds (a gzip file's
+  // size says nothing) fails as truncated after what it holds, without allocating the claim.
+  std::vector<uint8_t> pixels;
+  for (uint64_t done = 0; done < pixel_count;) {
+    const uint64_t piece = std::min<uint64_t>(pixel_count - done, uint64_t{1} << 26);
+    pixels.resize(static_cast<size_t>(done + piece));
+    images.read_exactly(pixels.data() + done, static_cast<size_t>(piece), "pixels");
+    done += piece;
+  }
   images.expect_end();
 
   std::vector<uint8_t> label_bytes(count);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 
 #include "core/error.h"
@@ -78,7 +80,60 @@ ImageView ImageFolderDataset::image(int64_t index, ImageU8& scratch) const {
   return scratch.view();
 }
 
+namespace {
+
+// stb_image's JPEG reader writes past a 257-entry table when a Huffman table (a DHT segment)
+// declares more than 256 codes in all (found by fuzz/fuzz_image); the JPEG standard allows
+// at most 256 (one per byte value), so such a file is refused before stb_image reads it.
+// Walks the marker segments, skipping each scan's entropy-coded data.
+void check_jpeg_huffman_tables(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto at = [&](size_t i) { return static_cast<unsigned char>(bytes[i]); };
+  if (bytes.size() < 2 || at(0) != 0xFF || at(1) != 0xD8) return;  // not a JPEG
+  size_t i = 2;
+  while (i + 4 <= bytes.size() && at(i) == 0xFF) {
+    const unsigned marker = at(i + 1);
+    if (marker == 0xD8 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7) || marker == 0xFF) {
+      i += marker == 0xFF ? 1 : 2;  // no length field (fill bytes, restart markers)
+      continue;
+    }
+    const size_t length = static_cast<size_t>(at(i + 2)) << 8 | at(i + 3);
+    const size_t end = std::min(bytes.size(), i + 2 + length);
+    if (marker == 0xC4)  // DHT: tables of (class/id byte, 16 counts, the symbols)
+      for (size_t t = i + 4; t < end && t + 17 <= bytes.size();) {  // stb_image reads a table whole
+        size_t codes = 0;
+        for (size_t k = 0; k < 16; ++k) codes += at(t + 1 + k);
+        SLAB_CHECK(codes <= 256, "image folder: cannot decode '", path, "': a JPEG Huffman table declares ", codes,
+                   " codes (at most 256)");
+        t += 17 + codes;
+      }
+    if (length < 2) return;  // stb_image refuses it
+    i += 2 + length;
+    if (marker == 0xDA)  // a scan's entropy-coded data: on to the next marker (progressive
+      while (i + 1 < bytes.size() &&  // files define tables between their scans)
+             !(at(i) == 0xFF && at(i + 1) != 0x00 && !(at(i + 1) >= 0xD0 && at(i + 1) <= 0xD7)))
+        ++i;
+  }
+}
+
+}  // namespace
+
+void check_image_header(const std::string& path) {
+  check_jpeg_huffman_tables(path);
+  int width = 0, height = 0, channels = 0;
+  SLAB_CHECK(stbi_info(path.c_str(), &width, &height, &channels) == 1, "image folder: cannot decode '", path,
+             "': ", stbi_failure_reason());
+  SLAB_CHECK(width >= 1 && height >= 1 && width <= kMaxImageSide && height <= kMaxImageSide, "image folder: '",
+             path, "' is ", width, "x", height, " pixels; each side must be 1 to ", kMaxImageSide);
+  SLAB_CHECK(static_cast<int64_t>(width) * height <= kMaxImagePixels, "image folder: '", path, "' is ", width, "x",
+             height, " pixels, above the limit of ", kMaxImagePixels, " pixels");
+  SLAB_CHECK(channels >= 1 && channels <= 4, "image folder: '", path, "' has ", channels,
+             " channels; expected 1 to 4 (grey, grey+alpha, RGB, RGBA)");
+}
+
 void decode_image_file(const std::string& path, ImageU8& out) {
+  check_image_header(path);
   int width = 0, height = 0, channels_in_file = 0;
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(stbi_load(path.c_str(), &width, &height, &channels_in_file, 3),
                                                    stbi_image_free);

@@ -38,7 +38,18 @@ class ImageFolderDataset final : public Dataset {
   std::vector<int64_t> labels_;
 };
 
-// Decodes one image file to planar RGB bytes in `out`; throws naming the file.
+// The largest image decoded: each side at most 16384 pixels and 2^26 pixels in all (192 MiB
+// as RGB bytes), far above any dataset's photographs and far below what would exhaust
+// memory in a loader worker.
+constexpr int64_t kMaxImageSide = 16384;
+constexpr int64_t kMaxImagePixels = int64_t{1} << 26;
+
+// Reads only the file's header (stbi_info): throws naming the file when it is not an image
+// stb_image decodes, or its width, height or channel count is beyond the limits above.
+void check_image_header(const std::string& path);
+
+// Decodes one image file to planar RGB bytes in `out` after check_image_header; throws
+// naming the file.
 void decode_image_file(const std::string& path, ImageU8& out);
 
 }  // namespace slab::data

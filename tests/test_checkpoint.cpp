@@ -1,7 +1,7 @@
 // Checkpoints: bit-exact save/load, exact resume (model, optimizer, Dropout generators),
 // clear errors (another architecture, wrong shapes, another optimizer, truncated or foreign
 // files), and PyTorch reading a slab checkpoint with safetensors.torch.load_file (skipped,
-// visibly, when /usr/bin/python3 lacks torch or the pip package safetensors).
+// visibly, when tools/python-env.sh cannot make a Python with torch and safetensors).
 #include <doctest/doctest.h>
 #include <unistd.h>
 
@@ -189,15 +189,28 @@ TEST_CASE("load errors: truncated file, foreign safetensors file, bad metadata")
                        doctest::Contains("is not 'seed stream next_block buffered_words'"), Error);
 }
 
+// The Python of tools/python-env.sh (Debian's torch, safetensors from PyPI), which CI's
+// set-up makes; it prints the interpreter's path. Empty when it cannot be made.
+static std::string python_env() {
+  std::string python;
+  if (FILE* env = popen(SLAB_SOURCE_DIR "/tools/python-env.sh 2>/dev/null", "r")) {
+    char line[4096];
+    if (fgets(line, sizeof line, env)) python = line;
+    if (pclose(env) != 0) python.clear();
+    while (!python.empty() && (python.back() == '\n' || python.back() == '\r')) python.pop_back();
+  }
+  return python;
+}
+
 // PyTorch reads a slab checkpoint: safetensors.torch.load_file, then the "model." entries
 // load strictly into the PyTorch ResNet-20 of make_golden_models.py, whose eval-mode logits
 // must equal slab's.
 TEST_CASE("PyTorch reads a slab checkpoint (safetensors.torch.load_file) and computes the same logits") {
-  const std::string python = "/usr/bin/python3";
-  if (std::system((python + " -c 'import torch, safetensors.torch' > /dev/null 2>&1").c_str()) != 0) {
+  const std::string python = python_env();
+  if (python.empty() || std::system((python + " -c 'import torch, safetensors.torch' > /dev/null 2>&1").c_str()) != 0) {
     slab::testing::skip(
-        "/usr/bin/python3 with torch and the pip package safetensors is not available: the check that PyTorch "
-        "reads slab checkpoints did not run");
+        "tools/python-env.sh gave no Python with torch and safetensors (tools/setup.sh --with-torch, and PyPI "
+        "for safetensors): the check that PyTorch reads slab checkpoints did not run");
     return;
   }
   TemporaryDirectory dir;

@@ -289,3 +289,21 @@ TEST_CASE("resume checks every field of the saved position and sums, naming the 
   save_safetensors(latest, tensors, good.metadata);
   CHECK(train(data, {"--model", "mlp-784-8", "--resume", run}).completed);
 }
+
+TEST_CASE("resume with another thread count is refused naming both, unless --allow-thread-change") {
+  const TrainingData data = synthetic_data();
+  const std::string parts = scratch_folder("threads");
+  const std::vector<std::string> common = {"--optimizer", "sgd", "--model", "mlp-784-32", "--seed", "3"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> flags = common;
+    flags.insert(flags.end(), extra.begin(), extra.end());
+    return flags;
+  };
+  REQUIRE_FALSE(train(data, with({"--output", parts, "--max-steps", "4", "--threads", "1"})).completed);
+  CHECK_THROWS_WITH_AS(train(data, with({"--resume", parts, "--threads", "2"})),
+                       doctest::Contains("was trained with 1 threads, this run has 2 (--threads 2)"), Error);
+  CHECK_THROWS_WITH_AS(train(data, with({"--resume", parts, "--threads", "2"})),
+                       doctest::Contains("--allow-thread-change"), Error);
+  const TrainResult rest = train(data, with({"--resume", parts, "--threads", "2", "--allow-thread-change"}));
+  CHECK(rest.completed);
+}

@@ -644,6 +644,27 @@ double worst_gap(const std::vector<NamedParameter>& parameters, const std::vecto
   return worst;
 }
 
+// The largest |x - w| / (1e-3 + terms): the gap relative to the magnitudes `terms` whose
+// sum w is.
+double worst_gap_of_sum(const std::vector<NamedParameter>& parameters, const std::vector<std::vector<double>>& w,
+                        const std::vector<std::vector<double>>& terms) {
+  double worst = 0;
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    const std::vector<double> x = parameters[i].tensor.to_vector();
+    for (size_t e = 0; e < x.size(); ++e)
+      worst = std::max(worst, std::abs(x[e] - w[i][e]) / (1e-3 + terms[i][e]));
+  }
+  return worst;
+}
+
+// What float32 arithmetic may lose after `steps` steps of the adaptive VB update, relative to
+// the magnitudes summed: each step rounds about 16 times (m: 2, precision: 4, the power: 2,
+// the step on mu: 4, the draw w = mu + xi / sqrt(precision): 4), each rounding at most
+// u = 2^-24 relative, and the errors carried in m, precision and mu add up from step to
+// step, so the bound grows linearly: 16 u per step. It holds at every optimisation level
+// (no tolerance tuned to -O2's operation order); the float64 oracle's own error is far below.
+double float32_rounding_bound(int64_t steps) { return 16.0 * static_cast<double>(steps + 1) * 0x1p-24; }
+
 }  // namespace
 
 TEST_CASE("csghmc agrees with the oracle for 50 steps, noise switched on half way") {
@@ -708,12 +729,18 @@ TEST_CASE("the naive adaptive VB agrees with the oracle for 50 steps") {
   options.initial_precision = 1e3;
   options.seed = 3;
   VbAdaptive optimizer(parameters, options);
-  std::vector<std::vector<double>> mu = initial, precision, m, w;
+  // w = mu + n with n = xi / sqrt(precision): float32 rounds w relative to |mu| + |n|, not
+  // to |w| (the two terms may cancel), so the gaps below are measured relative to `terms`.
+  std::vector<std::vector<double>> mu = initial, precision, m, w, terms;
   auto sample = [&](uint64_t draw) {
     w = mu;
+    terms = mu;
     for (size_t i = 0; i < mu.size(); ++i)
-      for (size_t e = 0; e < mu[i].size(); ++e)
-        w[i][e] = mu[i][e] + noise::normal_at(3, noise::kVbDomain + i, draw, mu[i].size(), e) / std::sqrt(precision[i][e]);
+      for (size_t e = 0; e < mu[i].size(); ++e) {
+        const double n = noise::normal_at(3, noise::kVbDomain + i, draw, mu[i].size(), e) / std::sqrt(precision[i][e]);
+        w[i][e] = mu[i][e] + n;
+        terms[i][e] = std::abs(mu[i][e]) + std::abs(n);
+      }
   };
   for (const auto& x : initial) {
     precision.push_back(std::vector<double>(x.size(), 1e3));
@@ -735,12 +762,12 @@ TEST_CASE("the naive adaptive VB agrees with the oracle for 50 steps") {
         mu[i][e] -= 0.05 * std::pow(1.0 / precision[i][e], 0.75) * (m[i][e] + 1e-2 * mu[i][e]);
       }
     sample(static_cast<uint64_t>(step) + 1);
-    REQUIRE(worst_gap(parameters, w) < 1e-4);
+    REQUIRE(worst_gap_of_sum(parameters, w, terms) < float32_rounding_bound(step + 1));
   }
   optimizer.write_mean();
-  CHECK(worst_gap(parameters, mu) < 1e-4);
+  CHECK(worst_gap_of_sum(parameters, mu, terms) < float32_rounding_bound(50));
   optimizer.write_sample();
-  CHECK(worst_gap(parameters, w) < 1e-4);
+  CHECK(worst_gap_of_sum(parameters, w, terms) < float32_rounding_bound(50));
   CHECK_THROWS_WITH_AS(VbAdaptive(parameters, [] { VbAdaptiveOptions o; o.alpha = 0.3; return o; }()),
                        doctest::Contains("alpha must be in [1/2, 1]"), Error);
 }

@@ -5,6 +5,7 @@
 # dataset-fashion-mnist.
 # --with-browser adds headless Chromium with its driver and Selenium, for the report's
 # browser test (tests/report_browser_test.py).
+# --with-fuzz adds clang, its runtime libraries (libFuzzer, the sanitizers) and LLVM's OpenMP for fuzz/.
 set -euo pipefail
 packages=(build-essential cmake ninja-build libeigen3-dev doctest-dev libstb-dev zlib1g-dev
           libcli11-dev nlohmann-json3-dev)
@@ -13,7 +14,8 @@ for arg in "$@"; do
     --with-torch) packages+=(python3-torch python3-numpy python3-venv) ;;
     --with-data) packages+=(dataset-fashion-mnist) ;;
     --with-browser) packages+=(chromium chromium-driver python3-selenium) ;;
-    *) echo "setup.sh: unknown option $arg (expected --with-torch, --with-data or --with-browser)" >&2; exit 2 ;;
+    --with-fuzz) packages+=(clang libclang-rt-dev libomp-dev) ;;  # tools/fuzz.sh
+    *) echo "setup.sh: unknown option $arg (expected --with-torch, --with-data, --with-browser or --with-fuzz)" >&2; exit 2 ;;
   esac
 done
 missing=()

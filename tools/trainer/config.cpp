@@ -43,6 +43,8 @@ void add_flags(CLI::App& app, TrainConfig& c) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   app.add_option("--threads", c.threads, "CPU threads, 0 to 256 (0: OpenMP's default)");
+  app.add_flag("--allow-thread-change", c.allow_thread_change,
+               "with --resume: accept a thread count other than the checkpoint's (the results then differ in the last bits)");
   app.add_option("--workers", c.workers, "data-loader threads (0: batches are built on the training thread)")
       ->capture_default_str();
   app.add_option("--output", c.output, "run folder (default: runs/<dataset>-<model>-<optimizer>-<date-time>)");

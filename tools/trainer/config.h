@@ -51,6 +51,7 @@ struct TrainConfig {
   std::string precision = "fp32";  // of convolutions and matrix products: fp32 or bf16 (core/precision.h)
   std::string output;           // the run folder; "" picks runs/<dataset>-<model>-<optimizer>-<time>
   std::string resume;           // a checkpoint file or a run folder
+  bool allow_thread_change = false;  // --resume with another thread count than the checkpoint's
   int64_t max_steps = 0;        // > 0: stop after this many steps of this invocation (checkpoint, exit)
   int64_t checkpoint_every = 0; // > 0: also write latest every this many steps
   std::string progress = "auto";  // auto (bar on a terminal), bar, lines, none

@@ -149,7 +149,8 @@ RunFolder open_run_folder(const TrainConfig& config, const std::string& checkpoi
 
 void write_run_config(const RunFolder& run, const TrainConfig& config, const TrainingData& data, int64_t batches,
                       double temperature, const std::string& checkpoint_path) {
-  nlohmann::ordered_json saved = nlohmann::ordered_json::parse(config_to_json(config).dump());
+  nlohmann::ordered_json saved = nlohmann::ordered_json::parse(
+      config_to_json(config).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   saved["train_size"] = data.train->size();
   saved["test_size"] = data.test->size();
   if (data.holdout) saved["holdout_size"] = data.holdout->size();

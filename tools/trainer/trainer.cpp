@@ -8,12 +8,14 @@
 
 #include "core/autograd.h"
 #include "core/backend.h"
+#include "core/fault_injection.h"
 #include "core/ops.h"
 #include "core/precision.h"
 #include "tools/trainer/calibration_record.h"
 #include "tools/trainer/epoch_lines.h"
 #include "tools/trainer/epoch_report.h"
 #include "tools/trainer/errors.h"
+#include "tools/trainer/finite_state.h"
 #include "tools/trainer/optimizer_factory.h"
 #include "tools/trainer/run_setup.h"
 #include "tools/trainer/run_summary.h"
@@ -160,6 +162,7 @@ void Trainer::record_step(const Tensor& loss, const Tensor& logits, const data::
 }
 
 bool Trainer::after_step(const data::Batch& batch) {
+  fault_injection_point("train-step");  // tests/test_crash.cpp
   images_this_epoch_ += batch.labels.numel();
   ++position_.step;
   ++steps_this_invocation_;
@@ -210,6 +213,8 @@ void Trainer::update_progress() {
 
 void Trainer::end_epoch(int64_t epoch) {
   read_step_stats();  // nothing is left after the last batch; kept so no epoch ends unread
+  // Before the epoch's sample and checkpoint (tools/trainer/finite_state.h).
+  check_state_finite(*model_, *optimizer_, position_, run_->checkpoint("latest"), run_->path());
   EpochOutcome outcome;
   outcome.epoch = epoch;
   outcome.step = position_.step;
@@ -248,6 +253,7 @@ void Trainer::end_epoch(int64_t epoch) {
   prior_pass_.reset();
   epoch_start_.reset();
   save_checkpoint("latest");
+  fault_injection_point("epoch-end");  // tests/test_crash.cpp
   result_.epochs_done = epoch + 1;
 }
 
@@ -328,6 +334,7 @@ TrainingState Trainer::state_now() const {
 }
 
 void Trainer::save_checkpoint(const std::string& name) const {
+  check_state_finite(*model_, *optimizer_, position_, run_->checkpoint("latest"), run_->path());
   save_training_checkpoint(run_->checkpoint(name), *model_, *optimizer_, config_, *data_, state_now());
 }
 

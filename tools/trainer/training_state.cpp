@@ -1,5 +1,7 @@
 #include "tools/trainer/training_state.h"
 
+#include <omp.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -63,6 +65,18 @@ void check_resume_config(const nlohmann::json& saved, const TrainConfig& c, cons
              saved_holdout, ", this run has ", c.holdout, " (a resumed run must keep it)");
 }
 
+// OpenMP splits reductions by thread, so the thread count fixes the summation order: a run
+// resumed with another one ends a few bits away from the uninterrupted run.
+void check_resume_threads(const Metadata& user, const TrainConfig& c, const std::string& path) {
+  const auto it = user.find("threads");
+  if (it == user.end() || c.allow_thread_change) return;
+  const int now = omp_get_max_threads();
+  SLAB_CHECK(it->second == std::to_string(now), "--resume '", c.resume, "': ", path, " was trained with ", it->second,
+             " threads, this run has ", now, " (--threads ", c.threads, c.threads == 0 ? ": OpenMP's default" : "",
+             "); the thread count fixes the summation order, so pass --threads ", it->second,
+             " to resume exactly, or --allow-thread-change to accept results that differ in the last bits");
+}
+
 // Every field in its range and the position consistent with itself, so a corrupt or edited
 // checkpoint fails naming the field instead of deep inside the loop (or in the summary).
 void check_state_fields(const TrainingState& s, int64_t batches, const std::string& path) {
@@ -99,12 +113,13 @@ void save_training_checkpoint(const std::string& path, Module& model, const Opti
   user["epoch.seen"] = std::to_string(state.sums.seen);
   user["epoch.seconds"] = exact(state.sums.seconds);
   user["elapsed_seconds"] = exact(state.elapsed_seconds);
+  user["threads"] = std::to_string(omp_get_max_threads());  // the sums' order depends on it
   if (state.prior_pass) {
     const PriorPassReport& r = *state.prior_pass;
     user["epoch.prior_pass"] = std::to_string(r.spike_groups) + " " + std::to_string(r.groups) + " " +
                                std::to_string(r.pruned_units) + " " + std::to_string(r.prunable_units);
   }
-  user["config"] = config_to_json(config).dump();
+  user["config"] = config_to_json(config).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   user["dataset"] = config.dataset;
   user["num_classes"] = std::to_string(data.num_classes);
   user["in_channels"] = std::to_string(data.in_channels);
@@ -125,6 +140,7 @@ TrainingState resume_training(const std::string& path, const TrainConfig& config
     SLAB_FAIL(path, ": its saved configuration is not JSON (", e.what(), ")");
   }
   check_resume_config(saved, config, path);
+  check_resume_threads(user, config, path);
   TrainingState state;
   state.position.epoch = metadata_int(user, "loader.epoch", path);
   state.position.batch = metadata_int(user, "loader.batch", path);
