@@ -8,6 +8,10 @@
 #
 #   tools/fuzz.sh [BUILD_DIR [SECONDS [JOBS]]]   defaults: build-fuzz, 480, 1 (targets at a time)
 #
+# SECONDS = 0 replays instead: every committed input of every target once (the seeds and the
+# inputs of past findings), no exploration, so the result does not depend on the machine's
+# speed. CI runs this; the exploring campaigns are run by hand (docs/reliability.md#fuzzing).
+#
 # SLAB_FUZZ_SKIP="fuzz_a fuzz_b" leaves targets out: CI leaves out those with an open finding
 # (docs/reliability.md#fuzzing lists them), which would fail every run until it is fixed.
 set -euo pipefail
@@ -44,6 +48,20 @@ run_one() {  # run_one NAME: fuzzes one target for $share seconds, log in $work/
     return 1
   fi
 }
+if [ "$budget" -eq 0 ]; then
+  failed=0
+  for name in "${targets[@]}"; do
+    inputs=(fuzz/corpus/"${name#fuzz_}"/*)
+    if "$build/fuzz/$name" "${inputs[@]}" > "$work/$name.log" 2>&1; then
+      echo "$name: ${#inputs[@]} committed inputs replayed"
+    else
+      tail -40 "$work/$name.log"
+      echo "$name: FAILED on a committed input" >&2
+      failed=1
+    fi
+  done
+  exit $failed
+fi
 mkdir -p "$build/fuzz-logs"
 failed=0
 running=0

@@ -50,6 +50,7 @@ int64_t metadata_int(const Metadata& metadata, const std::string& key, const std
 // The fields a resumed run must share with the run that wrote the checkpoint: they fix the
 // data order and what a loader position means.
 void check_resume_config(const nlohmann::json& saved, const TrainConfig& c, const std::string& path) {
+  SLAB_CHECK(saved.is_object(), path, ": its saved configuration is not a JSON object (", saved.type_name(), ")");
   auto same = [&](const char* key, const nlohmann::json& now, const char* flag) {
     if (!saved.contains(key)) return;
     SLAB_CHECK(saved[key] == now, "--resume '", path, "': the checkpoint was trained with ", flag, " ",
@@ -60,9 +61,9 @@ void check_resume_config(const nlohmann::json& saved, const TrainConfig& c, cons
   same("seed", c.seed, "--seed");
   same("train_limit", c.train_limit, "--train-limit");
   same("precision", c.precision, "--precision");
-  const int64_t saved_holdout = saved.value("holdout", int64_t{0});  // absent: none held out
+  const nlohmann::json saved_holdout = saved.contains("holdout") ? saved["holdout"] : nlohmann::json(0);  // absent: none
   SLAB_CHECK(saved_holdout == c.holdout, "--resume '", path, "': the checkpoint was trained with --holdout ",
-             saved_holdout, ", this run has ", c.holdout, " (a resumed run must keep it)");
+             saved_holdout.dump(), ", this run has ", c.holdout, " (a resumed run must keep it)");
 }
 
 // OpenMP splits reductions by thread, so the thread count fixes the summation order: a run
