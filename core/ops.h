@@ -63,6 +63,10 @@ struct MaxResult {
 MaxResult max(const Tensor& x, int64_t dim, bool keepdim = false);  // gradient to the first maximum
 Tensor max(const Tensor& x);                                       // all elements -> shape []
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);  // int64, not differentiable
+// The number of NaN and infinite elements over all of `tensors` (float, on one device;
+// undefined ones are skipped), as an int64 [1] tensor on that device, so a caller that
+// checks a GPU step reads it back when it reads the loss. Not differentiable.
+Tensor count_non_finite(const std::vector<Tensor>& tensors, Device device);
 // Sums a broadcast gradient back to `shape` (the backward of broadcasting).
 Tensor sum_to(const Tensor& x, const Shape& shape);
 // Broadcasts x to `shape` (a copy; the backward of sum).

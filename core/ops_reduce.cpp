@@ -113,6 +113,18 @@ Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
   return max(x, dim, keepdim).indices;
 }
 
+Tensor count_non_finite(const std::vector<Tensor>& tensors, Device device) {
+  NoGradGuard no_history;
+  Tensor count = zeros({1}, {DType::i64, device, false});
+  for (const Tensor& t : tensors) {
+    if (!t.defined() || t.numel() == 0) continue;
+    check_float(t, "count_non_finite");
+    SLAB_CHECK(t.device() == device, "count_non_finite: a tensor on ", t.device(), " among tensors on ", device);
+    SLAB_KERNEL(device, count_non_finite, t, count);
+  }
+  return count;
+}
+
 Tensor sum_to(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
   const int64_t lead = x.dim() - static_cast<int64_t>(shape.size());

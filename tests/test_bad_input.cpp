@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/allocator.h"
 #include "core/ops.h"
 #include "core/random.h"
 #include "core/safetensors.h"
@@ -228,4 +229,26 @@ TEST_CASE("a hostile safetensors header (huge or negative shape) names the file 
       write("negative.safetensors", R"({"w":{"dtype":"F32","shape":[-2,-2],"data_offsets":[0,16]}})");
   CHECK_THROWS_WITH_AS(load_safetensors(negative), doctest::Contains("negative extent"), Error);
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("an allocation past the memory limit is refused naming its size, after the cache is given back") {
+  struct ResetLimit {
+    ~ResetLimit() { set_host_memory_limit(0, ""); }
+  } reset;
+  (void)zeros({300000});  // 1.1 MiB, returned to the cache at once
+  const size_t in_use = host_allocator_stats().bytes_in_use;
+  set_host_memory_limit(in_use + (size_t{3} << 20), "a test's limit");
+  // 2.3 MiB fits once the cached 1.1 MiB block (another size) goes back to the system.
+  CHECK_NOTHROW((void)zeros({600000}));
+  CHECK_THROWS_WITH_AS((void)zeros({1 << 20}),
+                       Contains("out of memory: a tensor of 4.0 MiB"), MemoryLimitError);
+  CHECK_THROWS_WITH_AS((void)zeros({1 << 20}), Contains("(a test's limit)"), MemoryLimitError);
+  CHECK(host_allocator_stats().bytes_in_use == in_use);  // a refusal leaves nothing counted
+}
+
+TEST_CASE("describe_bytes and MemAvailable") {
+  CHECK(describe_bytes(512) == "512 bytes");
+  CHECK(describe_bytes(1536) == "1.5 KiB");
+  CHECK(describe_bytes(3.0 * (1ull << 40)) == "3.0 TiB");
+  CHECK(available_host_memory() > 0);  // Linux has /proc/meminfo
 }

@@ -136,6 +136,26 @@ TEST_CASE("the Philox integer stream is the same bits on the GPU") {
   }
 }
 
+TEST_CASE("count_non_finite counts the same NaN and infinite elements on the GPU") {
+  for (Device device : gpus()) {
+    for (DType dtype : {DType::f32, DType::f64}) {
+      std::vector<Tensor> cpu, gpu;
+      for (int64_t n : {int64_t{1}, int64_t{33}, int64_t{100003}}) {
+        Tensor t = random_input({n}, static_cast<uint64_t>(n), dtype);
+        const double specials[] = {NAN, INFINITY, -INFINITY};
+        for (int64_t i = 0; i < n; i += 97) {  // every 97th element NaN, +inf or -inf in turn
+          if (dtype == DType::f32) t.data<float>()[i] = static_cast<float>(specials[(i / 97) % 3]);
+          else t.data<double>()[i] = specials[(i / 97) % 3];
+        }
+        cpu.push_back(t);
+        gpu.push_back(t.to(device));
+      }
+      check_equal(count_non_finite(cpu, Device::cpu()), count_non_finite(gpu, device), "count_non_finite");
+      CHECK(count_non_finite(cpu, Device::cpu()).item() == 1 + 1 + (100003 + 96) / 97);
+    }
+  }
+}
+
 TEST_CASE("uniform and normal fills match the CPU's draws") {
   for (Device device : gpus()) {
     for (DType dtype : {DType::f32, DType::f64}) {

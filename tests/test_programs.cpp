@@ -284,6 +284,13 @@ TEST_CASE("bad flags stop with error: naming the flag, exit code 2") {
     check_error(run(mnist + " --optimizer sghmc-spl --epochs 6 --cool-down 5"), 2,
                 {"cool-down of 5 epochs", "run of 6 epochs", "no epoch for the prior pass"});
     check_error(run(mnist + " --no-such-flag"), 2, {"--no-such-flag"});
+    check_error(run(mnist + " --max-memory 12X"), 2, {"--max-memory", "12X"});
+    check_error(run(program("slab-train-imagenet") + " --image-size 100000"), 2, {"--image-size", "4096", "100000"});
+    // An absurd width: refused before anything is allocated or written, naming the size.
+    const std::string wide = scratch("too-wide");
+    check_error(run(mnist + " --model mlp-784-99999999999-10 --output " + wide), 2,
+                {"--model", "out of memory", "TiB", "memory limit", "MemAvailable"});
+    CHECK_FALSE(fs::exists(wide));
     check_error(run(eval), 2, {"RUN_DIR", "--checkpoint"});
 #ifndef SLAB_WITH_CUDA
     check_error(run(mnist + " --device cuda"), 2, {"--device", "CUDA"});
@@ -348,16 +355,24 @@ TEST_CASE("a checkpoint of another architecture, an existing run folder, a diver
     check_error(run(mnist + tiny_flags + " --output " + tiny), 2, {"--output", tiny, "--resume"});
   }
 
-  {  // a diverging loss: exit 1, naming the loss, and no checkpoint is touched
+  {  // a batch whose activations do not fit --max-memory: exit 1, naming the step and the sizes
+    const std::string small = scratch("small-memory");
+    check_error(run(mnist + " --model small-cnn --train-limit 512 --test-limit 256 --epochs 1 --max-memory 20M"
+                            " --output " + small),
+                1, {"training step 1", "--batch-size 128", "out of memory", "--max-memory 20M", "No checkpoint"});
+  }
+
+  {  // a divergence: exit 1, naming the step, and no checkpoint is touched
     // From the start: no checkpoint exists, none is written.
     const std::string diverged = scratch("diverged");
     check_error(run(mnist + tiny_flags + " --epochs 1 --lr 1e30 --output " + diverged), 1,
-                {"loss", "--lr", "No checkpoint was written"});
+                {"training diverged at epoch 1, batch", "--lr", "No checkpoint was written"});
     CHECK_FALSE(fs::exists(diverged + "/checkpoints/latest.safetensors"));
     CHECK_FALSE(has_temporary_files(diverged));
     // After a good epoch: the resumed run diverges in epoch 2; latest stays as it was.
     const std::string before = read_file(latest);
-    check_error(run(mnist + tiny_flags + " --epochs 2 --lr 1e30 --resume " + tiny), 1, {"loss", latest});
+    check_error(run(mnist + tiny_flags + " --epochs 2 --lr 1e30 --resume " + tiny), 1,
+                {"training diverged at epoch 2, batch", latest});
     CHECK(read_file(latest) == before);
     CHECK_FALSE(has_temporary_files(tiny));
   }
@@ -369,11 +384,13 @@ TEST_CASE("a divergence the loss does not show (BatchNorm's running variance ove
     return;
   }
   // SGD at lr 1e3 on the small CNN: the loss stays finite (ReLU and max-pooling), a running
-  // variance becomes infinite in the first epoch; the run stops before writing anything.
+  // variance becomes infinite in the first epoch; the step after which it is found is named,
+  // and nothing is written.
   const std::string out = scratch("lr1e3");
   check_error(run(program("slab-train-mnist") + " --optimizer sgd --lr 1e3 --train-limit 1024 --test-limit 256"
                                                 " --epochs 2 --threads 2 --output " + out),
-              1, {"not finite after step 8", "running_var", "holds inf", "lower --lr", "No checkpoint was written"});
+              1, {"training diverged at epoch 1, batch", "running_var", "holds inf", "lower --lr",
+                  "No checkpoint was written"});
   CHECK_FALSE(fs::exists(out + "/checkpoints/latest.safetensors"));
   CHECK_FALSE(fs::exists(out + "/checkpoints/final.safetensors"));
   CHECK_FALSE(has_temporary_files(out));

@@ -16,6 +16,7 @@
 #include "core/safetensors.h"
 #include "tests/pattern_images.h"
 #include "tests/scratch.h"
+#include "tools/trainer/errors.h"
 #include "tools/trainer/interrupt.h"
 #include "tools/trainer/trainer.h"
 
@@ -306,4 +307,17 @@ TEST_CASE("resume with another thread count is refused naming both, unless --all
                        doctest::Contains("--allow-thread-change"), Error);
   const TrainResult rest = train(data, with({"--resume", parts, "--threads", "2", "--allow-thread-change"}));
   CHECK(rest.completed);
+}
+
+TEST_CASE("--max-memory takes binary sizes and refuses anything else, naming the flag") {
+  CHECK(parse_byte_size("1000000") == 1000000);
+  CHECK(parse_byte_size("512M") == uint64_t{512} << 20);
+  CHECK(parse_byte_size("6G") == uint64_t{6} << 30);
+  CHECK(parse_byte_size("6GiB") == uint64_t{6} << 30);
+  CHECK(parse_byte_size("1.5K") == 1536);
+  CHECK(parse_byte_size("2T") == uint64_t{2} << 40);
+  for (const char* bad : {"", "G", "12X", "-1G", "0", "nan", "1e300G", "6 G", "6GG"}) {
+    CAPTURE(bad);
+    CHECK_THROWS_WITH_AS(parse_byte_size(bad), doctest::Contains("--max-memory"), UsageError);
+  }
 }

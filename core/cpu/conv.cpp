@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
-#include <new>
 
+#include "core/allocator.h"
 #include "core/cpu/conv_paths.h"
 #include "core/precision.h"
 #include "core/cpu/parallel.h"
@@ -41,7 +41,9 @@ void* thread_scratch(size_t bytes, int slot) {
     std::free(s.data);
     const size_t rounded = (bytes + 63) / 64 * 64;
     s.data = std::aligned_alloc(64, rounded);
-    if (s.data == nullptr) throw std::bad_alloc();
+    if (s.data == nullptr)
+      throw MemoryLimitError(detail::concat("out of memory: the system refused ", describe_bytes(static_cast<double>(rounded)),
+                                            " of convolution scratch"));
     s.bytes = rounded;
   }
   return s.data;

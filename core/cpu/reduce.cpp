@@ -1,5 +1,7 @@
 // Reductions along one dimension, viewed as [outer, extent, inner]. Sums accumulate in
 // double whatever the dtype, in a fixed order: results are deterministic and accurate.
+#include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "core/cpu/parallel.h"
@@ -36,6 +38,22 @@ void sum_dim(const Tensor& x, int64_t outer, int64_t extent, int64_t inner, cons
         for (int64_t i = 0; i < inner; ++i) po[o * inner + i] = static_cast<scalar_t>(accumulator[i]);
       }
     }
+  });
+}
+
+// An element is NaN or infinite exactly when its exponent bits are all ones; testing the bits
+// (not std::isfinite, which GCC does not vectorise) makes this one streaming AVX-512 pass.
+void count_non_finite(const Tensor& x, const Tensor& count) {
+  dispatch_float(x.dtype(), "count_non_finite", [&](auto zero) {
+    using scalar_t = decltype(zero);
+    using bits_t = std::conditional_t<sizeof(scalar_t) == 4, uint32_t, uint64_t>;
+    constexpr bits_t exponent = static_cast<bits_t>(sizeof(scalar_t) == 4 ? 0x7f800000ull : 0x7ff0000000000000ull);
+    const scalar_t* px = x.data<scalar_t>();
+    const int64_t n = x.numel();
+    int64_t bad = 0;
+#pragma omp parallel for reduction(+ : bad) if (n > kParallelGrain) schedule(static)
+    for (int64_t i = 0; i < n; ++i) bad += (__builtin_bit_cast(bits_t, px[i]) & exponent) == exponent;
+    count.data<int64_t>()[0] += bad;
   });
 }
 

@@ -44,6 +44,19 @@ __global__ void sum_rows_block_kernel(const T* x, T* out, int64_t rows, int64_t 
 // inner > 1: a block of 32 x 8 threads owns 32 neighbouring columns of one outer index
 // (coalesced reads along inner); its 8 rows of threads split the extent, then thread row 0
 // adds the 8 partial sums in order.
+// Each thread counts its grid-stride share, each warp adds its lanes' counts, and lane 0
+// adds the warp's total to the one counter: integer atomics, so the count is the same
+// whatever order they land in.
+template <typename T>
+__global__ void count_non_finite_kernel(const T* x, int64_t n, unsigned long long* count) {
+  unsigned long long mine = 0;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    mine += isfinite(x[i]) ? 0 : 1;
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) mine += __shfl_down_sync(kFullMask, mine, offset);
+  if (threadIdx.x % kWarp == 0 && mine != 0) atomicAdd(count, mine);
+}
+
 constexpr int kColumnsPerBlock = 32, kRowsPerBlock = 8;
 
 template <typename T>
@@ -158,6 +171,18 @@ void sum_dim(const Tensor& x, int64_t outer, int64_t extent, int64_t inner, cons
                     static_cast<unsigned>(std::min<int64_t>(outer, 65535)));
     sum_columns_kernel<scalar_t><<<grid, block, 0, s>>>(px, po, outer, extent, inner);
     SLAB_CUDA_CHECK_LAUNCH("sum_columns_kernel");
+  });
+}
+
+void count_non_finite(const Tensor& x, const Tensor& count) {
+  const int device = x.device().index;
+  const int64_t n = x.numel();
+  if (n == 0) return;
+  dispatch_float(x.dtype(), "count_non_finite", [&](auto zero) {
+    using scalar_t = decltype(zero);
+    count_non_finite_kernel<scalar_t><<<detail::grid_for(n, device), detail::kThreads, 0, detail::stream(device)>>>(
+        x.data<scalar_t>(), n, reinterpret_cast<unsigned long long*>(count.data<int64_t>()));
+    SLAB_CUDA_CHECK_LAUNCH("count_non_finite_kernel");
   });
 }
 

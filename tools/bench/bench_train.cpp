@@ -20,6 +20,7 @@
 #include "tools/bench/bench_main.h"
 #include "tools/bench/device_wait.h"
 #include "tools/bench/median.h"
+#include "tools/trainer/finite_state.h"
 
 namespace slab::tools {
 
@@ -37,6 +38,7 @@ struct TrainBenchmarkOptions {
   int64_t classes = 10;
   int threads = 0;
   uint64_t seed = 0;
+  bool check_finite = false;  // the trainer's per-step state check in every step, and its cost alone
 };
 
 // Input shape by model: the datasets each one is built for.
@@ -93,6 +95,8 @@ int run(const TrainBenchmarkOptions& o) {
     loss.backward();
     optimizer.step();
     add_(loss_sum, loss.detach());
+    if (o.check_finite)  // kept observable the way the loss is: added on the device, read at the end
+      add_(loss_sum, count_non_finite(state_after_step(*model, optimizer), device).to(DType::f32).reshape({}));
   };
   for (int64_t s = 0; s < o.warmup_steps; ++s) step();
   wait_for_device(device);  // the warm-up's kernels (and cuDNN's plan timing) end outside the clock
@@ -113,6 +117,24 @@ int run(const TrainBenchmarkOptions& o) {
   std::printf("median: %.1f imgs/s (min %.1f, max %.1f) [mean loss %.4f]\n", rate,
               *std::min_element(rates.begin(), rates.end()), *std::max_element(rates.begin(), rates.end()),
               mean_loss);
+  if (o.check_finite) {
+    // The check alone, repeated on the state the last step left: its share of a step is
+    // too small to see in the images/s of two noisy runs.
+    const int repeats = 50;
+    std::vector<double> check_ms;
+    for (int pass = 0; pass < o.passes; ++pass) {
+      const auto start = std::chrono::steady_clock::now();
+      double total = 0;  // read each time, as the trainer on the CPU reads every step
+      for (int r = 0; r < repeats; ++r) total += count_non_finite(state_after_step(*model, optimizer), device).item();
+      SLAB_CHECK(total == 0, "the benchmark's state holds ", total / repeats, " non-finite elements");
+      check_ms.push_back(1000 * std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() /
+                         repeats);
+    }
+    const double step_ms = 1000 * static_cast<double>(o.batch_size) / rate;
+    std::printf("finite check: %.3f ms per step over %zu tensors = %.3f%% of the median step (%.1f ms)\n",
+                median(check_ms), state_after_step(*model, optimizer).size(), 100 * median(check_ms) / step_ms,
+                step_ms);
+  }
   std::printf("peak_rss_mib=%.1f\n", peak_rss_mib());
   std::printf("model=%s batch=%lld threads=%d device=%s precision=%s imgs_per_s=%.1f\n", o.model.c_str(),
               static_cast<long long>(o.batch_size), omp_get_max_threads(), device.str().c_str(),
@@ -139,6 +161,9 @@ int run_train_benchmark(int argc, char** argv) {
   app.add_option("--classes", o.classes, "output classes")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--threads", o.threads, "CPU threads (0: OpenMP's default)")->check(CLI::NonNegativeNumber);
   app.add_option("--seed", o.seed, "seed of the weights and the random batch");
+  app.add_flag("--check-finite", o.check_finite,
+               "count the NaN and infinite weights, gradients and buffers after every step, as the trainers do, and "
+               "time that check alone");
   app.footer("Models (--model):\n" + model_help());
   return parse_and_run_bench(app, argc, argv, [&] { return run(o); });
 }

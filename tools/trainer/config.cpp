@@ -1,8 +1,10 @@
 #include "tools/trainer/config.h"
 
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <sstream>
 
+#include "core/allocator.h"
 #include "core/device.h"
 #include "models/factory.h"
 #include "tools/trainer/errors.h"
@@ -12,6 +14,10 @@ namespace slab::tools {
 namespace {
 
 constexpr int kMaxThreads = 256;
+// The largest ImageNet crop: a batch of 64 RGB float crops of 4096 x 4096 is 12 GiB, beyond
+// which nothing trains on one machine; the memory limit refuses what this allows but the
+// machine cannot hold.
+constexpr int64_t kMaxImageSize = 4096;
 const std::vector<std::string> kSchedules = {"constant", "step", "cosine", "cyclical"};
 const std::vector<std::string> kProgressModes = {"auto", "bar", "lines", "none"};
 
@@ -45,6 +51,9 @@ void add_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--threads", c.threads, "CPU threads, 0 to 256 (0: OpenMP's default)");
   app.add_flag("--allow-thread-change", c.allow_thread_change,
                "with --resume: accept a thread count other than the checkpoint's (the results then differ in the last bits)");
+  app.add_option("--max-memory", c.max_memory,
+                 "most memory the run's tensors may hold, e.g. 6G or 512M (default: MemAvailable at start); a "
+                 "model or batch that needs more is refused naming its size");
   app.add_option("--workers", c.workers, "data-loader threads (0: batches are built on the training thread)")
       ->capture_default_str();
   app.add_option("--output", c.output, "run folder (default: runs/<dataset>-<model>-<optimizer>-<date-time>)");
@@ -152,7 +161,9 @@ void validate_train_config(const TrainConfig& c) {
   SLAB_USAGE_CHECK(c.lr_step_epochs >= 0, "--lr-step-epochs: expected an integer >= 0, got ", c.lr_step_epochs);
   SLAB_USAGE_CHECK(c.lr_gamma > 0 && c.lr_gamma <= 1, "--lr-gamma: expected a value in (0, 1], got ", c.lr_gamma);
   if (c.dataset == "imagenet")
-    SLAB_USAGE_CHECK(c.image_size >= 8, "--image-size: expected an integer >= 8, got ", c.image_size);
+    SLAB_USAGE_CHECK(c.image_size >= 8 && c.image_size <= kMaxImageSize, "--image-size: expected an integer in [8, ",
+                     kMaxImageSize, "], got ", c.image_size);
+  if (!c.max_memory.empty()) (void)parse_byte_size(c.max_memory);
   if (is_sampler(c.optimizer.name)) {
     SLAB_USAGE_CHECK(c.optimizer.cycles <= c.epochs, "--cycles: ", c.optimizer.cycles, " cycles do not fit in ",
                      c.epochs, " epochs (at most one cycle per epoch)");
@@ -166,6 +177,42 @@ void validate_train_config(const TrainConfig& c) {
     throw UsageError(what.rfind("--device", 0) == 0 ? what : "--device: " + what);
   }
   validate_optimizer_settings(c.optimizer);
+}
+
+uint64_t parse_byte_size(const std::string& text) {
+  size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  std::string unit = text.substr(used);
+  for (const char* suffix : {"iB", "B"})
+    if (unit.size() > std::char_traits<char>::length(suffix) && unit.ends_with(suffix))
+      unit.resize(unit.size() - std::char_traits<char>::length(suffix));
+  double scale = 0;
+  if (unit.empty()) scale = 1;
+  else if (unit == "K" || unit == "k") scale = 1024.0;
+  else if (unit == "M" || unit == "m") scale = 1024.0 * 1024;
+  else if (unit == "G" || unit == "g") scale = 1024.0 * 1024 * 1024;
+  else if (unit == "T" || unit == "t") scale = 1024.0 * 1024 * 1024 * 1024;
+  const double bytes = value * scale;
+  SLAB_USAGE_CHECK(used > 0 && scale > 0 && std::isfinite(bytes) && bytes >= 1 && bytes < 0x1p63, "--max-memory: expected a size such as 6G, 512M or 1000000 (bytes), got '",
+                   text, "'");
+  return static_cast<uint64_t>(bytes);
+}
+
+std::string apply_memory_limit(const TrainConfig& config) {
+  if (!config.max_memory.empty()) {
+    const uint64_t bytes = parse_byte_size(config.max_memory);
+    set_host_memory_limit(bytes, "--max-memory " + config.max_memory);
+    return "limit " + describe_bytes(static_cast<double>(bytes)) + " (--max-memory)";
+  }
+  const size_t available = available_host_memory();
+  set_host_memory_limit(available, "the memory available at start, MemAvailable; --max-memory sets another");
+  return available > 0 ? "limit " + describe_bytes(static_cast<double>(available)) + " (MemAvailable at start)"
+                       : std::string("no limit (MemAvailable unknown)");
 }
 
 nlohmann::json config_to_json(const TrainConfig& c) {

@@ -52,6 +52,7 @@ struct TrainConfig {
   std::string output;           // the run folder; "" picks runs/<dataset>-<model>-<optimizer>-<time>
   std::string resume;           // a checkpoint file or a run folder
   bool allow_thread_change = false;  // --resume with another thread count than the checkpoint's
+  std::string max_memory;  // --max-memory: "" = MemAvailable at start; see parse_byte_size
   int64_t max_steps = 0;        // > 0: stop after this many steps of this invocation (checkpoint, exit)
   int64_t checkpoint_every = 0; // > 0: also write latest every this many steps
   std::string progress = "auto";  // auto (bar on a terminal), bar, lines, none
@@ -84,6 +85,14 @@ void validate_train_config(const TrainConfig& config);
 // The default schedule of an optimizer: cyclical for the samplers, constant for
 // vb-adaptive, cosine otherwise.
 std::string default_schedule(const std::string& optimizer);
+
+// "6G", "512M", "1.5T", "1000000": bytes (binary units K, M, G, T, with or without a trailing
+// "iB"/"B"); throws UsageError naming --max-memory for anything else or for 0.
+uint64_t parse_byte_size(const std::string& text);
+
+// The memory limit of the run's tensors (core/allocator.h): --max-memory when given, else
+// MemAvailable at start, else none. Returns a line for the log ("memory:   limit ...").
+std::string apply_memory_limit(const TrainConfig& config);
 
 nlohmann::json config_to_json(const TrainConfig& config);
 // The configuration as the programs print it (several lines).

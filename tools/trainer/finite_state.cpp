@@ -32,24 +32,57 @@ std::string describe_non_finite(const std::string& name, const Tensor& tensor) {
 
 }  // namespace
 
+std::vector<Tensor> state_after_step(const Module& model, const Optimizer& optimizer) {
+  std::vector<Tensor> tensors;
+  auto add = [&](const Tensor& t) {
+    if (t.defined() && (t.dtype() == DType::f32 || t.dtype() == DType::f64)) tensors.push_back(t);
+  };
+  for (const auto& [name, tensor] : model.state_dict()) add(tensor);
+  for (const NamedParameter& p : optimizer.parameters()) add(p.tensor.grad());
+  return tensors;
+}
+
 std::string first_non_finite_state(const Module& model, const Optimizer& optimizer) {
   for (const auto& [name, tensor] : model.state_dict())
     if (std::string bad = describe_non_finite("model." + name, tensor); !bad.empty()) return bad;
+  for (const NamedParameter& p : optimizer.parameters())
+    if (const Tensor g = p.tensor.grad(); g.defined())
+      if (std::string bad = describe_non_finite("gradient of " + p.name, g); !bad.empty()) return bad;
   for (const auto& [name, tensor] : optimizer.state_tensors())
     if (std::string bad = describe_non_finite("optimizer." + name, tensor); !bad.empty()) return bad;
   return "";
 }
 
+namespace {
+
+[[noreturn]] void fail_diverged(const std::string& what, const std::string& latest_checkpoint,
+                                const std::string& run_folder) {
+  const bool kept = std::filesystem::exists(latest_checkpoint);
+  SLAB_FAIL(what, ", and nothing was written from this state. ",
+            kept ? "The last good state is in " + latest_checkpoint + " (not overwritten): continue with --resume " +
+                       run_folder + " and a lower --lr."
+                 : std::string("No checkpoint was written: start again with a lower --lr."));
+}
+
+}  // namespace
+
 void check_state_finite(const Module& model, const Optimizer& optimizer, const Position& position,
                         const std::string& latest_checkpoint, const std::string& run_folder) {
   const std::string bad = first_non_finite_state(model, optimizer);
   if (bad.empty()) return;
-  const bool kept = std::filesystem::exists(latest_checkpoint);
-  SLAB_FAIL("the training state is not finite after step ", position.step, " (epoch ", position.epoch + 1, ", lr ",
-            optimizer.learning_rate(), "): ", bad, ": training diverged, and nothing was written from this state. ",
-            kept ? "The last good state is in " + latest_checkpoint + " (not overwritten): continue with --resume " +
-                       run_folder + " and a lower --lr."
-                 : std::string("No checkpoint was written: start again with a lower --lr."));
+  fail_diverged(detail::concat("the training state is not finite after step ", position.step, " (epoch ",
+                               position.epoch + 1, ", lr ", optimizer.learning_rate(), "): ", bad,
+                               ": training diverged"),
+                latest_checkpoint, run_folder);
+}
+
+void fail_non_finite_state(const Module& model, const Optimizer& optimizer, const std::string& when,
+                           int64_t non_finite, const std::string& latest_checkpoint, const std::string& run_folder) {
+  const std::string first = first_non_finite_state(model, optimizer);
+  fail_diverged(detail::concat("training diverged ", when, ": after the step ", non_finite,
+                               " elements of the weights, gradients and buffers are NaN or infinite",
+                               first.empty() ? std::string() : " (the first now: " + first + ")"),
+                latest_checkpoint, run_folder);
 }
 
 }  // namespace slab::tools

@@ -26,14 +26,24 @@ void PendingStepStats::add(const Tensor& loss, const Tensor& predicted, const Te
   pending_.push_back(std::move(p));
 }
 
+void PendingStepStats::add_state_check(const Tensor& non_finite) {
+  SLAB_CHECK(!pending_.empty(), "PendingStepStats: a state check without a recorded step");
+  SLAB_CHECK(non_finite.dtype() == DType::i64 && non_finite.numel() == 1 &&
+                 non_finite.device() == pending_.back().loss.device(),
+             "PendingStepStats: a state check of dtype ", non_finite.dtype(), " and shape ", non_finite.shape(),
+             " on ", non_finite.device(), ", expected int64 [1] on the step's device");
+  pending_.back().non_finite = non_finite;
+}
+
 std::vector<PendingStepStats::Step> PendingStepStats::read() {
   std::vector<Step> steps;
   if (pending_.empty()) return steps;
   NoGradGuard no_grad;
-  std::vector<Tensor> losses, predictions;
+  std::vector<Tensor> losses, predictions, checks;
   for (const Pending& p : pending_) {
     losses.push_back(p.loss);
     predictions.push_back(p.predicted);
+    if (p.non_finite.defined()) checks.push_back(p.non_finite);
   }
   // Gathered on the device first, so the host waits once for all the steps; on the CPU a
   // single step is read in place.
@@ -43,6 +53,9 @@ std::vector<PendingStepStats::Step> PendingStepStats::read() {
   const Tensor predicted_host = predicted_values.device().is_cpu() ? predicted_values
                                                                    : predicted_values.to(Device::cpu());
   const int64_t* predicted = predicted_host.data<int64_t>();
+  const std::vector<double> checks_host =
+      checks.empty() ? std::vector<double>() : (checks.size() == 1 ? checks.front() : cat(checks, 0)).to_vector();
+  size_t check = 0;
   int64_t offset = 0;
   for (size_t i = 0; i < pending_.size(); ++i) {
     Step s;
@@ -51,6 +64,7 @@ std::vector<PendingStepStats::Step> PendingStepStats::read() {
     s.examples = static_cast<int64_t>(pending_[i].labels.size());
     for (int64_t j = 0; j < s.examples; ++j) s.correct += predicted[offset + j] == pending_[i].labels[static_cast<size_t>(j)];
     offset += s.examples;
+    if (pending_[i].non_finite.defined()) s.non_finite_state = static_cast<int64_t>(checks_host[check++]);
     steps.push_back(s);
   }
   pending_.clear();

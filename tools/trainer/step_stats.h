@@ -32,11 +32,15 @@ class PendingStepStats {
     double loss = 0;      // the batch-mean loss (may be NaN or infinite: the caller checks)
     int64_t correct = 0;  // predictions equal to the label
     int64_t examples = 0;
+    int64_t non_finite_state = 0;  // NaN or infinite elements of the state after the step
   };
 
   // Records one step: `loss` a one-element tensor and `predicted` int64 [n], both on the
   // step's device (nothing is copied now); `labels` int64 [n] on the host.
   void add(const Tensor& loss, const Tensor& predicted, const Tensor& labels, const Where& where);
+  // Attaches to the last recorded step the count of non-finite elements of the state it
+  // left (count_non_finite, int64 [1] on the step's device), read with its loss.
+  void add_state_check(const Tensor& non_finite);
   int64_t size() const { return static_cast<int64_t>(pending_.size()); }
   // Copies the recorded losses and predictions to the host (one wait for the device),
   // returns the steps in order and forgets them.
@@ -48,6 +52,7 @@ class PendingStepStats {
     Tensor predicted;  // [n] int64
     std::vector<int64_t> labels;
     Where where;
+    Tensor non_finite;  // [1] int64, or undefined: not checked
   };
   std::vector<Pending> pending_;
 };

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "core/allocator.h"
 #include "core/autograd.h"
 #include "core/backend.h"
 #include "core/fault_injection.h"
@@ -26,6 +27,18 @@ namespace slab::tools {
 // ---- the loop ----------------------------------------------------------------------------
 
 TrainResult Trainer::run() {
+  try {
+    return run_epochs();
+  } catch (const MemoryLimitError& e) {  // a batch's activations, not the model: that was checked
+    progress_->clear();
+    SLAB_FAIL("training step ", position_.step + 1, " with --batch-size ", config_.batch_size, " (evaluation: ",
+              config_.evaluation_batch_size(), "): ", e.what(),
+              "; lower --batch-size or --eval-batch-size, or raise --max-memory. ",
+              holds_checkpoint(run_->path()) ? "The last checkpoint is kept." : "No checkpoint was written.");
+  }
+}
+
+TrainResult Trainer::run_epochs() {
   loop_start_ = Clock::now();
   while (position_.epoch < config_.epochs) {
     const int64_t epoch = position_.epoch;
@@ -42,6 +55,7 @@ TrainResult Trainer::run() {
       record_step(loss, logits, batch);
       loss.backward();
       optimizer_->step();
+      pending_.add_state_check(count_non_finite(state_after_step(*model_, *optimizer_), device_));
       if (after_step(batch)) return stop();
     }
     end_epoch(epoch);
@@ -57,6 +71,7 @@ Trainer::Trainer(const TrainConfig& config, const TrainingData* data, std::FILE*
   device_ = checked_device(config.device);
   set_matmul_precision(parse_precision(config.precision));
   print_header();
+  std::fprintf(log_, "memory:    %s\n", apply_memory_limit(config).c_str());
   load_data_and_model(data);
   build_optimizer();
   train_loader_.emplace(data_->train, data_->train_pipeline, training_loader_options(config));
@@ -158,7 +173,6 @@ void Trainer::record_step(const Tensor& loss, const Tensor& logits, const data::
     pending_.add(loss, argmax(logits.detach(), 1), batch.labels,
                  {position_.epoch, batch.index, position_.step, optimizer_->learning_rate()});
   }
-  if (read_every_ == 1) read_step_stats();  // before backward: a non-finite loss stops here
 }
 
 bool Trainer::after_step(const data::Batch& batch) {
@@ -180,20 +194,23 @@ bool Trainer::after_step(const data::Batch& batch) {
   return stop;
 }
 
-// The steps recorded since the last read: the finite-loss check, then the epoch's sums in
-// the order the steps ran.
+// The steps recorded since the last read, in the order they ran: each step's loss and the
+// state it left must be finite (on the CPU every step is read; on a GPU the first bad step
+// is still the one named), then the epoch's sums.
 void Trainer::read_step_stats() {
   for (const PendingStepStats::Step& s : pending_.read()) {
-    if (!std::isfinite(s.loss)) {
+    const bool loss_bad = !std::isfinite(s.loss);
+    if (loss_bad || s.non_finite_state > 0) {
       progress_->clear();
       const std::string latest = run_->checkpoint("latest");
-      const std::string found = read_every_ > 1 ? detail::concat(" (losses are read back every ", read_every_,
+      const std::string found = read_every_ > 1 ? detail::concat(" (statistics are read back every ", read_every_,
                                                                  " steps: found at the read after step ",
                                                                  position_.step, ")")
                                                 : std::string();
-      SLAB_FAIL("the training loss is ", s.loss, " at epoch ", s.where.epoch + 1, ", batch ", s.where.batch + 1, " of ",
-                batches_, " (step ", s.where.step + 1, ", lr ", s.where.lr, ")", found,
-                ": training diverged; lower --lr. ",
+      const std::string where = detail::concat("at epoch ", s.where.epoch + 1, ", batch ", s.where.batch + 1, " of ",
+                                               batches_, " (step ", s.where.step + 1, ", lr ", s.where.lr, ")", found);
+      if (!loss_bad) fail_non_finite_state(*model_, *optimizer_, where, s.non_finite_state, latest, run_->path());
+      SLAB_FAIL("training diverged ", where, ": the training loss is ", s.loss, "; lower --lr. ",
                 std::filesystem::exists(latest) ? "The last good state is in " + latest + " (not overwritten)."
                                                 : std::string("No checkpoint was written."));
     }

@@ -68,10 +68,13 @@ class Trainer {
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
 
+  // Trains to the end, or to --max-steps or a signal. A tensor that does not fit the memory
+  // limit (core/allocator.h) is reported naming the batch sizes.
   TrainResult run();
 
  private:
   using Clock = std::chrono::steady_clock;
+  TrainResult run_epochs();
 
   void print_header() const;
   void load_data_and_model(const TrainingData* given);
