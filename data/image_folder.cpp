@@ -1,10 +1,9 @@
 #include "data/image_folder.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <exception>
 #include <filesystem>
 #include <iterator>
 #include <memory>
@@ -86,27 +85,27 @@ void ImageFolderDataset::check_headers() const {
   const int64_t count = size();
   std::atomic<int64_t> first_bad{count};
   std::mutex mutex;
-  std::string message;
+  std::exception_ptr error;  // the first bad file's
 #pragma omp parallel for schedule(dynamic, 64)
   for (int64_t i = 0; i < count; ++i) {
     if (i > first_bad.load(std::memory_order_relaxed)) continue;
     try {
       check_image_header(paths_[static_cast<size_t>(i)]);
-    } catch (const std::exception& e) {
+    } catch (...) {  // an exception must not leave an OpenMP region
       const std::lock_guard<std::mutex> lock(mutex);
       if (i < first_bad.load()) {
         first_bad.store(i);
-        message = e.what();
+        error = std::current_exception();
       }
     }
   }
-  SLAB_CHECK(first_bad.load() == count, message);
+  if (error) std::rethrow_exception(error);
 }
 
 std::shared_ptr<const ImageFolderDataset> class_preserving_subset(std::shared_ptr<const ImageFolderDataset> dataset,
                                                                   int64_t count) {
   if (count <= 0 || count >= dataset->size()) return dataset;
-  // Files of each class: the labels are sorted, so class c is one run of the list.
+  // How many files each class has, and how many the rotation takes from each.
   const size_t classes = dataset->class_names().size();
   std::vector<int64_t> available(classes, 0), taken(classes, 0);
   for (int64_t i = 0; i < dataset->size(); ++i) ++available[static_cast<size_t>(dataset->label(i))];

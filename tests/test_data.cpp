@@ -28,6 +28,7 @@
 #include "data/loader.h"
 #include "data/sampling.h"
 #include "data/transforms.h"
+#include "tests/jpeg_writer.h"
 #include "tests/skip.h"
 #include "tools/trainer/training_data.h"
 
@@ -520,6 +521,38 @@ TEST_CASE("image folder: JPEG through libjpeg, chosen by content, with the heade
   write_file(root / "a/bogus-huffman.jpg", bogus);
   CHECK_THROWS_WITH_AS(decode_image_file(root / "a/bogus-huffman.jpg", image),
                        contains("cannot decode '" + root / "a/bogus-huffman.jpg" + "': Bogus Huffman table"), Error);
+}
+
+TEST_CASE("image folder: progressive and CMYK JPEG") {
+#ifdef SLAB_WITH_JPEG
+  TempFolder root;
+  const std::vector<uint8_t> rgb = interleaved_rgb(3, 16, 24);
+  write_file(root / "progressive.jpg", [&] {
+    const std::string bytes = slab::testing::libjpeg_file(rgb, 24, 16, 3, true);
+    return std::vector<uint8_t>(bytes.begin(), bytes.end());
+  }());
+  ImageU8 image;
+  decode_image_file(root / "progressive.jpg", image);
+  REQUIRE(image.view().shape() == ImageShape{3, 16, 24});
+  CHECK(std::abs(static_cast<int>(image.view().row(1, 5)[7]) - rgb[(5 * 24 + 7) * 3 + 1]) <= 8);
+
+  // CMYK as Adobe files store it (inverted): R = C * K / 255.
+  std::vector<uint8_t> cmyk;
+  for (int i = 0; i < 8 * 8; ++i) cmyk.insert(cmyk.end(), {200, 128, 40, 180});
+  write_file(root / "cmyk.jpg", [&] {
+    const std::string bytes = slab::testing::libjpeg_file(cmyk, 8, 8, 4, false);
+    return std::vector<uint8_t>(bytes.begin(), bytes.end());
+  }());
+  const JpegHeader header = read_jpeg_header(root / "cmyk.jpg");
+  CHECK(header.channels == 4);
+  decode_image_file(root / "cmyk.jpg", image);
+  REQUIRE(image.view().shape() == ImageShape{3, 8, 8});
+  CHECK(std::abs(image.view().row(0, 4)[4] - 200 * 180 / 255) <= 3);
+  CHECK(std::abs(image.view().row(1, 4)[4] - 128 * 180 / 255) <= 3);
+  CHECK(std::abs(image.view().row(2, 4)[4] - 40 * 180 / 255) <= 3);
+#else
+  slab::testing::skip("this build has no JPEG decoder (libjpeg62-turbo-dev absent at configure time)");
+#endif
 }
 
 TEST_CASE("image folder: check_headers reports the first bad file in order, whatever the thread count") {
