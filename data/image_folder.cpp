@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cstdio>
 #include <exception>
 #include <filesystem>
 #include <iterator>
@@ -171,6 +172,12 @@ ImageView ImageFolderDataset::image(int64_t index, ImageU8& scratch) const {
 
 namespace {
 
+bool is_netpbm(const std::string& path) {
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), std::fclose);
+  char magic[2] = {};
+  return file && std::fread(magic, 1, 2, file.get()) == 2 && magic[0] == 'P' && (magic[1] == '5' || magic[1] == '6');
+}
+
 void check_image_size(const std::string& path, int width, int height, int channels) {
   SLAB_CHECK(width >= 1 && height >= 1 && width <= kMaxImageSide && height <= kMaxImageSide, "image folder: '",
              path, "' is ", width, "x", height, " pixels; each side must be 1 to ", kMaxImageSide);
@@ -192,6 +199,10 @@ void check_image_header(const std::string& path) {
   SLAB_CHECK(stbi_info(path.c_str(), &width, &height, &channels) == 1, "image folder: cannot decode '", path,
              "': ", stbi_failure_reason());
   check_image_size(path, width, height, channels);
+  // Netpbm stores 16-bit samples big-endian; this stb_image reads them in the machine's byte
+  // order, so their pixels would be wrong (16-bit PNG is read correctly).
+  SLAB_CHECK(!(is_netpbm(path) && stbi_is_16_bit(path.c_str())), "image folder: cannot decode '", path,
+             "': a 16-bit PGM/PPM file (maximum value above 255), which slab does not read; convert it to 8 bits");
 }
 
 void decode_image_file(const std::string& path, ImageU8& out) {
@@ -200,16 +211,24 @@ void decode_image_file(const std::string& path, ImageU8& out) {
     return;
   }
   check_image_header(path);
-  int width = 0, height = 0, channels_in_file = 0;
-  std::unique_ptr<stbi_uc, void (*)(void*)> pixels(stbi_load(path.c_str(), &width, &height, &channels_in_file, 3),
+  // The file's own channels (req_comp 0), converted to RGB here: stb_image's own conversion
+  // (stbi__convert_format) treats 16-bit PNM samples as bytes and reads past its buffer
+  // (found by fuzz/fuzz_image: fuzz/corpus/image/pgm-16-bit-grey.pgm; such files are also
+  // refused by the header check). Grey is copied to the three planes and alpha dropped, as
+  // stb_image and Pillow's convert("RGB") do.
+  int width = 0, height = 0, channels = 0;
+  std::unique_ptr<stbi_uc, void (*)(void*)> pixels(stbi_load(path.c_str(), &width, &height, &channels, 0),
                                                    stbi_image_free);
   SLAB_CHECK(pixels != nullptr, "image folder: cannot decode '", path, "': ", stbi_failure_reason());
+  check_image_size(path, width, height, channels);
   // stb_image gives interleaved HWC; slab keeps planar CHW.
   out.reshape(3, height, width);
   const stbi_uc* source = pixels.get();
   const size_t plane = static_cast<size_t>(height) * static_cast<size_t>(width);
+  const size_t stride = static_cast<size_t>(channels);
+  const bool colour = channels >= 3;  // RGB, RGBA; else grey, grey+alpha
   for (size_t i = 0; i < plane; ++i)
-    for (size_t c = 0; c < 3; ++c) out.pixels[c * plane + i] = source[3 * i + c];
+    for (size_t c = 0; c < 3; ++c) out.pixels[c * plane + i] = source[stride * i + (colour ? c : 0)];
 }
 
 }  // namespace slab::data

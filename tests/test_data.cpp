@@ -477,7 +477,7 @@ std::vector<uint8_t> with_claimed_size(std::vector<uint8_t> jpeg, int height, in
 
 bool have_jpeg_decoder() {
   if (jpeg_decoder_built()) return true;
-  slab::testing::skip("this build has no JPEG decoder (libjpeg62-turbo-dev absent at configure time)");
+  slab::testing::skip("this build has no JPEG decoder (SLAB_JPEG=OFF, or libjpeg62-turbo-dev absent at configure time)");
   return false;
 }
 
@@ -551,8 +551,36 @@ TEST_CASE("image folder: progressive and CMYK JPEG") {
   CHECK(std::abs(image.view().row(1, 4)[4] - 128 * 180 / 255) <= 3);
   CHECK(std::abs(image.view().row(2, 4)[4] - 40 * 180 / 255) <= 3);
 #else
-  slab::testing::skip("this build has no JPEG decoder (libjpeg62-turbo-dev absent at configure time)");
+  slab::testing::skip("this build has no JPEG decoder (SLAB_JPEG=OFF, or libjpeg62-turbo-dev absent at configure time)");
 #endif
+}
+
+TEST_CASE("image folder: PNG, BMP and PNM in every channel layout become RGB") {
+  TempFolder root;
+  ImageU8 image;
+  // 16-bit PGM is refused: stb_image reads its big-endian samples in the wrong byte order,
+  // and its grey-to-RGB conversion read past its buffer on them
+  // (fuzz/corpus/image/pgm-16-bit-grey.pgm).
+  std::vector<uint8_t> pgm16 = {'P', '5', '\n', '3', ' ', '2', '\n', '6', '5', '5', '3', '5', '\n'};
+  for (int i = 0; i < 6; ++i) pgm16.insert(pgm16.end(), {static_cast<uint8_t>(40 * i), 0x77});
+  write_file(root / "grey16.pgm", pgm16);
+  CHECK_THROWS_WITH_AS(decode_image_file(root / "grey16.pgm", image), contains("a 16-bit PGM/PPM file"), Error);
+  std::vector<uint8_t> pgm8 = {'P', '5', '\n', '3', ' ', '2', '\n', '2', '5', '5', '\n', 0, 40, 80, 120, 160, 200};
+  write_file(root / "grey8.pgm", pgm8);
+  decode_image_file(root / "grey8.pgm", image);
+  REQUIRE(image.view().shape() == ImageShape{3, 2, 3});
+  for (int c = 0; c < 3; ++c) CHECK(image.view().row(c, 1)[2] == 200);
+  // Grey + alpha and RGBA PNG: the alpha is dropped.
+  const std::vector<uint8_t> grey_alpha = {10, 255, 20, 0, 30, 128, 40, 7};
+  REQUIRE(stbi_write_png((root / "ga.png").c_str(), 2, 2, 2, grey_alpha.data(), 4) != 0);
+  decode_image_file(root / "ga.png", image);
+  for (int c = 0; c < 3; ++c) CHECK(image.view().row(c, 1)[0] == 30);
+  const std::vector<uint8_t> rgba = {1, 2, 3, 4, 5, 6, 7, 8};
+  REQUIRE(stbi_write_png((root / "rgba.png").c_str(), 2, 1, 4, rgba.data(), 8) != 0);
+  decode_image_file(root / "rgba.png", image);
+  CHECK(image.view().row(0, 0)[1] == 5);
+  CHECK(image.view().row(1, 0)[1] == 6);
+  CHECK(image.view().row(2, 0)[1] == 7);
 }
 
 TEST_CASE("image folder: check_headers reports the first bad file in order, whatever the thread count") {
