@@ -12,17 +12,19 @@
 
 #include "core/error.h"
 #include "data/jpeg.h"
+#include "data/netpbm.h"
 
 // The one definition of stb_image in slab, with internal linkage (STB_IMAGE_STATIC) so it
 // cannot clash with another copy (Debian's libstb, a program that embeds its own).
 // stb_image keeps its failure reason in a thread_local, so decoding from several loader
-// threads at once is safe. Its JPEG reader is left out: libjpeg-turbo decodes JPEG
-// (data/jpeg.h), since stb_image's indexes its Huffman tables out of bounds on crafted files
-// (found by fuzz/fuzz_image).
+// threads at once is safe. Its JPEG and Netpbm readers are left out (found unsafe on crafted
+// files by fuzz/fuzz_image): libjpeg-turbo decodes JPEG (data/jpeg.h), slab reads PGM/PPM
+// itself (data/netpbm.h).
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_NO_HDR  // 8-bit formats only
 #define STBI_NO_JPEG
+#define STBI_NO_PNM
 #include <stb/stb_image.h>
 
 namespace slab::data {
@@ -172,12 +174,6 @@ ImageView ImageFolderDataset::image(int64_t index, ImageU8& scratch) const {
 
 namespace {
 
-bool is_netpbm(const std::string& path) {
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), std::fclose);
-  char magic[2] = {};
-  return file && std::fread(magic, 1, 2, file.get()) == 2 && magic[0] == 'P' && (magic[1] == '5' || magic[1] == '6');
-}
-
 void check_image_size(const std::string& path, int width, int height, int channels) {
   SLAB_CHECK(width >= 1 && height >= 1 && width <= kMaxImageSide && height <= kMaxImageSide, "image folder: '",
              path, "' is ", width, "x", height, " pixels; each side must be 1 to ", kMaxImageSide);
@@ -195,14 +191,15 @@ void check_image_header(const std::string& path) {
     check_image_size(path, header.width, header.height, header.channels);
     return;
   }
+  if (has_netpbm_signature(path)) {
+    const NetpbmHeader header = read_netpbm_header(path);
+    check_image_size(path, header.width, header.height, header.channels);
+    return;
+  }
   int width = 0, height = 0, channels = 0;
   SLAB_CHECK(stbi_info(path.c_str(), &width, &height, &channels) == 1, "image folder: cannot decode '", path,
              "': ", stbi_failure_reason());
   check_image_size(path, width, height, channels);
-  // Netpbm stores 16-bit samples big-endian; this stb_image reads them in the machine's byte
-  // order, so their pixels would be wrong (16-bit PNG is read correctly).
-  SLAB_CHECK(!(is_netpbm(path) && stbi_is_16_bit(path.c_str())), "image folder: cannot decode '", path,
-             "': a 16-bit PGM/PPM file (maximum value above 255), which slab does not read; convert it to 8 bits");
 }
 
 void decode_image_file(const std::string& path, ImageU8& out) {
@@ -210,12 +207,15 @@ void decode_image_file(const std::string& path, ImageU8& out) {
     decode_jpeg(path, [&](const JpegHeader& h) { check_image_size(path, h.width, h.height, h.channels); }, out);
     return;
   }
+  if (has_netpbm_signature(path)) {
+    decode_netpbm(path, [&](const NetpbmHeader& h) { check_image_size(path, h.width, h.height, h.channels); }, out);
+    return;
+  }
   check_image_header(path);
-  // The file's own channels (req_comp 0), converted to RGB here: stb_image's own conversion
-  // (stbi__convert_format) treats 16-bit PNM samples as bytes and reads past its buffer
-  // (found by fuzz/fuzz_image: fuzz/corpus/image/pgm-16-bit-grey.pgm; such files are also
-  // refused by the header check). Grey is copied to the three planes and alpha dropped, as
-  // stb_image and Pillow's convert("RGB") do.
+  // The file's own channels (req_comp 0), converted to RGB here, so stb_image's own
+  // conversion (stbi__convert_format, which read past its buffer on 16-bit PNM samples:
+  // fuzz/corpus/image/pgm-16-bit-grey.pgm) is never used. Grey is copied to the three planes
+  // and alpha dropped, as Pillow's convert("RGB") does.
   int width = 0, height = 0, channels = 0;
   std::unique_ptr<stbi_uc, void (*)(void*)> pixels(stbi_load(path.c_str(), &width, &height, &channels, 0),
                                                    stbi_image_free);

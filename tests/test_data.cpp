@@ -555,12 +555,11 @@ TEST_CASE("image folder: progressive and CMYK JPEG") {
 #endif
 }
 
-TEST_CASE("image folder: PNG, BMP and PNM in every channel layout become RGB") {
+TEST_CASE("image folder: PGM/PPM read by slab, PNG channel layouts become RGB") {
   TempFolder root;
   ImageU8 image;
-  // 16-bit PGM is refused: stb_image reads its big-endian samples in the wrong byte order,
-  // and its grey-to-RGB conversion read past its buffer on them
-  // (fuzz/corpus/image/pgm-16-bit-grey.pgm).
+  // 16-bit PGM is refused (stb_image's reader, not used, read past its buffer on them:
+  // fuzz/corpus/image/pgm-16-bit-grey.pgm).
   std::vector<uint8_t> pgm16 = {'P', '5', '\n', '3', ' ', '2', '\n', '6', '5', '5', '3', '5', '\n'};
   for (int i = 0; i < 6; ++i) pgm16.insert(pgm16.end(), {static_cast<uint8_t>(40 * i), 0x77});
   write_file(root / "grey16.pgm", pgm16);
@@ -570,6 +569,26 @@ TEST_CASE("image folder: PNG, BMP and PNM in every channel layout become RGB") {
   decode_image_file(root / "grey8.pgm", image);
   REQUIRE(image.view().shape() == ImageShape{3, 2, 3});
   for (int c = 0; c < 3; ++c) CHECK(image.view().row(c, 1)[2] == 200);
+  // A maximum value below 255 is scaled (round(v * 255 / max)); a comment may sit in the
+  // header; P6 is RGB.
+  const std::vector<uint8_t> ppm = {'P', '6', ' ', '#', ' ', 'x', '\n', '2', ' ', '1', ' ', '1', '5', '\n',
+                                    0, 5, 15, 15, 10, 1};
+  write_file(root / "rgb.ppm", ppm);
+  decode_image_file(root / "rgb.ppm", image);
+  REQUIRE(image.view().shape() == ImageShape{3, 1, 2});
+  CHECK(image.view().row(1, 0)[0] == 85);
+  CHECK(image.view().row(0, 0)[1] == 255);
+  CHECK(image.view().row(2, 0)[1] == 17);
+  // A truncated file, a sample above the maximum, a number of 10 digits (stb_image's reader
+  // overflowed an int on long numbers: fuzz/corpus/image/pgm-long-number.pgm).
+  write_file(root / "short.pgm", {'P', '5', ' ', '3', ' ', '2', ' ', '2', '5', '5', '\n', 1, 2, 3});
+  CHECK_THROWS_WITH_AS(decode_image_file(root / "short.pgm", image), contains("the file ends before its 6 bytes"), Error);
+  write_file(root / "above.pgm", {'P', '5', ' ', '1', ' ', '1', ' ', '9', '\n', 10});
+  CHECK_THROWS_WITH_AS(decode_image_file(root / "above.pgm", image), contains("a sample of 10 above the maximum value 9"),
+                       Error);
+  write_file(root / "long.pgm", {'P', '5', ' ', '1', ' ', '1', ' ', '2', '1', '1', '1', '1', '1', '1', '1', '1', '1', '\n', 1});
+  CHECK_THROWS_WITH_AS(check_image_header(root / "long.pgm"), contains("the PGM/PPM maximum value has more than 9 digits"),
+                       Error);
   // Grey + alpha and RGBA PNG: the alpha is dropped.
   const std::vector<uint8_t> grey_alpha = {10, 255, 20, 0, 30, 128, 40, 7};
   REQUIRE(stbi_write_png((root / "ga.png").c_str(), 2, 2, 2, grey_alpha.data(), 4) != 0);
