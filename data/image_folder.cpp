@@ -1,21 +1,30 @@
 #include "data/image_folder.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
+#include <cstdio>
+#include <exception>
 #include <filesystem>
-#include <fstream>
 #include <iterator>
 #include <memory>
+#include <mutex>
 
 #include "core/error.h"
+#include "data/jpeg.h"
+#include "data/netpbm.h"
 
 // The one definition of stb_image in slab, with internal linkage (STB_IMAGE_STATIC) so it
 // cannot clash with another copy (Debian's libstb, a program that embeds its own).
 // stb_image keeps its failure reason in a thread_local, so decoding from several loader
-// threads at once is safe.
+// threads at once is safe. Its JPEG and Netpbm readers are left out (found unsafe on crafted
+// files by fuzz/fuzz_image): libjpeg-turbo decodes JPEG (data/jpeg.h), slab reads PGM/PPM
+// itself (data/netpbm.h).
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_NO_HDR  // 8-bit formats only
+#define STBI_NO_JPEG
+#define STBI_NO_PNM
 #include <stb/stb_image.h>
 
 namespace slab::data {
@@ -65,6 +74,89 @@ ImageFolderDataset::ImageFolderDataset(const std::string& root) : root_(root) {
   }
 }
 
+ImageFolderDataset::ImageFolderDataset(std::string root, std::string subset_note, std::vector<std::string> class_names,
+                                       std::vector<std::string> paths, std::vector<int64_t> labels)
+    : root_(std::move(root)),
+      subset_note_(std::move(subset_note)),
+      class_names_(std::move(class_names)),
+      paths_(std::move(paths)),
+      labels_(std::move(labels)) {}
+
+void ImageFolderDataset::check_headers() const {
+  // Every thread skips the files after the first bad one found so far; each file before it
+  // is still checked, so the file reported is the first bad one in order.
+  const int64_t count = size();
+  std::atomic<int64_t> first_bad{count};
+  std::mutex mutex;
+  std::exception_ptr error;  // the first bad file's
+#pragma omp parallel for schedule(dynamic, 64)
+  for (int64_t i = 0; i < count; ++i) {
+    if (i > first_bad.load(std::memory_order_relaxed)) continue;
+    try {
+      check_image_header(paths_[static_cast<size_t>(i)]);
+    } catch (...) {  // an exception must not leave an OpenMP region
+      const std::lock_guard<std::mutex> lock(mutex);
+      if (i < first_bad.load()) {
+        first_bad.store(i);
+        error = std::current_exception();
+      }
+    }
+  }
+  if (error) std::rethrow_exception(error);
+}
+
+std::shared_ptr<const ImageFolderDataset> class_preserving_subset(std::shared_ptr<const ImageFolderDataset> dataset,
+                                                                  int64_t count) {
+  if (count <= 0 || count >= dataset->size()) return dataset;
+  // How many files each class has, and how many the rotation takes from each.
+  const size_t classes = dataset->class_names().size();
+  std::vector<int64_t> available(classes, 0), taken(classes, 0);
+  for (int64_t i = 0; i < dataset->size(); ++i) ++available[static_cast<size_t>(dataset->label(i))];
+  int64_t chosen = 0;
+  for (int64_t round = 0; chosen < count; ++round)
+    for (size_t c = 0; c < classes && chosen < count; ++c)
+      if (available[c] > round) {
+        ++taken[c];
+        ++chosen;
+      }
+  std::vector<std::string> paths;
+  std::vector<int64_t> labels;
+  paths.reserve(static_cast<size_t>(count));
+  labels.reserve(static_cast<size_t>(count));
+  std::vector<int64_t> seen(classes, 0);
+  for (int64_t i = 0; i < dataset->size(); ++i) {
+    const size_t c = static_cast<size_t>(dataset->label(i));
+    if (seen[c]++ < taken[c]) {
+      paths.push_back(dataset->path(i));
+      labels.push_back(static_cast<int64_t>(c));
+    }
+  }
+  const std::string note = ", " + std::to_string(count) + " of " + std::to_string(dataset->size()) +
+                           " examples (round-robin over the classes)";
+  return std::shared_ptr<const ImageFolderDataset>(
+      new ImageFolderDataset(dataset->root_, note, dataset->class_names(), std::move(paths), std::move(labels)));
+}
+
+void check_same_classes(const ImageFolderDataset& train, const ImageFolderDataset& validation) {
+  const std::vector<std::string>& a = train.class_names();
+  const std::vector<std::string>& b = validation.class_names();
+  if (a == b) return;
+  std::vector<std::string> only_train, only_validation;  // both lists are sorted
+  std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(only_train));
+  std::set_difference(b.begin(), b.end(), a.begin(), a.end(), std::back_inserter(only_validation));
+  auto list = [](const std::vector<std::string>& names) {
+    if (names.empty()) return std::string("none");
+    std::string out;
+    for (size_t i = 0; i < names.size() && i < 20; ++i) out += (i ? ", '" : "'") + names[i] + "'";
+    if (names.size() > 20) out += " and " + std::to_string(names.size() - 20) + " more";
+    return out;
+  };
+  SLAB_FAIL("image folders: the validation folder '", validation.root(), "' has other classes than the training folder '",
+            train.root(), "' (", a.size(), " and ", b.size(), " classes; a class's label is its place in the sorted names, "
+            "so they must match by name): only in training: ", list(only_train), "; only in validation: ",
+            list(only_validation));
+}
+
 int64_t ImageFolderDataset::label(int64_t index) const {
   check_index(index);
   return labels_[static_cast<size_t>(index)];
@@ -82,48 +174,7 @@ ImageView ImageFolderDataset::image(int64_t index, ImageU8& scratch) const {
 
 namespace {
 
-// stb_image's JPEG reader writes past a 257-entry table when a Huffman table (a DHT segment)
-// declares more than 256 codes in all (found by fuzz/fuzz_image); the JPEG standard allows
-// at most 256 (one per byte value), so such a file is refused before stb_image reads it.
-// Walks the marker segments, skipping each scan's entropy-coded data.
-void check_jpeg_huffman_tables(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto at = [&](size_t i) { return static_cast<unsigned char>(bytes[i]); };
-  if (bytes.size() < 2 || at(0) != 0xFF || at(1) != 0xD8) return;  // not a JPEG
-  size_t i = 2;
-  while (i + 4 <= bytes.size() && at(i) == 0xFF) {
-    const unsigned marker = at(i + 1);
-    if (marker == 0xD8 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7) || marker == 0xFF) {
-      i += marker == 0xFF ? 1 : 2;  // no length field (fill bytes, restart markers)
-      continue;
-    }
-    const size_t length = static_cast<size_t>(at(i + 2)) << 8 | at(i + 3);
-    const size_t end = std::min(bytes.size(), i + 2 + length);
-    if (marker == 0xC4)  // DHT: tables of (class/id byte, 16 counts, the symbols)
-      for (size_t t = i + 4; t < end && t + 17 <= bytes.size();) {  // stb_image reads a table whole
-        size_t codes = 0;
-        for (size_t k = 0; k < 16; ++k) codes += at(t + 1 + k);
-        SLAB_CHECK(codes <= 256, "image folder: cannot decode '", path, "': a JPEG Huffman table declares ", codes,
-                   " codes (at most 256)");
-        t += 17 + codes;
-      }
-    if (length < 2) return;  // stb_image refuses it
-    i += 2 + length;
-    if (marker == 0xDA)  // a scan's entropy-coded data: on to the next marker (progressive
-      while (i + 1 < bytes.size() &&  // files define tables between their scans)
-             !(at(i) == 0xFF && at(i + 1) != 0x00 && !(at(i + 1) >= 0xD0 && at(i + 1) <= 0xD7)))
-        ++i;
-  }
-}
-
-}  // namespace
-
-void check_image_header(const std::string& path) {
-  check_jpeg_huffman_tables(path);
-  int width = 0, height = 0, channels = 0;
-  SLAB_CHECK(stbi_info(path.c_str(), &width, &height, &channels) == 1, "image folder: cannot decode '", path,
-             "': ", stbi_failure_reason());
+void check_image_size(const std::string& path, int width, int height, int channels) {
   SLAB_CHECK(width >= 1 && height >= 1 && width <= kMaxImageSide && height <= kMaxImageSide, "image folder: '",
              path, "' is ", width, "x", height, " pixels; each side must be 1 to ", kMaxImageSide);
   SLAB_CHECK(static_cast<int64_t>(width) * height <= kMaxImagePixels, "image folder: '", path, "' is ", width, "x",
@@ -132,18 +183,52 @@ void check_image_header(const std::string& path) {
              " channels; expected 1 to 4 (grey, grey+alpha, RGB, RGBA)");
 }
 
+}  // namespace
+
+void check_image_header(const std::string& path) {
+  if (has_jpeg_signature(path)) {
+    const JpegHeader header = read_jpeg_header(path);
+    check_image_size(path, header.width, header.height, header.channels);
+    return;
+  }
+  if (has_netpbm_signature(path)) {
+    const NetpbmHeader header = read_netpbm_header(path);
+    check_image_size(path, header.width, header.height, header.channels);
+    return;
+  }
+  int width = 0, height = 0, channels = 0;
+  SLAB_CHECK(stbi_info(path.c_str(), &width, &height, &channels) == 1, "image folder: cannot decode '", path,
+             "': ", stbi_failure_reason());
+  check_image_size(path, width, height, channels);
+}
+
 void decode_image_file(const std::string& path, ImageU8& out) {
+  if (has_jpeg_signature(path)) {  // one pass: the header is checked before any pixel is decoded
+    decode_jpeg(path, [&](const JpegHeader& h) { check_image_size(path, h.width, h.height, h.channels); }, out);
+    return;
+  }
+  if (has_netpbm_signature(path)) {
+    decode_netpbm(path, [&](const NetpbmHeader& h) { check_image_size(path, h.width, h.height, h.channels); }, out);
+    return;
+  }
   check_image_header(path);
-  int width = 0, height = 0, channels_in_file = 0;
-  std::unique_ptr<stbi_uc, void (*)(void*)> pixels(stbi_load(path.c_str(), &width, &height, &channels_in_file, 3),
+  // The file's own channels (req_comp 0), converted to RGB here, so stb_image's own
+  // conversion (stbi__convert_format, which read past its buffer on 16-bit PNM samples:
+  // fuzz/corpus/image/pgm-16-bit-grey.pgm) is never used. Grey is copied to the three planes
+  // and alpha dropped, as Pillow's convert("RGB") does.
+  int width = 0, height = 0, channels = 0;
+  std::unique_ptr<stbi_uc, void (*)(void*)> pixels(stbi_load(path.c_str(), &width, &height, &channels, 0),
                                                    stbi_image_free);
   SLAB_CHECK(pixels != nullptr, "image folder: cannot decode '", path, "': ", stbi_failure_reason());
+  check_image_size(path, width, height, channels);
   // stb_image gives interleaved HWC; slab keeps planar CHW.
   out.reshape(3, height, width);
   const stbi_uc* source = pixels.get();
   const size_t plane = static_cast<size_t>(height) * static_cast<size_t>(width);
+  const size_t stride = static_cast<size_t>(channels);
+  const bool colour = channels >= 3;  // RGB, RGBA; else grey, grey+alpha
   for (size_t i = 0; i < plane; ++i)
-    for (size_t c = 0; c < 3; ++c) out.pixels[c * plane + i] = source[3 * i + c];
+    for (size_t c = 0; c < 3; ++c) out.pixels[c * plane + i] = source[stride * i + (colour ? c : 0)];
 }
 
 }  // namespace slab::data

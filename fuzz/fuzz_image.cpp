@@ -1,5 +1,8 @@
-// Image decoding (data/image_folder.h, stb_image through decode_image_file) on arbitrary
-// bytes: PNG, JPEG, BMP, PPM/PGM, GIF, whatever stb_image recognises.
+// Image decoding (data/image_folder.h, decode_image_file) on arbitrary bytes: JPEG through
+// libjpeg-turbo (data/jpeg.h), PNG, BMP, PPM/PGM, GIF and whatever else stb_image recognises.
+// libjpeg is Debian's build, not instrumented: coverage and the sanitizers see slab's side of
+// each call (the header limits, the error paths, the pixel conversion), not libjpeg's own
+// reads and writes (libjpeg-turbo is fuzzed upstream, in OSS-Fuzz, with its own targets).
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STB_IMAGE_WRITE_STATIC
 #include <stb/stb_image_write.h>
@@ -7,6 +10,7 @@
 #include "data/image.h"
 #include "data/image_folder.h"
 #include "fuzz/fuzz_support.h"
+#include "tests/jpeg_writer.h"
 
 using namespace slab;
 
@@ -28,6 +32,20 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   fuzz::write_seed("rgb.bmp", bmp);
   fuzz::write_seed("rgb.jpg", jpg);
   fuzz::write_seed("gray.pgm", std::string("P5\n4 3\n255\n") + std::string(12, '\x55'));
+  std::string gray_jpg;
+  stbi_write_jpg_to_func(add_to, &gray_jpg, 4, 3, 1, pixels, 80);
+  fuzz::write_seed("gray.jpg", gray_jpg);
+  // A Huffman table declaring 16 x 17 = 272 codes (at most 256 are possible): stb_image's
+  // JPEG reader wrote out of bounds on such tables; libjpeg refuses them.
+  std::string bogus = jpg;
+  const size_t dht = bogus.find("\xFF\xC4");
+  for (size_t k = 0; k < 16; ++k) bogus[dht + 5 + k] = 17;
+  fuzz::write_seed("huffman-272-codes.jpg", bogus);
+#ifdef SLAB_WITH_JPEG
+  const std::vector<unsigned char> rgb(pixels, pixels + sizeof pixels), cmyk(4 * 4 * 3, 0x90);
+  fuzz::write_seed("progressive.jpg", testing::libjpeg_file(rgb, 4, 3, 3, true));
+  fuzz::write_seed("cmyk.jpg", testing::libjpeg_file(cmyk, 4, 3, 4, false));
+#endif
   std::exit(0);
 }
 

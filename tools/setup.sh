@@ -9,6 +9,7 @@
 set -euo pipefail
 packages=(build-essential cmake ninja-build libeigen3-dev doctest-dev libstb-dev zlib1g-dev
           libcli11-dev nlohmann-json3-dev)
+packages+=(libjpeg62-turbo-dev)  # libjpeg-turbo: JPEG decoding of image folders (data/image_folder.cpp)
 for arg in "$@"; do
   case "$arg" in
     --with-torch) packages+=(python3-torch python3-numpy python3-venv) ;;

@@ -63,8 +63,11 @@ void add_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--precision", c.precision,
                  "fp32, or bf16: convolutions and matrix products on bf16 inputs with float32 sums (CPU)")
       ->capture_default_str();
-  app.add_option("--train-limit", c.train_limit, "train on the first n training examples only (0: all)");
-  app.add_option("--test-limit", c.test_limit, "evaluate on the first n test examples only (0: all)");
+  app.add_option("--train-limit", c.train_limit,
+                 "train on the first n training examples only (0: all); an image folder takes every class in "
+                 "turn (docs/data.md)");
+  app.add_option("--test-limit", c.test_limit,
+                 "evaluate on the first n test examples only (0: all); an image folder takes every class in turn");
   app.add_option("--holdout", c.holdout,
                  "keep the last n training examples out of training (slab-eval fits temperature scaling on them)");
   app.add_option("--max-steps", c.max_steps,
@@ -278,8 +281,11 @@ nlohmann::json config_to_json(const TrainConfig& c) {
 std::string describe_config(const TrainConfig& c) {
   std::ostringstream out;
   out << "data:      " << c.dataset << " from " << c.data_dir;
-  if (c.train_limit > 0) out << ", first " << c.train_limit << " training examples";
-  if (c.test_limit > 0) out << ", first " << c.test_limit << " test examples";
+  // An image folder is sorted by class: its limit takes every class in turn (docs/data.md).
+  const char* which = c.dataset == "imagenet" ? ", " : ", first ";
+  const char* how = c.dataset == "imagenet" ? " (round-robin over the classes)" : "";
+  if (c.train_limit > 0) out << which << c.train_limit << " training examples" << how;
+  if (c.test_limit > 0) out << which << c.test_limit << " test examples" << how;
   if (c.holdout > 0) out << ", last " << c.holdout << " training examples held out";
   out << "\nmodel:     " << c.model << "\nrun:       " << c.epochs << " epochs, batch " << c.batch_size << ", seed "
       << c.seed << ", device " << c.device << ", " << c.workers << " loader workers\nschedule:  " << c.schedule;

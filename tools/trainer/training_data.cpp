@@ -116,16 +116,35 @@ void hold_out(TrainingData& data, int64_t count) {
   data.train = std::make_shared<ExampleRange>(data.train, 0, size - count);
 }
 
+std::shared_ptr<const data::Dataset> limit_examples(std::shared_ptr<const data::Dataset> dataset, int64_t count) {
+  if (auto folder = std::dynamic_pointer_cast<const data::ImageFolderDataset>(dataset))
+    return data::class_preserving_subset(std::move(folder), count);
+  return first_examples(std::move(dataset), count);
+}
+
+namespace {
+
+void check_image_headers(const std::shared_ptr<const data::Dataset>& dataset) {
+  if (auto folder = std::dynamic_pointer_cast<const data::ImageFolderDataset>(dataset)) folder->check_headers();
+}
+
+}  // namespace
+
 TrainingData load_training_data(const std::string& dataset, const std::string& folder, int64_t image_size,
                                 int64_t train_limit, int64_t test_limit) {
   check_folder(dataset, folder);
   TrainingData out;
-  out.train = first_examples(load_split(dataset, folder, data::Split::train), train_limit);
-  out.test = first_examples(load_split(dataset, folder, data::Split::test), test_limit);
+  out.train = limit_examples(load_split(dataset, folder, data::Split::train), train_limit);
+  out.test = limit_examples(load_split(dataset, folder, data::Split::test), test_limit);
   SLAB_CHECK(out.train->size() > 0, out.train->name(), ": no training examples");
   SLAB_CHECK(out.test->size() > 0, out.test->name(), ": no test examples");
+  const auto train_folder = std::dynamic_pointer_cast<const data::ImageFolderDataset>(out.train);
+  const auto test_folder = std::dynamic_pointer_cast<const data::ImageFolderDataset>(out.test);
+  if (train_folder && test_folder) data::check_same_classes(*train_folder, *test_folder);
   SLAB_CHECK(out.train->num_classes() == out.test->num_classes(), "--data-dir '", folder, "': the training split has ",
              out.train->num_classes(), " classes, the test split ", out.test->num_classes());
+  check_image_headers(out.train);
+  check_image_headers(out.test);
   out.num_classes = out.train->num_classes();
   set_pipelines(dataset, image_size, out);
   if (out.example_shape.empty()) {
@@ -140,8 +159,9 @@ TrainingData load_test_data(const std::string& dataset, const std::string& folde
                             int64_t test_limit) {
   check_folder(dataset, folder);
   TrainingData out;
-  out.test = first_examples(load_split(dataset, folder, data::Split::test), test_limit);
+  out.test = limit_examples(load_split(dataset, folder, data::Split::test), test_limit);
   SLAB_CHECK(out.test->size() > 0, out.test->name(), ": no test examples");
+  check_image_headers(out.test);
   out.num_classes = out.test->num_classes();
   set_pipelines(dataset, image_size, out);
   if (out.example_shape.empty()) {
