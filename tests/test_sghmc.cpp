@@ -17,7 +17,9 @@
 #include <memory>
 #include <vector>
 
+#include "core/cpu/matrix_units.h"
 #include "core/ops.h"
+#include "core/precision.h"
 #include "core/random.h"
 #include "core/safetensors.h"
 #include "optim/csghmc.h"
@@ -26,6 +28,7 @@
 #include "optim/sghmc_kernel.h"
 #include "optim/vb_adaptive.h"
 #include "optim/sghmc_noise.h"
+#include "tests/skip.h"
 #include "tiny_sampler_net.h"
 
 using namespace slab;
@@ -880,4 +883,140 @@ TEST_CASE("baseline optimizers resume exactly from their saved state") {
     o.data_size = 64;
     return std::make_unique<Ivon>(p, o);
   });
+}
+
+// The oracle tests with bf16 matrix products (docs/algorithm.md#bf16-matrix-products). The
+// samplers' steps are element-wise float32 arithmetic with no products in them, so bf16 can
+// change only the gradient they are handed: TinySamplerNet's two `linear` calls (forward
+// and backward) are the only matrix products here. The tests of the steps on hand-set
+// gradients (heavy-ball SGD at eta = T = 0, the tau drift, the rho update as dF/dtau, masks,
+// group decay, resume) never call a matrix product and are unchanged by the precision.
+namespace {
+
+struct Bf16Products {
+  Bf16Products() { set_matmul_precision(Precision::bf16); }
+  ~Bf16Products() { set_matmul_precision(Precision::fp32); }
+};
+
+bool has_bf16_path() {
+  if (cpu::cpu_supports(cpu::Bf16Path::avx512f)) return true;
+  slab::testing::skip("this CPU has no AVX-512F: no bf16 path");
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("bf16 products: sghmc agrees with the oracle at the float32 tolerance when both take the same gradient") {
+  if (!has_bf16_path()) return;
+  TinySamplerNet net, fp32_net;
+  const auto parameters = net.parameters();
+  SghmcOptions options = test_options();
+  Sghmc optimizer(parameters, options);
+  SghmcOracle oracle(parameters, options);
+  const Bf16Products bf16;
+  double worst_gradient_change = 0;  // |g_bf16 - g_fp32| / max |g_fp32| of the tensor
+  for (int64_t step = 0; step < 50; ++step) {
+    const double c2 = cyclical_c2(options.learning_rate, step, 50, 2);
+    const int64_t batch = (step % 4) * 4;
+    net.loss_and_gradients(batch, 4);
+    const auto g = gradients_of(parameters);
+    {  // the float32 gradient at the same weights: bf16 did change it
+      set_matmul_precision(Precision::fp32);
+      load_oracle_weights(fp32_net.parameters(), [&] {
+        std::vector<std::vector<double>> w;
+        for (const NamedParameter& p : parameters) w.push_back(p.tensor.to_vector());
+        return w;
+      }());
+      fp32_net.loss_and_gradients(batch, 4);
+      set_matmul_precision(Precision::bf16);
+      const auto g32 = gradients_of(fp32_net.parameters());
+      for (size_t i = 0; i < g.size(); ++i) {
+        double scale = 0;
+        for (double x : g32[i]) scale = std::max(scale, std::abs(x));
+        for (size_t e = 0; e < g[i].size(); ++e)
+          worst_gradient_change = std::max(worst_gradient_change, std::abs(g[i][e] - g32[i][e]) / scale);
+      }
+    }
+    optimizer.set_learning_rate(c2);
+    optimizer.step();
+    oracle.step(g, c2);
+    // the float32 oracle test's tolerance, unchanged: the step itself holds no product
+    REQUIRE(max_difference(parameters, oracle) < 1e-4);
+  }
+  MESSAGE("largest change of a gradient element by bf16 products, relative to its tensor's largest: "
+          << worst_gradient_change);
+  CHECK(worst_gradient_change > 1e-4);  // bf16 was live, far above float32's rounding
+}
+
+TEST_CASE("bf16 products: with its own network the oracle's gap is the gradient discontinuity the step carries") {
+  // The float32 test runs the oracle's network on the oracle's weights, which differ from
+  // the optimizer's by float32 rounding, and relies on the gradient being smooth: weights a
+  // few float32 ulps apart give gradients a few ulps apart. With bf16 inputs the forward
+  // reads bf16(w), a step function of w: where the two sides' copies of a weight straddle a
+  // rounding midpoint, they read neighbouring bf16 values, 2^-7 |w| apart, and a gradient
+  // element jumps by up to 2^-7 of its terms (the backward's bf16(dL/dy) jumps alike, and
+  // a ReLU whose input crosses 0 switches). A straddle has probability gap / spacing per
+  // weight and step, about 2^-23 / 2^-7 = 2^-16 per ulp of gap: over 120 multiplied weights
+  // and 50 steps, rare but possible, and where it falls depends on the float32 sums of the
+  // CPU path. So the tolerance must not rely on its absence: it carries the measured
+  // gradient gap dg = |g(w) - g(w')| through the step, to first order, per element,
+  //   d_rho' = d_rho + eta (T^2 C^3 lambda d_tau + T C^1.5 |xi_prev| dg + d_tau / (N tau^2))
+  //   d_m'   = beta1 d_m + C^2 beta2 (dg + lambda d_w)
+  //   d_w'   = d_w + tau d_m' + |m'| d_rho' / 4          (d tau <= d rho / 4)
+  // on top of the float32 test's 1e-4 (1e-3 + |w|). Without a straddle dg is float32-sized
+  // and the bound is the float32 test's; with one, it widens by tau C^2 dg / (1 - beta1).
+  if (!has_bf16_path()) return;
+  TinySamplerNet net, oracle_net;
+  const auto parameters = net.parameters();
+  SghmcOptions options = test_options();
+  Sghmc optimizer(parameters, options);
+  SghmcOracle oracle(parameters, options);
+  const Bf16Products bf16;
+  const double T = options.temperature, N = options.data_size, eta = options.eta, b1 = options.beta1;
+  std::vector<std::vector<double>> d_w, d_m, d_rho;
+  for (const auto& t : oracle.tensors) {
+    d_w.push_back(std::vector<double>(t.w.size(), 0.0));
+    d_m.push_back(d_w.back());
+    d_rho.push_back(d_w.back());
+  }
+  double worst_gap = 0, worst_carried = 0, worst_dg = 0;
+  for (int64_t step = 0; step < 50; ++step) {
+    const double c2 = cyclical_c2(options.learning_rate, step, 50, 2), C = std::sqrt(c2);
+    const int64_t batch = (step % 4) * 4;
+    net.loss_and_gradients(batch, 4);
+    load_weights(oracle_net.parameters(), oracle);
+    oracle_net.loss_and_gradients(batch, 4);
+    const auto g = gradients_of(parameters), g_oracle = gradients_of(oracle_net.parameters());
+    std::vector<uint64_t> draws;
+    for (const auto& t : oracle.tensors) draws.push_back(t.draw);
+    std::vector<std::vector<double>> tau_old;
+    for (const auto& t : oracle.tensors) {
+      tau_old.push_back(t.rho);
+      for (double& r : tau_old.back()) r = sigmoid(r);
+    }
+    optimizer.set_learning_rate(c2);
+    optimizer.step();
+    oracle.step(g_oracle, c2);
+    for (size_t i = 0; i < oracle.tensors.size(); ++i) {
+      const auto& t = oracle.tensors[i];
+      const uint64_t n = t.w.size();
+      const std::vector<double> w = parameters[i].tensor.to_vector();
+      for (uint64_t e = 0; e < n; ++e) {
+        const double dg = std::abs(g[i][e] - g_oracle[i][e]), lambda = t.lambda[e];
+        const double xi_prev = noise::normal_at(options.seed, noise::kSghmcDomain + i, draws[i], n, e);
+        const double d_tau = d_rho[i][e] / 4, tau0 = tau_old[i][e];
+        d_rho[i][e] += eta * (T * T * c2 * C * lambda * d_tau + T * std::pow(C, 1.5) * std::abs(xi_prev) * dg +
+                              d_tau / (N * tau0 * tau0));
+        d_m[i][e] = b1 * d_m[i][e] + c2 * options.beta2 * (dg + lambda * d_w[i][e]);
+        d_w[i][e] += sigmoid(t.rho[e]) * d_m[i][e] + std::abs(t.m[e]) * d_rho[i][e] / 4;
+        const double gap = std::abs(w[e] - t.w[e]), scale = 1e-3 + std::abs(t.w[e]);
+        REQUIRE(gap <= d_w[i][e] + 1e-4 * scale);
+        worst_gap = std::max(worst_gap, gap / scale);
+        worst_carried = std::max(worst_carried, d_w[i][e] / scale);
+        worst_dg = std::max(worst_dg, dg / (1e-3 + std::abs(g_oracle[i][e])));
+      }
+    }
+  }
+  MESSAGE("bf16, oracle on its own network: largest gap " << worst_gap << " of 1e-3 + |w| (float32 test: < 1e-4), "
+          "largest carried bound " << worst_carried << ", largest gradient gap " << worst_dg << " of 1e-3 + |g|");
 }

@@ -1,8 +1,23 @@
 #!/usr/bin/python3
 """PyTorch twin of `slab-bench train`: images/s of training steps on random data.
 
-Run with Debian's python3-torch:
+Run with Debian's python3-torch (1.13) or with PyTorch 2 from tools/bench/pytorch2-env.sh:
     /usr/bin/python3 tools/bench/train_torch.py --model resnet20 --batch 128
+    "$(tools/bench/pytorch2-env.sh)" tools/bench/train_torch.py --variant bf16-autocast-compile
+
+--variant picks how PyTorch runs the same step (the twins of `slab-bench train --precision`):
+  fp32-nchw                    float32, NCHW tensors (the default; any PyTorch)
+  fp32-channels-last           float32, model and batch in channels-last (NHWC) memory format,
+                               the layout oneDNN's direct convolutions prefer
+  bf16-autocast-channels-last  channels-last, forward and loss under
+                               torch.autocast("cpu", dtype=torch.bfloat16): convolutions and
+                               linear layers take bf16 inputs (oneDNN runs them on AMX or
+                               AVX512-BF16 where the CPU has them), weights, gradients and the
+                               SGD state stay float32 -- what slab's --precision bf16 does
+  bf16-autocast-compile        the same through torch.compile (inductor, which writes and
+                               compiles C++ kernels with the system's C++ compiler); PyTorch 2
+                               only. The warm-up steps include the compilation, which is
+                               reported on its own line (compile_s=) and not timed.
 
 One step = forward, cross entropy, backward and SGD (lr 0.01, momentum 0.9, weight decay
 5e-4), on one fixed random batch, exactly as slab-bench train times it: the same warm-up
@@ -19,6 +34,8 @@ import statistics
 import sys
 import time
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 
@@ -34,6 +51,28 @@ def input_shape(model, batch, image_size):
     return (batch, 1 if mnist_like else 3, size, size)
 
 
+VARIANTS = ("fp32-nchw", "fp32-channels-last", "bf16-autocast-channels-last", "bf16-autocast-compile")
+
+
+def prepare(variant, model, images):
+    """The model to call, the batch in the variant's memory format, and the autocast context."""
+    channels_last = variant != "fp32-nchw" and images.dim() == 4
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
+    if variant.startswith("bf16-autocast"):
+        def autocast():
+            return torch.autocast(device_type="cpu", dtype=torch.bfloat16)
+    else:
+        autocast = contextlib.nullcontext
+    forward = model
+    if variant == "bf16-autocast-compile":
+        if not hasattr(torch, "compile"):
+            sys.exit(f"error: --variant {variant} needs torch.compile (PyTorch 2); this is torch {torch.__version__}")
+        forward = torch.compile(model)
+    return forward, images, autocast
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="resnet20")
@@ -45,6 +84,7 @@ def main():
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--variant", default="fp32-nchw", choices=VARIANTS)
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -56,20 +96,29 @@ def main():
     images = torch.randn(shape)
     labels = torch.randint(0, args.classes, (args.batch,))
     params = sum(p.numel() for p in model.parameters())
+    forward, images, autocast = prepare(args.variant, model, images)
     print(f"torch train benchmark: {args.model}, batch {args.batch}, input {list(shape)}, {params} parameters, "
-          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}, variant {args.variant}")
     loss_sum = 0.0
 
     def step():
         nonlocal loss_sum
         optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(images), labels)
+        with autocast():
+            loss = F.cross_entropy(forward(images), labels)
         loss.backward()
         optimizer.step()
         loss_sum += loss.item()
 
-    for _ in range(args.warmup):
+    # torch.compile traces and compiles on the first call (the forward and backward graphs),
+    # so that variant always warms up with at least one step, and the timed passes exclude it.
+    compiled = args.variant == "bf16-autocast-compile"
+    warmup = max(args.warmup, 1) if compiled else args.warmup
+    start = time.perf_counter()
+    for _ in range(warmup):
         step()
+    if compiled:
+        print(f"compile_s={time.perf_counter() - start:.1f} (warm-up of {warmup} steps, compilation included)")
     rates = []
     for p in range(1, args.passes + 1):
         start = time.perf_counter()
@@ -81,9 +130,10 @@ def main():
               f"({1000 * seconds / args.steps:.1f} ms/step)", flush=True)
     rate = statistics.median(rates)
     print(f"median: {rate:.1f} imgs/s (min {min(rates):.1f}, max {max(rates):.1f}) "
-          f"[mean loss {loss_sum / (args.warmup + args.passes * args.steps):.4f}]")
+          f"[mean loss {loss_sum / (warmup + args.passes * args.steps):.4f}]")
     print(f"peak_rss_mib={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}")
-    print(f"model={args.model} batch={args.batch} threads={torch.get_num_threads()} imgs_per_s={rate:.1f}")
+    print(f"model={args.model} batch={args.batch} threads={torch.get_num_threads()} variant={args.variant} "
+          f"imgs_per_s={rate:.1f}")
 
 
 if __name__ == "__main__":
