@@ -166,6 +166,8 @@ void validate_train_config(const TrainConfig& c) {
     throw UsageError(what.rfind("--device", 0) == 0 ? what : "--device: " + what);
   }
   validate_optimizer_settings(c.optimizer);
+  SLAB_USAGE_CHECK(!c.optimizer.shrink || c.device == "cpu",
+                   "--shrink on: shrinking during training runs on the CPU; pass --shrink off with --device ", c.device);
 }
 
 nlohmann::json config_to_json(const TrainConfig& c) {
@@ -224,6 +226,7 @@ nlohmann::json config_to_json(const TrainConfig& c) {
                     {"cool_down", o.prior.cool_down},
                     {"prune_bn", o.prior.prune_bn}};
   }
+  if (o.name == "sghmc-spl") opt["shrink"] = o.shrink;
   j["optimizer"] = opt;
   return j;
 }
