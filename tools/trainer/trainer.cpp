@@ -162,8 +162,7 @@ void Trainer::shrink_model(int64_t epoch) {
   const ShrinkReport report = shrink_dead_channels(*model_);
   if (!report.changed()) return;
   optimizer_->keep_elements(report.parameter_slices);
-  if (config_.progress != "none")
-    std::fprintf(log_, "epoch %lld: %s\n", static_cast<long long>(epoch + 1), report.summary().c_str());
+  std::fprintf(log_, "epoch %lld: %s\n", static_cast<long long>(epoch + 1), report.summary().c_str());
 }
 
 void Trainer::record_step(const Tensor& loss, const Tensor& logits, const data::Batch& batch) {
