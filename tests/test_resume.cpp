@@ -238,6 +238,16 @@ TEST_CASE("sghmc-spl with --shrink on: the shrunken run resumes bit for bit, sam
   CHECK(fresh->parameter_count() == uninterrupted.model->parameter_count());
 }
 
+TEST_CASE("--shrink: on by default for sghmc-spl, refused for the other optimizers") {
+  CHECK(config_from({"--optimizer", "sghmc-spl"}).optimizer.shrink);
+  CHECK_FALSE(config_from({"--optimizer", "sghmc-spl", "--shrink", "off"}).optimizer.shrink);
+  CHECK_FALSE(config_from({"--optimizer", "sgd"}).optimizer.shrink);
+  CHECK_FALSE(config_from({"--optimizer", "sghmc", "--shrink", "off"}).optimizer.shrink);
+  const ProgramDefaults defaults = testing::pattern_run_defaults("test_resume");
+  CHECK_THROWS_WITH(parse_train_command_line(defaults, {"test_resume", "--optimizer", "sgd", "--shrink", "on"}),
+                    doctest::Contains("--shrink on applies to sghmc-spl"));
+}
+
 TEST_CASE("a resumed run must keep the batch size and seed; an unknown --resume path is an error") {
   const TrainingData data = synthetic_data();
   const std::string run = scratch_folder("mismatch");

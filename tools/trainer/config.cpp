@@ -118,6 +118,9 @@ ParsedCommandLine parse_train_command_line(const ProgramDefaults& defaults, cons
   int64_t epochs = c.epochs;
   resolve_optimizer_defaults(app, c.optimizer, defaults.sgd_learning_rate, defaults.sampler_preset, &epochs);
   c.epochs = epochs;
+  // Shrinking during training runs on the CPU: on a GPU sghmc-spl keeps its dense shape
+  // unless --shrink on asks otherwise (which validation then refuses).
+  if (c.optimizer.shrink_text.empty() && c.device != "cpu") c.optimizer.shrink = false;
   if (c.schedule.empty()) c.schedule = default_schedule(c.optimizer.name);
   validate_train_config(c);
   return parsed;
