@@ -2,6 +2,9 @@
 
 #include <set>
 
+#include "layers/shrink.h"
+#include "optim/checkpoint.h"
+
 namespace slab {
 
 namespace {
@@ -101,6 +104,10 @@ void save_posterior_sample(const std::string& path, Module& model, const Optimiz
   metadata["slab.step"] = std::to_string(info.step);
   metadata["slab.cycle"] = std::to_string(info.cycle);
   metadata["slab.optimizer"] = optimizer ? optimizer->name() : info.optimizer;
+  if (!model.shrink_history().empty()) {  // the sample's own architecture
+    metadata[kSchemaKey] = kShrunkSchema;
+    metadata[kShrinksKey] = shrink_history_text(model.shrink_history());
+  }
   save_safetensors(path, tensors, metadata);
 }
 
@@ -114,6 +121,7 @@ LoadedSample load_posterior_sample(const std::string& path, Module& model) {
     if (name.rfind("prior.", 0) == 0) continue;
     weights[name] = tensor;
   }
+  rebuild_shrunk_architecture(file.metadata, path, model, nullptr);
   model.load_state_dict(weights, true);
   for (const NamedParameter& p : model.named_parameters()) {
     PriorState state;

@@ -207,6 +207,16 @@ SparsityReport sparsity_report(Module& model, const Optimizer* optimizer, const 
     report.parameters += p.tensor.numel();
     report.zeros += count_zeros(p.tensor);
   }
+  // A model shrunk during training: the totals are of the dense model, whose removed
+  // weights are the zeros they were (docs/algorithm.md#shrinking-during-training), so the
+  // sparsity is the same with --shrink on and off.
+  if (optimizer != nullptr)
+    for (size_t i = 0; i < optimizer->parameters().size(); ++i)
+      if (const ElementOrigin* origin = optimizer->element_origin(i); origin != nullptr && origin->shrunk()) {
+        const int64_t removed = origin->dense_numel() - origin->numel();
+        report.parameters += removed;
+        report.zeros += removed;
+      }
   return report;
 }
 

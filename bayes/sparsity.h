@@ -2,7 +2,9 @@
 // and in FLOPs.
 //
 // Parameters: exact zeros over all parameters, biases and BatchNorm included (the paper's
-// count: Example 1's 0.9897 is 4975 of 5027).
+// count: Example 1's 0.9897 is 4975 of 5027); for a model the optimizer saw shrink, over the
+// dense parameters, the removed weights counted as zeros (the per-layer rows and the FLOPs
+// are of the shrunken layers).
 // Channels, from the channel graph (layers/channel_graph.h, layers/channel_analysis.h):
 // for each conv, the filters pruned by the hard mask and the filters whose channel is
 // dead, i.e. identically zero after the BatchNorm that reads it alone (prune-bn zeroes its

@@ -152,22 +152,30 @@ UnitExtremes unit_extremes(const Tensor& weight) {
           over(slice_max, 1), under(slice_min, 1), over(slice_abs, 1)};
 }
 
-ConvUnitTests hard_tests_from(const UnitExtremes& e, HardTest test, double threshold) {
-  auto keep = [&](double max_value, double min_value, double max_abs) {
+ConvUnitTests hard_tests_from(const UnitExtremes& e, HardTest test, double threshold, bool filters_hold_zeros,
+                              bool channels_hold_zeros) {
+  auto keep = [&](double max_value, double min_value, double max_abs, bool holds_zeros) {
+    if (holds_zeros) {
+      max_value = std::max(max_value, 0.0);
+      min_value = std::min(min_value, 0.0);
+    }
     const double statistic = test == HardTest::Magnitude ? max_abs : max_value - min_value;
     return static_cast<uint8_t>(statistic < threshold ? 0 : 1);
   };
   ConvUnitTests result;
-  for (size_t i = 0; i < e.in_max.size(); ++i) result.keep_input_channels.push_back(keep(e.in_max[i], e.in_min[i], e.in_abs[i]));
-  for (size_t o = 0; o < e.out_max.size(); ++o) result.keep_filters.push_back(keep(e.out_max[o], e.out_min[o], e.out_abs[o]));
+  for (size_t i = 0; i < e.in_max.size(); ++i)
+    result.keep_input_channels.push_back(keep(e.in_max[i], e.in_min[i], e.in_abs[i], channels_hold_zeros));
+  for (size_t o = 0; o < e.out_max.size(); ++o)
+    result.keep_filters.push_back(keep(e.out_max[o], e.out_min[o], e.out_abs[o], filters_hold_zeros));
   return result;
 }
 
 }  // namespace
 
-ConvUnitTests conv_hard_tests(const Tensor& weight, HardTest test, double threshold) {
+ConvUnitTests conv_hard_tests(const Tensor& weight, HardTest test, double threshold, bool filters_hold_zeros,
+                              bool channels_hold_zeros) {
   SLAB_CHECK(weight.dim() == 4, "conv hard test: expected a weight [out, in, kh, kw], got ", weight.shape());
-  return hard_tests_from(unit_extremes(weight), test, threshold);
+  return hard_tests_from(unit_extremes(weight), test, threshold, filters_hold_zeros, channels_hold_zeros);
 }
 
 double live_mean_square(const std::vector<double>& group_mean_squares, const PriorState& state) {
@@ -227,6 +235,25 @@ int64_t merge_mask(std::vector<uint8_t>& mask, const std::vector<uint8_t>& tests
 
 int64_t count_zeros(const std::vector<uint8_t>& mask) { return std::count(mask.begin(), mask.end(), uint8_t{0}); }
 
+// A parameter the model has shrunk (docs/algorithm.md#shrinking-during-training): the pass
+// sees the dense parameter in which the removed weights are the pruned zeros they were.
+// `dense` is the layout the model built; the removed rows, columns and groups are its units
+// and groups that the kept layout lacks.
+struct DenseView {
+  PriorLayout dense;
+  int64_t removed_rows = 0, removed_columns = 0, removed_groups = 0;
+};
+
+DenseView dense_view(const Optimizer& optimizer, size_t i, const PriorLayout& kept) {
+  const ElementOrigin* origin = optimizer.element_origin(i);
+  if (origin == nullptr || !origin->shrunk()) return {kept};
+  DenseView view{PriorLayout::of(origin->dense_shape, kept.grouping)};
+  view.removed_rows = view.dense.rows - kept.rows;
+  view.removed_columns = view.dense.columns - kept.columns;
+  view.removed_groups = view.dense.group_count() - kept.group_count();
+  return view;
+}
+
 }  // namespace
 
 SpikeSlabPrior::SpikeSlabPrior(const SpikeSlabOptions& options, ChannelCouplings couplings)
@@ -273,8 +300,15 @@ PriorPassReport SpikeSlabPrior::run(Optimizer& optimizer) const {
     state.weight_decay = static_cast<float>(options_.lambda1);
     const PriorLayout& layout = state.layout;
     if (layout.grouping == PriorGrouping::None) continue;
-    // E-step (docs/algorithm.md#spike-and-slab-e-step), one decay per soft group.
-    const std::vector<double> mean_squares = group_mean_squares(p.tensor, layout);
+    const DenseView view = dense_view(optimizer, i, layout);
+    // E-step (docs/algorithm.md#spike-and-slab-e-step), one decay per soft group. A group's
+    // mean square and size are those of the dense group (a linear column that lost rows
+    // lost zeros).
+    std::vector<double> mean_squares =
+        layout.numel() > 0 ? group_mean_squares(p.tensor, layout) : std::vector<double>(layout.group_count(), 0.0);
+    const int64_t group_size = view.dense.group_size();
+    if (group_size != layout.group_size())
+      for (double& m : mean_squares) m *= static_cast<double>(layout.group_size()) / static_cast<double>(group_size);
     // The thresholds' unit: 1, or the layer's own mean(w^2) (threshold-scale layer).
     const double scale =
         options_.threshold_scale == ThresholdScale::Layer ? live_mean_square(mean_squares, state) : 1.0;
@@ -283,26 +317,34 @@ PriorPassReport SpikeSlabPrior::run(Optimizer& optimizer) const {
     state.group_weight_decay.resize(mean_squares.size());
     const double middle = 0.5 * (options_.lambda0 + options_.lambda1);
     for (size_t g = 0; g < mean_squares.size(); ++g) {
-      const double decay = group_weight_decay(mean_squares[g], layout.group_size(), scaled);
+      const double decay = group_weight_decay(mean_squares[g], group_size, scaled);
       state.group_weight_decay[g] = static_cast<float>(decay);
       report.spike_groups += decay > middle ? 1 : 0;
     }
-    report.groups += static_cast<int64_t>(mean_squares.size());
+    // The removed groups are all-zero groups of the dense parameter.
+    if (view.removed_groups > 0 && group_weight_decay(0.0, group_size, scaled) > middle)
+      report.spike_groups += view.removed_groups;
+    report.groups += static_cast<int64_t>(mean_squares.size()) + view.removed_groups;
     // Hard pruning, permanent.
     switch (layout.grouping) {
       case PriorGrouping::ConvKernels: {
-        const ConvUnitTests tests = conv_hard_tests(p.tensor, options_.hard_test, options_.hard_threshold_conv * std::sqrt(scale));
-        report.newly_pruned_units += merge_mask(state.keep_columns, tests.keep_input_channels);
-        report.newly_pruned_units += merge_mask(state.keep_rows, tests.keep_filters);
-        report.pruned_units += count_zeros(state.keep_columns) + count_zeros(state.keep_rows);
-        report.prunable_units += layout.columns + layout.rows;
+        if (layout.numel() > 0) {
+          const ConvUnitTests tests =
+              conv_hard_tests(p.tensor, options_.hard_test, options_.hard_threshold_conv * std::sqrt(scale),
+                              view.removed_columns > 0, view.removed_rows > 0);
+          report.newly_pruned_units += merge_mask(state.keep_columns, tests.keep_input_channels);
+          report.newly_pruned_units += merge_mask(state.keep_rows, tests.keep_filters);
+        }
+        report.pruned_units += count_zeros(state.keep_columns) + count_zeros(state.keep_rows) + view.removed_columns +
+                               view.removed_rows;
+        report.prunable_units += view.dense.columns + view.dense.rows;
         break;
       }
       case PriorGrouping::LinearColumns:
         // The soft groups are these columns: the E-step's mean squares are the test's statistic.
         report.newly_pruned_units += merge_mask(state.keep_columns, columns_above(mean_squares, options_.hard_threshold_linear * scale));
-        report.pruned_units += count_zeros(state.keep_columns);
-        report.prunable_units += layout.columns;
+        report.pruned_units += count_zeros(state.keep_columns) + view.removed_columns;
+        report.prunable_units += view.dense.columns;
         break;
       case PriorGrouping::None: break;  // skipped above
     }

@@ -121,8 +121,12 @@ double posterior_half_point(int64_t m, const SpikeSlabOptions& options);
 struct ConvUnitTests {
   std::vector<uint8_t> keep_input_channels, keep_filters;
 };
-// Like group_mean_squares, the weight is reduced on its device.
-ConvUnitTests conv_hard_tests(const Tensor& weight, HardTest test, double threshold);
+// Like group_mean_squares, the weight is reduced on its device. `filters_hold_zeros`
+// (`channels_hold_zeros`) says that every filter (input channel) also held removed weights,
+// which count as the zeros they were (docs/algorithm.md#shrinking-during-training): the
+// range test then takes 0 into its max and min.
+ConvUnitTests conv_hard_tests(const Tensor& weight, HardTest test, double threshold, bool filters_hold_zeros = false,
+                              bool channels_hold_zeros = false);
 // The layer scale of threshold-scale `layer`: mean(w^2) over the live weights, from the
 // per-group mean squares (groups have equal sizes) and the masks; 0 when nothing is live.
 double live_mean_square(const std::vector<double>& group_mean_squares, const PriorState& state);

@@ -142,8 +142,16 @@ ChannelGraph channel_graph(Module& model) {
   return builder.finish(builder.child("", model, input));
 }
 
+namespace {
+thread_local KeepAlongRecord* active_keep_record = nullptr;
+}  // namespace
+
+KeepAlongRecord::KeepAlongRecord() : outer_(active_keep_record) { active_keep_record = this; }
+KeepAlongRecord::~KeepAlongRecord() { active_keep_record = outer_; }
+
 void keep_along(const Tensor& tensor, int64_t dim, const std::vector<int64_t>& kept) {
   if (!tensor.defined()) return;
+  if (active_keep_record) active_keep_record->calls.push_back({tensor.impl(), dim, kept});
   const Shape& shape = tensor.shape();
   SLAB_CHECK(dim >= 0 && dim < tensor.dim(), "keep_along: dim ", dim, " of a tensor of shape ", shape);
   const int64_t extent = shape[static_cast<size_t>(dim)];

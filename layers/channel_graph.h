@@ -117,6 +117,26 @@ struct KeptChannels {
 // slices `kept` along `dim`; a gradient is sliced with it.
 void keep_along(const Tensor& tensor, int64_t dim, const std::vector<int64_t>& kept);
 
+// While one is alive, every keep_along call on this thread is recorded in it (the tensor,
+// the dim and the kept indices), so that shrink_dead_channels can tell the optimizer which
+// elements of each parameter survive without knowing how each layer slices itself.
+class KeepAlongRecord {
+ public:
+  struct Call {
+    const TensorImpl* tensor;
+    int64_t dim;
+    std::vector<int64_t> kept;
+  };
+  KeepAlongRecord();
+  ~KeepAlongRecord();
+  KeepAlongRecord(const KeepAlongRecord&) = delete;
+  KeepAlongRecord& operator=(const KeepAlongRecord&) = delete;
+  std::vector<Call> calls;
+
+ private:
+  KeepAlongRecord* outer_;
+};
+
 class ChannelGraphBuilder {
  public:
   ChannelGraphBuilder();

@@ -75,6 +75,13 @@ class Module {
   // a layer holds follows).
   void to(Device device);
 
+  // The shrinks this model has been through (layers/shrink.h), in order, as the channels
+  // each channel-graph node kept: held by the model a shrink was called on, so that a
+  // checkpoint or a posterior sample records its architecture and a loader rebuilds it from
+  // a freshly built model (apply_kept_channels).
+  std::vector<std::vector<KeptChannels>>& shrink_history() { return shrink_history_; }
+  const std::vector<std::vector<KeptChannels>>& shrink_history() const { return shrink_history_; }
+
   // Direct children with their names, in registration order.
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const { return children_; }
   // Depth-first list of (qualified name, module), the module itself first with name "".
@@ -99,6 +106,7 @@ class Module {
   NamedTensors buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
+  std::vector<std::vector<KeptChannels>> shrink_history_;
 };
 
 }  // namespace slab

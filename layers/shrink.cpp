@@ -1,6 +1,8 @@
 #include "layers/shrink.h"
 
 #include <sstream>
+#include <tuple>
+#include <utility>
 
 #include "core/error.h"
 #include "layers/channel_analysis.h"
@@ -59,6 +61,26 @@ KeptChannels kept_of(const ChannelGraph& graph, const ChannelAnalysis& analysis,
   return kept;
 }
 
+// Every node's module keeps its channels; the slices of every parameter are read off the
+// keep_along calls that made (layers/channel_graph.h: KeepAlongRecord), matched to the
+// parameters by tensor identity, so no layer's slicing is restated here.
+std::vector<ParameterSlice> keep_recorded(Module& model, const ChannelGraph& graph, const std::vector<KeptChannels>& kept) {
+  std::vector<ParameterSlice> slices;
+  for (const NamedParameter& p : model.named_parameters()) slices.push_back(ParameterSlice::all_of(p.name, p.tensor.shape()));
+  KeepAlongRecord record;
+  for (size_t i = 0; i < graph.nodes.size(); ++i)
+    if (graph.nodes[i].module) graph.nodes[i].module->keep_channels(graph.nodes[i], kept[i]);
+  const std::vector<NamedParameter> after = model.named_parameters();
+  SLAB_CHECK(after.size() == slices.size(), "shrink: the model's parameter list changed");
+  for (size_t j = 0; j < after.size(); ++j) {
+    for (const KeepAlongRecord::Call& call : record.calls)
+      if (call.tensor == after[j].tensor.impl()) slices[j].keep_along(call.dim, call.kept);
+    SLAB_CHECK(slices[j].shape_after() == after[j].tensor.shape(), "shrink: '", after[j].name, "' has shape ",
+               after[j].tensor.shape(), " but its recorded slices give ", slices[j].shape_after());
+  }
+  return slices;
+}
+
 }  // namespace
 
 std::string ShrinkReport::summary() const {
@@ -96,10 +118,105 @@ ShrinkReport shrink_dead_channels(Module& model, const ShrinkOptions& options) {
     if (options.dry_run) return report;
   }
   apply_folds(graph, analysis);
-  for (size_t i = 0; i < graph.nodes.size(); ++i)
-    if (graph.nodes[i].module) graph.nodes[i].module->keep_channels(graph.nodes[i], kept[i]);
+  report.parameter_slices = keep_recorded(model, graph, kept);
+  report.node_kept = std::move(kept);
+  if (report.changed()) model.shrink_history().push_back(report.node_kept);
   report.parameters_after = parameter_count(model);
   return report;
+}
+
+std::vector<ParameterSlice> apply_kept_channels(Module& model, const std::vector<KeptChannels>& node_kept) {
+  const ChannelGraph graph = channel_graph(model);
+  SLAB_CHECK(graph.nodes.size() == node_kept.size(), "shrink: the recorded architecture has ", node_kept.size(),
+             " channel-graph nodes, the model ", graph.nodes.size());
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    const ChannelNode& node = graph.nodes[i];
+    const KeptChannels& kept = node_kept[i];
+    SLAB_CHECK(kept.output_channels == graph.values[at(node.output.id)].channels &&
+                   kept.inputs.size() == node.inputs.size(),
+               "shrink: the recorded architecture does not fit the model at '", node.name, "'");
+  }
+  std::vector<ParameterSlice> slices = keep_recorded(model, graph, node_kept);
+  model.shrink_history().push_back(node_kept);
+  return slices;
+}
+
+namespace {
+
+void write_list(std::ostringstream& out, const std::vector<int64_t>& list) {
+  for (size_t i = 0; i < list.size(); ++i) out << (i ? "," : "") << list[i];
+}
+
+std::vector<std::string> split(const std::string& text, char separator) {
+  std::vector<std::string> parts;
+  std::string part;
+  std::istringstream in(text);
+  while (std::getline(in, part, separator)) parts.push_back(part);
+  if (!text.empty() && text.back() == separator) parts.emplace_back();
+  return parts;
+}
+
+int64_t parse_index(const std::string& text) {
+  SLAB_CHECK(!text.empty() && text.find_first_not_of("0123456789") == std::string::npos,
+             "shrink history: '", text, "' is not a channel index");
+  return std::stoll(text);
+}
+
+// "<channels>:<i,j,...>"
+std::pair<int64_t, std::vector<int64_t>> parse_channels(const std::string& text) {
+  const size_t colon = text.find(':');
+  SLAB_CHECK(colon != std::string::npos, "shrink history: '", text, "' is not <channels>:<kept>");
+  std::pair<int64_t, std::vector<int64_t>> result{parse_index(text.substr(0, colon)), {}};
+  const std::string list = text.substr(colon + 1);
+  if (!list.empty())
+    for (const std::string& index : split(list, ',')) {
+      result.second.push_back(parse_index(index));
+      SLAB_CHECK(result.second.back() < result.first, "shrink history: channel ", result.second.back(), " of ",
+                 result.first);
+    }
+  return result;
+}
+
+}  // namespace
+
+std::string shrink_history_text(const ShrinkHistory& history) {
+  std::ostringstream out;
+  for (size_t s = 0; s < history.size(); ++s) {
+    if (s) out << ';';
+    for (size_t n = 0; n < history[s].size(); ++n) {
+      const KeptChannels& kept = history[s][n];
+      if (n) out << '|';
+      out << kept.output_channels << ':';
+      write_list(out, kept.output);
+      for (size_t t = 0; t < kept.inputs.size(); ++t) {
+        out << '/' << kept.input_channels[t] << ':';
+        write_list(out, kept.inputs[t]);
+      }
+    }
+  }
+  return out.str();
+}
+
+ShrinkHistory parse_shrink_history(const std::string& text) {
+  ShrinkHistory history;
+  if (text.empty()) return history;
+  for (const std::string& shrink : split(text, ';')) {
+    std::vector<KeptChannels> nodes;
+    for (const std::string& node : split(shrink, '|')) {
+      const std::vector<std::string> parts = split(node, '/');
+      SLAB_CHECK(!parts.empty(), "shrink history: an empty node");
+      KeptChannels kept;
+      std::tie(kept.output_channels, kept.output) = parse_channels(parts[0]);
+      for (size_t t = 1; t < parts.size(); ++t) {
+        auto [channels, list] = parse_channels(parts[t]);
+        kept.input_channels.push_back(channels);
+        kept.inputs.push_back(std::move(list));
+      }
+      nodes.push_back(std::move(kept));
+    }
+    history.push_back(std::move(nodes));
+  }
+  return history;
 }
 
 }  // namespace slab

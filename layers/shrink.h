@@ -10,7 +10,9 @@
 // training and in evaluation. Dead constants that no reader can absorb exactly (a
 // zero-padded conv reads them) stay and are counted.
 //
-// The optimizer's own state is not touched here: Optimizer::keep_elements does that.
+// The optimizer's own state is not touched here: the report's parameter_slices say which
+// elements of every parameter survive, and Optimizer::keep_elements slices the state with
+// them (docs/algorithm.md#shrinking-during-training).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -18,6 +20,7 @@
 
 #include "layers/channel_graph.h"
 #include "layers/module.h"
+#include "layers/parameter_slice.h"
 
 namespace slab {
 
@@ -40,10 +43,29 @@ struct ShrinkReport {
   int64_t folded = 0;      // removed constant channels absorbed by a reader
   int64_t unfoldable = 0;  // dead constant channels kept (a zero-padded reader)
   int64_t parameters_before = 0, parameters_after = 0;
+  // Every parameter of the model (named_parameters order) and what survives of it; a
+  // parameter the shrink leaves whole keeps every index. Empty for a dry run.
+  std::vector<ParameterSlice> parameter_slices;
+  // Per channel-graph node, the channels it kept (what apply_kept_channels replays).
+  std::vector<KeptChannels> node_kept;
   bool changed() const { return parameters_after != parameters_before || channels_removed > 0; }
   std::string summary() const;  // "shrink: channels 1232 -> 800, parameters ... -> ..., folded f, kept unfoldable u"
 };
 
 ShrinkReport shrink_dead_channels(Module& model, const ShrinkOptions& options = {});
+
+// Shrinks `model` as a recorded shrink did (report.node_kept of a model of the same
+// architecture and channel counts), whatever its tensors hold: the first step of loading a
+// shrunken checkpoint into a freshly built model. No folds: the loaded tensors replace the
+// values. Returns the parameter slices, as shrink_dead_channels reports them.
+std::vector<ParameterSlice> apply_kept_channels(Module& model, const std::vector<KeptChannels>& node_kept);
+
+// A model's shrink history (Module::shrink_history) as one line of text and back, for a
+// checkpoint's metadata: shrinks joined by ';', nodes by '|', a node as
+// "<output channels>:<kept outputs>" then "/<input channels>:<kept inputs>" per input term,
+// index lists comma-separated.
+using ShrinkHistory = std::vector<std::vector<KeptChannels>>;
+std::string shrink_history_text(const ShrinkHistory& history);
+ShrinkHistory parse_shrink_history(const std::string& text);
 
 }  // namespace slab

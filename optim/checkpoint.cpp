@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "layers/dropout.h"
+#include "layers/shrink.h"
 
 namespace slab {
 
@@ -67,6 +68,30 @@ GeneratorState get_generator_state(const Metadata& metadata, const std::string& 
   return state;
 }
 
+void rebuild_shrunk_architecture(const Metadata& metadata, const std::string& path, Module& model, Optimizer* optimizer) {
+  auto schema = metadata.find(kSchemaKey);
+  auto shrinks = metadata.find(kShrinksKey);
+  if (schema == metadata.end() && shrinks == metadata.end()) return;  // a dense model
+  SLAB_CHECK(schema != metadata.end() && schema->second == kShrunkSchema && shrinks != metadata.end(), path,
+             ": a shrunken checkpoint needs '", kSchemaKey, "' = ", kShrunkSchema, " and '", kShrinksKey, "'");
+  const ShrinkHistory history = parse_shrink_history(shrinks->second);
+  // The model may have gone through the first shrinks already (a sample loaded into the
+  // model of an earlier one): the rest are replayed.
+  const ShrinkHistory& done = model.shrink_history();
+  bool prefix = done.size() <= history.size();
+  for (size_t s = 0; prefix && s < done.size(); ++s)
+    prefix = shrink_history_text({done[s]}) == shrink_history_text({history[s]});
+  SLAB_CHECK(prefix, path, ": the file's model was shrunk otherwise than this one; load it into a freshly built model");
+  try {
+    for (size_t s = done.size(); s < history.size(); ++s) {
+      const std::vector<ParameterSlice> slices = apply_kept_channels(model, history[s]);
+      if (optimizer) optimizer->keep_elements(slices);
+    }
+  } catch (const Error& e) {
+    SLAB_FAIL(path, ": cannot rebuild its shrunken architecture: ", e.what());
+  }
+}
+
 void save_checkpoint(const std::string& path, Module& model, const std::string& architecture,
                      const Optimizer* optimizer, int64_t epoch, int64_t step, const Metadata& user) {
   SLAB_CHECK(!architecture.empty(), "save_checkpoint: the architecture name is empty");
@@ -85,6 +110,10 @@ void save_checkpoint(const std::string& path, Module& model, const std::string& 
   for (auto& [name, module] : model.named_modules())
     if (auto* dropout = dynamic_cast<Dropout*>(module))
       put_generator_state(metadata, kDropoutPrefix + name, dropout->generator().state());
+  if (!model.shrink_history().empty()) {
+    metadata[kSchemaKey] = kShrunkSchema;
+    metadata[kShrinksKey] = shrink_history_text(model.shrink_history());
+  }
   for (const auto& [key, value] : user) metadata[kUserPrefix + key] = value;
   save_safetensors(path, tensors, metadata);
 }
@@ -100,6 +129,7 @@ CheckpointInfo load_checkpoint(const std::string& path, Module& model, const std
   CheckpointInfo info = info_from(contents.metadata, path);
   SLAB_CHECK(info.architecture == architecture, path, ": the checkpoint holds a '", info.architecture,
              "' but the model is a '", architecture, "'");
+  rebuild_shrunk_architecture(contents.metadata, path, model, optimizer);
   std::map<std::string, Tensor> model_state, optimizer_state;
   for (const auto& [key, tensor] : contents.tensors) {
     if (starts_with(key, kModelPrefix))

@@ -26,6 +26,12 @@
 namespace slab {
 
 inline constexpr const char* kCheckpointFormat = "slab-checkpoint/1";
+// A model that shrank during training (layers/shrink.h) is saved with its architecture: the
+// schema key says the file needs it, the shrinks key holds Module::shrink_history as text
+// (shrink_history_text). A dense model's file has neither, so its bytes do not change.
+inline constexpr const char* kSchemaKey = "slab.schema";
+inline constexpr const char* kShrunkSchema = "2";
+inline constexpr const char* kShrinksKey = "slab.shrinks";
 
 struct CheckpointInfo {
   std::string architecture;
@@ -46,6 +52,12 @@ void save_checkpoint(const std::string& path, Module& model, const std::string& 
 // `allow_non_finite`, for inspecting a diverged run).
 CheckpointInfo load_checkpoint(const std::string& path, Module& model, const std::string& architecture,
                                Optimizer* optimizer, bool allow_non_finite = false);
+
+// When `metadata` records shrinks, replays them on `model` (freshly built, dense) and
+// cuts `optimizer`'s state alike (Optimizer::keep_elements), so that the file's tensors
+// fit; nothing for a dense file or a model already of that architecture. load_checkpoint
+// and load_posterior_sample call it before they load tensors.
+void rebuild_shrunk_architecture(const Metadata& metadata, const std::string& path, Module& model, Optimizer* optimizer);
 
 // The metadata alone (reads and validates the whole file).
 CheckpointInfo read_checkpoint_info(const std::string& path);

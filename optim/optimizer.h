@@ -12,6 +12,7 @@
 
 #include "core/safetensors.h"
 #include "layers/module.h"
+#include "layers/parameter_slice.h"
 
 namespace slab {
 
@@ -49,6 +50,25 @@ class Optimizer {
   virtual bool draws_posterior_samples() const { return false; }
   // Whether the step injects noise now (reported per epoch for the samplers).
   virtual bool injects_noise() const { return false; }
+
+  // Shrinking during training (docs/algorithm.md#shrinking-during-training). The model's
+  // parameters have just been replaced by their kept slices (layers/shrink.h, whose report
+  // gives `slices`, one per parameter in parameters() order); the optimizer slices every
+  // per-element state it keeps (momentum, preconditioner, masks, group decays) alike and
+  // keeps, per parameter, where its surviving elements lie in the dense parameter, so that
+  // what it draws for a surviving element is what it would have drawn for it unshrunk.
+  // An optimizer that cannot refuses here, naming itself.
+  virtual bool can_keep_elements() const { return false; }
+  virtual void keep_elements(const std::vector<ParameterSlice>& slices) {
+    (void)slices;
+    SLAB_FAIL(name(), ": this optimizer cannot follow a model that shrinks during training (--shrink off)");
+  }
+  // Where parameter i's elements lie in the parameter the model was built with; null for an
+  // optimizer that never shrinks.
+  virtual const ElementOrigin* element_origin(size_t parameter_index) const {
+    (void)parameter_index;
+    return nullptr;
+  }
 
   void zero_grad() {
     for (const NamedParameter& p : parameters_) p.tensor.zero_grad();

@@ -8,7 +8,9 @@
 #include <omp.h>
 
 #include "optim/fused_pass.h"
+#include "optim/gathered_noise.h"
 #include "optim/prior_lanes.h"
+#include "optim/prior_slice.h"
 #include "optim/sghmc_kernel.h"
 #include "optim/sghmc_noise.h"
 #include "optim/state_io.h"
@@ -73,6 +75,7 @@ Sghmc::Sghmc(std::vector<NamedParameter> parameters, const SghmcOptions& options
     state.layout = PriorLayout::of(p.tensor.shape(), p.grouping);
     state.weight_decay = static_cast<float>(options_.weight_decay);
     prior_states_.push_back(std::move(state));
+    origins_.push_back(ElementOrigin::dense(p.tensor.shape()));
   }
 }
 
@@ -89,12 +92,24 @@ struct HostTensor {
   uint64_t stream, draw_prev;
   const PriorState* state;
   int64_t first_chunk;
+  // A shrunken tensor: its elements' dense indices and the dense count (null: not shrunk).
+  const int64_t* dense_index;
+  uint64_t dense_numel;
 };
 
 // Chunk c of one tensor: elements [c kChunk, c kChunk + kChunk), fused.
 void step_chunk(const HostTensor& t, int64_t c, uint64_t seed, const SghmcCoefficients& k) {
   const int64_t first = c * kChunk, count = std::min(kChunk, t.n - first);
   const uint64_t numel = static_cast<uint64_t>(t.n), draw_next = t.draw_prev + 1;
+  if (t.dense_index != nullptr) {
+    // Shrunken: the survivors' draws at their dense addresses, then the same update.
+    alignas(64) float xi_prev[kChunk], xi[kChunk], decay[kChunk], keep[kChunk];
+    noise::gather_normals(seed, t.stream, t.draw_prev, t.dense_numel, t.dense_index + first, count, xi_prev);
+    noise::gather_normals(seed, t.stream, draw_next, t.dense_numel, t.dense_index + first, count, xi);
+    expand_prior_state(*t.state, first, count, decay, keep);
+    sghmc_update_span(t.w + first, t.m + first, t.rho + first, t.g + first, xi_prev, xi, decay, keep, count, k);
+    return;
+  }
 #if SLAB_NOISE_AVX512
   // The draws in registers, the prior per group (optim/prior_lanes.h): only w, g, m and
   // rho touch memory.
@@ -140,7 +155,9 @@ void Sghmc::step() {
     if (p.tensor.device().is_cpu()) {
       const int64_t n = p.tensor.numel();
       host.push_back({p.tensor.data<float>(), p.tensor.grad().data<float>(), momentum_[i].data<float>(),
-                      rho_[i].data<float>(), n, noise_stream(i), draw_index_[i], &prior_states_[i], chunks});
+                      rho_[i].data<float>(), n, noise_stream(i), draw_index_[i], &prior_states_[i], chunks,
+                      origins_[i].elements.empty() ? nullptr : origins_[i].elements.data(),
+                      static_cast<uint64_t>(origins_[i].dense_numel())});
       host_index.push_back(i);
       chunks += (n + kChunk - 1) / kChunk;
       elements += n;
@@ -183,6 +200,40 @@ void Sghmc::step_tensor(size_t index, [[maybe_unused]] const SghmcCoefficients& 
     draw_index_[index] += 1;
   }
 #endif
+}
+
+namespace {
+
+Tensor gather_elements(const Tensor& t, const std::vector<int64_t>& kept, const Shape& shape) {
+  Tensor out = Tensor::empty(shape);
+  const float* from = t.data<float>();
+  float* to = out.data<float>();
+  for (size_t e = 0; e < kept.size(); ++e) to[e] = from[kept[e]];
+  return out;
+}
+
+}  // namespace
+
+void Sghmc::keep_elements(const std::vector<ParameterSlice>& slices) {
+  SLAB_CHECK(slices.size() == parameters_.size(), name(), ": ", slices.size(), " parameter slices for ",
+             parameters_.size(), " parameters");
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    const ParameterSlice& slice = slices[i];
+    const NamedParameter& p = parameters_[i];
+    SLAB_CHECK(slice.name == p.name, name(), ": slice ", i, " is of '", slice.name, "', the parameter is '", p.name, "'");
+    SLAB_CHECK(slice.shape_before == momentum_[i].shape(), name(), ": the slice of '", p.name, "' starts from shape ",
+               slice.shape_before, ", the optimizer holds ", momentum_[i].shape());
+    SLAB_CHECK(slice.shape_after() == p.tensor.shape(), name(), ": the slice of '", p.name, "' gives shape ",
+               slice.shape_after(), ", the parameter has ", p.tensor.shape());
+    if (slice.keeps_all()) continue;
+    SLAB_CHECK(p.tensor.device().is_cpu(), name(), ": shrinking '", p.name,
+               "' during training is implemented for CPU parameters only");
+    const std::vector<int64_t> kept = slice.flat_elements();
+    momentum_[i] = gather_elements(momentum_[i], kept, slice.shape_after());
+    rho_[i] = gather_elements(rho_[i], kept, slice.shape_after());
+    prior_states_[i] = slice_prior_state(prior_states_[i], slice);
+    origins_[i].apply(slice);
+  }
 }
 
 void Sghmc::apply_prior_masks() {
@@ -251,7 +302,8 @@ void Sghmc::load_state(const std::map<std::string, Tensor>& tensors, const Metad
 size_t Sghmc::state_bytes() const {
   size_t total = draw_index_.size() * sizeof(uint64_t);
   for (size_t i = 0; i < parameters_.size(); ++i)
-    total += momentum_[i].nbytes() + rho_[i].nbytes() + prior_states_[i].bytes();
+    total += momentum_[i].nbytes() + rho_[i].nbytes() + prior_states_[i].bytes() +
+             origins_[i].elements.size() * sizeof(int64_t);
   return total;
 }
 

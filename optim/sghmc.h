@@ -56,6 +56,13 @@ class Sghmc : public Optimizer, public PriorStateHolder {
   void load_state(const std::map<std::string, Tensor>& tensors, const Metadata& metadata) override;
   size_t state_bytes() const override;
 
+  // Shrinking during training: momentum, rho and the prior state are cut to the kept
+  // elements; each parameter's noise is then drawn at the dense addresses of its survivors
+  // (optim/gathered_noise.h), so the draws of the kept weights do not change. CPU only.
+  bool can_keep_elements() const override { return true; }
+  void keep_elements(const std::vector<ParameterSlice>& slices) override;
+  const ElementOrigin* element_origin(size_t parameter_index) const override { return &origins_[parameter_index]; }
+
   std::vector<PriorState>& prior_states() override { return prior_states_; }
   const std::vector<PriorState>& prior_states() const override { return prior_states_; }
   void apply_prior_masks() override;
@@ -77,6 +84,7 @@ class Sghmc : public Optimizer, public PriorStateHolder {
   std::vector<Tensor> momentum_, rho_;
   std::vector<uint64_t> draw_index_;
   std::vector<PriorState> prior_states_;
+  std::vector<ElementOrigin> origins_;  // per parameter: its elements in the dense parameter
 };
 
 // Writes a PriorState as named float tensors (empty vectors are omitted) and reads it back:

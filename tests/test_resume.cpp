@@ -14,6 +14,8 @@
 #include <fstream>
 
 #include "core/safetensors.h"
+#include "models/factory.h"
+#include "optim/checkpoint.h"
 #include "tests/pattern_images.h"
 #include "tests/scratch.h"
 #include "tools/trainer/errors.h"
@@ -191,6 +193,60 @@ TEST_CASE("sghmc-spl: stops mid-epoch and at an epoch boundary, resumed twice, m
     }
   }
   CHECK(b[1]["prior_pass"] == true);
+}
+
+TEST_CASE("sghmc-spl with --shrink on: the shrunken run resumes bit for bit, samples of their own shapes") {
+  const TrainingData data = synthetic_data();
+  const std::string whole = scratch_folder("shrink-whole"), parts = scratch_folder("shrink-parts");
+  // small-cnn-6-8 with a conv threshold that prunes some filters at the first pass: the
+  // dead channels leave the model at epochs 1-3, and the checkpoints hold the shrunken
+  // architecture (docs/algorithm.md#shrinking-during-training).
+  const std::vector<std::string> common = {"--optimizer", "sghmc-spl", "--model", "small-cnn-6-8", "--seed", "5",
+                                           "--warm-up", "0", "--hard-threshold", "0.3", "--cycles", "1",
+                                           "--samples-per-cycle", "2", "--shrink", "on"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> flags = common;
+    flags.insert(flags.end(), extra.begin(), extra.end());
+    return flags;
+  };
+  const TrainResult uninterrupted = train(data, with({"--output", whole}));
+  REQUIRE(uninterrupted.completed);
+  const std::string final_file = (fs::path(whole) / "checkpoints" / "final.safetensors").string();
+  const SafetensorsContents final_contents = load_safetensors(final_file);
+  REQUIRE(final_contents.metadata.count("slab.shrinks") == 1);
+  CHECK(final_contents.metadata.at("slab.schema") == "2");
+  CHECK(uninterrupted.model->parameter_count() < make_model("small-cnn-6-8", 4, 1, 5)->parameter_count());
+
+  const TrainResult first = train(data, with({"--output", parts, "--max-steps", "9"}));
+  CHECK(first.steps == 9);
+  const TrainResult second = train(data, with({"--resume", parts, "--max-steps", "3"}));
+  CHECK(second.steps == 12);
+  const TrainResult rest = train(data, with({"--resume", parts}));
+  REQUIRE(rest.completed);
+  check_same_file(final_file, fs::path(parts) / "checkpoints" / "final.safetensors");
+  for (const char* sample : {"sample-epoch-0002.safetensors", "sample-epoch-0003.safetensors"}) {
+    CAPTURE(sample);
+    REQUIRE(fs::exists(fs::path(whole) / "samples" / sample));
+    check_same_file(fs::path(whole) / "samples" / sample, fs::path(parts) / "samples" / sample);
+  }
+  REQUIRE(rest.bma.has_value());
+  REQUIRE(uninterrupted.bma.has_value());
+  CHECK(rest.bma->accuracy == uninterrupted.bma->accuracy);
+  CHECK(rest.bma->nll == uninterrupted.bma->nll);
+  // A fresh dense model loads the shrunken checkpoint and predicts as the run's model.
+  auto fresh = make_model("small-cnn-6-8", 4, 1, 5);
+  load_checkpoint(final_file, *fresh, "small-cnn-6-8", nullptr);
+  CHECK(fresh->parameter_count() == uninterrupted.model->parameter_count());
+}
+
+TEST_CASE("--shrink: on by default for sghmc-spl, refused for the other optimizers") {
+  CHECK(config_from({"--optimizer", "sghmc-spl"}).optimizer.shrink);
+  CHECK_FALSE(config_from({"--optimizer", "sghmc-spl", "--shrink", "off"}).optimizer.shrink);
+  CHECK_FALSE(config_from({"--optimizer", "sgd"}).optimizer.shrink);
+  CHECK_FALSE(config_from({"--optimizer", "sghmc", "--shrink", "off"}).optimizer.shrink);
+  const ProgramDefaults defaults = testing::pattern_run_defaults("test_resume");
+  CHECK_THROWS_WITH(parse_train_command_line(defaults, {"test_resume", "--optimizer", "sgd", "--shrink", "on"}),
+                    doctest::Contains("--shrink on applies to sghmc-spl"));
 }
 
 TEST_CASE("a resumed run must keep the batch size and seed; an unknown --resume path is an error") {

@@ -130,6 +130,9 @@ ParsedCommandLine parse_train_command_line(const ProgramDefaults& defaults, cons
   int64_t epochs = c.epochs;
   resolve_optimizer_defaults(app, c.optimizer, defaults.sgd_learning_rate, defaults.sampler_preset, &epochs);
   c.epochs = epochs;
+  // Shrinking during training runs on the CPU: on a GPU sghmc-spl keeps its dense shape
+  // unless --shrink on asks otherwise (which validation then refuses).
+  if (c.optimizer.shrink_text.empty() && c.device != "cpu") c.optimizer.shrink = false;
   if (c.schedule.empty()) c.schedule = default_schedule(c.optimizer.name);
   validate_train_config(c);
   return parsed;
@@ -180,6 +183,8 @@ void validate_train_config(const TrainConfig& c) {
     throw UsageError(what.rfind("--device", 0) == 0 ? what : "--device: " + what);
   }
   validate_optimizer_settings(c.optimizer);
+  SLAB_USAGE_CHECK(!c.optimizer.shrink || c.device == "cpu",
+                   "--shrink on: shrinking during training runs on the CPU; pass --shrink off with --device ", c.device);
 }
 
 uint64_t parse_byte_size(const std::string& text) {
@@ -274,6 +279,7 @@ nlohmann::json config_to_json(const TrainConfig& c) {
                     {"cool_down", o.prior.cool_down},
                     {"prune_bn", o.prior.prune_bn}};
   }
+  if (o.name == "sghmc-spl") opt["shrink"] = o.shrink;
   j["optimizer"] = opt;
   return j;
 }

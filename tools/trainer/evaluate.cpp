@@ -57,7 +57,9 @@ PosteriorMetrics evaluate_samples(const std::vector<std::string>& files,
       labels = hit->second.predictions.labels;
       sample.epoch = hit->second.epoch;
     } else {
-      if (!model) model = make_model();
+      // A fresh model for a sample that another sample's shrinks do not lead to: each
+      // sample records its own architecture (docs/algorithm.md#shrinking-during-training).
+      if (!model || !model->shrink_history().empty()) model = make_model();
       const LoadedSample loaded = load_posterior_sample(file, *model);
       if (!device.is_cpu()) model->to(device);
       sample.epoch = loaded.info.epoch;

@@ -102,6 +102,9 @@ void add_optimizer_flags(CLI::App& app, OptimizerSettings& s) {
                  "final epochs with no E-step or pruning: every weight back in the slab, masks frozen (0: off)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--prune-bn", s.prune_bn_text, "on: zero the BatchNorm of a pruned filter (dead channel); off: reference");
+  app.add_option("--shrink", s.shrink_text,
+                 "sghmc-spl: on (default) removes dead channels from the model after each prior pass (same draws "
+                 "for the surviving weights); off keeps the dense shape with masks");
 }
 
 void resolve_optimizer_defaults(const CLI::App& app, OptimizerSettings& s, double program_sgd_lr,
@@ -188,6 +191,9 @@ void resolve_optimizer_defaults(const CLI::App& app, OptimizerSettings& s, doubl
     throw UsageError(e.what());
   }
   s.prior.prune_bn = parse_on_off(s.prune_bn_text, "--prune-bn");
+  SLAB_USAGE_CHECK(n == "sghmc-spl" || s.shrink_text.empty() || s.shrink_text == "off",
+                   "--shrink on applies to sghmc-spl (the optimizer whose prior kills channels), not to --optimizer ", n);
+  s.shrink = n == "sghmc-spl" && parse_on_off(s.shrink_text.empty() ? std::string("on") : s.shrink_text, "--shrink");
   if (epochs != nullptr) s.prior.run_epochs = *epochs;  // where the cool-down starts
 }
 

@@ -64,6 +64,10 @@ struct OptimizerSettings {
   // The prior's choices as the flags spell them, parsed into `prior` by resolution.
   std::string hard_test_text = "magnitude", estep_text = "threshold", prune_bn_text = "on";
   std::string threshold_scale_text = "absolute";
+  // sghmc-spl: remove dead channels from the model after each prior pass
+  // (docs/algorithm.md#shrinking-during-training). "" takes the default: on for sghmc-spl.
+  std::string shrink_text;
+  bool shrink = false;
 };
 
 // The resolved setting of every flag; --temperature stays text until N is known.

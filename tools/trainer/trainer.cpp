@@ -12,6 +12,7 @@
 #include "core/fault_injection.h"
 #include "core/ops.h"
 #include "core/precision.h"
+#include "layers/shrink.h"
 #include "tools/trainer/calibration_record.h"
 #include "tools/trainer/epoch_lines.h"
 #include "tools/trainer/epoch_report.h"
@@ -160,11 +161,23 @@ void Trainer::start_epoch(int64_t epoch) {
     sums_ = EpochSums{};
     prior_pass_.reset();
     PriorPassReport report;
-    if (prior_ && prior_->begin_epoch(epoch, *optimizer_, &report)) prior_pass_ = report;
+    if (prior_ && prior_->begin_epoch(epoch, *optimizer_, &report)) {
+      prior_pass_ = report;
+      if (config_.optimizer.shrink) shrink_model(epoch);
+    }
   }
   optimizer_->start_epoch(epoch);
   epoch_start_ = Clock::now();
   images_this_epoch_ = 0;
+}
+
+// After the prior pass: the channels it killed leave the model, and the optimizer cuts its
+// state to the surviving weights (docs/algorithm.md#shrinking-during-training).
+void Trainer::shrink_model(int64_t epoch) {
+  const ShrinkReport report = shrink_dead_channels(*model_);
+  if (!report.changed()) return;
+  optimizer_->keep_elements(report.parameter_slices);
+  std::fprintf(log_, "epoch %lld: %s\n", static_cast<long long>(epoch + 1), report.summary().c_str());
 }
 
 void Trainer::record_step(const Tensor& loss, const Tensor& logits, const data::Batch& batch) {

@@ -82,6 +82,7 @@ class Trainer {
   void resume_and_open_run_folder();
 
   void start_epoch(int64_t epoch);
+  void shrink_model(int64_t epoch);
   void record_step(const Tensor& loss, const Tensor& logits, const data::Batch& batch);
   bool after_step(const data::Batch& batch);  // true: stop now (--max-steps, Ctrl-C)
   void read_step_stats();
