@@ -273,7 +273,6 @@ TEST_CASE("shrink during training: an optimizer without the hook refuses clearly
 }
 
 TEST_CASE("shrink history: the text form round-trips and a fresh model replays it") {
-  auto model = make_model("resnet20", 10, 3, 3);
   Run run = make_run("resnet20", 3);
   force_dead_filters(*run.optimizer, 9);
   run.prior->run(*run.optimizer);
