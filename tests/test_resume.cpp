@@ -28,6 +28,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The flags every run of a test shares, then the run's own.
+std::vector<std::string> joined(std::vector<std::string> common, const std::vector<std::string>& extra) {
+  common.insert(common.end(), extra.begin(), extra.end());
+  return common;
+}
+
 // 96 images 1x28x28 in 4 classes: class k lights the k-th quadrant, plus noise, so a model
 // learns something and the gradients are not degenerate.
 TrainingData synthetic_data() {
@@ -99,11 +105,7 @@ TEST_CASE("sgd: stop after 4 steps, resume, and match the uninterrupted run bit 
   const std::string whole = scratch_folder("sgd-whole"), parts = scratch_folder("sgd-parts");
   const std::vector<std::string> common = {"--optimizer", "sgd", "--model", "small-cnn", "--seed", "3"};
 
-  auto with = [&](std::vector<std::string> extra) {
-    std::vector<std::string> flags = common;
-    flags.insert(flags.end(), extra.begin(), extra.end());
-    return flags;
-  };
+  auto with = [&](const std::vector<std::string>& extra) { return joined(common, extra); };
   const TrainResult uninterrupted = train(data, with({"--output", whole}));
   REQUIRE(uninterrupted.completed);
   CHECK(uninterrupted.steps == 18);  // 3 epochs of 96 / 16
@@ -144,11 +146,7 @@ TEST_CASE("sghmc-spl: stops mid-epoch and at an epoch boundary, resumed twice, m
                                            "--warm-up",      "0",         "--lambda0", "0.5",
                                            "--soft-threshold", "1e-3",    "--hard-threshold-linear", "3e-4",
                                            "--cycles",       "1",         "--samples-per-cycle", "2"};
-  auto with = [&](std::vector<std::string> extra) {
-    std::vector<std::string> flags = common;
-    flags.insert(flags.end(), extra.begin(), extra.end());
-    return flags;
-  };
+  auto with = [&](const std::vector<std::string>& extra) { return joined(common, extra); };
   const TrainResult uninterrupted = train(data, with({"--output", whole}));
   REQUIRE(uninterrupted.completed);
   REQUIRE(uninterrupted.sparsity.has_value());
@@ -204,11 +202,7 @@ TEST_CASE("sghmc-spl with --shrink on: the shrunken run resumes bit for bit, sam
   const std::vector<std::string> common = {"--optimizer", "sghmc-spl", "--model", "small-cnn-6-8", "--seed", "5",
                                            "--warm-up", "0", "--hard-threshold", "0.3", "--cycles", "1",
                                            "--samples-per-cycle", "2", "--shrink", "on"};
-  auto with = [&](std::vector<std::string> extra) {
-    std::vector<std::string> flags = common;
-    flags.insert(flags.end(), extra.begin(), extra.end());
-    return flags;
-  };
+  auto with = [&](const std::vector<std::string>& extra) { return joined(common, extra); };
   const TrainResult uninterrupted = train(data, with({"--output", whole}));
   REQUIRE(uninterrupted.completed);
   const std::string final_file = (fs::path(whole) / "checkpoints" / "final.safetensors").string();
@@ -351,11 +345,7 @@ TEST_CASE("resume with another thread count is refused naming both, unless --all
   const TrainingData data = synthetic_data();
   const std::string parts = scratch_folder("threads");
   const std::vector<std::string> common = {"--optimizer", "sgd", "--model", "mlp-784-32", "--seed", "3"};
-  auto with = [&](std::vector<std::string> extra) {
-    std::vector<std::string> flags = common;
-    flags.insert(flags.end(), extra.begin(), extra.end());
-    return flags;
-  };
+  auto with = [&](const std::vector<std::string>& extra) { return joined(common, extra); };
   REQUIRE_FALSE(train(data, with({"--output", parts, "--max-steps", "4", "--threads", "1"})).completed);
   CHECK_THROWS_WITH_AS(train(data, with({"--resume", parts, "--threads", "2"})),
                        doctest::Contains("was trained with 1 threads, this run has 2 (--threads 2)"), Error);
