@@ -1,5 +1,6 @@
 #include "core/safetensors.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -120,6 +121,11 @@ SafetensorsContents load_safetensors(const std::string& path) {
   SLAB_CHECK(header.is_object(), path, ": the safetensors header is not a JSON object");
   const uint64_t data_size = file_size - 8 - length;
   SafetensorsContents contents;
+  struct ByteRange {
+    uint64_t begin, end;
+    std::string key;
+  };
+  std::vector<ByteRange> ranges;  // of the non-empty tensors
   try {
     for (const auto& [key, entry] : header.items()) {
       if (key == "__metadata__") {
@@ -147,6 +153,7 @@ SafetensorsContents load_safetensors(const std::string& path) {
                  expected, " bytes, its offsets give ", end - begin);
       SLAB_CHECK(end <= data_size, path, ": tensor '", key, "' ends at byte ", end, " but the data holds ", data_size,
                  " (truncated file?)");
+      if (begin < end) ranges.push_back({begin, end, key});
       Tensor t = Tensor::empty(shape, dtype);
       in.seekg(static_cast<std::streamoff>(8 + length + begin));
       in.read(static_cast<char*>(t.raw_data()), static_cast<std::streamsize>(expected));
@@ -156,6 +163,13 @@ SafetensorsContents load_safetensors(const std::string& path) {
   } catch (const nlohmann::json::exception& e) {
     SLAB_FAIL(path, ": malformed safetensors header entry (", e.what(), ")");
   }
+  // Two tensors sharing bytes would alias in the file: a writer never does that, so it is a
+  // corrupt or hand-edited header (the format forbids it).
+  std::sort(ranges.begin(), ranges.end(), [](const ByteRange& a, const ByteRange& b) { return a.begin < b.begin; });
+  for (size_t i = 1; i < ranges.size(); ++i)
+    SLAB_CHECK(ranges[i].begin >= ranges[i - 1].end, path, ": tensors '", ranges[i - 1].key, "' (bytes ",
+               ranges[i - 1].begin, "-", ranges[i - 1].end, ") and '", ranges[i].key, "' (bytes ", ranges[i].begin, "-",
+               ranges[i].end, ") overlap");
   return contents;
 }
 

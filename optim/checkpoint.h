@@ -15,6 +15,7 @@
 //                                 Generator states (put_generator_state), anything else
 // PyTorch reads the file with safetensors.torch.load_file; the model's weights are the
 // "model." entries with that prefix removed.
+// The schema, its versions and every check on load: docs/checkpoint-format.md.
 #pragma once
 #include <string>
 

@@ -208,7 +208,7 @@ TEST_CASE("sizes that overflow 64 bits are errors naming the shape (never undefi
   CHECK(from_vector_f32({}, {0}).numel() == 0);
 }
 
-TEST_CASE("a hostile safetensors header (huge or negative shape) names the file and the tensor") {
+TEST_CASE("a hostile safetensors header (huge, negative or overlapping) names the file and the tensor") {
   const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("slab-bad-header-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   auto write = [&](const std::string& name, const std::string& header) {
@@ -228,6 +228,16 @@ TEST_CASE("a hostile safetensors header (huge or negative shape) names the file 
   const std::string negative =
       write("negative.safetensors", R"({"w":{"dtype":"F32","shape":[-2,-2],"data_offsets":[0,16]}})");
   CHECK_THROWS_WITH_AS(load_safetensors(negative), doctest::Contains("negative extent"), Error);
+  const std::string overlapping = write(
+      "overlap.safetensors",
+      R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,12]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})");
+  CHECK_THROWS_WITH_AS(load_safetensors(overlapping),
+                       doctest::Contains("tensors 'a' (bytes 0-12) and 'b' (bytes 8-16) overlap"), Error);
+  const std::string adjacent = write(
+      "adjacent.safetensors",
+      R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]},)"
+      R"("e":{"dtype":"F32","shape":[0],"data_offsets":[8,8]}})");
+  CHECK(load_safetensors(adjacent).tensors.size() == 3);  // touching ranges and empty tensors are fine
   std::filesystem::remove_all(dir);
 }
 

@@ -103,6 +103,7 @@ std::string resume_checkpoint_path(const std::string& resume) {
   return resume;
 }
 
+// The user. keys and the range each must be in: docs/checkpoint-format.md#trainer-keys.
 void save_training_checkpoint(const std::string& path, Module& model, const Optimizer& optimizer,
                               const TrainConfig& config, const TrainingData& data, const TrainingState& state) {
   Metadata user;
