@@ -27,14 +27,22 @@ HardTest parse_hard_test(const std::string& text) {
 }
 
 const char* threshold_scale_name(ThresholdScale scale) {
-  return scale == ThresholdScale::Absolute ? "absolute" : "layer";
+  switch (scale) {
+    case ThresholdScale::Absolute: return "absolute";
+    case ThresholdScale::Layer: return "layer";
+    case ThresholdScale::FanIn: return "fan-in";
+  }
+  return "?";
 }
 
 ThresholdScale parse_threshold_scale(const std::string& text) {
   if (text == "absolute") return ThresholdScale::Absolute;
   if (text == "layer") return ThresholdScale::Layer;
-  SLAB_FAIL("--threshold-scale: expected 'absolute' or 'layer', got '", text, "'");
+  if (text == "fan-in") return ThresholdScale::FanIn;
+  SLAB_FAIL("--threshold-scale: expected 'absolute', 'layer' or 'fan-in', got '", text, "'");
 }
+
+double fan_in_scale(const PriorLayout& dense) { return 2.0 / static_cast<double>(dense.columns * dense.inner); }
 
 void SpikeSlabOptions::validate() const {
   SLAB_CHECK(lambda1 >= 0 && lambda0 >= 0, "spike-and-slab: lambda1 and lambda0 must be >= 0, got ", lambda1, " and ",
@@ -309,9 +317,15 @@ PriorPassReport SpikeSlabPrior::run(Optimizer& optimizer) const {
     const int64_t group_size = view.dense.group_size();
     if (group_size != layout.group_size())
       for (double& m : mean_squares) m *= static_cast<double>(layout.group_size()) / static_cast<double>(group_size);
-    // The thresholds' unit: 1, or the layer's own mean(w^2) (threshold-scale layer).
-    const double scale =
-        options_.threshold_scale == ThresholdScale::Layer ? live_mean_square(mean_squares, state) : 1.0;
+    // The thresholds' unit in mean(w^2) (docs/algorithm.md#threshold-scale): 1, the layer's
+    // own live mean(w^2), or He's variance 2 / fan_in of the dense layer (shrinking does not
+    // move it).
+    double scale = 1.0;
+    switch (options_.threshold_scale) {
+      case ThresholdScale::Absolute: break;
+      case ThresholdScale::Layer: scale = live_mean_square(mean_squares, state); break;
+      case ThresholdScale::FanIn: scale = fan_in_scale(view.dense); break;
+    }
     SpikeSlabOptions scaled = options_;
     scaled.soft_threshold *= scale;
     state.group_weight_decay.resize(mean_squares.size());

@@ -18,7 +18,9 @@
 //            statistic < hard sqrt(s), a linear column when mean(w^2) < hard_linear s. A conv
 //            followed by BatchNorm is invariant to its filter's scale, and layers' scales
 //            differ by stage and step size, so one absolute threshold cannot fit every layer
-//            (docs/results.md). The posterior E-step has no threshold and is not affected.
+//            (docs/results.md); `fan-in`: fractions of He's variance s = 2 / fan_in of the
+//            (dense) layer, a fixed unit in which every stage of a network starts equally
+//            deep in the spike. The posterior E-step has no threshold and is not affected.
 //   prune-bn (default on) zeroes and masks the BatchNorm channel (scale and shift) and the
 //            conv bias of every pruned filter, so a pruned filter is a dead channel;
 //            off reproduces the reference, where the BN shift keeps the channel alive.
@@ -43,14 +45,14 @@ namespace slab {
 
 enum class EStep { Threshold, Posterior };
 enum class HardTest { Magnitude, Range };
-enum class ThresholdScale { Absolute, Layer };
+enum class ThresholdScale { Absolute, Layer, FanIn };
 
 const char* estep_name(EStep estep);
 const char* hard_test_name(HardTest test);
 EStep parse_estep(const std::string& text);       // "threshold" | "posterior"
 HardTest parse_hard_test(const std::string& text);  // "magnitude" | "range"
 const char* threshold_scale_name(ThresholdScale scale);
-ThresholdScale parse_threshold_scale(const std::string& text);  // "absolute" | "layer"
+ThresholdScale parse_threshold_scale(const std::string& text);  // "absolute" | "layer" | "fan-in"
 
 struct SpikeSlabOptions {
   double lambda1 = 5e-4;                // slab weight decay (prior precision / N)
@@ -127,6 +129,9 @@ struct ConvUnitTests {
 // range test then takes 0 into its max and min.
 ConvUnitTests conv_hard_tests(const Tensor& weight, HardTest test, double threshold, bool filters_hold_zeros = false,
                               bool channels_hold_zeros = false);
+// The unit of threshold-scale `fan-in`: 2 / fan_in of a [rows, columns, inner] layout (a
+// conv's fan_in = in_channels x kh x kw, a linear layer's its inputs).
+double fan_in_scale(const PriorLayout& dense);
 // The layer scale of threshold-scale `layer`: mean(w^2) over the live weights, from the
 // per-group mean squares (groups have equal sizes) and the masks; 0 when nothing is live.
 double live_mean_square(const std::vector<double>& group_mean_squares, const PriorState& state);

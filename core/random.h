@@ -45,7 +45,6 @@ class Generator {
  private:
   uint64_t take_blocks(uint64_t count);
   GeneratorState state_;
-  uint32_t current_[4] = {0, 0, 0, 0};
 };
 
 // Creation with random fills.

@@ -432,8 +432,45 @@ TEST_CASE("threshold-scale layer: thresholds follow each layer's own scale, so a
   SpikeSlabPrior(columns).run(fc);
   CHECK(fc.prior_states()[0].keep_columns == std::vector<uint8_t>{0, 1, 1});
   CHECK(parse_threshold_scale("layer") == ThresholdScale::Layer);
-  CHECK_THROWS_WITH_AS(parse_threshold_scale("relative"), doctest::Contains("'absolute' or 'layer'"), Error);
+  CHECK_THROWS_WITH_AS(parse_threshold_scale("relative"), doctest::Contains("'absolute', 'layer' or 'fan-in'"), Error);
   CHECK(o.describe().find("threshold_scale=layer") != std::string::npos);
+}
+
+TEST_CASE("threshold-scale fan-in: thresholds in units of 2 / fan_in, fixed while the layer's scale moves") {
+  CHECK(fan_in_scale(PriorLayout::of({16, 8, 3, 3}, PriorGrouping::ConvKernels)) == doctest::Approx(2.0 / 72));
+  CHECK(fan_in_scale(PriorLayout::of({10, 50}, PriorGrouping::LinearColumns)) == doctest::Approx(2.0 / 50));
+  // conv [3 filters, 2 input channels, 1, 2]: fan_in 4, unit 0.5. Slice mean squares: filter 0
+  // (1, 0.5), filter 1 (0.65, 1), filter 2 (0.00205, 0.00065).
+  const std::vector<double> values = {1.0, -1.0, 0.8, 0.6,  //
+                                      0.9, 0.7, -1.0, 1.0,  //
+                                      0.05, -0.04, 0.03, 0.02};
+  SpikeSlabOptions o;
+  o.lambda1 = 1e-4;
+  o.lambda0 = 1e-2;
+  o.threshold_scale = ThresholdScale::FanIn;
+  o.soft_threshold = 0.1;       // spike below 0.1 x 0.5 = 0.05
+  o.hard_threshold_conv = 0.1;  // prune a unit whose max|w| < 0.1 x sqrt(0.5) = 0.0707
+  auto pass = [&](double scale) {
+    std::vector<double> scaled = values;
+    for (double& x : scaled) x *= scale;
+    Tensor w = from_vector(scaled, {3, 2, 1, 2}).set_requires_grad(true);
+    Sghmc optimizer({{"conv.weight", w, PriorGrouping::ConvKernels}}, sampler_options());
+    SpikeSlabPrior(o).run(optimizer);
+    return optimizer.prior_states()[0];
+  };
+  const PriorState state = pass(1.0);
+  CHECK(state.group_weight_decay == std::vector<float>{1e-4f, 1e-4f, 1e-4f, 1e-4f, 1e-2f, 1e-2f});
+  CHECK(state.keep_rows == std::vector<uint8_t>{1, 1, 0});
+  CHECK(state.keep_columns == std::vector<uint8_t>{1, 1});
+  // Unlike `layer`, the unit does not follow the weights: scaled by 40, filter 2 (max 2.0)
+  // stays and every slice is in the slab; scaled by 0.05, every slice is in the spike.
+  const PriorState large = pass(40.0);
+  CHECK(large.keep_rows == std::vector<uint8_t>{1, 1, 1});
+  CHECK(large.group_weight_decay == std::vector<float>(6, 1e-4f));
+  CHECK(pass(0.05).group_weight_decay == std::vector<float>(6, 1e-2f));
+  CHECK(parse_threshold_scale("fan-in") == ThresholdScale::FanIn);
+  CHECK(std::string(threshold_scale_name(ThresholdScale::FanIn)) == "fan-in");
+  CHECK_THROWS_WITH_AS(parse_threshold_scale("fanin"), doctest::Contains("'absolute', 'layer' or 'fan-in'"), Error);
 }
 
 TEST_CASE("masks are permanent: a pruned unit stays pruned when its test would pass again") {

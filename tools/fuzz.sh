@@ -6,11 +6,16 @@
 # target and this script fails, naming the reproducer file (rerun it: BUILD_DIR/fuzz/NAME FILE,
 # copied to BUILD_DIR/fuzz-findings/). Each target's log is kept in BUILD_DIR/fuzz-logs/.
 #
-#   tools/fuzz.sh [BUILD_DIR [SECONDS [JOBS]]]   defaults: build-fuzz, 480, 1 (targets at a time)
+#   tools/fuzz.sh [BUILD_DIR [SECONDS|ci [JOBS]]]   defaults: build-fuzz, 480, 1 (targets at a time)
 #
 # SECONDS = 0 replays instead: every committed input of every target once (the seeds and the
-# inputs of past findings), no exploration, so the result does not depend on the machine's
-# speed. CI runs this; the exploring campaigns are run by hand (docs/reliability.md#fuzzing).
+# inputs of past findings), no exploration.
+#
+# ci (what CI runs): the replay, then each target explores for a fixed number of executions
+# (kCiRuns below, about 8 CPU-minutes in all on a 2-core machine) from a fixed libFuzzer seed.
+# A count and a seed, not a time: the same binary tries the same inputs on any machine, fast
+# or slow, so a CI verdict never depends on the machine's speed, and a finding is reproduced
+# by rerunning the same command.
 #
 # SLAB_FUZZ_SKIP="fuzz_a fuzz_b" leaves targets out: CI leaves out those with an open finding
 # (docs/reliability.md#fuzzing lists them), which would fail every run until it is fixed.
@@ -18,6 +23,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1  # the targets are single-threaded; the machine is shared
 build=${1:-build-fuzz} budget=${2:-480} jobs=${3:-1}
+# Executions per target in ci mode, from the rates of docs/reliability.md#fuzzing so that each
+# takes about a minute here (the targets run from 250 to 3,700 inputs a second).
+declare -A kCiRuns=([fuzz_checkpoint]=25000 [fuzz_cifar]=30000 [fuzz_command_line]=15000 [fuzz_config_json]=15000
+                    [fuzz_idx]=35000 [fuzz_image]=20000 [fuzz_safetensors]=150000)
+kCiSeed=20261207
 cmake -S . -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug -DSLAB_FUZZ=ON \
   -DSLAB_CUDA=OFF -DSLAB_BUILD_PROGRAMS=OFF -DSLAB_BUILD_TESTS=OFF -DSLAB_INSTALL=OFF > /dev/null
 cmake --build "$build"
@@ -27,6 +37,8 @@ for source in fuzz/fuzz_*.cpp; do
   case " ${SLAB_FUZZ_SKIP:-} " in *" $name "*) echo "$name: left out (SLAB_FUZZ_SKIP)"; continue ;; esac
   targets+=("$name")
 done
+ci=0
+if [ "$budget" = ci ]; then ci=1 budget=0; fi
 share=$(( budget * jobs / ${#targets[@]} ))
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -34,8 +46,9 @@ run_one() {  # run_one NAME: fuzzes one target for $share seconds, log in $work/
   local name=$1 corpus="$work/$1"
   mkdir -p "$corpus" "$work/$1-artifacts"
   cp "fuzz/corpus/${name#fuzz_}/"* "$corpus/"
-  local status=0
-  "$build/fuzz/$name" -max_total_time="$share" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
+  local status=0 limit=(-max_total_time="$share")
+  if [ "$ci" -eq 1 ]; then limit=(-runs="${kCiRuns[$name]:?no ci budget for $name in kCiRuns}" -seed="$kCiSeed"); fi
+  "$build/fuzz/$name" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
        -print_final_stats=1 -close_fd_mask=1 -artifact_prefix="$work/$1-artifacts/" "$corpus" > "$work/$name.log" 2>&1 || status=$?
   cp "$work/$name.log" "$build/fuzz-logs/"
   if [ "$status" -eq 0 ]; then
@@ -60,7 +73,7 @@ if [ "$budget" -eq 0 ]; then
       failed=1
     fi
   done
-  exit $failed
+  if [ "$ci" -eq 0 ] || [ "$failed" -ne 0 ]; then exit $failed; fi
 fi
 mkdir -p "$build/fuzz-logs"
 failed=0

@@ -93,7 +93,8 @@ void add_optimizer_flags(CLI::App& app, OptimizerSettings& s) {
   app.add_option("--hard-test", s.hard_test_text, "conv pruning test: magnitude (max|w|) or range (max - min, reference)");
   app.add_option("--threshold-scale", s.threshold_scale_text,
                  "absolute (the spec's): thresholds in weight units; layer: fractions of each layer's own scale, "
-                 "mean(w^2) over its live weights (soft, linear hard) or its square root (conv hard)");
+                 "mean(w^2) over its live weights (soft, linear hard) or its square root (conv hard); fan-in: fractions "
+                 "of 2 / fan_in, He's variance of the layer, or its square root");
   app.add_option("--estep", s.estep_text, "E-step: threshold (reference) or posterior (exact p_g with --theta)");
   app.add_option("--theta", s.prior.theta, "prior inclusion probability (posterior E-step)");
   app.add_option("--warm-up", s.prior.warm_up, "epochs before the first E-step and pruning (they run when epoch > warm-up)")
