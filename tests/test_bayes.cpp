@@ -380,30 +380,46 @@ TEST_CASE("hard tests: magnitude prunes small channels, range prunes flat ones")
   CHECK_THROWS_WITH_AS(conv_hard_tests(lin, HardTest::Range, 0.1), doctest::Contains("[2, 3]"), Error);
 }
 
-TEST_CASE("threshold-scale layer: thresholds follow each layer's own scale, so a rescaled layer prunes the same") {
-  // conv [3 filters, 2 input channels, 1, 2]: filter 2 is small against the others.
-  const std::vector<double> values = {1.0, -1.0, 0.8, 0.6,  //
-                                      0.9, 0.7, -1.0, 1.0,  //
-                                      0.05, -0.04, 0.03, 0.02};
+namespace {
+
+// The threshold-scale tests' conv [3 filters, 2 input channels, 1, 2] (fan_in 4): filter 2 is
+// small against the others. Slice mean squares: filter 0 (1, 0.5), filter 1 (0.65, 1),
+// filter 2 (0.00205, 0.00065).
+const std::vector<double> kScaleTestConv = {1.0, -1.0, 0.8, 0.6,  //
+                                            0.9, 0.7, -1.0, 1.0,  //
+                                            0.05, -0.04, 0.03, 0.02};
+
+// Soft and conv hard thresholds of 0.1 in the unit of `scale`.
+SpikeSlabOptions scale_test_options(ThresholdScale scale) {
   SpikeSlabOptions o;
   o.lambda1 = 1e-4;
   o.lambda0 = 1e-2;
-  o.threshold_scale = ThresholdScale::Layer;
-  o.soft_threshold = 0.1;        // spike a slice below a tenth of the layer's mean w^2
-  o.hard_threshold_conv = 0.1;   // prune a unit whose max|w| is below a tenth of its RMS
-  auto pass = [&](double scale, const SpikeSlabOptions& options) {
-    std::vector<double> scaled = values;
-    for (double& x : scaled) x *= scale;
-    Tensor w = from_vector(scaled, {3, 2, 1, 2}).set_requires_grad(true);
-    Sghmc optimizer({{"conv.weight", w, PriorGrouping::ConvKernels}}, sampler_options());
-    SpikeSlabPrior prior(options);
-    prior.run(optimizer);
-    return optimizer.prior_states()[0];
-  };
+  o.threshold_scale = scale;
+  o.soft_threshold = 0.1;
+  o.hard_threshold_conv = 0.1;
+  return o;
+}
+
+// One prior pass over kScaleTestConv multiplied by `factor`.
+PriorState scale_test_pass(double factor, const SpikeSlabOptions& options) {
+  std::vector<double> scaled = kScaleTestConv;
+  for (double& x : scaled) x *= factor;
+  Tensor w = from_vector(scaled, {3, 2, 1, 2}).set_requires_grad(true);
+  Sghmc optimizer({{"conv.weight", w, PriorGrouping::ConvKernels}}, sampler_options());
+  SpikeSlabPrior(options).run(optimizer);
+  return optimizer.prior_states()[0];
+}
+
+}  // namespace
+
+TEST_CASE("threshold-scale layer: thresholds follow each layer's own scale, so a rescaled layer prunes the same") {
+  // Spike a slice below a tenth of the layer's mean w^2; prune a unit whose max|w| is below
+  // a tenth of its RMS.
+  const SpikeSlabOptions o = scale_test_options(ThresholdScale::Layer);
   // Live mean w^2 = (sum of squares of filters 0-1 = 6.3, filter 2 = 0.0054) / 12 = 0.52545;
   // RMS 0.7249, so the conv cut is 0.0725: filter 2 (max 0.05) goes, nothing else.
   for (double scale : {1.0, 1e-3, 40.0}) {
-    const PriorState state = pass(scale, o);
+    const PriorState state = scale_test_pass(scale, o);
     CHECK(state.group_weight_decay == std::vector<float>{1e-4f, 1e-4f, 1e-4f, 1e-4f, 1e-2f, 1e-2f});
     CHECK(state.keep_rows == std::vector<uint8_t>{1, 1, 0});
     CHECK(state.keep_columns == std::vector<uint8_t>{1, 1});
@@ -411,10 +427,10 @@ TEST_CASE("threshold-scale layer: thresholds follow each layer's own scale, so a
   // The same thresholds as absolute numbers decide by size: at scale 1e-3 everything goes.
   SpikeSlabOptions absolute = o;
   absolute.threshold_scale = ThresholdScale::Absolute;
-  CHECK(pass(1e-3, absolute).keep_rows == std::vector<uint8_t>{0, 0, 0});
-  CHECK(pass(1.0, absolute).keep_rows == std::vector<uint8_t>{1, 1, 0});
+  CHECK(scale_test_pass(1e-3, absolute).keep_rows == std::vector<uint8_t>{0, 0, 0});
+  CHECK(scale_test_pass(1.0, absolute).keep_rows == std::vector<uint8_t>{1, 1, 0});
   // The scale is over live weights only: pruned filters' zeros do not lower it.
-  Tensor w = from_vector(values, {3, 2, 1, 2});
+  Tensor w = from_vector(kScaleTestConv, {3, 2, 1, 2});
   const PriorLayout layout = PriorLayout::of(w.shape(), PriorGrouping::ConvKernels);
   PriorState state;
   state.layout = layout;
@@ -439,25 +455,10 @@ TEST_CASE("threshold-scale layer: thresholds follow each layer's own scale, so a
 TEST_CASE("threshold-scale fan-in: thresholds in units of 2 / fan_in, fixed while the layer's scale moves") {
   CHECK(fan_in_scale(PriorLayout::of({16, 8, 3, 3}, PriorGrouping::ConvKernels)) == doctest::Approx(2.0 / 72));
   CHECK(fan_in_scale(PriorLayout::of({10, 50}, PriorGrouping::LinearColumns)) == doctest::Approx(2.0 / 50));
-  // conv [3 filters, 2 input channels, 1, 2]: fan_in 4, unit 0.5. Slice mean squares: filter 0
-  // (1, 0.5), filter 1 (0.65, 1), filter 2 (0.00205, 0.00065).
-  const std::vector<double> values = {1.0, -1.0, 0.8, 0.6,  //
-                                      0.9, 0.7, -1.0, 1.0,  //
-                                      0.05, -0.04, 0.03, 0.02};
-  SpikeSlabOptions o;
-  o.lambda1 = 1e-4;
-  o.lambda0 = 1e-2;
-  o.threshold_scale = ThresholdScale::FanIn;
-  o.soft_threshold = 0.1;       // spike below 0.1 x 0.5 = 0.05
-  o.hard_threshold_conv = 0.1;  // prune a unit whose max|w| < 0.1 x sqrt(0.5) = 0.0707
-  auto pass = [&](double scale) {
-    std::vector<double> scaled = values;
-    for (double& x : scaled) x *= scale;
-    Tensor w = from_vector(scaled, {3, 2, 1, 2}).set_requires_grad(true);
-    Sghmc optimizer({{"conv.weight", w, PriorGrouping::ConvKernels}}, sampler_options());
-    SpikeSlabPrior(o).run(optimizer);
-    return optimizer.prior_states()[0];
-  };
+  // The unit of the test conv (fan_in 4) is 0.5: spike below 0.05, prune a unit whose max|w|
+  // is below 0.1 x sqrt(0.5) = 0.0707.
+  const SpikeSlabOptions o = scale_test_options(ThresholdScale::FanIn);
+  auto pass = [&](double factor) { return scale_test_pass(factor, o); };
   const PriorState state = pass(1.0);
   CHECK(state.group_weight_decay == std::vector<float>{1e-4f, 1e-4f, 1e-4f, 1e-4f, 1e-2f, 1e-2f});
   CHECK(state.keep_rows == std::vector<uint8_t>{1, 1, 0});

@@ -21,6 +21,7 @@
 #include "optim/checkpoint.h"
 #include "optim/sgd.h"
 #include "tests/golden/models/golden_values.h"
+#include "tests/run_command.h"
 #include "tests/skip.h"
 
 using namespace slab;
@@ -189,24 +190,11 @@ TEST_CASE("load errors: truncated file, foreign safetensors file, bad metadata")
                        doctest::Contains("is not 'seed stream next_block buffered_words'"), Error);
 }
 
-// The Python of tools/python-env.sh (Debian's torch, safetensors from PyPI), which CI's
-// set-up makes; it prints the interpreter's path. Empty when it cannot be made.
-static std::string python_env() {
-  std::string python;
-  if (FILE* env = popen(SLAB_SOURCE_DIR "/tools/python-env.sh 2>/dev/null", "r")) {
-    char line[4096];
-    if (fgets(line, sizeof line, env)) python = line;
-    if (pclose(env) != 0) python.clear();
-    while (!python.empty() && (python.back() == '\n' || python.back() == '\r')) python.pop_back();
-  }
-  return python;
-}
-
 // PyTorch reads a slab checkpoint: safetensors.torch.load_file, then the "model." entries
 // load strictly into the PyTorch ResNet-20 of make_golden_models.py, whose eval-mode logits
 // must equal slab's.
 TEST_CASE("PyTorch reads a slab checkpoint (safetensors.torch.load_file) and computes the same logits") {
-  const std::string python = python_env();
+  const std::string& python = slab::testing::python_env();
   if (python.empty() || std::system((python + " -c 'import torch, safetensors.torch' > /dev/null 2>&1").c_str()) != 0) {
     slab::testing::skip(
         "tools/python-env.sh gave no Python with torch and safetensors (tools/setup.sh --with-torch, and PyPI "

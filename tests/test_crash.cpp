@@ -24,6 +24,7 @@
 
 #include "core/safetensors.h"
 #include "tests/pattern_images.h"
+#include "tests/same_file.h"
 #include "tests/scratch.h"
 #include "tools/trainer/trainer.h"
 
@@ -32,6 +33,8 @@ using namespace slab::tools;
 namespace fs = std::filesystem;
 
 namespace {
+
+using slab::testing::check_same_file;
 
 constexpr const char* kChildFlags = "SLAB_CRASH_CHILD_FLAGS";  // the child's flags, one a line
 
@@ -85,25 +88,6 @@ int wait_for(pid_t pid) {
   int status = 0;
   REQUIRE(waitpid(pid, &status, 0) == pid);
   return status;
-}
-
-// The final checkpoints of two runs: every tensor equal byte for byte, the metadata equal
-// but for the wall-clock entries.
-void check_same_file(const std::string& a, const std::string& b) {
-  const SafetensorsContents x = load_safetensors(a), y = load_safetensors(b);
-  REQUIRE(x.tensors.size() == y.tensors.size());
-  for (const auto& [name, tensor] : x.tensors) {
-    CAPTURE(name);
-    REQUIRE(y.tensors.count(name) == 1);
-    const Tensor& other = y.tensors.at(name);
-    REQUIRE(tensor.shape() == other.shape());
-    REQUIRE(tensor.dtype() == other.dtype());
-    CHECK(std::memcmp(tensor.raw_data(), other.raw_data(), tensor.nbytes()) == 0);
-  }
-  Metadata mx = x.metadata, my = y.metadata;
-  for (Metadata* m : {&mx, &my})
-    for (const char* key : {"user.elapsed_seconds", "user.epoch.seconds"}) m->erase(key);
-  CHECK(mx == my);
 }
 
 const std::string& uninterrupted_final(const TrainingData& data) {

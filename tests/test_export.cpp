@@ -17,6 +17,7 @@
 #include "core/random.h"
 #include "core/safetensors.h"
 #include "models/factory.h"
+#include "tests/run_command.h"
 #include "tests/scratch.h"
 #include "tests/skip.h"
 #include "tools/export/graph_files.h"
@@ -32,33 +33,8 @@ using namespace slab::tools;
 
 namespace {
 
-struct Outcome {
-  int code = -1;
-  std::string output;
-};
-
-Outcome run(const std::string& command) {
-  Outcome outcome;
-  std::FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::array<char, 4096> buffer{};
-  size_t got = 0;
-  while ((got = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) outcome.output.append(buffer.data(), got);
-  const int status = pclose(pipe);
-  outcome.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return outcome;
-}
-
-// The Python of tools/python-env.sh, or "" (once per test run).
-const std::string& python() {
-  static const std::string path = [] {
-    const Outcome made = run(std::string(SLAB_SOURCE_DIR) + "/tools/python-env.sh 2>/dev/null");
-    if (made.code != 0) return std::string();
-    std::string line = made.output.substr(0, made.output.find('\n'));
-    return fs::exists(line) ? line : std::string();
-  }();
-  return path;
-}
+using slab::testing::Outcome;
+using slab::testing::run;
 
 // Gives BatchNorm running statistics and affine parameters values away from 0 and 1, so an
 // export that dropped or swapped them shows.
@@ -85,13 +61,13 @@ bool same_argmax(const Tensor& a, const Tensor& b) {
 // Runs tools/export/check_exported.py on `file` (--onnx or --pytorch) against slab's output.
 void check_in_python(const std::string& flag, const std::string& file, const Tensor& x, const Tensor& expected,
                      const std::string& folder) {
-  if (python().empty()) {
+  if (slab::testing::python_env().empty()) {
     slab::testing::skip("no Python environment with onnxruntime and torch (tools/python-env.sh)");
     return;
   }
   const std::string reference = folder + "/reference.safetensors";
   save_safetensors(reference, {{"input", x}, {"output", expected}});
-  const Outcome checked = run(python() + " " + SLAB_SOURCE_DIR "/tools/export/check_exported.py " + flag + " " + file +
+  const Outcome checked = run(slab::testing::python_env() + " " + SLAB_SOURCE_DIR "/tools/export/check_exported.py " + flag + " " + file +
                               " --reference " + reference + " --tol 1e-4");
   CAPTURE(flag);
   CAPTURE(checked.output);

@@ -18,6 +18,7 @@
 #include "core/ops.h"
 #include "core/random.h"
 #include "core/safetensors.h"
+#include "tests/run_command.h"
 #include "tests/scratch.h"
 #include "tests/skip.h"
 #include "tools/export/graph_files.h"
@@ -27,37 +28,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using slab::testing::Outcome;
+using slab::testing::program;
+using slab::testing::run;
+using slab::testing::value_of;
+
 const char* kFashionMnist = "/usr/share/datasets/fashion-mnist";
-
-std::string program(const char* name) {
-  const fs::path self = fs::read_symlink("/proc/self/exe");  // <build>/tests/test_export_program
-  const fs::path path = self.parent_path().parent_path() / "bin" / name;
-  REQUIRE_MESSAGE(fs::exists(path), "program not built: ", path.string());
-  return path.string();
-}
-
-struct Outcome {
-  int code = -1;
-  std::string output;
-};
-
-Outcome run(const std::string& command) {
-  Outcome outcome;
-  std::FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::array<char, 4096> buffer{};
-  size_t got = 0;
-  while ((got = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) outcome.output.append(buffer.data(), got);
-  const int status = pclose(pipe);
-  outcome.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return outcome;
-}
-
-double value_of(const std::string& output, const std::string& key) {
-  const size_t at = output.rfind(key + "=");
-  REQUIRE_MESSAGE(at != std::string::npos, "no ", key, "= in the output:\n", output);
-  return std::stod(output.substr(at + key.size() + 1));
-}
 
 Outcome succeed(const std::string& command) {
   const Outcome outcome = run(command);
@@ -67,12 +43,6 @@ Outcome succeed(const std::string& command) {
   return outcome;
 }
 
-std::string python() {
-  const Outcome made = run(std::string(SLAB_SOURCE_DIR) + "/tools/python-env.sh 2>/dev/null");
-  if (made.code != 0) return "";
-  const std::string line = made.output.substr(0, made.output.find('\n'));
-  return fs::exists(line) ? line : "";
-}
 
 // ONNX Runtime or PyTorch on `file`, against slab's run of the graph JSON `graph_json`.
 void check_in_python(const std::string& py, const std::string& flag, const std::string& file,
@@ -150,7 +120,7 @@ TEST_CASE("slab-export of a trained run: safetensors that slab-eval runs, ONNX a
   CHECK(run(exporter + " " + out + " --format onnx --average --sample 1").code == 2);
   CHECK(run(exporter + " /nonexistent --format onnx").code == 1);
 
-  const std::string py = python();
+  const std::string py = slab::testing::python_env();
   if (py.empty()) {
     slab::testing::skip("no Python environment with onnxruntime and torch (tools/python-env.sh)");
     return;

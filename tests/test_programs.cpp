@@ -29,47 +29,22 @@
 #include <nlohmann/json.hpp>
 
 #include "core/cpu/matrix_units.h"
-#include "tests/skip.h"
+#include "tests/run_command.h"
 #include "tests/scratch.h"
+#include "tests/skip.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
+using slab::testing::Outcome;
+using slab::testing::program;
+using slab::testing::run;
+using slab::testing::value_of;
+
 const char* kFashionMnist = "/usr/share/datasets/fashion-mnist";
 // Beside the repository; made from the official release as docs/data.md#getting-the-data says.
 const std::string kCifarSubset = SLAB_SOURCE_DIR "/../shared/data/cifar10-subset";
-
-std::string program(const char* name) {
-  const fs::path self = fs::read_symlink("/proc/self/exe");  // <build>/tests/test_programs
-  const fs::path path = self.parent_path().parent_path() / "bin" / name;
-  REQUIRE_MESSAGE(fs::exists(path), "program not built: ", path.string());
-  return path.string();
-}
-
-struct Outcome {
-  int code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-Outcome run(const std::string& command) {
-  Outcome outcome;
-  std::FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::array<char, 4096> buffer{};
-  size_t got = 0;
-  while ((got = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) outcome.output.append(buffer.data(), got);
-  const int status = pclose(pipe);
-  outcome.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return outcome;
-}
-
-// The value of `key=` on the output's last key=value line.
-double value_of(const std::string& output, const std::string& key) {
-  const size_t at = output.rfind(key + "=");
-  REQUIRE_MESSAGE(at != std::string::npos, "no ", key, "= in the output:\n", output);
-  return std::stod(output.substr(at + key.size() + 1));
-}
 
 // SLAB_TEST_REDUCED_SIZES (the sanitizer build, cmake/sanitizers.cmake): fewer images, and
 // the accuracy floors, which need the full budget, are not checked.

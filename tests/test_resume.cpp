@@ -17,6 +17,7 @@
 #include "models/factory.h"
 #include "optim/checkpoint.h"
 #include "tests/pattern_images.h"
+#include "tests/same_file.h"
 #include "tests/scratch.h"
 #include "tools/trainer/errors.h"
 #include "tools/trainer/interrupt.h"
@@ -27,6 +28,8 @@ using namespace slab::tools;
 namespace fs = std::filesystem;
 
 namespace {
+
+using slab::testing::check_same_file;
 
 // The flags every run of a test shares, then the run's own.
 std::vector<std::string> joined(std::vector<std::string> common, const std::vector<std::string>& extra) {
@@ -62,31 +65,6 @@ struct Quiet {
 TrainResult train(const TrainingData& data, const std::vector<std::string>& flags) {
   Quiet quiet;
   return run_training(config_from(flags), &data, quiet.file);
-}
-
-// Every tensor of two safetensors files equal byte for byte, and their metadata equal but
-// for the wall-clock entries.
-void check_same_file(const std::string& a, const std::string& b) {
-  const SafetensorsContents x = load_safetensors(a), y = load_safetensors(b);
-  REQUIRE(x.tensors.size() == y.tensors.size());
-  for (const auto& [name, tensor] : x.tensors) {
-    CAPTURE(name);
-    REQUIRE(y.tensors.count(name) == 1);
-    const Tensor& other = y.tensors.at(name);
-    REQUIRE(tensor.shape() == other.shape());
-    REQUIRE(tensor.dtype() == other.dtype());
-    CHECK(std::memcmp(tensor.raw_data(), other.raw_data(), tensor.nbytes()) == 0);
-  }
-  Metadata mx = x.metadata, my = y.metadata;
-  for (Metadata* m : {&mx, &my})
-    for (const char* key : {"user.elapsed_seconds", "user.epoch.seconds"}) m->erase(key);
-  CHECK(mx.size() > 3);
-  for (const auto& [key, value] : mx) {
-    CAPTURE(key);
-    REQUIRE(my.count(key) == 1);
-    CHECK(my.at(key) == value);
-  }
-  CHECK(mx.size() == my.size());
 }
 
 std::vector<nlohmann::json> metrics(const std::string& run) {

@@ -12,7 +12,7 @@
 # inputs of past findings), no exploration.
 #
 # ci (what CI runs): the replay, then each target explores for a fixed number of executions
-# (kCiRuns below, about 8 CPU-minutes in all on a 2-core machine) from a fixed libFuzzer seed.
+# (kCiRuns below, about 8 CPU-minutes in all on an idle 2-core machine) from a fixed libFuzzer seed.
 # A count and a seed, not a time: the same binary tries the same inputs on any machine, fast
 # or slow, so a CI verdict never depends on the machine's speed, and a finding is reproduced
 # by rerunning the same command.
@@ -24,9 +24,9 @@ cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1  # the targets are single-threaded; the machine is shared
 build=${1:-build-fuzz} budget=${2:-480} jobs=${3:-1}
 # Executions per target in ci mode, from the rates of docs/reliability.md#fuzzing so that each
-# takes about a minute here (the targets run from 250 to 3,700 inputs a second).
-declare -A kCiRuns=([fuzz_checkpoint]=25000 [fuzz_cifar]=30000 [fuzz_command_line]=15000 [fuzz_config_json]=15000
-                    [fuzz_idx]=35000 [fuzz_image]=20000 [fuzz_safetensors]=150000)
+# takes about a minute on an idle machine (the targets run 500 to 6,000 inputs a second).
+declare -A kCiRuns=([fuzz_checkpoint]=50000 [fuzz_cifar]=60000 [fuzz_command_line]=30000 [fuzz_config_json]=30000
+                    [fuzz_idx]=70000 [fuzz_image]=40000 [fuzz_safetensors]=300000)
 kCiSeed=20261207
 cmake -S . -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug -DSLAB_FUZZ=ON \
   -DSLAB_CUDA=OFF -DSLAB_BUILD_PROGRAMS=OFF -DSLAB_BUILD_TESTS=OFF -DSLAB_INSTALL=OFF > /dev/null
