@@ -531,13 +531,14 @@ void weight_gradient(const Geometry& g, const float* grad_out, const InputImages
   for (int64_t o = 0; o < g.c_out; ++o) {
     const float* source = packed + (o / kLanes) * k_total * kLanes + o % kLanes;
     float* dst = grad_weight + o * g.c_in * taps;
-    for (int64_t c = 0; c < g.c_in; ++c)
-      for (int64_t tap = 0; tap < taps; ++tap, ++dst) {
-        const int64_t index = (((c / cb) * taps + tap) * cb + c % cb) * kLanes;
-        float total = 0;
-        for (int64_t part = 0; part < parts; ++part) total += source[part * packed_size + index];
-        *dst = total;
-      }
+    for (int64_t block = 0; block < x_layout.blocks; ++block)
+      for (int64_t ci = 0; ci < x_layout.valid(block); ++ci)
+        for (int64_t tap = 0; tap < taps; ++tap, ++dst) {
+          const int64_t index = ((block * taps + tap) * cb + ci) * kLanes;
+          float total = 0;
+          for (int64_t part = 0; part < parts; ++part) total += source[part * packed_size + index];
+          *dst = total;
+        }
   }
 }
 
