@@ -122,7 +122,7 @@ int run_pruned(const TrainBenchmarkOptions& o, const Device& device, const Shape
     }
   const double mean_loss = loss_sum.item() / static_cast<double>(2 * (o.warmup_steps + o.passes * o.steps));
   SLAB_CHECK(std::isfinite(mean_loss), "the mean training loss is ", mean_loss, ": the benchmark's steps diverged");
-  print_shrink_speedup("train", o.model, o.batch_size, o.prune_channels, pair, median(rates[0]), median(rates[1]),
+  print_shrink_speedup("train", o.model, o.batch_size, o.prune_channels, pair, rates[0], rates[1],
                        0.7, true);
   return 0;
 }

@@ -9,23 +9,14 @@
 #include "core/error.h"
 #include "core/ops.h"
 #include "core/trace.h"
-#include "layers/channel_graph.h"
+#include "layers/synthetic_pruning.h"
 #include "layers/shrink.h"
 #include "models/factory.h"
+#include "tools/bench/median.h"
 
 namespace slab::tools {
 
 namespace {
-
-// Sets elements [first, size(0)) along dim 0 of `tensor` to zero.
-void zero_rows_from(const Tensor& tensor, int64_t first) {
-  if (!tensor.defined() || first >= tensor.size(0)) return;
-  NoGradGuard no_grad;
-  const int64_t rows = tensor.size(0), per_row = tensor.numel() / rows;
-  std::vector<double> values = tensor.to_vector();
-  std::fill(values.begin() + first * per_row, values.end(), 0.0);
-  tensor.copy_from(from_vector(values, tensor.shape(), {tensor.dtype(), tensor.device()}));
-}
 
 // Multiply-adds of one image through `model`, from the ops an evaluation-mode forward pass
 // runs (core/trace.h): a conv's output positions x its weight elements, a linear layer's
@@ -54,26 +45,6 @@ double multiply_adds(Module& model, const Shape& input) {
 
 }  // namespace
 
-int64_t prune_channels_synthetically(Module& model, double fraction) {
-  SLAB_CHECK(fraction >= 0 && fraction < 1, "--prune-channels: the fraction must be in [0, 1), not ", fraction);
-  const ChannelGraph graph = channel_graph(model);
-  int64_t pruned = 0;
-  for (const ConvBatchNormPair& pair : mixer_normaliser_pairs(graph)) {
-    const ChannelNode* mixer = graph.node_named(pair.conv);
-    const ChannelNode* normaliser = graph.node_named(pair.batch_norm);
-    SLAB_CHECK(mixer != nullptr && normaliser != nullptr, "prune_channels_synthetically: no node ", pair.conv,
-               " or ", pair.batch_norm);
-    const int64_t channels = mixer->mixer.weight.size(0);
-    const int64_t kept = static_cast<int64_t>(std::ceil((1.0 - fraction) * static_cast<double>(channels) - 1e-9));
-    zero_rows_from(mixer->mixer.weight, kept);
-    zero_rows_from(mixer->mixer.bias, kept);
-    zero_rows_from(normaliser->normaliser.scale, kept);
-    zero_rows_from(normaliser->normaliser.shift, kept);
-    pruned += channels - kept;
-  }
-  return pruned;
-}
-
 ShrunkenPair make_shrunken_pair(const std::string& model, int64_t classes, const Shape& input, uint64_t seed,
                                 double fraction) {
   ShrunkenPair pair;
@@ -88,13 +59,18 @@ ShrunkenPair make_shrunken_pair(const std::string& model, int64_t classes, const
 }
 
 void print_shrink_speedup(const char* mode, const std::string& model, int64_t batch, double fraction,
-                          const ShrunkenPair& pair, double dense_rate, double shrunk_rate, double coefficient,
-                          bool targeted) {
+                          const ShrunkenPair& pair, const std::vector<double>& dense_rates,
+                          const std::vector<double>& shrunk_rates, double coefficient, bool targeted) {
+  const double dense_rate = median(dense_rates), shrunk_rate = median(shrunk_rates);
+  std::vector<double> ratios;
+  for (size_t i = 0; i < std::min(dense_rates.size(), shrunk_rates.size()); ++i)
+    ratios.push_back(shrunk_rates[i] / dense_rates[i]);
   const double I = pair.macs_ratio(), S = shrunk_rate / dense_rate;
   std::printf("%s\n", pair.summary.c_str());
   std::printf("multiply-adds per image: dense %.2f M, shrunken %.2f M (I = %.3f)\n", pair.dense_macs / 1e6,
               pair.shrunk_macs / 1e6, I);
-  std::printf("images/s: dense masked %.1f, shrunken %.1f (S = %.3f)\n", dense_rate, shrunk_rate, S);
+  std::printf("images/s: dense masked %.1f, shrunken %.1f (S = %.3f; median of the per-pass ratios %.3f)\n",
+              dense_rate, shrunk_rate, S, median(ratios));
   if (targeted)
     std::printf("target S - 1 >= %.1f (I - 1): %.3f >= %.3f: %s\n", coefficient, S - 1, coefficient * (I - 1),
                 S - 1 >= coefficient * (I - 1) ? "met" : "missed");
@@ -102,8 +78,8 @@ void print_shrink_speedup(const char* mode, const std::string& model, int64_t ba
     std::printf("target: none at batch %lld (reported only); S - 1 = %.3f, %.1f (I - 1) = %.3f\n",
                 static_cast<long long>(batch), S - 1, coefficient, coefficient * (I - 1));
   std::printf("mode=%s model=%s batch=%lld prune=%.2f dense_imgs_per_s=%.1f shrunk_imgs_per_s=%.1f I=%.3f S=%.3f "
-              "target=%s\n",
-              mode, model.c_str(), static_cast<long long>(batch), fraction, dense_rate, shrunk_rate, I, S,
+              "S_paired=%.3f target=%s\n",
+              mode, model.c_str(), static_cast<long long>(batch), fraction, dense_rate, shrunk_rate, I, S, median(ratios),
               !targeted ? "none" : (S - 1 >= coefficient * (I - 1) ? "met" : "missed"));
 }
 

@@ -1,29 +1,17 @@
-// Synthetic channel pruning for the speed-up benchmarks of shrinking (slab-bench train and
-// infer --prune-channels, docs/performance.md#shrunken-networks).
-//
-// prune_channels_synthetically keeps, in every prunable channel group, the first
-// ceil((1 - fraction) C) of its C channels and makes the rest dead the way the prior's
-// prune-bn does: the filter rows (and bias) of the mixer are zeroed and so are the scale and
-// shift of the BatchNorm that reads it, so the channel is exactly 0 in training and
-// evaluation. The prunable groups are the mixers whose output only a normaliser reads
-// (layers/channel_graph.h's mixer -> normaliser pairs: every conv -> BatchNorm); the
-// classifier keeps its outputs. Keeping the first channels of every member keeps a residual
-// sum's channel sets aligned, so shrink_dead_channels (layers/shrink.h), which removes a
-// summed channel only where it is dead in every term, removes exactly the pruned fraction.
-//
-// ShrunkenPair builds the dense masked network and its shrunken twin from the same seed
-// and counts the multiply-adds of both (per image, from the traced graph's actual shapes).
+// The dense masked network and its shrunken twin for the speed-up benchmarks of shrinking
+// (slab-bench train and infer --prune-channels, docs/performance.md#shrunken-networks): both
+// built from the same seed and pruned by prune_channels_synthetically
+// (layers/synthetic_pruning.h), the second shrunk by shrink_dead_channels (layers/shrink.h),
+// with the multiply-adds of both (per image, from the ops of a traced forward pass).
 #pragma once
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/shape.h"
 #include "layers/module.h"
 
 namespace slab::tools {
-
-// Returns the number of channels made dead.
-int64_t prune_channels_synthetically(Module& model, double fraction);
 
 struct ShrunkenPair {
   std::shared_ptr<Module> dense;   // pruned (masked) but of the dense shapes
@@ -37,10 +25,12 @@ struct ShrunkenPair {
 ShrunkenPair make_shrunken_pair(const std::string& model, int64_t classes, const Shape& input, uint64_t seed,
                                 double fraction);
 
-// The target line of both benchmarks: S = shrunk / dense images/s, I = the MAC ratio,
-// met when S - 1 >= coefficient (I - 1).
+// The target line of both benchmarks, from the images/s of alternating passes (dense[i]
+// then shrunk[i]): S = median shrunken / median dense, I = the MAC ratio, met when
+// S - 1 >= coefficient (I - 1). The median of the per-pass ratios shrunk[i] / dense[i] is
+// printed beside it: on a shared machine two passes next to each other see similar load.
 void print_shrink_speedup(const char* mode, const std::string& model, int64_t batch, double fraction,
-                          const ShrunkenPair& pair, double dense_rate, double shrunk_rate, double coefficient,
-                          bool targeted);
+                          const ShrunkenPair& pair, const std::vector<double>& dense_rates,
+                          const std::vector<double>& shrunk_rates, double coefficient, bool targeted);
 
 }  // namespace slab::tools
