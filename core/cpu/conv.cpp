@@ -1,7 +1,9 @@
 // The CPU convolution kernels: each picks Winograd F(2x2, 3x3) for wide 3x3 stride-1 layers
 // (core/cpu/conv_winograd.cpp), the channel-blocked direct path where it supports the
 // geometry (core/cpu/conv_blocked.cpp), and the im2col + GEMM path otherwise
-// (core/cpu/conv_im2col.cpp); all float64 work takes the im2col path.
+// (core/cpu/conv_im2col.cpp); all float64 work takes the im2col path. The two fast paths take
+// any channel count (they pad channel blocks with zeros inside), so a network whose layers
+// were shrunk to counts like 13 or 45 stays on them.
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>

@@ -40,6 +40,10 @@ inline int64_t block_count(int64_t channels, int64_t cb) { return (channels + cb
 // `channels` of the blocks * cb channel slots hold data, the rest are zeros.
 struct Blocked {
   int64_t cb, blocks, rows, cols, top, left, channels;
+  // Every field named: a layout without its channel count would silently hold only zeros.
+  Blocked(int64_t cb_, int64_t blocks_, int64_t rows_, int64_t cols_, int64_t top_, int64_t left_, int64_t channels_)
+      : cb(cb_), blocks(blocks_), rows(rows_), cols(cols_), top(top_), left(left_), channels(channels_) {}
+  Blocked() : Blocked(1, 0, 0, 0, 0, 0, 0) {}
   // Channels of block `block` that hold data.
   int64_t valid(int64_t block) const { return std::clamp<int64_t>(channels - block * cb, 0, cb); }
   int64_t plane() const { return rows * cols * cb; }
@@ -193,8 +197,8 @@ inline void to_blocked_sampled(const float* src, int64_t height, int64_t width, 
 // The first `channels` channels of blocks [rows][cols][16] of a blocked image (data at
 // (top, left), extent height x width) back into NCHW channels [channels][height][width],
 // adding bias if given: the zero channels that pad the last block are dropped.
-inline void from_blocked(const float* src, int64_t channels, int64_t rows, int64_t cols, int64_t top, int64_t left,
-                         int64_t height, int64_t width, const float* bias, float* dst) {
+inline void from_blocked_channels(const float* src, int64_t channels, int64_t rows, int64_t cols, int64_t top,
+                                  int64_t left, int64_t height, int64_t width, const float* bias, float* dst) {
   const bool flat = top == 0 && left == 0 && cols == width;  // pixels of the plane back to back
   for (int64_t block = 0; block < block_count(channels, kLanes); ++block) {
     const int64_t valid = std::min(kLanes, channels - block * kLanes);

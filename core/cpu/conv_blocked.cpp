@@ -424,7 +424,7 @@ void phase_input_gradient(const Geometry& g, const float* grad_out, const float*
         for (int64_t n = image_begin; n < image_end; ++n)
           phase_group(dy_chunk + (n - image_begin) * dy_layout.image(), group, dx_chunk + (n - image_begin) * dx_image);
       for (int64_t n = image_begin; n < image_end; ++n)
-        from_blocked(dx_chunk + (n - image_begin) * dx_image + plane_begin * dx_plane,
+        from_blocked_channels(dx_chunk + (n - image_begin) * dx_image + plane_begin * dx_plane,
                      std::min(plane_count * kLanes, g.c_in - plane_begin * kLanes), dx_rows, dx_cols, 0, 0, g.height,
                      g.width, nullptr, grad_x + (n * g.c_in + plane_begin * kLanes) * g.in_pixels());
     }

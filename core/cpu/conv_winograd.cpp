@@ -288,7 +288,7 @@ void winograd_convolution(const Geometry& layer, const float* x, const float* u,
         products(plan, v, u, m, tiles_stride, padded_tiles, segments.data(), 0, kPoints);
         for (int64_t i = 0; i < images; ++i) {
           transform_output(plan, m, i * plan.tiles_per_image, tiles_stride, y_blocked);
-          from_blocked(y_blocked, plan.c_out, plan.out_rows, plan.out_cols, 0, 0, g.out_h, g.out_w, bias,
+          from_blocked_channels(y_blocked, plan.c_out, plan.out_rows, plan.out_cols, 0, 0, g.out_h, g.out_w, bias,
                        out + (chunk + i) * out_image);
         }
       }
@@ -324,7 +324,7 @@ void winograd_convolution(const Geometry& layer, const float* x, const float* u,
 #pragma omp for schedule(dynamic, 1)
     for (int64_t n = 0; n < g.batch; ++n) {
       transform_output(plan, m, n * plan.tiles_per_image, tiles_stride, y_blocked);
-      from_blocked(y_blocked, plan.c_out, plan.out_rows, plan.out_cols, 0, 0, g.out_h, g.out_w, bias,
+      from_blocked_channels(y_blocked, plan.c_out, plan.out_rows, plan.out_cols, 0, 0, g.out_h, g.out_w, bias,
                    out + n * out_image);
     }
   }
@@ -350,7 +350,8 @@ void transform_weight_gradient(const float* du, int64_t parts, int64_t part_stri
 #pragma omp parallel for schedule(static)
   for (int64_t out_block = 0; out_block < c_out_padded / kLanes; ++out_block)
     for (int64_t c = 0; c < c_in; ++c) {
-      const __mmask16 present = static_cast<__mmask16>((1u << std::min<int64_t>(kLanes, c_out - out_block * kLanes)) - 1);
+      const __mmask16 present =
+          static_cast<__mmask16>((1u << std::min<int64_t>(kLanes, c_out - out_block * kLanes)) - 1);
       const float* src = du + (out_block * c_in_padded + c) * kLanes;
       __m512 d[4][4];
       for (int xi = 0; xi < 16; ++xi) {

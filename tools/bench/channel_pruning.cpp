@@ -79,7 +79,8 @@ void print_shrink_speedup(const char* mode, const std::string& model, int64_t ba
                 static_cast<long long>(batch), S - 1, coefficient, coefficient * (I - 1));
   std::printf("mode=%s model=%s batch=%lld prune=%.2f dense_imgs_per_s=%.1f shrunk_imgs_per_s=%.1f I=%.3f S=%.3f "
               "S_paired=%.3f target=%s\n",
-              mode, model.c_str(), static_cast<long long>(batch), fraction, dense_rate, shrunk_rate, I, S, median(ratios),
+              mode, model.c_str(), static_cast<long long>(batch), fraction, dense_rate, shrunk_rate, I, S,
+              median(ratios),
               !targeted ? "none" : (S - 1 >= coefficient * (I - 1) ? "met" : "missed"));
 }
 
