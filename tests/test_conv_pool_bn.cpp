@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "core/cpu/conv_paths.h"
@@ -72,7 +73,11 @@ double max_abs_difference(const Tensor& a, const Tensor& b) {
   REQUIRE(a.shape() == b.shape());
   const std::vector<double> av = a.to_vector(), bv = b.to_vector();
   double worst = 0;
-  for (size_t i = 0; i < av.size(); ++i) worst = std::max(worst, std::abs(av[i] - bv[i]));
+  for (size_t i = 0; i < av.size(); ++i) {
+    const double difference = std::abs(av[i] - bv[i]);
+    if (std::isnan(difference)) return std::numeric_limits<double>::infinity();  // std::max would drop it
+    worst = std::max(worst, difference);
+  }
   return worst;
 }
 
@@ -301,6 +306,18 @@ TEST_CASE("float32 conv2d paths take any channel count") {
       const Tensor x32 = x64.detach().to(DType::f32), w32 = w64.detach().to(DType::f32),
                    b32 = b64.detach().to(DType::f32);
       for (const Tensor& t : {x32, w32, b32}) t.set_requires_grad(true);
+      // The paths' per-thread scratch buffers first hold NaN (a conv of the padded channel
+      // counts on NaN inputs): padding lanes the conversions forget to zero would carry it
+      // into every sum (NaN x 0 = NaN).
+      Shape x_padded = c.x, w_padded = c.w;
+      x_padded[1] = w_padded[1] = (c.x[1] + 15) / 16 * 16;
+      w_padded[0] = (c.w[0] + 15) / 16 * 16;
+      const Tensor x_nan = full(x_padded, std::nan(""), {DType::f32});
+      const Tensor w_nan = full(w_padded, std::nan(""), {DType::f32});
+      x_nan.set_requires_grad(true);
+      w_nan.set_requires_grad(true);
+      const Tensor y_nan = conv2d(x_nan, w_nan, Tensor(), c.options);
+      y_nan.backward(full(y_nan.shape(), std::nan(""), {DType::f32}));
       set_tensor_poisoning(true);  // an output element a kernel forgets to write shows up as infinity
       const Tensor y32 = conv2d(x32, w32, b32, c.options);
       y32.backward(upstream.to(DType::f32));

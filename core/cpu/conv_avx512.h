@@ -79,16 +79,22 @@ inline void transpose16(__m512 r[16]) {
   for (int i = 0; i < 16; ++i) r[i] = t[i];
 }
 
-// dst[j][i] = src[i][j] for i < rows_in, j < cols_in (both <= 16).
+// dst[j][i] = src[i][j] for i < rows_in, j < cols_in (both <= 16), and dst[j][i] = 0 for
+// rows_in <= i < rows_out (rows_out <= 16: the zero channels that fill up a blocked layout's
+// last block).
 inline void transpose_block(const float* src, int64_t src_stride, int64_t rows_in, int64_t cols_in, float* dst,
-                            int64_t dst_stride) {
+                            int64_t dst_stride, int64_t rows_out) {
   const __mmask16 col_mask = static_cast<__mmask16>((1u << cols_in) - 1);
-  const __mmask16 row_mask = static_cast<__mmask16>((1u << rows_in) - 1);
+  const __mmask16 row_mask = static_cast<__mmask16>((1u << rows_out) - 1);
   __m512 r[16];
   for (int i = 0; i < 16; ++i)
     r[i] = i < rows_in ? _mm512_maskz_loadu_ps(col_mask, src + i * src_stride) : _mm512_setzero_ps();
   transpose16(r);
   for (int j = 0; j < cols_in; ++j) _mm512_mask_storeu_ps(dst + j * dst_stride, row_mask, r[j]);
+}
+inline void transpose_block(const float* src, int64_t src_stride, int64_t rows_in, int64_t cols_in, float* dst,
+                            int64_t dst_stride) {
+  transpose_block(src, src_stride, rows_in, cols_in, dst, dst_stride, rows_in);
 }
 
 // One image [channels][height][width] (NCHW) into the blocked layout, zeros around it.
@@ -102,7 +108,7 @@ inline void to_blocked(const float* src, int64_t height, int64_t width, const Bl
       const float* channels = src + block * kLanes * pixels;
       for (int64_t p = 0; p < pixels; p += kLanes)
         transpose_block(channels + p, pixels, layout.valid(block), std::min(kLanes, pixels - p), plane + p * kLanes,
-                        kLanes);
+                        kLanes, kLanes);
       std::memset(plane + pixels * kLanes, 0,
                   static_cast<size_t>((layout.rows - height) * cols * kLanes) * sizeof(float));
     }
@@ -121,14 +127,14 @@ inline void to_blocked(const float* src, int64_t height, int64_t width, const Bl
       std::memset(row + right * cb, 0, static_cast<size_t>((cols - right) * cb) * sizeof(float));
       float* interior = row + layout.left * cb;
       const float* line = channels + h * width;
-      if (cb == kLanes) {
+      if (cb == kLanes || cb == 8 || cb == 4) {
+        // 16 pixels at a time: cb channel rows in, cb lanes per pixel out (zeros past the data).
         for (int64_t w = 0; w < width; w += kLanes)
           transpose_block(line + w, height * width, layout.valid(block), std::min(kLanes, width - w),
-                          interior + w * kLanes, kLanes);
-      } else {
-        const int64_t valid = layout.valid(block);
+                          interior + w * cb, cb, cb);
+      } else {  // the whole 1- or 3-channel image
         for (int64_t w = 0; w < width; ++w)
-          for (int64_t c = 0; c < cb; ++c) interior[w * cb + c] = c < valid ? line[c * height * width + w] : 0.0f;
+          for (int64_t c = 0; c < cb; ++c) interior[w * cb + c] = line[c * height * width + w];
       }
     }
   }
