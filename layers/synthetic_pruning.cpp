@@ -25,7 +25,7 @@ void zero_rows_from(const Tensor& tensor, int64_t first) {
 }  // namespace
 
 int64_t prune_channels_synthetically(Module& model, double fraction) {
-  SLAB_CHECK(fraction >= 0 && fraction < 1, "--prune-channels: the fraction must be in [0, 1), not ", fraction);
+  SLAB_CHECK(fraction >= 0 && fraction < 1, "prune_channels_synthetically: the fraction must be in [0, 1), not ", fraction);
   const ChannelGraph graph = channel_graph(model);
   int64_t pruned = 0;
   for (const ConvBatchNormPair& pair : mixer_normaliser_pairs(graph)) {
@@ -34,6 +34,7 @@ int64_t prune_channels_synthetically(Module& model, double fraction) {
     SLAB_CHECK(mixer != nullptr && normaliser != nullptr, "prune_channels_synthetically: no node ", pair.conv,
                " or ", pair.batch_norm);
     const int64_t channels = mixer->mixer.weight.size(0);
+    // ceil((1 - p) C), the product's rounding error kept from lifting an exact count (0.75 x 16).
     const int64_t kept = static_cast<int64_t>(std::ceil((1.0 - fraction) * static_cast<double>(channels) - 1e-9));
     zero_rows_from(mixer->mixer.weight, kept);
     zero_rows_from(mixer->mixer.bias, kept);

@@ -1,12 +1,10 @@
 #include "tools/bench/channel_pruning.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
 #include <vector>
 
 #include "core/autograd.h"
-#include "core/error.h"
 #include "core/ops.h"
 #include "core/trace.h"
 #include "layers/synthetic_pruning.h"
