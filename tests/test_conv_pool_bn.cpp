@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "core/cpu/conv_paths.h"
@@ -72,7 +73,11 @@ double max_abs_difference(const Tensor& a, const Tensor& b) {
   REQUIRE(a.shape() == b.shape());
   const std::vector<double> av = a.to_vector(), bv = b.to_vector();
   double worst = 0;
-  for (size_t i = 0; i < av.size(); ++i) worst = std::max(worst, std::abs(av[i] - bv[i]));
+  for (size_t i = 0; i < av.size(); ++i) {
+    const double difference = std::abs(av[i] - bv[i]);
+    if (std::isnan(difference)) return std::numeric_limits<double>::infinity();  // std::max would drop it
+    worst = std::max(worst, difference);
+  }
   return worst;
 }
 
@@ -183,8 +188,8 @@ TEST_CASE("float32 conv2d paths agree with the float64 reference, forward and ba
       {"3x3 16->16", {3, 16, 10, 12}, {16, 16, 3, 3}, conv_options(1, 1), true, true},
       {"3x3 32->64 stride 2", {2, 32, 9, 11}, {64, 32, 3, 3}, conv_options(2, 1), true, false},
       {"3x3 16->32 stride 2 even", {2, 16, 8, 8}, {32, 16, 3, 3}, conv_options(2, 1), true, false},
-      {"stem 3->32", {2, 3, 11, 7}, {32, 3, 3, 3}, conv_options(1, 1), true, false},
-      {"1 channel in", {2, 1, 9, 9}, {16, 1, 3, 3}, conv_options(1, 1), true, false},
+      {"stem 3->32", {2, 3, 11, 7}, {32, 3, 3, 3}, conv_options(1, 1), true, true},
+      {"1 channel in", {2, 1, 9, 9}, {16, 1, 3, 3}, conv_options(1, 1), true, true},
       {"1x1 stride 2", {2, 32, 7, 9}, {48, 32, 1, 1}, conv_options(2, 0), true, false},
       {"1x1 stride 1", {2, 16, 5, 5}, {32, 16, 1, 1}, conv_options(1, 0), true, false},
       {"1x1 stride 2 wide", {2, 32, 6, 40}, {32, 32, 1, 1}, conv_options(2, 0), true, false},
@@ -230,6 +235,94 @@ TEST_CASE("float32 conv2d paths agree with the float64 reference, forward and ba
       cpu::conv::force_path(Path::automatic);
       // float32 sums of K = c_in kh kw products: relative error ~ 1e-6 sqrt(K).
       const double tolerance = 2e-5;
+      CHECK(max_abs_difference(y32, y64) <= tolerance * max_abs(y64));
+      CHECK(max_abs_difference(x32.grad(), x64.grad()) <= tolerance * max_abs(x64.grad()));
+      CHECK(max_abs_difference(w32.grad(), w64.grad()) <= tolerance * max_abs(w64.grad()));
+      CHECK(max_abs_difference(b32.grad(), b64.grad()) <= tolerance * max_abs(b64.grad()));
+    }
+  }
+}
+
+// Channel counts that are not multiples of 16 (what shrinking a pruned network leaves): the
+// blocked and Winograd paths pad them internally (zero channels in the blocked layout and the
+// packed weights, padding not stored), forward and both backward passes, against the
+// float64 reference, each path forced in turn. The counts cover every input block (16, 8, 4
+// and the 1- and 3-channel images), output tails of 1 to 15 lanes, one and two output blocks
+// per tile, and the strided and phase-split input gradients.
+TEST_CASE("float32 conv2d paths take any channel count") {
+  using cpu::conv::Path;
+  struct Case {
+    const char* name;
+    Shape x, w;
+    Conv2dOptions options;
+  };
+  const std::vector<Case> cases = {
+      {"3x3 13->13", {3, 13, 10, 12}, {13, 13, 3, 3}, conv_options(1, 1)},
+      {"3x3 16->13", {2, 16, 9, 9}, {13, 16, 3, 3}, conv_options(1, 1)},
+      {"3x3 13->16", {2, 13, 9, 9}, {16, 13, 3, 3}, conv_options(1, 1)},
+      {"3x3 27->27", {2, 27, 8, 8}, {27, 27, 3, 3}, conv_options(1, 1)},
+      {"3x3 13->27 stride 2", {2, 13, 9, 11}, {27, 13, 3, 3}, conv_options(2, 1)},
+      {"3x3 27->45 stride 2 even", {2, 27, 8, 8}, {45, 27, 3, 3}, conv_options(2, 1)},
+      {"3x3 45->45", {2, 45, 6, 7}, {45, 45, 3, 3}, conv_options(1, 1)},
+      {"3x3 45->45 one image", {1, 45, 8, 8}, {45, 45, 3, 3}, conv_options(1, 1)},
+      {"3x3 24->24 (blocks of 8)", {2, 24, 7, 9}, {24, 24, 3, 3}, conv_options(1, 1)},
+      {"3x3 12->40 (blocks of 4)", {2, 12, 6, 20}, {40, 12, 3, 3}, conv_options(1, 1)},
+      {"3x3 5->7 tiny", {3, 5, 5, 6}, {7, 5, 3, 3}, conv_options(1, 1)},
+      {"3x3 1->1", {2, 1, 6, 6}, {1, 1, 3, 3}, conv_options(1, 1)},
+      {"stem 3->13", {2, 3, 11, 7}, {13, 3, 3, 3}, conv_options(1, 1)},
+      {"1x1 27->45 stride 2", {2, 27, 7, 9}, {45, 27, 1, 1}, conv_options(2, 0)},
+      {"1x1 32->45 stride 2", {2, 32, 8, 8}, {45, 32, 1, 1}, conv_options(2, 0)},
+      {"1x1 13->27 stride 1", {2, 13, 5, 5}, {27, 13, 1, 1}, conv_options(1, 0)},
+      {"3x3 45->33 padding 3 (input gradient by phases)", {2, 45, 5, 4}, {33, 45, 3, 3}, conv_options(1, 3)},
+      {"5x5 dilation 2 stride 2 13->19", {2, 13, 13, 12}, {19, 13, 5, 5}, conv_options(2, 2, 2)},
+      {"3x3 no padding 29->31 wide", {2, 29, 5, 40}, {31, 29, 3, 3}, conv_options(1, 0)},
+      {"3x3 200->130 at 4x4 (weights above 1 MiB)", {3, 200, 4, 4}, {130, 200, 3, 3}, conv_options(1, 1)},
+  };
+  for (const Case& c : cases) {
+    const Tensor x64 = random64(c.x, 21), w64 = random64(c.w, 22), b64 = random64({c.w[0]}, 23);
+    for (const Tensor& t : {x64, w64, b64}) t.set_requires_grad(true);
+    const Tensor y64 = conv2d(x64, w64, b64, c.options);
+    const Tensor upstream = random64(y64.shape(), 24);
+    y64.backward(upstream);
+    const auto g =
+        cpu::conv::make_geometry(c.x, c.w, y64.shape(), c.options.stride[0], c.options.stride[1], c.options.padding[0],
+                                 c.options.padding[1], c.options.dilation[0], c.options.dilation[1], c.options.groups);
+    INFO(c.name);
+    for (auto pass : {cpu::conv::Pass::forward, cpu::conv::Pass::backward_input, cpu::conv::Pass::backward_weight})
+      CHECK(cpu::conv::blocked_supports(g, DType::f32, pass));
+    const bool winograd_geometry = g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 &&
+                                   g.dilation_h == 1 && g.dilation_w == 1;
+    CHECK(cpu::conv::winograd_supports(g, DType::f32, cpu::conv::Pass::forward) == winograd_geometry);
+    // A float32 sum of K products has a relative error of about 2^-24 sqrt(K) (random
+    // rounding); K is the longest reduction of the three passes (c_in kh kw for the output,
+    // c_out kh kw for the input gradient, batch out_h out_w for the weight gradient), and the
+    // bound allows 50 such units against the largest output.
+    const double k = std::max({static_cast<double>(g.c_in * g.taps()), static_cast<double>(g.c_out * g.taps()),
+                               static_cast<double>(g.batch * g.out_pixels())});
+    const double tolerance = 50 * std::ldexp(1.0, -24) * std::sqrt(k);
+    for (Path path : {Path::automatic, Path::im2col, Path::blocked, Path::winograd}) {
+      INFO(c.name, ", path ", static_cast<int>(path));
+      cpu::conv::force_path(path);
+      const Tensor x32 = x64.detach().to(DType::f32), w32 = w64.detach().to(DType::f32),
+                   b32 = b64.detach().to(DType::f32);
+      for (const Tensor& t : {x32, w32, b32}) t.set_requires_grad(true);
+      // The paths' per-thread scratch buffers first hold NaN (a conv of the padded channel
+      // counts on NaN inputs): padding lanes the conversions forget to zero would carry it
+      // into every sum (NaN x 0 = NaN).
+      Shape x_padded = c.x, w_padded = c.w;
+      x_padded[1] = w_padded[1] = (c.x[1] + 15) / 16 * 16;
+      w_padded[0] = (c.w[0] + 15) / 16 * 16;
+      const Tensor x_nan = full(x_padded, std::nan(""), {DType::f32});
+      const Tensor w_nan = full(w_padded, std::nan(""), {DType::f32});
+      x_nan.set_requires_grad(true);
+      w_nan.set_requires_grad(true);
+      const Tensor y_nan = conv2d(x_nan, w_nan, Tensor(), c.options);
+      y_nan.backward(full(y_nan.shape(), std::nan(""), {DType::f32}));
+      set_tensor_poisoning(true);  // an output element a kernel forgets to write shows up as infinity
+      const Tensor y32 = conv2d(x32, w32, b32, c.options);
+      y32.backward(upstream.to(DType::f32));
+      set_tensor_poisoning(false);
+      cpu::conv::force_path(Path::automatic);
       CHECK(max_abs_difference(y32, y64) <= tolerance * max_abs(y64));
       CHECK(max_abs_difference(x32.grad(), x64.grad()) <= tolerance * max_abs(x64.grad()));
       CHECK(max_abs_difference(w32.grad(), w64.grad()) <= tolerance * max_abs(w64.grad()));

@@ -1,7 +1,9 @@
 // The CPU convolution kernels: each picks Winograd F(2x2, 3x3) for wide 3x3 stride-1 layers
 // (core/cpu/conv_winograd.cpp), the channel-blocked direct path where it supports the
 // geometry (core/cpu/conv_blocked.cpp), and the im2col + GEMM path otherwise
-// (core/cpu/conv_im2col.cpp); all float64 work takes the im2col path.
+// (core/cpu/conv_im2col.cpp); all float64 work takes the im2col path. The two fast paths take
+// any channel count (they pad channel blocks with zeros inside), so a network whose layers
+// were shrunk to counts like 13 or 45 stays on them.
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -55,8 +57,12 @@ namespace {
 
 std::atomic<conv::Path> path_override{conv::Path::automatic};
 
-// Winograd pays off once the channel products dominate its transforms.
+// Winograd pays off once the channel products dominate its transforms. Both paths pad channel
+// counts inside, so the rule is on the padded counts: a layer shrunk from 32 to 24 channels
+// computes 32 channel slots either way and stays on Winograd (2.25x fewer multiplications
+// than the direct path's 24), as it was at 32.
 constexpr int64_t kWinogradMinChannels = 32;
+int64_t padded_channels(int64_t channels) { return (channels + 15) / 16 * 16; }
 
 conv::Path choose_path(const conv::Geometry& g, DType dtype, conv::Pass pass) {
   const conv::Path forced = path_override.load(std::memory_order_relaxed);
@@ -66,7 +72,8 @@ conv::Path choose_path(const conv::Geometry& g, DType dtype, conv::Pass pass) {
   if (dtype == DType::f32 && matmul_precision() == Precision::bf16) return conv::Path::im2col;
   const bool winograd = conv::winograd_supports(g, dtype, pass) &&
                         (forced == conv::Path::winograd ||
-                         (forced == conv::Path::automatic && std::min(g.c_in, g.c_out) >= kWinogradMinChannels));
+                         (forced == conv::Path::automatic &&
+                          std::min(padded_channels(g.c_in), padded_channels(g.c_out)) >= kWinogradMinChannels));
   if (winograd) return conv::Path::winograd;
   return conv::blocked_supports(g, dtype, pass) ? conv::Path::blocked : conv::Path::im2col;
 }

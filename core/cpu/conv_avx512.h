@@ -3,6 +3,7 @@
 // two register-tile micro-kernels. Included only where __AVX512F__ and __FMA__ are defined.
 #pragma once
 #include <algorithm>
+#include <climits>
 #include <cstdint>
 #include <cstring>
 
@@ -18,16 +19,33 @@ namespace slab::cpu::conv::avx512 {
 constexpr int64_t kLanes = 16;
 inline int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
 
-inline bool supported_channel_block(int64_t channels) {
-  return channels % kLanes == 0 || channels == 1 || channels == 3;
+// The input-channel block of the blocked layout: 16 (one vector) for multiples of 16, the
+// whole input for 1 or 3 channels (images), and otherwise the one of 16, 8 and 4 that pads
+// the channel count least (ties to the larger block, fewer segments): the missing channels
+// of the last block are zeros in the layout and in the packed weights, so they add nothing.
+inline int64_t channel_block(int64_t channels) {
+  if (channels % kLanes == 0) return kLanes;
+  if (channels == 1 || channels == 3) return channels;
+  int64_t best = kLanes;
+  for (int64_t cb : {int64_t{8}, int64_t{4}})
+    if (round_up(channels, cb) < round_up(channels, best)) best = cb;
+  return best;
 }
-inline int64_t channel_block(int64_t channels) { return channels % kLanes == 0 ? kLanes : channels; }
+// Channel blocks of `channels` in blocks of cb, the last one padded with zeros.
+inline int64_t block_count(int64_t channels, int64_t cb) { return (channels + cb - 1) / cb; }
 
 // ---- layout conversions -----------------------------------------------------------------
 
-// A blocked activation image: [blocks][rows][cols][cb], the data at (top, left).
+// A blocked activation image: [blocks][rows][cols][cb], the data at (top, left); the first
+// `channels` of the blocks * cb channel slots hold data, the rest are zeros.
 struct Blocked {
-  int64_t cb, blocks, rows, cols, top, left;
+  int64_t cb, blocks, rows, cols, top, left, channels;
+  // Every field named: a layout without its channel count would silently hold only zeros.
+  Blocked(int64_t cb_, int64_t blocks_, int64_t rows_, int64_t cols_, int64_t top_, int64_t left_, int64_t channels_)
+      : cb(cb_), blocks(blocks_), rows(rows_), cols(cols_), top(top_), left(left_), channels(channels_) {}
+  Blocked() : Blocked(1, 0, 0, 0, 0, 0, 0) {}
+  // Channels of block `block` that hold data.
+  int64_t valid(int64_t block) const { return std::clamp<int64_t>(channels - block * cb, 0, cb); }
   int64_t plane() const { return rows * cols * cb; }
   int64_t image() const { return blocks * plane(); }
 };
@@ -61,16 +79,22 @@ inline void transpose16(__m512 r[16]) {
   for (int i = 0; i < 16; ++i) r[i] = t[i];
 }
 
-// dst[j][i] = src[i][j] for i < rows_in, j < cols_in (both <= 16).
+// dst[j][i] = src[i][j] for i < rows_in, j < cols_in (both <= 16), and dst[j][i] = 0 for
+// rows_in <= i < rows_out (rows_out <= 16: the zero channels that fill up a blocked layout's
+// last block).
 inline void transpose_block(const float* src, int64_t src_stride, int64_t rows_in, int64_t cols_in, float* dst,
-                            int64_t dst_stride) {
+                            int64_t dst_stride, int64_t rows_out) {
   const __mmask16 col_mask = static_cast<__mmask16>((1u << cols_in) - 1);
-  const __mmask16 row_mask = static_cast<__mmask16>((1u << rows_in) - 1);
+  const __mmask16 row_mask = static_cast<__mmask16>((1u << rows_out) - 1);
   __m512 r[16];
   for (int i = 0; i < 16; ++i)
     r[i] = i < rows_in ? _mm512_maskz_loadu_ps(col_mask, src + i * src_stride) : _mm512_setzero_ps();
   transpose16(r);
   for (int j = 0; j < cols_in; ++j) _mm512_mask_storeu_ps(dst + j * dst_stride, row_mask, r[j]);
+}
+inline void transpose_block(const float* src, int64_t src_stride, int64_t rows_in, int64_t cols_in, float* dst,
+                            int64_t dst_stride) {
+  transpose_block(src, src_stride, rows_in, cols_in, dst, dst_stride, rows_in);
 }
 
 // One image [channels][height][width] (NCHW) into the blocked layout, zeros around it.
@@ -83,7 +107,8 @@ inline void to_blocked(const float* src, int64_t height, int64_t width, const Bl
       float* plane = dst + block * layout.plane();
       const float* channels = src + block * kLanes * pixels;
       for (int64_t p = 0; p < pixels; p += kLanes)
-        transpose_block(channels + p, pixels, kLanes, std::min(kLanes, pixels - p), plane + p * kLanes, kLanes);
+        transpose_block(channels + p, pixels, layout.valid(block), std::min(kLanes, pixels - p), plane + p * kLanes,
+                        kLanes, kLanes);
       std::memset(plane + pixels * kLanes, 0,
                   static_cast<size_t>((layout.rows - height) * cols * kLanes) * sizeof(float));
     }
@@ -102,10 +127,12 @@ inline void to_blocked(const float* src, int64_t height, int64_t width, const Bl
       std::memset(row + right * cb, 0, static_cast<size_t>((cols - right) * cb) * sizeof(float));
       float* interior = row + layout.left * cb;
       const float* line = channels + h * width;
-      if (cb == kLanes) {
+      if (cb == kLanes || cb == 8 || cb == 4) {
+        // 16 pixels at a time: cb channel rows in, cb lanes per pixel out (zeros past the data).
         for (int64_t w = 0; w < width; w += kLanes)
-          transpose_block(line + w, height * width, kLanes, std::min(kLanes, width - w), interior + w * kLanes, kLanes);
-      } else {
+          transpose_block(line + w, height * width, layout.valid(block), std::min(kLanes, width - w),
+                          interior + w * cb, cb, cb);
+      } else {  // the whole 1- or 3-channel image
         for (int64_t w = 0; w < width; ++w)
           for (int64_t c = 0; c < cb; ++c) interior[w * cb + c] = line[c * height * width + w];
       }
@@ -173,27 +200,29 @@ inline void to_blocked_sampled(const float* src, int64_t height, int64_t width, 
   }
 }
 
-// Blocks [blocks][rows][cols][16] of a blocked image (data at (top, left), extent height x
-// width) back into NCHW channels [blocks * 16][height][width], adding bias if given.
-inline void from_blocked(const float* src, int64_t blocks, int64_t rows, int64_t cols, int64_t top, int64_t left,
-                         int64_t height, int64_t width, const float* bias, float* dst) {
+// The first `channels` channels of blocks [rows][cols][16] of a blocked image (data at
+// (top, left), extent height x width) back into NCHW channels [channels][height][width],
+// adding bias if given: the zero channels that pad the last block are dropped.
+inline void from_blocked_channels(const float* src, int64_t channels, int64_t rows, int64_t cols, int64_t top,
+                                  int64_t left, int64_t height, int64_t width, const float* bias, float* dst) {
   const bool flat = top == 0 && left == 0 && cols == width;  // pixels of the plane back to back
-  for (int64_t block = 0; block < blocks; ++block) {
+  for (int64_t block = 0; block < block_count(channels, kLanes); ++block) {
+    const int64_t valid = std::min(kLanes, channels - block * kLanes);
     const float* plane = src + block * rows * cols * kLanes;
-    float* channels = dst + block * kLanes * height * width;
+    float* out = dst + block * kLanes * height * width;
     for (int64_t h = 0; h < (flat ? 0 : height); ++h) {
       const float* row = plane + ((top + h) * cols + left) * kLanes;
       for (int64_t w = 0; w < width; w += kLanes)
-        transpose_block(row + w * kLanes, kLanes, std::min(kLanes, width - w), kLanes, channels + h * width + w,
+        transpose_block(row + w * kLanes, kLanes, std::min(kLanes, width - w), valid, out + h * width + w,
                         height * width);
     }
     const int64_t pixels = height * width;
     for (int64_t p = 0; p < (flat ? pixels : 0); p += kLanes)
-      transpose_block(plane + p * kLanes, kLanes, std::min(kLanes, pixels - p), kLanes, channels + p, pixels);
+      transpose_block(plane + p * kLanes, kLanes, std::min(kLanes, pixels - p), valid, out + p, pixels);
     if (bias != nullptr)
-      for (int64_t c = 0; c < kLanes; ++c) {
+      for (int64_t c = 0; c < valid; ++c) {
         const float value = bias[block * kLanes + c];
-        float* channel = channels + c * height * width;
+        float* channel = out + c * height * width;
         for (int64_t i = 0; i < height * width; ++i) channel[i] += value;
       }
   }
@@ -205,7 +234,9 @@ inline void from_blocked(const float* src, int64_t blocks, int64_t rows, int64_t
 // at out + b block + r row + u pixel. NCHW (store_nchw): out points at channel 0 of block 0,
 // row 0, column 0 of the tile in a [channels][h][w] image; `pixel` is then the channel
 // stride (h w), `block` 16 channel strides, and only the first valid_rows x valid_cols
-// pixels (the tile may run past the image) are written, with bias[16 b + lane] added.
+// pixels (the tile may run past the image) of the first valid_channels channels (the last
+// block may be padded with zero weights past the layer's channels) are written, with
+// bias[16 b + lane] added.
 enum class Epilogue { store_blocked, add_blocked, store_nchw };
 
 struct TileOutput {
@@ -213,6 +244,7 @@ struct TileOutput {
   int64_t row, pixel, block;
   int64_t valid_rows = 16, valid_cols = 16;
   const float* bias = nullptr;
+  int64_t valid_channels = INT64_MAX;
 };
 
 // Output tile of R x U pixels and B blocks of 16 channels:
@@ -252,7 +284,10 @@ void tile_kernel(const float* in, int64_t in_row, const int64_t* segments, int64
     const __mmask16 columns = static_cast<__mmask16>((1u << std::min<int64_t>(o.valid_cols, U)) - 1);
     const int64_t rows = std::min<int64_t>(o.valid_rows, R);
     for (int b = 0; b < B; ++b) {
-      const __m512 bias = o.bias != nullptr ? _mm512_loadu_ps(o.bias + b * kLanes) : _mm512_setzero_ps();
+      const int64_t channels = std::min<int64_t>(o.valid_channels - b * kLanes, kLanes);
+      if (channels <= 0) break;
+      const __mmask16 present = static_cast<__mmask16>((1u << channels) - 1);
+      const __m512 bias = o.bias != nullptr ? _mm512_maskz_loadu_ps(present, o.bias + b * kLanes) : _mm512_setzero_ps();
       __m512 r[16];
 #pragma GCC unroll 16
       for (int p = 0; p < 16; ++p) r[p] = p < P ? _mm512_add_ps(acc[p * B + b], bias) : _mm512_setzero_ps();
@@ -264,7 +299,7 @@ void tile_kernel(const float* in, int64_t in_row, const int64_t* segments, int64
 #pragma GCC unroll 16
         for (int c = 0; c < 16; ++c) {
           const __m512 v = R == 1 ? r[c] : _mm512_permutexvar_ps(shift, r[c]);
-          _mm512_mask_storeu_ps(base + c * o.pixel + row * o.row, columns, v);
+          if (c < channels) _mm512_mask_storeu_ps(base + c * o.pixel + row * o.row, columns, v);
         }
       }
     }
@@ -312,6 +347,8 @@ TileKernel gather_kernel(const Tile& t, int64_t stride_w) {
 
 inline TileKernel select_gather_kernel(const Tile& t, int64_t cb, int64_t stride_w) {
   if (cb == 16) return gather_kernel<16>(t, stride_w);
+  if (cb == 8) return gather_kernel<8>(t, stride_w);
+  if (cb == 4) return gather_kernel<4>(t, stride_w);
   if (cb == 3) return gather_kernel<3>(t, stride_w);
   return gather_kernel<1>(t, stride_w);
 }

@@ -2,11 +2,20 @@
 // register-tile micro-kernels: the fast CPU path (the im2col path, conv_im2col.cpp, is the
 // reference and covers what this file does not).
 //
-// Layout. An activation [c, h, w] is copied into [c / cb][rows][cols][cb]: channel blocks of
-// cb = 16 (one AVX-512 vector) or, for inputs with few channels (1 or 3), one block of all of
-// them; the image sits at (pad_h, pad_w) inside zeros, so the kernels never test bounds, and
-// extra zero rows/columns on the far side let a tile run past the last output pixel.
-// Weights are packed once per call so the micro-kernel reads them as aligned vectors.
+// Layout. An activation [c, h, w] is copied into [ceil(c / cb)][rows][cols][cb]: channel
+// blocks of cb = 16 (one AVX-512 vector), for inputs with 1 or 3 channels one block of all of
+// them, and for other counts blocks of 16, 8 or 4 whose last one is filled up with zero
+// channels (channel_block); the image sits at (pad_h, pad_w) inside zeros, so the kernels
+// never test bounds, and extra zero rows/columns on the far side let a tile run past the last
+// output pixel. Weights are packed once per call so the micro-kernel reads them as aligned
+// vectors, with zeros for the padding channels on both sides.
+//
+// Any channel count. Output channels are computed 16 at a time (a vector); a count that is
+// not a multiple of 16 computes its last block with zero weights in the missing lanes and
+// does not store them. Input channels are padded up to their block with zeros. Padding adds
+// only exact zeros to every sum, so the stored results are those of the unpadded layer; the
+// cost is the padded channel product, round_up(c_out, 16) round_up(c_in, cb), against
+// c_out c_in (at most 16/13 x 16/13 for 13 channels, 32/27 x 28/27 for 27).
 //
 // Forward. For a tile of R x U output pixels and B blocks of 16 output channels,
 //   acc[pixel][block] (a vector over 16 output channels) +=
@@ -95,24 +104,37 @@ Geometry sampled_geometry(const Geometry& g) {
 
 // ---- forward (also the stride-1 input gradient) ------------------------------------------
 
-// Weights [c_out][c_in][kh][kw] packed as [c_out / 16][c_in / cb][kh][kw][cb][16], the
-// forward's reduction order. flip_transpose packs the input-gradient kernel instead: output
-// channel o' = input channel c, input channel c' = output channel o, taps mirrored.
+// Input channels of the blocked layout, padding included.
+int64_t padded_inputs(int64_t c_in) { return round_up(c_in, channel_block(c_in)); }
+
+// Floats of the packed gather weights of a c_out x c_in convolution with `taps` taps.
+int64_t packed_gather_size(int64_t c_out, int64_t c_in, int64_t taps) {
+  return round_up(c_out, kLanes) * padded_inputs(c_in) * taps;
+}
+
+// Weights [c_out][c_in][kh][kw] packed as [ceil(c_out / 16)][ceil(c_in / cb)][kh][kw][cb][16],
+// the forward's reduction order, zeros for padding channels. flip_transpose packs the
+// input-gradient kernel instead: output channel o' = input channel c, input channel c' =
+// output channel o, taps mirrored.
 void pack_gather_weights(const float* w, int64_t c_out, int64_t c_in, int64_t kh, int64_t kw, bool flip_transpose,
                          float* packed) {
-  const int64_t cb = channel_block(c_in), taps = kh * kw, blocks_in = c_in / cb;
+  const int64_t cb = channel_block(c_in), taps = kh * kw, blocks_in = block_count(c_in, cb);
+  const int64_t out_blocks = block_count(c_out, kLanes), block_floats = blocks_in * cb * taps * kLanes;
   // Written in order; the reads gather 16 rows (one per output channel of the block).
 #pragma omp parallel for schedule(static) if (c_out * c_in * taps > 65536)
-  for (int64_t out_block = 0; out_block < c_out / kLanes; ++out_block) {
-    float* dst = packed + out_block * c_in * taps * kLanes;
+  for (int64_t out_block = 0; out_block < out_blocks; ++out_block) {
+    float* dst = packed + out_block * block_floats;
     for (int64_t in_block = 0; in_block < blocks_in; ++in_block)
       for (int64_t p = 0; p < kh; ++p)
         for (int64_t q = 0; q < kw; ++q)
           for (int64_t ci = 0; ci < cb; ++ci)
             for (int64_t lane = 0; lane < kLanes; ++lane, ++dst) {
               const int64_t o = out_block * kLanes + lane, c = in_block * cb + ci;
-              *dst = flip_transpose ? w[((c * c_out + o) * kh + (kh - 1 - p)) * kw + (kw - 1 - q)]
-                                    : w[((o * c_in + c) * kh + p) * kw + q];
+              if (o >= c_out || c >= c_in)
+                *dst = 0.0f;
+              else
+                *dst = flip_transpose ? w[((c * c_out + o) * kh + (kh - 1 - p)) * kw + (kw - 1 - q)]
+                                      : w[((o * c_in + c) * kh + p) * kw + q];
             }
   }
 }
@@ -130,7 +152,7 @@ struct GatherPlan {
 GatherPlan plan_gather(const Geometry& g) {
   GatherPlan plan;
   plan.g = g;
-  plan.tile = choose_tile(g.c_out, g.out_w);
+  plan.tile = choose_tile(round_up(g.c_out, kLanes), g.out_w);
   plan.out_h_pad = round_up(g.out_h, plan.tile.R);
   plan.out_w_pad = round_up(g.out_w, plan.tile.U);
   const int64_t cb = channel_block(g.c_in);
@@ -138,7 +160,7 @@ GatherPlan plan_gather(const Geometry& g) {
       std::max(g.height + 2 * g.pad_h, (plan.out_h_pad - 1) * g.stride_h + (g.kernel_h - 1) * g.dilation_h + 1);
   const int64_t cols =
       std::max(g.width + 2 * g.pad_w, (plan.out_w_pad - 1) * g.stride_w + (g.kernel_w - 1) * g.dilation_w + 1);
-  plan.in = Blocked{cb, g.c_in / cb, rows, cols, g.pad_h, g.pad_w};
+  plan.in = Blocked{cb, block_count(g.c_in, cb), rows, cols, g.pad_h, g.pad_w, g.c_in};
   thread_local std::vector<int64_t> segments;  // reused: no allocation once grown
   segments.clear();
   for (int64_t block = 0; block < plan.in.blocks; ++block)
@@ -164,6 +186,7 @@ void gather_group(const GatherPlan& plan, const float* x_blocked, const float* p
   const int64_t first_channel = group * t.B * kLanes;
   TileOutput o{nullptr, g.out_w, g.out_pixels(), kLanes * g.out_pixels()};
   o.bias = bias != nullptr ? bias + first_channel : nullptr;
+  o.valid_channels = g.c_out - first_channel;
   for (int64_t oh = 0; oh < g.out_h; oh += t.R)
     for (int64_t ow = 0; ow < g.out_w; ow += t.U) {
       o.out = out_image + first_channel * g.out_pixels() + oh * g.out_w + ow;
@@ -215,7 +238,7 @@ void gather_convolution(const Geometry& g, const InputImages& input, const float
                         float* out) {
   const GatherPlan plan = plan_gather(g);
   const int64_t image_floats = plan.in.image();
-  const WorkSplit split(g.batch, g.c_out / kLanes / plan.tile.B, kChunkBytes,
+  const WorkSplit split(g.batch, block_count(g.c_out, kLanes) / plan.tile.B, kChunkBytes,
                         image_floats * static_cast<int64_t>(sizeof(float)));
 #pragma omp parallel
   {
@@ -276,9 +299,11 @@ struct PhaseAxis {
 };
 
 // W [c_out][c_in][kh][kw] packed per phase as [c_in / 16][(p, q, o-block) of the phase][16 o][16 c],
-// phases one after the other; returns each phase's start in `starts`.
+// phases one after the other, both channel counts padded to multiples of 16 with zeros;
+// returns each phase's start in `starts`.
 void pack_phase_weights(const float* w, const Geometry& g, const PhaseAxis& rows, const PhaseAxis& cols, float* packed,
                         std::vector<int64_t>& starts) {
+  const int64_t c_out_padded = round_up(g.c_out, kLanes), c_in_padded = round_up(g.c_in, kLanes);
   starts.clear();
   int64_t start = 0;
   for (int64_t ry = 0; ry < rows.phases; ++ry)
@@ -286,26 +311,29 @@ void pack_phase_weights(const float* w, const Geometry& g, const PhaseAxis& rows
       starts.push_back(start);
       start +=
           static_cast<int64_t>(rows.taps[static_cast<size_t>(ry)].size() * cols.taps[static_cast<size_t>(rx)].size()) *
-          g.c_out * g.c_in;
+          c_out_padded * c_in_padded;
     }
   const int64_t phase_count = rows.phases * cols.phases;
 #pragma omp parallel for collapse(2) schedule(static) if (g.c_out * g.c_in * g.taps() > 65536)
   for (int64_t phase = 0; phase < phase_count; ++phase)
-    for (int64_t in_block = 0; in_block < g.c_in / kLanes; ++in_block) {
+    for (int64_t in_block = 0; in_block < c_in_padded / kLanes; ++in_block) {
       const auto& taps_y = rows.taps[static_cast<size_t>(phase / cols.phases)];
       const auto& taps_x = cols.taps[static_cast<size_t>(phase % cols.phases)];
-      const int64_t segment_floats = g.c_out * kLanes * static_cast<int64_t>(taps_y.size() * taps_x.size());
+      const int64_t segment_floats = c_out_padded * kLanes * static_cast<int64_t>(taps_y.size() * taps_x.size());
       float* dst = packed + starts[static_cast<size_t>(phase)] + in_block * segment_floats;
       for (int64_t p : taps_y)
         for (int64_t q : taps_x)
-          for (int64_t o = 0; o < g.c_out; ++o)
-            for (int64_t lane = 0; lane < kLanes; ++lane, ++dst)
-              *dst = w[((o * g.c_in + in_block * kLanes + lane) * g.kernel_h + p) * g.kernel_w + q];
+          for (int64_t o = 0; o < c_out_padded; ++o)
+            for (int64_t lane = 0; lane < kLanes; ++lane, ++dst) {
+              const int64_t c = in_block * kLanes + lane;
+              *dst = o < g.c_out && c < g.c_in ? w[((o * g.c_in + c) * g.kernel_h + p) * g.kernel_w + q] : 0.0f;
+            }
     }
 }
 
 void phase_input_gradient(const Geometry& g, const float* grad_out, const float* weight, float* grad_x) {
-  const Tile t = choose_tile(g.c_in, (g.width + g.stride_w - 1) / g.stride_w);  // input-channel blocks x phase pixels
+  // Input-channel blocks x phase pixels.
+  const Tile t = choose_tile(round_up(g.c_in, kLanes), (g.width + g.stride_w - 1) / g.stride_w);
   thread_local PhaseAxis reusable_rows, reusable_cols;
   PhaseAxis& rows = reusable_rows;  // named references: worker threads read these
   PhaseAxis& cols = reusable_cols;
@@ -314,17 +342,18 @@ void phase_input_gradient(const Geometry& g, const float* grad_out, const float*
   // dy blocked with zeros around it, so every tap of every phase tile reads inside.
   const int64_t top = std::max<int64_t>(0, -rows.low), left = std::max<int64_t>(0, -cols.low);
   const Blocked dy_layout{kLanes,
-                          g.c_out / kLanes,
+                          block_count(g.c_out, kLanes),
                           top + std::max(g.out_h, rows.extent_pad + rows.high),
                           left + std::max(g.out_w, cols.extent_pad + cols.high),
                           top,
-                          left};
+                          left,
+                          g.c_out};
   // dx blocked without padding, its rows and columns rounded up to whole tiles of every phase.
   const int64_t dx_rows = std::max(g.height, rows.phases * rows.extent_pad);
   const int64_t dx_cols = std::max(g.width, cols.phases * cols.extent_pad);
-  const int64_t dx_plane = dx_rows * dx_cols * kLanes, dx_image = g.c_in / kLanes * dx_plane;
+  const int64_t dx_plane = dx_rows * dx_cols * kLanes, dx_image = block_count(g.c_in, kLanes) * dx_plane;
 
-  Tensor packed = Tensor::empty({g.c_out * g.c_in * g.taps()});
+  Tensor packed = Tensor::empty({round_up(g.c_out, kLanes) * round_up(g.c_in, kLanes) * g.taps()});
   thread_local std::vector<int64_t> reusable_starts, reusable_segments, reusable_phase_segments;
   std::vector<int64_t>& starts = reusable_starts;  // named references: worker threads read these
   std::vector<int64_t>& segments = reusable_segments;
@@ -344,7 +373,7 @@ void phase_input_gradient(const Geometry& g, const float* grad_out, const float*
     }
   phase_first_segment.push_back(static_cast<int64_t>(segments.size()));
   const TileKernel kernel = kernel_for_tile<16, 16, Epilogue::store_blocked>(t);
-  const int64_t groups = g.c_in / kLanes / t.B;
+  const int64_t groups = block_count(g.c_in, kLanes) / t.B;
 
   // One image's dx planes of input-channel group `group`, phase by phase.
   auto phase_group = [&](const float* dy_blocked, int64_t group, float* dx_blocked) {
@@ -395,8 +424,9 @@ void phase_input_gradient(const Geometry& g, const float* grad_out, const float*
         for (int64_t n = image_begin; n < image_end; ++n)
           phase_group(dy_chunk + (n - image_begin) * dy_layout.image(), group, dx_chunk + (n - image_begin) * dx_image);
       for (int64_t n = image_begin; n < image_end; ++n)
-        from_blocked(dx_chunk + (n - image_begin) * dx_image + plane_begin * dx_plane, plane_count, dx_rows, dx_cols, 0,
-                     0, g.height, g.width, nullptr, grad_x + (n * g.c_in + plane_begin * kLanes) * g.in_pixels());
+        from_blocked_channels(dx_chunk + (n - image_begin) * dx_image + plane_begin * dx_plane,
+                     std::min(plane_count * kLanes, g.c_in - plane_begin * kLanes), dx_rows, dx_cols, 0, 0, g.height,
+                     g.width, nullptr, grad_x + (n * g.c_in + plane_begin * kLanes) * g.in_pixels());
     }
   }
 }
@@ -420,10 +450,13 @@ struct Run {
 
 void weight_gradient(const Geometry& g, const float* grad_out, const InputImages& input, float* grad_weight) {
   const int64_t cb = channel_block(g.c_in);
-  const Blocked x_layout{cb, g.c_in / cb, g.height + 2 * g.pad_h, g.width + 2 * g.pad_w, g.pad_h, g.pad_w};
-  const Blocked dy_layout{kLanes, g.c_out / kLanes, g.out_h, g.out_w, 0, 0};
-  const int B = g.c_out % (2 * kLanes) == 0 ? 2 : 1;
-  const int64_t taps = g.taps(), k_total = g.c_in * taps;  // packed reduction length
+  const Blocked x_layout{cb,      block_count(g.c_in, cb), g.height + 2 * g.pad_h, g.width + 2 * g.pad_w,
+                         g.pad_h, g.pad_w,                 g.c_in};
+  // dy's channels padded with zeros to whole vectors: the padding rows of dW are dropped.
+  const int64_t c_out_padded = round_up(g.c_out, kLanes);
+  const Blocked dy_layout{kLanes, c_out_padded / kLanes, g.out_h, g.out_w, 0, 0, g.c_out};
+  const int B = c_out_padded % (2 * kLanes) == 0 ? 2 : 1;
+  const int64_t taps = g.taps(), k_total = x_layout.blocks * cb * taps;  // packed reduction length
   // Runs: with dilation 1 the (q, c) entries of one kernel row are consecutive in x.
   const bool row_runs = g.dilation_w == 1;
   const int64_t run_length = row_runs ? g.kernel_w * cb : cb;
@@ -440,8 +473,8 @@ void weight_gradient(const Geometry& g, const float* grad_out, const InputImages
         for (int64_t e = 0; e < run_length; e += chunk)
           runs.push_back(Run{block, (block * taps + p * g.kernel_w + q) * cb + e,
                              p * g.dilation_h * x_layout.cols * cb + q * g.dilation_w * cb + e});
-  const int64_t groups = g.c_out / kLanes / B;
-  const int64_t packed_size = g.c_out * k_total;
+  const int64_t groups = c_out_padded / kLanes / B;
+  const int64_t packed_size = c_out_padded * k_total;
 
   // Adds the runs of (channel group, input block) over `count` images of the blocked chunk
   // buffers into dw.
@@ -490,7 +523,8 @@ void weight_gradient(const Geometry& g, const float* grad_out, const InputImages
       }
     }
   }
-  // Unpack [c_out / 16][k][16] (summing the partials in thread order) into [c_out][c_in][kh][kw].
+  // Unpack [c_out / 16][k][16] (summing the partials in thread order) into [c_out][c_in][kh][kw],
+  // leaving out the padding channels.
   const float* packed = partials.data<float>();
   const int64_t parts = lanes;
 #pragma omp parallel for schedule(static) if (packed_size > 65536)
@@ -498,7 +532,7 @@ void weight_gradient(const Geometry& g, const float* grad_out, const InputImages
     const float* source = packed + (o / kLanes) * k_total * kLanes + o % kLanes;
     float* dst = grad_weight + o * g.c_in * taps;
     for (int64_t block = 0; block < x_layout.blocks; ++block)
-      for (int64_t ci = 0; ci < cb; ++ci)
+      for (int64_t ci = 0; ci < x_layout.valid(block); ++ci)
         for (int64_t tap = 0; tap < taps; ++tap, ++dst) {
           const int64_t index = ((block * taps + tap) * cb + ci) * kLanes;
           float total = 0;
@@ -510,21 +544,13 @@ void weight_gradient(const Geometry& g, const float* grad_out, const InputImages
 
 }  // namespace
 
-bool blocked_supports(const Geometry& g, DType dtype, Pass pass) {
-  if (dtype != DType::f32 || g.groups != 1 || g.stride_w > 2) return false;
-  switch (pass) {
-    case Pass::forward:
-      return g.c_out % kLanes == 0 && supported_channel_block(g.c_in);
-    case Pass::backward_input:
-      return g.c_out % kLanes == 0 && g.c_in % kLanes == 0;
-    case Pass::backward_weight:
-      return g.c_out % kLanes == 0 && supported_channel_block(g.c_in);
-  }
-  return false;
+// Every channel count (padded internally, see the top of this file); every pass.
+bool blocked_supports(const Geometry& g, DType dtype, Pass) {
+  return dtype == DType::f32 && g.groups == 1 && g.stride_w <= 2;
 }
 
 void blocked_forward(const Geometry& g, const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& out) {
-  Tensor packed = Tensor::empty({g.c_out * g.c_in * g.taps()});
+  Tensor packed = Tensor::empty({packed_gather_size(g.c_out, g.c_in, g.taps())});
   pack_gather_weights(weight.data<float>(), g.c_out, g.c_in, g.kernel_h, g.kernel_w, false, packed.data<float>());
   const InputImages input{x.data<float>(), g.c_in, g.height, g.width, g.stride_h, g.stride_w};
   const bool sampled = strided_pointwise(g);
@@ -534,7 +560,7 @@ void blocked_forward(const Geometry& g, const Tensor& x, const Tensor& weight, c
 }
 
 void blocked_backward_input(const Geometry& g, const Tensor& grad_out, const Tensor& weight, const Tensor& grad_x) {
-  Tensor packed = Tensor::empty({g.c_out * g.c_in * g.taps()});
+  Tensor packed = Tensor::empty({packed_gather_size(g.c_in, g.c_out, g.taps())});
   if (strided_pointwise(g)) {
     // dx is W^T dy at the sampled pixels and zero elsewhere.
     const Geometry flipped{g.batch, g.c_out, g.out_h, g.out_w, g.c_in, 1, 1, g.out_h, g.out_w, 1, 1, 0, 0, 1, 1, 1};

@@ -6,7 +6,9 @@
 //  - conv_blocked.cpp: float32 direct convolution on a channel-blocked layout with AVX-512
 //    micro-kernels; used where blocked_supports() says so (see that file for the maths).
 //  - conv_winograd.cpp: float32 3x3 stride-1 convolution by Winograd F(2x2, 3x3) on the same
-//    layout and micro-kernel; preferred for wide layers (winograd_preferred()).
+//    layout and micro-kernel; preferred for wide layers (conv.cpp's choose_path).
+// Both take any channel count: the blocked layout and the packed weights are padded with
+// zero channels inside, and the padding is not written out.
 #pragma once
 #include <cstddef>
 #include <cstdint>

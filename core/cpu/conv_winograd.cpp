@@ -12,6 +12,10 @@
 // fewer; the transforms are additions only (and halvings of the weights), so the rounding
 // error stays within a few units of float32's last place relative to the direct sum.
 //
+// Any channel count: both channel counts are padded up to multiples of 16 inside (zero
+// channels in the blocked input, zero rows and columns of U, padding channels of the output
+// and of dW not written), which adds only exact zeros to every sum.
+//
 // The input gradient of a stride-1 convolution is itself one (dy with the kernel flipped in
 // space and transposed in channels, padding 2 - pad), so it runs through the same code.
 //
@@ -49,10 +53,12 @@ constexpr int64_t kPoints = 16;                 // 4 x 4 transform points
 constexpr int64_t kChunkBudgetBytes = 1 << 20;  // V + M of one chunk, to stay in a 2 MiB L2
 
 // U[xi] = (G g G^T)[xi] for every (o, c), packed for the micro-kernel as
-// [xi][c_out / 16][c_in][16 output channels]. flip_transpose transforms the input-gradient
-// kernel (g'[c][o] = g[o][c] rotated by 180 degrees) instead.
+// [xi][c_out / 16][c_in][16 output channels], both counts padded up to multiples of 16 with
+// zeros. flip_transpose transforms the input-gradient kernel (g'[c][o] = g[o][c] rotated by
+// 180 degrees) instead.
 void transform_weights(const float* w, int64_t c_out, int64_t c_in, bool flip_transpose, float* u) {
-  const int64_t point_stride = c_out * c_in;
+  const int64_t c_out_padded = round_up(c_out, kLanes), c_in_padded = round_up(c_in, kLanes);
+  const int64_t point_stride = c_out_padded * c_in_padded;
   // Sixteen output channels at a time, one per vector lane: gathers of the 3x3 taps, the
   // transform in registers, and one aligned store per transform point.
   const int32_t lane_stride = static_cast<int32_t>(flip_transpose ? 9 : 9 * c_in);
@@ -60,15 +66,18 @@ void transform_weights(const float* w, int64_t c_out, int64_t c_in, bool flip_tr
                                            _mm512_set1_epi32(lane_stride));
   const __m512 half = _mm512_set1_ps(0.5f);
 #pragma omp parallel for schedule(static)
-  for (int64_t out_block = 0; out_block < c_out / kLanes; ++out_block)
-    for (int64_t c = 0; c < c_in; ++c) {
+  for (int64_t out_block = 0; out_block < c_out_padded / kLanes; ++out_block)
+    for (int64_t c = 0; c < c_in_padded; ++c) {
       const int64_t o = out_block * kLanes;
-      const float* base = flip_transpose ? w + (c * c_out + o) * 9 : w + (o * c_in + c) * 9;
+      // The lanes of existing output channels; none for a padding input channel.
+      const __mmask16 present =
+          c < c_in ? static_cast<__mmask16>((1u << std::min<int64_t>(kLanes, c_out - o)) - 1) : __mmask16{0};
+      const float* base = c >= c_in ? w : flip_transpose ? w + (c * c_out + o) * 9 : w + (o * c_in + c) * 9;
       __m512 g[3][3];
       for (int p = 0; p < 3; ++p)
         for (int q = 0; q < 3; ++q) {
           const int tap = flip_transpose ? (2 - p) * 3 + (2 - q) : p * 3 + q;
-          g[p][q] = _mm512_i32gather_ps(lanes, base + tap, 4);
+          g[p][q] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), present, lanes, base + tap, 4);
         }
       __m512 gg[4][3];  // G g
       for (int q = 0; q < 3; ++q) {
@@ -77,7 +86,7 @@ void transform_weights(const float* w, int64_t c_out, int64_t c_in, bool flip_tr
         gg[2][q] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(g[0][q], g[1][q]), g[2][q]));
         gg[3][q] = g[2][q];
       }
-      float* dst = u + (out_block * c_in + c) * kLanes;
+      float* dst = u + (out_block * c_in_padded + c) * kLanes;
       for (int i = 0; i < 4; ++i) {  // (G g) G^T
         const __m512 row[4] = {
             gg[i][0], _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(gg[i][0], gg[i][1]), gg[i][2])),
@@ -88,7 +97,8 @@ void transform_weights(const float* w, int64_t c_out, int64_t c_in, bool flip_tr
 }
 
 struct WinogradPlan {
-  Geometry g;
+  Geometry g;  // the convolution with both channel counts padded up to multiples of 16
+  int64_t c_in, c_out;  // the layer's own channel counts
   int64_t tiles_h, tiles_w, tiles_per_image;
   Blocked in;                  // one blocked, padded input image
   int64_t out_rows, out_cols;  // one blocked output image: 2 tiles_h x 2 tiles_w
@@ -99,19 +109,24 @@ struct WinogradPlan {
 WinogradPlan plan_winograd(const Geometry& g) {
   WinogradPlan plan;
   plan.g = g;
+  plan.g.c_in = round_up(g.c_in, kLanes);
+  plan.g.c_out = round_up(g.c_out, kLanes);
+  plan.c_in = g.c_in;
+  plan.c_out = g.c_out;
   plan.tiles_h = (g.out_h + 1) / 2;
   plan.tiles_w = (g.out_w + 1) / 2;
   plan.tiles_per_image = plan.tiles_h * plan.tiles_w;
   // Tile (th, tw) reads padded rows 2 th .. 2 th + 3 and columns 2 tw .. 2 tw + 3.
   plan.in = Blocked{kLanes,
-                    g.c_in / kLanes,
+                    plan.g.c_in / kLanes,
                     std::max(g.height + 2 * g.pad_h, 2 * plan.tiles_h + 2),
                     std::max(g.width + 2 * g.pad_w, 2 * plan.tiles_w + 2),
                     g.pad_h,
-                    g.pad_w};
+                    g.pad_w,
+                    g.c_in};
   plan.out_rows = 2 * plan.tiles_h;
   plan.out_cols = 2 * plan.tiles_w;
-  plan.tile = g.c_out % (2 * kLanes) == 0 ? Tile{2, 1, 8} : Tile{1, 1, 16};
+  plan.tile = plan.g.c_out % (2 * kLanes) == 0 ? Tile{2, 1, 8} : Tile{1, 1, 16};
   plan.kernel = kernel_for_tile<16, 16, Epilogue::store_blocked>(plan.tile);
   return plan;
 }
@@ -231,8 +246,12 @@ void zero_spare_tiles(float* v, int64_t c_in, int64_t tiles_stride, int64_t tile
                   static_cast<size_t>((padded_tiles - tiles) * kLanes) * sizeof(float));
 }
 
-void winograd_convolution(const Geometry& g, const float* x, const float* u, const float* bias, float* out) {
-  const WinogradPlan plan = plan_winograd(g);
+// x [batch][plan.c_in][h][w] and out [batch][plan.c_out][out_h][out_w] have the layer's own
+// channel counts; everything in between is padded (g).
+void winograd_convolution(const Geometry& layer, const float* x, const float* u, const float* bias, float* out) {
+  const WinogradPlan plan = plan_winograd(layer);
+  const Geometry& g = plan.g;
+  const int64_t x_image = plan.c_in * g.in_pixels(), out_image = plan.c_out * g.out_pixels();
   const int threads = std::max(1, std::min<int>(omp_get_max_threads(), static_cast<int>(g.batch)));
   const int64_t tile_bytes = kPoints * (g.c_in + g.c_out) * static_cast<int64_t>(sizeof(float));
   const int64_t u_bytes = kPoints * g.c_in * g.c_out * static_cast<int64_t>(sizeof(float));
@@ -262,15 +281,15 @@ void winograd_convolution(const Geometry& g, const float* x, const float* u, con
         const int64_t images = std::min(images_per_chunk, g.batch - chunk);
         const int64_t tiles = images * plan.tiles_per_image, padded_tiles = round_up(tiles, plan.tile.U);
         for (int64_t i = 0; i < images; ++i) {
-          to_blocked(x + (chunk + i) * g.c_in * g.in_pixels(), g.height, g.width, plan.in, x_blocked);
+          to_blocked(x + (chunk + i) * x_image, g.height, g.width, plan.in, x_blocked);
           transform_input(plan, x_blocked, 0, plan.tiles_per_image, i * plan.tiles_per_image, tiles_stride, v);
         }
         zero_spare_tiles(v, g.c_in, tiles_stride, tiles, padded_tiles);
         products(plan, v, u, m, tiles_stride, padded_tiles, segments.data(), 0, kPoints);
         for (int64_t i = 0; i < images; ++i) {
           transform_output(plan, m, i * plan.tiles_per_image, tiles_stride, y_blocked);
-          from_blocked(y_blocked, g.c_out / kLanes, plan.out_rows, plan.out_cols, 0, 0, g.out_h, g.out_w, bias,
-                       out + (chunk + i) * g.c_out * g.out_pixels());
+          from_blocked_channels(y_blocked, plan.c_out, plan.out_rows, plan.out_cols, 0, 0, g.out_h, g.out_w, bias,
+                       out + (chunk + i) * out_image);
         }
       }
     }
@@ -296,7 +315,7 @@ void winograd_convolution(const Geometry& g, const float* x, const float* u, con
         thread_scratch(static_cast<size_t>(g.c_out * plan.out_rows * plan.out_cols) * sizeof(float), 2));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t n = 0; n < g.batch; ++n) {
-      to_blocked(x + n * g.c_in * g.in_pixels(), g.height, g.width, plan.in, x_blocked);
+      to_blocked(x + n * x_image, g.height, g.width, plan.in, x_blocked);
       transform_input(plan, x_blocked, 0, plan.tiles_per_image, n * plan.tiles_per_image, tiles_stride, v);
     }
 #pragma omp for schedule(dynamic, 1)
@@ -305,17 +324,19 @@ void winograd_convolution(const Geometry& g, const float* x, const float* u, con
 #pragma omp for schedule(dynamic, 1)
     for (int64_t n = 0; n < g.batch; ++n) {
       transform_output(plan, m, n * plan.tiles_per_image, tiles_stride, y_blocked);
-      from_blocked(y_blocked, g.c_out / kLanes, plan.out_rows, plan.out_cols, 0, 0, g.out_h, g.out_w, bias,
-                   out + n * g.c_out * g.out_pixels());
+      from_blocked_channels(y_blocked, plan.c_out, plan.out_rows, plan.out_cols, 0, 0, g.out_h, g.out_w, bias,
+                   out + n * out_image);
     }
   }
 }
 
-// dW = G^T dU G for every (o, c) (dU [xi][c_out / 16][c_in][16] summed over `parts` partials
-// spaced part_stride apart), written to grad_weight [c_out][c_in][3][3].
+// dW = G^T dU G for every (o, c) (dU [xi][c_out / 16][c_in][16], both counts padded up to
+// multiples of 16, summed over `parts` partials spaced part_stride apart), written to
+// grad_weight [c_out][c_in][3][3] without the padding channels.
 void transform_weight_gradient(const float* du, int64_t parts, int64_t part_stride, int64_t c_out, int64_t c_in,
                                float* grad_weight) {
-  const int64_t point_stride = c_out * c_in;
+  const int64_t c_out_padded = round_up(c_out, kLanes), c_in_padded = round_up(c_in, kLanes);
+  const int64_t point_stride = c_out_padded * c_in_padded;
   const __m512i lanes = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                                            _mm512_set1_epi32(static_cast<int32_t>(9 * c_in)));
   const __m512 half = _mm512_set1_ps(0.5f);
@@ -327,9 +348,11 @@ void transform_weight_gradient(const float* du, int64_t parts, int64_t part_stri
     out[2] = _mm512_add_ps(sum, u3);
   };
 #pragma omp parallel for schedule(static)
-  for (int64_t out_block = 0; out_block < c_out / kLanes; ++out_block)
+  for (int64_t out_block = 0; out_block < c_out_padded / kLanes; ++out_block)
     for (int64_t c = 0; c < c_in; ++c) {
-      const float* src = du + (out_block * c_in + c) * kLanes;
+      const __mmask16 present =
+          static_cast<__mmask16>((1u << std::min<int64_t>(kLanes, c_out - out_block * kLanes)) - 1);
+      const float* src = du + (out_block * c_in_padded + c) * kLanes;
       __m512 d[4][4];
       for (int xi = 0; xi < 16; ++xi) {
         __m512 total = _mm512_load_ps(src + xi * point_stride);
@@ -347,7 +370,7 @@ void transform_weight_gradient(const float* du, int64_t parts, int64_t part_stri
       for (int p = 0; p < 3; ++p) {  // (G^T dU) G
         __m512 taps[3];
         reduce(rows[p][0], rows[p][1], rows[p][2], rows[p][3], taps);
-        for (int q = 0; q < 3; ++q) _mm512_i32scatter_ps(dst + p * 3 + q, lanes, taps[q], 4);
+        for (int q = 0; q < 3; ++q) _mm512_mask_i32scatter_ps(dst + p * 3 + q, present, lanes, taps[q], 4);
       }
     }
 }
@@ -373,9 +396,11 @@ void accumulate_products(const WinogradPlan& plan, const float* dm, const float*
   }
 }
 
-void winograd_weight_gradient(const Geometry& g, const float* grad_out, const float* x, float* grad_weight) {
-  const WinogradPlan plan = plan_winograd(g);
-  const Blocked dy_layout{kLanes, g.c_out / kLanes, plan.out_rows, plan.out_cols, 0, 0};
+void winograd_weight_gradient(const Geometry& layer, const float* grad_out, const float* x, float* grad_weight) {
+  const WinogradPlan plan = plan_winograd(layer);
+  const Geometry& g = plan.g;  // padded; x and grad_out have the layer's channel counts
+  const int64_t x_image = plan.c_in * g.in_pixels(), dy_image = plan.c_out * g.out_pixels();
+  const Blocked dy_layout{kLanes, g.c_out / kLanes, plan.out_rows, plan.out_cols, 0, 0, plan.c_out};
   const int64_t du_size = kPoints * g.c_out * g.c_in;
   const int64_t tile_floats = kPoints * (g.c_in + g.c_out);
   const int threads = std::max(1, std::min<int>(omp_get_max_threads(), static_cast<int>(g.batch)));
@@ -401,8 +426,8 @@ void winograd_weight_gradient(const Geometry& g, const float* grad_out, const fl
         float* du = partials.data<float>() + lane * du_size;
         std::memset(du, 0, static_cast<size_t>(du_size) * sizeof(float));
         for (int64_t n = g.batch * lane / lanes; n < g.batch * (lane + 1) / lanes; ++n) {
-          to_blocked(x + n * g.c_in * g.in_pixels(), g.height, g.width, plan.in, x_blocked);
-          to_blocked(grad_out + n * g.c_out * g.out_pixels(), g.out_h, g.out_w, dy_layout, dy_blocked);
+          to_blocked(x + n * x_image, g.height, g.width, plan.in, x_blocked);
+          to_blocked(grad_out + n * dy_image, g.out_h, g.out_w, dy_layout, dy_blocked);
           for (int64_t begin = 0; begin < plan.tiles_per_image; begin += tiles_per_chunk) {
             const int64_t end = std::min(begin + tiles_per_chunk, plan.tiles_per_image);
             transform_input(plan, x_blocked, begin, end, 0, tiles_per_chunk, v);
@@ -412,7 +437,7 @@ void winograd_weight_gradient(const Geometry& g, const float* grad_out, const fl
         }
       }
     }
-    transform_weight_gradient(partials.data<float>(), lanes, du_size, g.c_out, g.c_in, grad_weight);
+    transform_weight_gradient(partials.data<float>(), lanes, du_size, plan.c_out, plan.c_in, grad_weight);
     return;
   }
   // A large dU: every tile transformed once into shared V and dM, the 16 products taken by
@@ -430,8 +455,8 @@ void winograd_weight_gradient(const Geometry& g, const float* grad_out, const fl
     float* dy_blocked = static_cast<float*>(thread_scratch(static_cast<size_t>(dy_layout.image()) * sizeof(float), 2));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t n = 0; n < g.batch; ++n) {
-      to_blocked(x + n * g.c_in * g.in_pixels(), g.height, g.width, plan.in, x_blocked);
-      to_blocked(grad_out + n * g.c_out * g.out_pixels(), g.out_h, g.out_w, dy_layout, dy_blocked);
+      to_blocked(x + n * x_image, g.height, g.width, plan.in, x_blocked);
+      to_blocked(grad_out + n * dy_image, g.out_h, g.out_w, dy_layout, dy_blocked);
       transform_input(plan, x_blocked, 0, plan.tiles_per_image, n * plan.tiles_per_image, tiles, v);
       transform_output_gradient(plan, dy_blocked, 0, plan.tiles_per_image, n * plan.tiles_per_image, tiles, dm);
     }
@@ -441,12 +466,12 @@ void winograd_weight_gradient(const Geometry& g, const float* grad_out, const fl
       accumulate_products(plan, dm, v, tiles, tiles, point, point + 1, du);
     }
   }
-  transform_weight_gradient(du, 1, du_size, g.c_out, g.c_in, grad_weight);
+  transform_weight_gradient(du, 1, du_size, plan.c_out, plan.c_in, grad_weight);
 }
 
 bool winograd_geometry(const Geometry& g) {
   return g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 &&
-         g.dilation_w == 1 && g.groups == 1 && g.c_in % kLanes == 0 && g.c_out % kLanes == 0;
+         g.dilation_w == 1 && g.groups == 1;
 }
 
 }  // namespace
@@ -457,7 +482,7 @@ bool winograd_supports(const Geometry& g, DType dtype, Pass pass) {
 }
 
 void winograd_forward(const Geometry& g, const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& out) {
-  Tensor u = Tensor::empty({kPoints * g.c_out * g.c_in});
+  Tensor u = Tensor::empty({kPoints * round_up(g.c_out, kLanes) * round_up(g.c_in, kLanes)});
   transform_weights(weight.data<float>(), g.c_out, g.c_in, false, u.data<float>());
   winograd_convolution(g, x.data<float>(), u.data<float>(), bias.defined() ? bias.data<float>() : nullptr,
                        out.data<float>());
@@ -467,7 +492,7 @@ void winograd_backward_input(const Geometry& g, const Tensor& grad_out, const Te
   // dx = conv(dy, kernel flipped and transposed, padding 2 - pad), stride 1.
   const Geometry flipped{g.batch, g.c_out, g.out_h, g.out_w,     g.c_in,      3, 3, g.height,
                          g.width, 1,       1,       2 - g.pad_h, 2 - g.pad_w, 1, 1, 1};
-  Tensor u = Tensor::empty({kPoints * g.c_out * g.c_in});
+  Tensor u = Tensor::empty({kPoints * round_up(g.c_out, kLanes) * round_up(g.c_in, kLanes)});
   transform_weights(weight.data<float>(), g.c_in, g.c_out, true, u.data<float>());
   winograd_convolution(flipped, grad_out.data<float>(), u.data<float>(), nullptr, grad_x.data<float>());
 }

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <vector>
 
 #include "core/device.h"
@@ -18,6 +19,7 @@
 #include "models/factory.h"
 #include "optim/sgd.h"
 #include "tools/bench/bench_main.h"
+#include "tools/bench/channel_pruning.h"
 #include "tools/bench/device_wait.h"
 #include "tools/bench/median.h"
 #include "tools/trainer/finite_state.h"
@@ -39,6 +41,7 @@ struct TrainBenchmarkOptions {
   int threads = 0;
   uint64_t seed = 0;
   bool check_finite = false;  // the trainer's per-step state check in every step, and its cost alone
+  double prune_channels = -1;  // >= 0: dense masked against shrunken (tools/bench/channel_pruning.h)
 };
 
 // Input shape by model: the datasets each one is built for.
@@ -56,6 +59,74 @@ double peak_rss_mib() {
   return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux: kilobytes
 }
 
+// One network under training: the model and its SGD.
+struct Trainee {
+  std::shared_ptr<Module> model;
+  std::unique_ptr<Sgd> optimizer;
+};
+
+Trainee make_trainee(std::shared_ptr<Module> model, const Device& device) {
+  model->to(device);  // before the optimizer takes the parameter list
+  model->train();
+  SgdOptions sgd;
+  sgd.learning_rate = 0.01;  // small: random labels must not drive the weights to overflow
+  sgd.momentum = 0.9;
+  sgd.weight_decay = 5e-4;
+  Trainee trainee{model, nullptr};
+  trainee.optimizer = std::make_unique<Sgd>(model->named_parameters(), sgd);
+  return trainee;
+}
+
+// --prune-channels: the dense masked network and its shrunken twin, timed in alternating
+// passes (so both see the same load on a shared machine), medians compared.
+int run_pruned(const TrainBenchmarkOptions& o, const Device& device, const Shape& shape) {
+  SLAB_CHECK(!o.check_finite, "--check-finite and --prune-channels time different things: use one of them");
+  const ShrunkenPair pair = make_shrunken_pair(o.model, o.classes, shape, o.seed, o.prune_channels);
+  Trainee trainees[2] = {make_trainee(pair.dense, device), make_trainee(pair.shrunk, device)};
+  Generator generator(o.seed, 1);
+  const Tensor images = randn(shape, generator).to(device);
+  std::vector<int64_t> label_values(static_cast<size_t>(o.batch_size));
+  for (int64_t& y : label_values) y = static_cast<int64_t>(generator.below(static_cast<uint64_t>(o.classes)));
+  const Tensor labels = labels_from_vector(label_values).to(device);
+  std::printf("train benchmark: %s with %.0f%% of every prunable channel group pruned, dense masked (%lld "
+              "parameters) against shrunken (%lld), on %s, batch %lld, %d threads\n",
+              o.model.c_str(), 100 * o.prune_channels, static_cast<long long>(pair.dense->parameter_count()),
+              static_cast<long long>(pair.shrunk->parameter_count()), device.str().c_str(),
+              static_cast<long long>(o.batch_size), omp_get_max_threads());
+  std::printf("step = forward + cross entropy + backward + SGD (momentum 0.9); %lld warm-up steps each, %d "
+              "alternating passes of %lld steps\n",
+              static_cast<long long>(o.warmup_steps), o.passes, static_cast<long long>(o.steps));
+  const Tensor loss_sum = zeros({}, {DType::f32, device, false});
+  auto step = [&](Trainee& t) {
+    t.optimizer->zero_grad();
+    const Tensor loss = cross_entropy((*t.model)(images), labels);
+    loss.backward();
+    t.optimizer->step();
+    add_(loss_sum, loss.detach());
+  };
+  for (Trainee& t : trainees)
+    for (int64_t s = 0; s < o.warmup_steps; ++s) step(t);
+  wait_for_device(device);
+  std::vector<double> rates[2];
+  const char* names[2] = {"dense masked", "shrunken"};
+  for (int pass = 1; pass <= o.passes; ++pass)
+    for (int which = 0; which < 2; ++which) {
+      const auto start = std::chrono::steady_clock::now();
+      for (int64_t s = 0; s < o.steps; ++s) step(trainees[which]);
+      wait_for_device(device);
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      rates[which].push_back(static_cast<double>(o.steps * o.batch_size) / seconds);
+      std::printf("pass %d %s: %.1f imgs/s (%.1f ms/step)\n", pass, names[which], rates[which].back(),
+                  1000 * seconds / static_cast<double>(o.steps));
+      std::fflush(stdout);
+    }
+  const double mean_loss = loss_sum.item() / static_cast<double>(2 * (o.warmup_steps + o.passes * o.steps));
+  SLAB_CHECK(std::isfinite(mean_loss), "the mean training loss is ", mean_loss, ": the benchmark's steps diverged");
+  print_shrink_speedup("train", o.model, o.batch_size, o.prune_channels, pair, rates[0], rates[1],
+                       0.7, true);
+  return 0;
+}
+
 int run(const TrainBenchmarkOptions& o) {
   if (o.threads > 0) omp_set_num_threads(o.threads);
   const Device device = parse_device(o.device);  // a clear error when the build or the machine has no GPU
@@ -63,6 +134,7 @@ int run(const TrainBenchmarkOptions& o) {
              " computes in fp32");
   set_matmul_precision(parse_precision(o.precision));
   const Shape shape = input_shape(o);
+  if (o.prune_channels >= 0) return run_pruned(o, device, shape);
   std::shared_ptr<Module> model = make_model(o.model, o.classes, shape[1], o.seed);
   model->to(device);  // before the optimizer takes the parameter list
   model->train();
@@ -164,6 +236,10 @@ int run_train_benchmark(int argc, char** argv) {
   app.add_flag("--check-finite", o.check_finite,
                "count the NaN and infinite weights, gradients and buffers after every step, as the trainers do, and "
                "time that check alone");
+  app.add_option("--prune-channels", o.prune_channels,
+                 "prune this fraction of every prunable channel group (the first ceil((1 - p) C) channels stay), "
+                 "then time the dense masked network against the shrunken one and check S - 1 >= 0.7 (I - 1)")
+      ->check(CLI::Range(0.0, 0.99));
   app.footer("Models (--model):\n" + model_help());
   return parse_and_run_bench(app, argc, argv, [&] { return run(o); });
 }

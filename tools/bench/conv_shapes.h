@@ -12,7 +12,7 @@ struct ConvShape {
 };
 
 // Every distinct conv of ResNet-20 (CIFAR; 1x1 stride-2 projection shortcuts as in option B)
-// and of ResNet-18 in its CIFAR form (3x3 stem, no max pool).
+// and of ResNet-18 in its CIFAR form (3x3 stem, no max pool), then shrunken ResNet-20 shapes.
 constexpr ConvShape kConvShapes[] = {
     {"r20.stem", 3, 16, 3, 1, 1, 32},         {"r20.16", 16, 16, 3, 1, 1, 32},
     {"r20.16-32s2", 16, 32, 3, 2, 1, 32},     {"r20.sc16-32", 16, 32, 1, 2, 0, 32},
@@ -24,6 +24,11 @@ constexpr ConvShape kConvShapes[] = {
     {"r18.sc128-256", 128, 256, 1, 2, 0, 16}, {"r18.256", 256, 256, 3, 1, 1, 8},
     {"r18.256-512s2", 256, 512, 3, 2, 1, 8},  {"r18.sc256-512", 256, 512, 1, 2, 0, 8},
     {"r18.512", 512, 512, 3, 1, 1, 4},
+    // ResNet-20 after channel shrinking leaves counts that are not multiples of 16 (16 -> 13,
+    // 32 -> 27, 64 -> 45 channels): the padded blocked and Winograd paths.
+    {"r20p.13", 13, 13, 3, 1, 1, 32},         {"r20p.13-27s2", 13, 27, 3, 2, 1, 32},
+    {"r20p.27", 27, 27, 3, 1, 1, 16},         {"r20p.27-45s2", 27, 45, 3, 2, 1, 16},
+    {"r20p.45", 45, 45, 3, 1, 1, 8},
 };
 
 }  // namespace slab::tools
