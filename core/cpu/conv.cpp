@@ -1,7 +1,9 @@
 // The CPU convolution kernels: each picks Winograd F(2x2, 3x3) for wide 3x3 stride-1 layers
 // (core/cpu/conv_winograd.cpp), the channel-blocked direct path where it supports the
 // geometry (core/cpu/conv_blocked.cpp), and the im2col + GEMM path otherwise
-// (core/cpu/conv_im2col.cpp); all float64 work takes the im2col path.
+// (core/cpu/conv_im2col.cpp); all float64 work takes the im2col path. In bf16 on AMX the
+// forward pass is the direct tile kernel (core/cpu/conv_amx.cpp), the backward passes the
+// im2col product on the bf16 GEMM.
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -82,6 +84,9 @@ void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, c
                     int64_t groups) {
   const conv::Geometry g = conv::make_geometry(x.shape(), weight.shape(), out.shape(), stride_h, stride_w, pad_h,
                                                pad_w, dilation_h, dilation_w, groups);
+  if (path_override.load(std::memory_order_relaxed) != conv::Path::im2col &&
+      conv::amx_supports(g, x.dtype(), conv::Pass::forward))
+    return conv::amx_forward(g, x, weight, bias, out);
   switch (choose_path(g, x.dtype(), conv::Pass::forward)) {
     case conv::Path::winograd: return conv::winograd_forward(g, x, weight, bias, out);
     case conv::Path::blocked: return conv::blocked_forward(g, x, weight, bias, out);

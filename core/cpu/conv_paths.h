@@ -71,3 +71,11 @@ namespace slab::cpu::conv {
 enum class Path { automatic, im2col, blocked, winograd };
 void force_path(Path path);
 }  // namespace slab::cpu::conv
+
+namespace slab::cpu::conv {
+// The direct bf16 path on the AMX tile units (core/cpu/conv_amx.cpp): float32 tensors in
+// --precision bf16 on a CPU whose bf16 path is amx, groups 1, no dilation; forward only.
+// Any channel counts (padded with zeros to the tiles).
+bool amx_supports(const Geometry& g, DType dtype, Pass pass);
+void amx_forward(const Geometry& g, const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& out);
+}  // namespace slab::cpu::conv

@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/kernels.h"
 #include "core/ops.h"
+#include "core/precision.h"
 #include "core/random.h"
 #include "tools/bench/bench_main.h"
 #include "tools/bench/conv_shapes.h"
@@ -33,6 +34,7 @@ struct OpsBenchmarkOptions {
   std::string only;  // comma-separated substrings of the measurement names to run (empty: all)
   std::string path = "auto";  // convolution implementation: auto, im2col, blocked, winograd
   bool skip_gemm = false;
+  std::string precision = "fp32";  // of the convolutions and matrix products (core/precision.h)
   std::string device_text = "cpu";
   Device device;  // parsed from device_text by run(); every tensor lives there
 };
@@ -197,6 +199,8 @@ int run(OpsBenchmarkOptions& options) {
                                : options.path == "winograd" ? cpu::conv::Path::winograd
                                                             : cpu::conv::Path::automatic;
   cpu::conv::force_path(path);
+  set_matmul_precision(parse_precision(options.precision));
+  std::printf("matmul precision: %s\n", precision_description().c_str());
   std::printf("ops benchmark on %s: %d threads, batch %lld, %d timed iterations (+%d warm-up) per measurement, "
               "median; convolution path: %s\n",
               options.device.str().c_str(), omp_get_max_threads(), static_cast<long long>(options.batch),
@@ -241,6 +245,11 @@ int run_ops_benchmark(int argc, char** argv) {
                  "they apply (the next one down elsewhere)")
       ->check(CLI::IsMember({"auto", "im2col", "blocked", "winograd"}));
   app.add_flag("--skip-gemm", options.skip_gemm, "leave out the GEMM measurement");
+  app.add_option("--precision", options.precision,
+                 "fp32, or bf16 (convolutions and matrix products on the bf16 path, CPU; --path im2col keeps bf16 "
+                 "convolutions off the direct AMX kernel)")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
   app.add_option("--device", options.device_text, "cpu, cuda or cuda:N (every tensor lives there; --path is the CPU's)")
       ->capture_default_str();
   return parse_and_run_bench(app, argc, argv, [&] { return run(options); });
