@@ -266,7 +266,7 @@ const ConvCase kConvCases[] = {
 
 }  // namespace
 
-TEST_CASE("a bf16 convolution forward on every bf16 path stays within the bf16 bound of the float32 one") {
+TEST_CASE("a bf16 convolution and its gradients on every bf16 path stay within the bf16 bound of the float32 ones") {
   if (supported_paths().empty()) {
     slab::testing::skip("this CPU has no AVX-512F: no bf16 path");
     return;
@@ -283,10 +283,17 @@ TEST_CASE("a bf16 convolution forward on every bf16 path stays within the bf16 b
     const slab::Tensor fp32 = slab::conv2d(x, w, b, options);
     const slab::Tensor magnitude =
         slab::conv2d(slab::abs(x), slab::abs(w), c.bias ? slab::abs(b) : slab::Tensor(), options);
-    // The bound of the test above for a reduction of c_in k_h k_w products plus the bias.
-    const double terms = static_cast<double>(c.c_in * c.kernel_h * c.kernel_w + 2);
-    const double u8 = std::ldexp(1.0, -8), gamma = terms * std::ldexp(1.0, -24);
-    const double factor = (2 * u8 + u8 * u8) * (1 + gamma) + 2 * gamma;
+    const slab::Tensor r = slab::randn(fp32.shape(), generator);
+    const ConvGradients fp32_grads = conv_and_gradients(x, w, r, options, false);
+    const ConvGradients grad_magnitudes = conv_and_gradients(x, w, r, options, true);
+    // The bound of the test above for a reduction of `terms` products (plus the bias).
+    auto bound = [](int64_t terms) {
+      const double u8 = std::ldexp(1.0, -8), gamma = static_cast<double>(terms + 2) * std::ldexp(1.0, -24);
+      return (2 * u8 + u8 * u8) * (1 + gamma) + 2 * gamma;
+    };
+    const double factor = bound(c.c_in * c.kernel_h * c.kernel_w);
+    const double factor_x = bound(c.c_out * c.kernel_h * c.kernel_w);
+    const double factor_w = bound(c.batch * fp32.size(2) * fp32.size(3));
     for (Bf16Path path : supported_paths()) {
       force_bf16_path(path);
       slab::set_matmul_precision(slab::Precision::bf16);
@@ -297,8 +304,14 @@ TEST_CASE("a bf16 convolution forward on every bf16 path stays within the bf16 b
       // The direct tile kernel runs exactly where the bf16 path is AMX.
       CHECK(slab::cpu::conv::amx_supports(g, slab::DType::f32, slab::cpu::conv::Pass::forward) ==
             (path == Bf16Path::amx));
+      const bool stride_one = c.stride_h == 1 && c.stride_w == 1;
+      CHECK(slab::cpu::conv::amx_supports(g, slab::DType::f32, slab::cpu::conv::Pass::backward_input) ==
+            (path == Bf16Path::amx && stride_one));
       const slab::Tensor bf16 = slab::conv2d(x, w, b, options);
+      const ConvGradients bf16_grads = conv_and_gradients(x, w, r, options, false);
       slab::set_matmul_precision(slab::Precision::fp32);
+      CHECK(outside_bound(bf16_grads.grad_x, fp32_grads.grad_x, grad_magnitudes.grad_x, factor_x) == 0);
+      CHECK(outside_bound(bf16_grads.grad_w, fp32_grads.grad_w, grad_magnitudes.grad_w, factor_w) == 0);
       CHECK_MESSAGE(outside_bound(bf16, fp32, magnitude, factor) == 0,
                     bf16_path_name(path) << " c_in=" << c.c_in << " c_out=" << c.c_out << " " << c.height << "x"
                                          << c.width << " k=" << c.kernel_h << "x" << c.kernel_w << " s=" << c.stride_h

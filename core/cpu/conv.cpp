@@ -2,8 +2,8 @@
 // (core/cpu/conv_winograd.cpp), the channel-blocked direct path where it supports the
 // geometry (core/cpu/conv_blocked.cpp), and the im2col + GEMM path otherwise
 // (core/cpu/conv_im2col.cpp); all float64 work takes the im2col path. In bf16 on AMX the
-// forward pass is the direct tile kernel (core/cpu/conv_amx.cpp), the backward passes the
-// im2col product on the bf16 GEMM.
+// forward pass and the stride-1 input gradient are the direct tile kernel
+// (core/cpu/conv_amx.cpp), the other backward passes the im2col product on the bf16 GEMM.
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -99,6 +99,9 @@ void conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const T
                            int64_t groups) {
   const conv::Geometry g = conv::make_geometry(grad_x.shape(), weight.shape(), grad_out.shape(), stride_h,
                                                stride_w, pad_h, pad_w, dilation_h, dilation_w, groups);
+  if (path_override.load(std::memory_order_relaxed) != conv::Path::im2col &&
+      conv::amx_supports(g, grad_out.dtype(), conv::Pass::backward_input))
+    return conv::amx_backward_input(g, grad_out, weight, grad_x);
   switch (choose_path(g, grad_out.dtype(), conv::Pass::backward_input)) {
     case conv::Path::winograd: return conv::winograd_backward_input(g, grad_out, weight, grad_x);
     case conv::Path::blocked: return conv::blocked_backward_input(g, grad_out, weight, grad_x);

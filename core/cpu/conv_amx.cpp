@@ -1,4 +1,5 @@
-// Direct bf16 convolution forward on the AMX tile units, without an im2col matrix.
+// Direct bf16 convolution on the AMX tile units, without an im2col matrix: the forward pass,
+// and the input gradient of stride-1 layers as a forward convolution (amx_backward_input).
 //
 // The product. For one image, out[o, p] = bias[o] + sum_{c, kh, kw} w[o, c, kh, kw] x[c, in(p, kh, kw)]
 // with bf16(w), bf16(x) and float32 sums (docs/algorithm.md#bf16-matrix-products). One
@@ -100,17 +101,22 @@ Layout make_layout(const Geometry& g) {
   return l;
 }
 
-// Weights as A tiles: [oc block][tap][channel block] tiles of 16 x 32 bf16.
-void pack_weights(const Geometry& g, const Layout& l, const float* w, std::vector<bf16_bits>& packed) {
+// Weights as A tiles: [oc block][tap][channel block] tiles of 16 x 32 bf16. With `flipped`,
+// the weights of the input gradient: w is [c_in, c_out, k_h, k_w] of the forward layer whose
+// input gradient this geometry computes, read transposed and rotated by 180 degrees.
+void pack_weights(const Geometry& g, const Layout& l, const float* w, bool flipped, std::vector<bf16_bits>& packed) {
   const int64_t taps = g.taps();
   packed.assign(static_cast<size_t>(l.oc_blocks * taps * l.channel_blocks * kTileElements), 0);
+  bf16_bits* to = packed.data();
+#pragma omp parallel for schedule(static) if (g.c_out * g.c_in * taps > (1 << 16))
   for (int64_t o = 0; o < g.c_out; ++o)
-    for (int64_t c = 0; c < g.c_in; ++c)
-      for (int64_t t = 0; t < taps; ++t) {
-        const int64_t tile = (o / kTile * taps + t) * l.channel_blocks + c / kChannelBlock;
-        packed[tile * kTileElements + (o % kTile) * kChannelBlock + c % kChannelBlock] =
-            float_to_bf16(w[(o * g.c_in + c) * taps + t]);
+    for (int64_t t = 0; t < taps; ++t) {
+      bf16_bits* row = to + ((o / kTile * taps + t) * l.channel_blocks * kTile + o % kTile) * kChannelBlock;
+      for (int64_t c = 0; c < g.c_in; ++c) {
+        const float value = flipped ? w[(c * g.c_out + o) * taps + taps - 1 - t] : w[(o * g.c_in + c) * taps + t];
+        row[c / kChannelBlock * kTileElements + c % kChannelBlock] = float_to_bf16(value);
       }
+    }
 }
 
 // 16 floats to bf16 (float_to_bf16 on each lane, quiet NaNs), left in the low half of each
@@ -275,28 +281,33 @@ void tile_block(const Geometry& g, const Layout& l, const bf16_bits* weights, co
 }  // namespace
 
 bool amx_supports(const Geometry& g, DType dtype, Pass pass) {
-  if (pass != Pass::forward || dtype != DType::f32 || matmul_precision() != Precision::bf16) return false;
+  if (dtype != DType::f32 || matmul_precision() != Precision::bf16) return false;
   if (g.groups != 1 || g.dilation_h != 1 || g.dilation_w != 1) return false;
   if (g.batch == 0 || g.c_out == 0 || g.out_h <= 0 || g.out_w <= 0 || g.c_in == 0) return false;
+  switch (pass) {
+    case Pass::forward: break;
+    case Pass::backward_input:  // a stride-1 forward convolution with padding k - 1 - p >= 0
+      if (g.stride_h != 1 || g.stride_w != 1 || g.pad_h > g.kernel_h - 1 || g.pad_w > g.kernel_w - 1) return false;
+      break;
+    case Pass::backward_weight: return false;
+  }
   return bf16_path() == Bf16Path::amx;
 }
 
-void amx_forward(const Geometry& g, const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& out) {
-  const Layout l = make_layout(g);
-  thread_local std::vector<bf16_bits> packed_weights;
-  pack_weights(g, l, weight.data<float>(), packed_weights);
+namespace {
+
+// The convolution of every image of x [batch, c_in, height, width] with the packed weights
+// into out [batch, c_out, out_h, out_w]; bias [c_out] or null.
+void convolve(const Geometry& g, const Layout& l, const float* x, const bf16_bits* packed_weights, const float* bias,
+              float* out) {
   // Bias as C tiles: per oc block, 16 rows of one bias value each.
   std::vector<FloatTile> bias_tiles;
-  if (bias.defined()) {
+  if (bias != nullptr) {
     bias_tiles.resize(static_cast<size_t>(l.oc_blocks + 1));
-    const float* b = bias.data<float>();
     for (int64_t o = 0; o < l.oc_blocks * kTile; ++o)
-      std::fill_n(bias_tiles[static_cast<size_t>(o / kTile)].v + (o % kTile) * kTile, kTile, o < g.c_out ? b[o] : 0.0f);
+      std::fill_n(bias_tiles[static_cast<size_t>(o / kTile)].v + (o % kTile) * kTile, kTile, o < g.c_out ? bias[o] : 0.0f);
   }
-  const float* bias_data = bias.defined() ? bias_tiles.front().v : nullptr;
-  const float* xd = x.data<float>();
-  float* od = out.data<float>();
-  const bf16_bits* wd = packed_weights.data();
+  const float* bias_data = bias != nullptr ? bias_tiles.front().v : nullptr;
   const int64_t image_elements = l.image_elements(), chunks = static_cast<int64_t>(l.chunk_start.size());
   const int64_t row_floats = (l.grid_w + kTile - 1) / kTile * kTile;
 #pragma omp parallel if (g.batch > 1)
@@ -307,21 +318,45 @@ void amx_forward(const Geometry& g, const Tensor& x, const Tensor& weight, const
     FloatTile scratch;
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < g.batch; ++n) {
-      pack_image(g, l, xd + n * g.c_in * g.in_pixels(), image, rows, rows + row_floats);
-      float* out_image = od + n * g.c_out * g.out_pixels();
+      pack_image(g, l, x + n * g.c_in * g.in_pixels(), image, rows, rows + row_floats);
+      float* out_image = out + n * g.c_out * g.out_pixels();
       for (int64_t ob = 0; ob < l.oc_blocks; ob += 2) {
         const bool two_oc = ob + 1 < l.oc_blocks;
         for (int64_t c = 0; c < chunks; c += 2) {
           const bool two_pix = c + 1 < chunks;
-          if (two_oc && two_pix) tile_block<2, 2>(g, l, wd, image, ob, c, bias_data, out_image, scratch);
-          else if (two_oc) tile_block<2, 1>(g, l, wd, image, ob, c, bias_data, out_image, scratch);
-          else if (two_pix) tile_block<1, 2>(g, l, wd, image, ob, c, bias_data, out_image, scratch);
-          else tile_block<1, 1>(g, l, wd, image, ob, c, bias_data, out_image, scratch);
+          if (two_oc && two_pix) tile_block<2, 2>(g, l, packed_weights, image, ob, c, bias_data, out_image, scratch);
+          else if (two_oc) tile_block<2, 1>(g, l, packed_weights, image, ob, c, bias_data, out_image, scratch);
+          else if (two_pix) tile_block<1, 2>(g, l, packed_weights, image, ob, c, bias_data, out_image, scratch);
+          else tile_block<1, 1>(g, l, packed_weights, image, ob, c, bias_data, out_image, scratch);
         }
       }
     }
     bf16_kernels::amx_tiles_end();
   }
+}
+
+}  // namespace
+
+void amx_forward(const Geometry& g, const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& out) {
+  const Layout l = make_layout(g);
+  thread_local std::vector<bf16_bits> packed_weights;
+  pack_weights(g, l, weight.data<float>(), false, packed_weights);
+  convolve(g, l, x.data<float>(), packed_weights.data(), bias.defined() ? bias.data<float>() : nullptr,
+           out.data<float>());
+}
+
+// With stride 1, dx[c, y, x] = sum_{o, kh, kw} dy[o, y + p - kh, x + p - kw] w[o, c, kh, kw]: with
+// kh' = k - 1 - kh, a forward convolution of dy by w'[c, o, kh', kw'] = w[o, c, k-1-kh', k-1-kw']
+// with padding k - 1 - p, whose output is height x width again.
+void amx_backward_input(const Geometry& g, const Tensor& grad_out, const Tensor& weight, const Tensor& grad_x) {
+  const Geometry t{g.batch,     g.c_out,     g.out_h,     g.out_w,     g.c_in,
+                   g.kernel_h,  g.kernel_w,  g.height,    g.width,     1,
+                   1,           g.kernel_h - 1 - g.pad_h, g.kernel_w - 1 - g.pad_w, 1, 1,
+                   1};
+  const Layout l = make_layout(t);
+  thread_local std::vector<bf16_bits> packed_weights;
+  pack_weights(t, l, weight.data<float>(), true, packed_weights);
+  convolve(t, l, grad_out.data<float>(), packed_weights.data(), nullptr, grad_x.data<float>());
 }
 
 }  // namespace slab::cpu::conv
