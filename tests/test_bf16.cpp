@@ -262,6 +262,8 @@ const ConvCase kConvCases[] = {
     {2, 40, 33, 7, 5, 3, 2, 1, 2, 2, 0, false},  {3, 16, 32, 17, 15, 5, 5, 1, 1, 2, 2, true},
     {2, 70, 20, 4, 4, 3, 3, 1, 1, 1, 1, false},  {1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, false},
     {2, 96, 64, 32, 32, 1, 1, 1, 1, 0, 0, false}, {2, 8, 24, 33, 33, 3, 3, 2, 2, 0, 0, true},
+    // more images than one group of the weight gradient holds (core/cpu/conv_amx.cpp)
+    {12, 64, 32, 32, 32, 3, 3, 1, 1, 1, 1, false},
 };
 
 }  // namespace
@@ -307,6 +309,8 @@ TEST_CASE("a bf16 convolution and its gradients on every bf16 path stay within t
       const bool stride_one = c.stride_h == 1 && c.stride_w == 1;
       CHECK(slab::cpu::conv::amx_supports(g, slab::DType::f32, slab::cpu::conv::Pass::backward_input) ==
             (path == Bf16Path::amx && stride_one));
+      CHECK(slab::cpu::conv::amx_supports(g, slab::DType::f32, slab::cpu::conv::Pass::backward_weight) ==
+            (path == Bf16Path::amx));
       const slab::Tensor bf16 = slab::conv2d(x, w, b, options);
       const ConvGradients bf16_grads = conv_and_gradients(x, w, r, options, false);
       slab::set_matmul_precision(slab::Precision::fp32);

@@ -2,8 +2,9 @@
 // (core/cpu/conv_winograd.cpp), the channel-blocked direct path where it supports the
 // geometry (core/cpu/conv_blocked.cpp), and the im2col + GEMM path otherwise
 // (core/cpu/conv_im2col.cpp); all float64 work takes the im2col path. In bf16 on AMX the
-// forward pass and the stride-1 input gradient are the direct tile kernel
-// (core/cpu/conv_amx.cpp), the other backward passes the im2col product on the bf16 GEMM.
+// forward pass, the weight gradient and the stride-1 input gradient are the direct tile
+// kernels (core/cpu/conv_amx.cpp), the input gradient of strided layers the im2col product
+// on the bf16 GEMM.
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -114,6 +115,9 @@ void conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Tenso
                             int64_t groups) {
   const conv::Geometry g = conv::make_geometry(x.shape(), grad_weight.shape(), grad_out.shape(), stride_h,
                                                stride_w, pad_h, pad_w, dilation_h, dilation_w, groups);
+  if (path_override.load(std::memory_order_relaxed) != conv::Path::im2col &&
+      conv::amx_supports(g, x.dtype(), conv::Pass::backward_weight))
+    return conv::amx_backward_weight(g, grad_out, x, grad_weight);
   switch (choose_path(g, x.dtype(), conv::Pass::backward_weight)) {
     case conv::Path::winograd: return conv::winograd_backward_weight(g, grad_out, x, grad_weight);
     case conv::Path::blocked: return conv::blocked_backward_weight(g, grad_out, x, grad_weight);

@@ -35,6 +35,8 @@
 // path, float32 sums in the tile's own order, within the bound of docs/algorithm.md.
 #include <immintrin.h>
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -289,7 +291,7 @@ bool amx_supports(const Geometry& g, DType dtype, Pass pass) {
     case Pass::backward_input:  // a stride-1 forward convolution with padding k - 1 - p >= 0
       if (g.stride_h != 1 || g.stride_w != 1 || g.pad_h > g.kernel_h - 1 || g.pad_w > g.kernel_w - 1) return false;
       break;
-    case Pass::backward_weight: return false;
+    case Pass::backward_weight: break;
   }
   return bf16_path() == Bf16Path::amx;
 }
@@ -357,6 +359,199 @@ void amx_backward_input(const Geometry& g, const Tensor& grad_out, const Tensor&
   thread_local std::vector<bf16_bits> packed_weights;
   pack_weights(t, l, weight.data<float>(), true, packed_weights);
   convolve(t, l, grad_out.data<float>(), packed_weights.data(), nullptr, grad_x.data<float>());
+}
+
+namespace {
+
+// The weight gradient. For tap (kh, kw), dW[o, c, kh, kw] = sum_{n, j} dy[n, o, j] x[n, c, j + shift(kh, kw)]
+// over the valid grid positions j of every image (the phase grid of the forward pass), a
+// product with the pixels as its reduction: C[16 c x 16 o] += A[16 c x 32 j] B[32 j x 16 o] with
+//   A = x of 16 channels at 32 consecutive grid positions (each channel's phase plane a row:
+//       any start, so the tap's shift needs no repacking);
+//   B = dy of 16 output channels at 32 grid positions in pairs of positions (row q holds
+//       (dy[o, 2q], dy[o, 2q + 1]) for the 16 o), zero at the grid positions that are no
+//       output pixel, so the reads of x there add nothing.
+// Images are laid end to end in one grid (each takes grid_h x grid_w positions; a valid
+// position's shifted read stays in its own image), so small layers still give long
+// reductions; a thread takes a run of images in groups that fit in L2 and keeps its C tiles
+// in a float32 partial dW, [tap][c block][o block] tiles of 16 x 16, summed over threads at
+// the end.
+struct WeightGradLayout {
+  const Layout& l;
+  int64_t c_blocks, o_blocks;  // of 16
+  int64_t segment;             // grid positions per image
+  int64_t group;               // images per group
+  int64_t span;                // grid positions of a group, a multiple of 32
+  int64_t plane;               // x positions per channel row, span + the furthest shift + slack
+};
+
+constexpr int64_t kPixelChunk = 32;
+
+void load_tile(int tile, const float* from) {
+  switch (tile) {
+    case 0: _tile_loadd(0, from, kTileStride); break;
+    case 1: _tile_loadd(1, from, kTileStride); break;
+    case 2: _tile_loadd(2, from, kTileStride); break;
+    default: _tile_loadd(3, from, kTileStride); break;
+  }
+}
+
+// x of `count` images (from image `first`) into [phase][c block row][plane] bf16 rows.
+void pack_x_rows(const Geometry& g, const WeightGradLayout& w, const float* x, int64_t count, bf16_bits* packed,
+                 float* row) {
+  const Layout& l = w.l;
+  const int64_t channels = w.c_blocks * kTile, pixels = g.in_pixels();
+  for (int64_t ry = 0; ry < l.phases_h; ++ry)
+    for (int64_t rx = 0; rx < l.phases_w; ++rx)
+      for (int64_t c = 0; c < channels; ++c) {
+        bf16_bits* dst = packed + ((ry * l.phases_w + rx) * channels + c) * w.plane;
+        std::memset(dst, 0, static_cast<size_t>(w.plane) * sizeof(bf16_bits));
+        if (c >= g.c_in) continue;
+        for (int64_t n = 0; n < count; ++n)
+          for (int64_t qy = 0; qy < l.grid_h; ++qy) {
+            const int64_t y = qy * g.stride_h + ry - g.pad_h;
+            if (y < 0 || y >= g.height) continue;
+            const float* src = x + (n * g.c_in + c) * pixels + y * g.width;
+            std::fill_n(row, l.grid_w, 0.0f);
+            for (int64_t qx = 0; qx < l.grid_w; ++qx) {
+              const int64_t xx = qx * g.stride_w + rx - g.pad_w;
+              if (xx >= 0 && xx < g.width) row[qx] = src[xx];
+            }
+            round_to_bf16(row, dst + n * w.segment + qy * l.grid_w, l.grid_w);
+          }
+      }
+}
+
+// dy of `count` images into [o block][position pair][16 o][2] bf16, zero off the outputs.
+// `plain`: scratch of 16 x span bf16.
+void pack_dy_pairs(const Geometry& g, const WeightGradLayout& w, const float* dy, int64_t count, bf16_bits* packed,
+                   bf16_bits* plain) {
+  const Layout& l = w.l;
+  const int64_t P = g.out_pixels(), pairs = w.span / 2;
+  for (int64_t ob = 0; ob < w.o_blocks; ++ob) {
+    std::memset(plain, 0, static_cast<size_t>(kTile * w.span) * sizeof(bf16_bits));
+    for (int64_t i = 0; i < kTile; ++i) {
+      const int64_t o = ob * kTile + i;
+      if (o >= g.c_out) break;
+      for (int64_t n = 0; n < count; ++n)
+        for (int64_t oh = 0; oh < g.out_h; ++oh)
+          round_to_bf16(dy + (n * g.c_out + o) * P + oh * g.out_w, plain + i * w.span + n * w.segment + oh * l.grid_w,
+                        g.out_w);
+    }
+    // [16 o][span] -> [span / 2][16 o][2]: 32-bit pairs of positions.
+    const auto* from = reinterpret_cast<const uint32_t*>(plain);
+    auto* to = reinterpret_cast<uint32_t*>(packed + ob * w.span * kTile);
+    for (int64_t q = 0; q < pairs; ++q)
+      for (int64_t i = 0; i < kTile; ++i) {
+        uint32_t pair;
+        std::memcpy(&pair, from + i * pairs + q, sizeof pair);
+        to[q * kTile + i] = pair;
+      }
+  }
+}
+
+// CTiles x OTiles C tiles (each 1 or 2) of one tap over the packed group.
+template <int CTiles, int OTiles>
+void weight_tiles(const WeightGradLayout& w, const bf16_bits* x_rows, const bf16_bits* dy_pairs, int64_t cb, int64_t ob,
+                  float* partial_tap) {
+  float* c0 = partial_tap + (cb * w.o_blocks + ob) * kTile * kTile;
+  float* c1 = c0 + w.o_blocks * kTile * kTile;  // the next c block
+  const int64_t tile_floats = kTile * kTile;
+  load_tile(0, c0);
+  if constexpr (OTiles == 2) load_tile(1, c0 + tile_floats);
+  if constexpr (CTiles == 2) load_tile(2, c1);
+  if constexpr (CTiles == 2 && OTiles == 2) load_tile(3, c1 + tile_floats);
+  const bf16_bits* a = x_rows + cb * kTile * w.plane;
+  const int64_t a_stride = w.plane * static_cast<int64_t>(sizeof(bf16_bits));
+  const bf16_bits* b = dy_pairs + ob * w.span * kTile;
+  const int64_t b_step = w.span * kTile;
+  for (int64_t j0 = 0; j0 < w.span; j0 += kPixelChunk) {
+    _tile_loadd(4, a + j0, a_stride);
+    _tile_loadd(6, b + j0 * kTile, kTileStride);
+    if constexpr (CTiles == 2) _tile_loadd(5, a + kTile * w.plane + j0, a_stride);
+    if constexpr (OTiles == 2) _tile_loadd(7, b + b_step + j0 * kTile, kTileStride);
+    _tile_dpbf16ps(0, 4, 6);
+    if constexpr (OTiles == 2) _tile_dpbf16ps(1, 4, 7);
+    if constexpr (CTiles == 2) _tile_dpbf16ps(2, 5, 6);
+    if constexpr (CTiles == 2 && OTiles == 2) _tile_dpbf16ps(3, 5, 7);
+  }
+  store_tile(0, c0, kTileStride);
+  if constexpr (OTiles == 2) store_tile(1, c0 + tile_floats, kTileStride);
+  if constexpr (CTiles == 2) store_tile(2, c1, kTileStride);
+  if constexpr (CTiles == 2 && OTiles == 2) store_tile(3, c1 + tile_floats, kTileStride);
+}
+
+constexpr int64_t kGroupBytes = 1 << 20;  // the packed x and dy of one group
+
+}  // namespace
+
+void amx_backward_weight(const Geometry& g, const Tensor& grad_out, const Tensor& x, const Tensor& grad_weight) {
+  const Layout l = make_layout(g);
+  WeightGradLayout w{l, (g.c_in + kTile - 1) / kTile, l.oc_blocks, l.grid_h * l.grid_w, 1, 0, 0};
+  const int64_t phases = l.phases_h * l.phases_w;
+  const int64_t max_shift = (g.kernel_h - 1) / g.stride_h * l.grid_w + (g.kernel_w - 1) / g.stride_w;
+  const int64_t image_bytes = (phases * w.c_blocks + w.o_blocks) * kTile * w.segment * 2;
+  const int threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(omp_get_max_threads(), g.batch)));
+  const int64_t per_thread = (g.batch + threads - 1) / threads;
+  w.group = std::clamp<int64_t>(kGroupBytes / std::max<int64_t>(image_bytes, 1), 1, per_thread);
+  w.span = (w.group * w.segment + kPixelChunk - 1) / kPixelChunk * kPixelChunk;
+  w.plane = w.span + max_shift + kPixelChunk;
+  const int64_t taps = g.taps(), tile_floats = kTile * kTile;
+  const int64_t partial_floats = taps * w.c_blocks * w.o_blocks * tile_floats;
+  std::vector<float> partials(static_cast<size_t>(partial_floats * threads), 0.0f);
+  const float* xd = x.data<float>();
+  const float* dyd = grad_out.data<float>();
+  int team = 1;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    const int thread = omp_get_thread_num();
+#pragma omp single
+    team = omp_get_num_threads();
+    const int64_t first = g.batch * thread / team, last = g.batch * (thread + 1) / team;
+    bf16_kernels::amx_tiles_begin();
+    auto* x_rows = static_cast<bf16_bits*>(
+        thread_scratch(static_cast<size_t>(phases * w.c_blocks * kTile * w.plane) * sizeof(bf16_bits), 1));
+    auto* dy_pairs =
+        static_cast<bf16_bits*>(thread_scratch(static_cast<size_t>(w.o_blocks * kTile * w.span) * sizeof(bf16_bits), 2));
+    auto* plain = static_cast<bf16_bits*>(thread_scratch(static_cast<size_t>(kTile * w.span) * sizeof(bf16_bits), 3));
+    auto* row = static_cast<float*>(thread_scratch(static_cast<size_t>(l.grid_w) * sizeof(float), 4));
+    float* partial = partials.data() + thread * partial_floats;
+    for (int64_t n0 = first; n0 < last; n0 += w.group) {
+      const int64_t count = std::min(w.group, last - n0);
+      pack_x_rows(g, w, xd + n0 * g.c_in * g.in_pixels(), count, x_rows, row);
+      pack_dy_pairs(g, w, dyd + n0 * g.c_out * g.out_pixels(), count, dy_pairs, plain);
+      for (int64_t kh = 0; kh < g.kernel_h; ++kh)
+        for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
+          const int64_t tap = kh * g.kernel_w + kw;
+          const int64_t phase = (kh % g.stride_h) * l.phases_w + kw % g.stride_w;
+          const int64_t shift = kh / g.stride_h * l.grid_w + kw / g.stride_w;
+          const bf16_bits* a = x_rows + phase * w.c_blocks * kTile * w.plane + shift;
+          float* partial_tap = partial + tap * w.c_blocks * w.o_blocks * tile_floats;
+          for (int64_t cb = 0; cb < w.c_blocks; cb += 2) {
+            const bool two_c = cb + 1 < w.c_blocks;
+            for (int64_t ob = 0; ob < w.o_blocks; ob += 2) {
+              const bool two_o = ob + 1 < w.o_blocks;
+              if (two_c && two_o) weight_tiles<2, 2>(w, a, dy_pairs, cb, ob, partial_tap);
+              else if (two_c) weight_tiles<2, 1>(w, a, dy_pairs, cb, ob, partial_tap);
+              else if (two_o) weight_tiles<1, 2>(w, a, dy_pairs, cb, ob, partial_tap);
+              else weight_tiles<1, 1>(w, a, dy_pairs, cb, ob, partial_tap);
+            }
+          }
+        }
+    }
+    bf16_kernels::amx_tiles_end();
+  }
+  // dW[o, c, tap] = sum over threads of tile (tap, c / 16, o / 16) at row c % 16, column o % 16.
+  float* dw = grad_weight.data<float>();
+#pragma omp parallel for schedule(static) if (g.c_out * g.c_in * taps > (1 << 16))
+  for (int64_t o = 0; o < g.c_out; ++o)
+    for (int64_t c = 0; c < g.c_in; ++c)
+      for (int64_t t = 0; t < taps; ++t) {
+        const int64_t at = ((t * w.c_blocks + c / kTile) * w.o_blocks + o / kTile) * tile_floats + c % kTile * kTile + o % kTile;
+        float total = partials[static_cast<size_t>(at)];
+        for (int th = 1; th < team; ++th) total += partials[static_cast<size_t>(th * partial_floats + at)];
+        dw[(o * g.c_in + c) * taps + t] = total;
+      }
 }
 
 }  // namespace slab::cpu::conv
