@@ -306,9 +306,8 @@ TEST_CASE("a bf16 convolution and its gradients on every bf16 path stay within t
       // The direct tile kernel runs exactly where the bf16 path is AMX.
       CHECK(slab::cpu::conv::amx_supports(g, slab::DType::f32, slab::cpu::conv::Pass::forward) ==
             (path == Bf16Path::amx));
-      const bool stride_one = c.stride_h == 1 && c.stride_w == 1;
       CHECK(slab::cpu::conv::amx_supports(g, slab::DType::f32, slab::cpu::conv::Pass::backward_input) ==
-            (path == Bf16Path::amx && stride_one));
+            (path == Bf16Path::amx));
       CHECK(slab::cpu::conv::amx_supports(g, slab::DType::f32, slab::cpu::conv::Pass::backward_weight) ==
             (path == Bf16Path::amx));
       const slab::Tensor bf16 = slab::conv2d(x, w, b, options);

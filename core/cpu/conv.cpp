@@ -2,9 +2,7 @@
 // (core/cpu/conv_winograd.cpp), the channel-blocked direct path where it supports the
 // geometry (core/cpu/conv_blocked.cpp), and the im2col + GEMM path otherwise
 // (core/cpu/conv_im2col.cpp); all float64 work takes the im2col path. In bf16 on AMX the
-// forward pass, the weight gradient and the stride-1 input gradient are the direct tile
-// kernels (core/cpu/conv_amx.cpp), the input gradient of strided layers the im2col product
-// on the bf16 GEMM.
+// three passes are the direct tile kernels (core/cpu/conv_amx.cpp) where they apply.
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>

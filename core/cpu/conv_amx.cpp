@@ -1,5 +1,6 @@
 // Direct bf16 convolution on the AMX tile units, without an im2col matrix: the forward pass,
-// and the input gradient of stride-1 layers as a forward convolution (amx_backward_input).
+// the input gradient as a forward convolution (amx_backward_input) and the weight gradient
+// as a product over pixels (amx_backward_weight).
 //
 // The product. For one image, out[o, p] = bias[o] + sum_{c, kh, kw} w[o, c, kh, kw] x[c, in(p, kh, kw)]
 // with bf16(w), bf16(x) and float32 sums (docs/algorithm.md#bf16-matrix-products). One
@@ -63,6 +64,9 @@ struct Layout {
   int64_t channel_blocks;      // ceil(c_in / 32)
   int64_t oc_blocks;           // ceil(c_out / 16)
   bool row_chunks;
+  // The input read is a zero-dilated image (the input gradient of a strided layer): the
+  // source has source_h x source_w pixels at every dilation-th position of height x width.
+  int64_t source_h, source_w, dilation_h = 1, dilation_w = 1;
   std::vector<int64_t> chunk_start;  // j of each chunk's first pixel
   std::vector<int64_t> chunk_dest;   // output pixel of a row chunk's first pixel, -1 for a scattered chunk
   std::vector<int32_t> scatter;      // per chunk, 16 output pixels (-1: not an output)
@@ -70,8 +74,12 @@ struct Layout {
   int64_t phase_elements() const { return kPairs * plane * 2; }
 };
 
-Layout make_layout(const Geometry& g) {
+Layout make_layout(const Geometry& g, int64_t dilation_h = 1, int64_t dilation_w = 1) {
   Layout l;
+  l.dilation_h = dilation_h;
+  l.dilation_w = dilation_w;
+  l.source_h = (g.height - 1) / dilation_h + 1;
+  l.source_w = (g.width - 1) / dilation_w + 1;
   l.phases_h = std::min(g.stride_h, g.kernel_h);
   l.phases_w = std::min(g.stride_w, g.kernel_w);
   l.grid_h = g.out_h + (g.kernel_h - 1) / g.stride_h;
@@ -136,16 +144,24 @@ inline __m512i round_lanes(__m512 v) {
 // One image into the phase/pair layout. `row0`, `row1`: scratch rows of grid_w floats (+16).
 void pack_image(const Geometry& g, const Layout& l, const float* x, bf16_bits* packed, float* row0, float* row1) {
   const int64_t grid_w = l.grid_w, padded_w = (grid_w + kTile - 1) / kTile * kTile;
-  const int64_t pixels = g.in_pixels();
-  // Gathers one grid row of one channel of a phase into `row` (zeros outside the image).
+  const int64_t pixels = l.source_h * l.source_w;
+  // Gathers one grid row of one channel of a phase into `row` (zeros outside the image and
+  // between the dilated source pixels).
   auto gather = [&](int64_t c, int64_t ry, int64_t rx, int64_t qy, float* row) {
     std::fill_n(row, padded_w, 0.0f);
     const int64_t y = qy * g.stride_h + ry - g.pad_h;
-    if (c >= g.c_in || y < 0 || y >= g.height) return;
-    const float* src = x + c * pixels + y * g.width;
+    if (c >= g.c_in || y < 0 || y >= g.height || y % l.dilation_h != 0) return;
+    const float* src = x + c * pixels + y / l.dilation_h * l.source_w;
+    if (l.dilation_w == 1) {
+      for (int64_t qx = 0; qx < grid_w; ++qx) {
+        const int64_t xx = qx * g.stride_w + rx - g.pad_w;
+        if (xx >= 0 && xx < g.width) row[qx] = src[xx];
+      }
+      return;
+    }
     for (int64_t qx = 0; qx < grid_w; ++qx) {
       const int64_t xx = qx * g.stride_w + rx - g.pad_w;
-      if (xx >= 0 && xx < g.width) row[qx] = src[xx];
+      if (xx >= 0 && xx < g.width && xx % l.dilation_w == 0) row[qx] = src[xx / l.dilation_w];
     }
   };
   for (int64_t cb = 0; cb < l.channel_blocks; ++cb)
@@ -288,8 +304,8 @@ bool amx_supports(const Geometry& g, DType dtype, Pass pass) {
   if (g.batch == 0 || g.c_out == 0 || g.out_h <= 0 || g.out_w <= 0 || g.c_in == 0) return false;
   switch (pass) {
     case Pass::forward: break;
-    case Pass::backward_input:  // a stride-1 forward convolution with padding k - 1 - p >= 0
-      if (g.stride_h != 1 || g.stride_w != 1 || g.pad_h > g.kernel_h - 1 || g.pad_w > g.kernel_w - 1) return false;
+    case Pass::backward_input:  // a forward convolution with padding k - 1 - p >= 0
+      if (g.pad_h > g.kernel_h - 1 || g.pad_w > g.kernel_w - 1) return false;
       break;
     case Pass::backward_weight: break;
   }
@@ -320,7 +336,7 @@ void convolve(const Geometry& g, const Layout& l, const float* x, const bf16_bit
     FloatTile scratch;
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < g.batch; ++n) {
-      pack_image(g, l, x + n * g.c_in * g.in_pixels(), image, rows, rows + row_floats);
+      pack_image(g, l, x + n * g.c_in * l.source_h * l.source_w, image, rows, rows + row_floats);
       float* out_image = out + n * g.c_out * g.out_pixels();
       for (int64_t ob = 0; ob < l.oc_blocks; ob += 2) {
         const bool two_oc = ob + 1 < l.oc_blocks;
@@ -349,13 +365,18 @@ void amx_forward(const Geometry& g, const Tensor& x, const Tensor& weight, const
 
 // With stride 1, dx[c, y, x] = sum_{o, kh, kw} dy[o, y + p - kh, x + p - kw] w[o, c, kh, kw]: with
 // kh' = k - 1 - kh, a forward convolution of dy by w'[c, o, kh', kw'] = w[o, c, k-1-kh', k-1-kw']
-// with padding k - 1 - p, whose output is height x width again.
+// with padding k - 1 - p, whose output is height x width again. With stride s the same holds
+// for dy dilated by s (s - 1 zeros between its pixels; (height + 2p - k) mod s more at the end
+// so that the output is height x width): the zeros are never stored, the repack of dy
+// writes them (and the tiles multiply them: s^2 times the flops of the layer).
 void amx_backward_input(const Geometry& g, const Tensor& grad_out, const Tensor& weight, const Tensor& grad_x) {
-  const Geometry t{g.batch,     g.c_out,     g.out_h,     g.out_w,     g.c_in,
+  const int64_t dilated_h = (g.out_h - 1) * g.stride_h + 1 + (g.height + 2 * g.pad_h - g.kernel_h) % g.stride_h;
+  const int64_t dilated_w = (g.out_w - 1) * g.stride_w + 1 + (g.width + 2 * g.pad_w - g.kernel_w) % g.stride_w;
+  const Geometry t{g.batch,     g.c_out,     dilated_h,   dilated_w,   g.c_in,
                    g.kernel_h,  g.kernel_w,  g.height,    g.width,     1,
                    1,           g.kernel_h - 1 - g.pad_h, g.kernel_w - 1 - g.pad_w, 1, 1,
                    1};
-  const Layout l = make_layout(t);
+  const Layout l = make_layout(t, g.stride_h, g.stride_w);
   thread_local std::vector<bf16_bits> packed_weights;
   pack_weights(t, l, weight.data<float>(), true, packed_weights);
   convolve(t, l, grad_out.data<float>(), packed_weights.data(), nullptr, grad_x.data<float>());
