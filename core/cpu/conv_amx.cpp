@@ -141,6 +141,18 @@ inline __m512i round_lanes(__m512 v) {
   return _mm512_srli_epi32(_mm512_mask_mov_epi32(rounded, nan, quiet), 16);
 }
 
+// row[q] = src[q stride + offset] for the q < count where that is inside [0, width); the
+// other entries are left as they are.
+inline void gather_row(const float* src, int64_t width, int64_t stride, int64_t offset, int64_t count, float* row) {
+  const int64_t first = std::max<int64_t>(0, (-offset + stride - 1) / stride);
+  const int64_t last = std::min<int64_t>(count, (width - offset + stride - 1) / stride);
+  if (stride == 1) {
+    if (last > first) std::memcpy(row + first, src + first + offset, static_cast<size_t>(last - first) * sizeof(float));
+    return;
+  }
+  for (int64_t q = first; q < last; ++q) row[q] = src[q * stride + offset];
+}
+
 // One image into the phase/pair layout. `row0`, `row1`: scratch rows of grid_w floats (+16).
 void pack_image(const Geometry& g, const Layout& l, const float* x, bf16_bits* packed, float* row0, float* row1) {
   const int64_t grid_w = l.grid_w, padded_w = (grid_w + kTile - 1) / kTile * kTile;
@@ -153,10 +165,7 @@ void pack_image(const Geometry& g, const Layout& l, const float* x, bf16_bits* p
     if (c >= g.c_in || y < 0 || y >= g.height || y % l.dilation_h != 0) return;
     const float* src = x + c * pixels + y / l.dilation_h * l.source_w;
     if (l.dilation_w == 1) {
-      for (int64_t qx = 0; qx < grid_w; ++qx) {
-        const int64_t xx = qx * g.stride_w + rx - g.pad_w;
-        if (xx >= 0 && xx < g.width) row[qx] = src[xx];
-      }
+      gather_row(src, g.width, g.stride_w, rx - g.pad_w, grid_w, row);
       return;
     }
     for (int64_t qx = 0; qx < grid_w; ++qx) {
@@ -434,10 +443,7 @@ void pack_x_rows(const Geometry& g, const WeightGradLayout& w, const float* x, i
             if (y < 0 || y >= g.height) continue;
             const float* src = x + (n * g.c_in + c) * pixels + y * g.width;
             std::fill_n(row, l.grid_w, 0.0f);
-            for (int64_t qx = 0; qx < l.grid_w; ++qx) {
-              const int64_t xx = qx * g.stride_w + rx - g.pad_w;
-              if (xx >= 0 && xx < g.width) row[qx] = src[xx];
-            }
+            gather_row(src, g.width, g.stride_w, rx - g.pad_w, l.grid_w, row);
             round_to_bf16(row, dst + n * w.segment + qy * l.grid_w, l.grid_w);
           }
       }
