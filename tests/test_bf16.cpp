@@ -262,6 +262,7 @@ const ConvCase kConvCases[] = {
     {2, 40, 33, 7, 5, 3, 2, 1, 2, 2, 0, false},  {3, 16, 32, 17, 15, 5, 5, 1, 1, 2, 2, true},
     {2, 70, 20, 4, 4, 3, 3, 1, 1, 1, 1, false},  {1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, false},
     {2, 96, 64, 32, 32, 1, 1, 1, 1, 0, 0, false}, {2, 8, 24, 33, 33, 3, 3, 2, 2, 0, 0, true},
+    {2, 17, 33, 9, 7, 1, 1, 2, 2, 0, 0, false},
     // more images than one group of the weight gradient holds (core/cpu/conv_amx.cpp)
     {12, 64, 32, 32, 32, 3, 3, 1, 1, 1, 1, false},
 };

@@ -377,8 +377,36 @@ void amx_forward(const Geometry& g, const Tensor& x, const Tensor& weight, const
 // with padding k - 1 - p, whose output is height x width again. With stride s the same holds
 // for dy dilated by s (s - 1 zeros between its pixels; (height + 2p - k) mod s more at the end
 // so that the output is height x width): the zeros are never stored, the repack of dy
-// writes them (and the tiles multiply them: s^2 times the flops of the layer).
+// writes them (and the tiles multiply them: s^2 times the flops of the layer), except for
+// 1x1 kernels (pointwise_backward_input).
+namespace {
+
+// A 1x1 kernel without padding (a strided shortcut) reads only the pixels (y s, x s): there
+// dx = w^T dy, a 1x1 stride-1 convolution of dy, scattered onto that grid, and zero elsewhere.
+void pointwise_backward_input(const Geometry& g, const float* dy, const float* weight, float* dx) {
+  const Geometry t{g.batch, g.c_out, g.out_h, g.out_w, g.c_in, 1, 1, g.out_h, g.out_w, 1, 1, 0, 0, 1, 1, 1};
+  const Layout l = make_layout(t);
+  thread_local std::vector<bf16_bits> packed_weights;
+  thread_local std::vector<float> sampled;
+  pack_weights(t, l, weight, true, packed_weights);
+  sampled.resize(static_cast<size_t>(g.batch * g.c_in * g.out_pixels()));
+  convolve(t, l, dy, packed_weights.data(), nullptr, sampled.data());
+  const float* from = sampled.data();
+#pragma omp parallel for schedule(static) if (g.batch * g.c_in > 1)
+  for (int64_t plane = 0; plane < g.batch * g.c_in; ++plane) {
+    float* to = dx + plane * g.in_pixels();
+    std::fill_n(to, g.in_pixels(), 0.0f);
+    const float* src = from + plane * g.out_pixels();
+    for (int64_t oy = 0; oy < g.out_h; ++oy)
+      for (int64_t ox = 0; ox < g.out_w; ++ox) to[oy * g.stride_h * g.width + ox * g.stride_w] = src[oy * g.out_w + ox];
+  }
+}
+
+}  // namespace
+
 void amx_backward_input(const Geometry& g, const Tensor& grad_out, const Tensor& weight, const Tensor& grad_x) {
+  if (g.kernel_h == 1 && g.kernel_w == 1 && g.pad_h == 0 && g.pad_w == 0 && (g.stride_h > 1 || g.stride_w > 1))
+    return pointwise_backward_input(g, grad_out.data<float>(), weight.data<float>(), grad_x.data<float>());
   const int64_t dilated_h = (g.out_h - 1) * g.stride_h + 1 + (g.height + 2 * g.pad_h - g.kernel_h) % g.stride_h;
   const int64_t dilated_w = (g.out_w - 1) * g.stride_w + 1 + (g.width + 2 * g.pad_w - g.kernel_w) % g.stride_w;
   const Geometry t{g.batch,     g.c_out,     dilated_h,   dilated_w,   g.c_in,
