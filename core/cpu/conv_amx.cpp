@@ -28,9 +28,17 @@
 // compute outputs nobody reads; a plane has slack after Hq Wq so a chunk's reads stay inside.
 //
 // Which 16 j a chunk covers: row chunks (16 consecutive ow of one output row; the tile stores
-// straight into the output with a row stride of out_h out_w floats) where out_w is a multiple
-// of 16 or wastes no more than flat chunks, else flat chunks (16 consecutive j across rows,
-// whose C tile goes through a scratch tile and is scattered to the valid pixels).
+// straight into the output with a row stride of out_h out_w floats) where they need no more
+// tiles than flat chunks (out_w a multiple of 16, for one), else flat chunks (16 consecutive
+// j across rows, whose C tile goes through a scratch tile and is scattered to the valid
+// pixels). Pixels, not channels, are the tile columns so that a C row is a row of the NCHW
+// output (no transpose on the store) and the repack of an NCHW image interleaves two
+// channel planes at a time.
+//
+// The gradients (at amx_backward_input and amx_backward_weight): the input gradient is this
+// forward kernel on dy with transposed, rotated weights; the weight gradient makes the
+// pixels its reduction, with x as A (any start column, so the taps need no repack) and dy as
+// B in pairs of pixels.
 //
 // The numerics are the bf16 contract of core/precision.h: the same bf16 inputs as the im2col
 // path, float32 sums in the tile's own order, within the bound of docs/algorithm.md.
