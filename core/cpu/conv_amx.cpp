@@ -119,24 +119,6 @@ Layout make_layout(const Geometry& g, int64_t dilation_h = 1, int64_t dilation_w
   return l;
 }
 
-// Weights as A tiles: [oc block][tap][channel block] tiles of 16 x 32 bf16. With `flipped`,
-// the weights of the input gradient: w is [c_in, c_out, k_h, k_w] of the forward layer whose
-// input gradient this geometry computes, read transposed and rotated by 180 degrees.
-void pack_weights(const Geometry& g, const Layout& l, const float* w, bool flipped, std::vector<bf16_bits>& packed) {
-  const int64_t taps = g.taps();
-  packed.assign(static_cast<size_t>(l.oc_blocks * taps * l.channel_blocks * kTileElements), 0);
-  bf16_bits* to = packed.data();
-#pragma omp parallel for schedule(static) if (g.c_out * g.c_in * taps > (1 << 16))
-  for (int64_t o = 0; o < g.c_out; ++o)
-    for (int64_t t = 0; t < taps; ++t) {
-      bf16_bits* row = to + ((o / kTile * taps + t) * l.channel_blocks * kTile + o % kTile) * kChannelBlock;
-      for (int64_t c = 0; c < g.c_in; ++c) {
-        const float value = flipped ? w[(c * g.c_out + o) * taps + taps - 1 - t] : w[(o * g.c_in + c) * taps + t];
-        row[c / kChannelBlock * kTileElements + c % kChannelBlock] = float_to_bf16(value);
-      }
-    }
-}
-
 // 16 floats to bf16 (float_to_bf16 on each lane, quiet NaNs), left in the low half of each
 // 32-bit lane.
 inline __m512i round_lanes(__m512 v) {
@@ -147,6 +129,33 @@ inline __m512i round_lanes(__m512 v) {
       _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, _mm512_set1_epi32(0x7FFFFFFF)), _mm512_set1_epi32(0x7F800000));
   const __m512i quiet = _mm512_or_si512(bits, _mm512_set1_epi32(0x00400000));
   return _mm512_srli_epi32(_mm512_mask_mov_epi32(rounded, nan, quiet), 16);
+}
+
+// Weights as A tiles: [oc block][tap][channel block] tiles of 16 x 32 bf16. With `flipped`,
+// the weights of the input gradient: w is [c_in, c_out, k_h, k_w] of the forward layer whose
+// input gradient this geometry computes, read transposed and rotated by 180 degrees.
+void pack_weights(const Geometry& g, const Layout& l, const float* w, bool flipped, std::vector<bf16_bits>& packed) {
+  const int64_t taps = g.taps();
+  packed.assign(static_cast<size_t>(l.oc_blocks * taps * l.channel_blocks * kTileElements), 0);
+  bf16_bits* to = packed.data();
+  // Weight (o, c, t) is base[c step] with base and step from o and t; 16 c at a time by a
+  // gather where the offsets fit its 32-bit indices.
+  const int64_t step = flipped ? g.c_out * taps : taps;
+  const bool gather = step * g.c_in < (int64_t{1} << 31);
+  const __m512i lanes = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(static_cast<int>(gather ? step : 0)));
+#pragma omp parallel for schedule(static) if (g.c_out * g.c_in * taps > (1 << 16))
+  for (int64_t o = 0; o < g.c_out; ++o)
+    for (int64_t t = 0; t < taps; ++t) {
+      bf16_bits* row = to + ((o / kTile * taps + t) * l.channel_blocks * kTile + o % kTile) * kChannelBlock;
+      const float* base = flipped ? w + o * taps + taps - 1 - t : w + o * g.c_in * taps + t;
+      int64_t c = 0;
+      if (gather)  // c is a multiple of 16: the 16 stay in one 32-channel row of a tile
+        for (; c + kTile <= g.c_in; c += kTile)
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(row + c / kChannelBlock * kTileElements + c % kChannelBlock),
+                              _mm512_cvtepi32_epi16(round_lanes(_mm512_i32gather_ps(lanes, base + c * step, 4))));
+      for (; c < g.c_in; ++c) row[c / kChannelBlock * kTileElements + c % kChannelBlock] = float_to_bf16(base[c * step]);
+    }
 }
 
 // row[q] = src[q stride + offset] for the q < count where that is inside [0, width); the
