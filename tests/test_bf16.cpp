@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/cpu/bf16.h"
+#include "core/cpu/conv_paths.h"
 #include "core/cpu/gemm_bf16.h"
 #include "core/cpu/matrix_units.h"
 #include "core/ops.h"
@@ -244,4 +245,83 @@ TEST_CASE("a bf16 convolution and its gradients stay within the bf16 bound of th
   CHECK(outside_bound(bf16.grad_w, fp32.grad_w, magnitude.grad_w, factor) == 0);
   // and it is a bf16 result, not the float32 one again
   CHECK(outside_bound(bf16.out, fp32.out, magnitude.out, 1e-6) > 0);
+}
+
+namespace {
+
+struct ConvCase {
+  int64_t batch, c_in, c_out, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
+  bool bias;
+};
+
+// Odd channel counts (padded to the tiles' 16 and 32), strides 1 and 2, padding, 1x1 and
+// non-square kernels, widths that leave tails of a 16-pixel chunk, and whole 16-wide rows.
+const ConvCase kConvCases[] = {
+    {3, 19, 13, 9, 11, 3, 3, 1, 1, 1, 1, false}, {2, 3, 17, 32, 32, 3, 3, 1, 1, 1, 1, true},
+    {2, 33, 40, 16, 16, 3, 3, 2, 2, 1, 1, false}, {1, 64, 48, 8, 8, 1, 1, 2, 2, 0, 0, true},
+    {2, 40, 33, 7, 5, 3, 2, 1, 2, 2, 0, false},  {3, 16, 32, 17, 15, 5, 5, 1, 1, 2, 2, true},
+    {2, 70, 20, 4, 4, 3, 3, 1, 1, 1, 1, false},  {1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, false},
+    {2, 96, 64, 32, 32, 1, 1, 1, 1, 0, 0, false}, {2, 8, 24, 33, 33, 3, 3, 2, 2, 0, 0, true},
+    {2, 17, 33, 9, 7, 1, 1, 2, 2, 0, 0, false},
+    // more images than one group of the weight gradient holds (core/cpu/conv_amx.cpp)
+    {12, 64, 32, 32, 32, 3, 3, 1, 1, 1, 1, false},
+};
+
+}  // namespace
+
+TEST_CASE("a bf16 convolution and its gradients on every bf16 path stay within the bf16 bound of the float32 ones") {
+  if (supported_paths().empty()) {
+    slab::testing::skip("this CPU has no AVX-512F: no bf16 path");
+    return;
+  }
+  const PathGuard guard;
+  slab::Generator generator(5);
+  for (const ConvCase& c : kConvCases) {
+    const slab::Tensor x = slab::randn({c.batch, c.c_in, c.height, c.width}, generator);
+    const slab::Tensor w = slab::randn({c.c_out, c.c_in, c.kernel_h, c.kernel_w}, generator);
+    const slab::Tensor b = c.bias ? slab::randn({c.c_out}, generator) : slab::Tensor();
+    slab::Conv2dOptions options;
+    options.stride = {c.stride_h, c.stride_w};
+    options.padding = {c.pad_h, c.pad_w};
+    const slab::Tensor fp32 = slab::conv2d(x, w, b, options);
+    const slab::Tensor magnitude =
+        slab::conv2d(slab::abs(x), slab::abs(w), c.bias ? slab::abs(b) : slab::Tensor(), options);
+    const slab::Tensor r = slab::randn(fp32.shape(), generator);
+    const ConvGradients fp32_grads = conv_and_gradients(x, w, r, options, false);
+    const ConvGradients grad_magnitudes = conv_and_gradients(x, w, r, options, true);
+    // The bound of the test above for a reduction of `terms` products (plus the bias).
+    auto bound = [](int64_t terms) {
+      const double u8 = std::ldexp(1.0, -8), gamma = static_cast<double>(terms + 2) * std::ldexp(1.0, -24);
+      return (2 * u8 + u8 * u8) * (1 + gamma) + 2 * gamma;
+    };
+    const double factor = bound(c.c_in * c.kernel_h * c.kernel_w);
+    const double factor_x = bound(c.c_out * c.kernel_h * c.kernel_w);
+    const double factor_w = bound(c.batch * fp32.size(2) * fp32.size(3));
+    for (Bf16Path path : supported_paths()) {
+      force_bf16_path(path);
+      slab::set_matmul_precision(slab::Precision::bf16);
+      const slab::cpu::conv::Geometry g{c.batch,    c.c_in,     c.height,   c.width, c.c_out,
+                                        c.kernel_h, c.kernel_w, fp32.size(2), fp32.size(3), c.stride_h,
+                                        c.stride_w, c.pad_h,    c.pad_w,    1,       1,
+                                        1};
+      // The direct tile kernel runs exactly where the bf16 path is AMX.
+      CHECK(slab::cpu::conv::amx_supports(g, slab::DType::f32, slab::cpu::conv::Pass::forward) ==
+            (path == Bf16Path::amx));
+      CHECK(slab::cpu::conv::amx_supports(g, slab::DType::f32, slab::cpu::conv::Pass::backward_input) ==
+            (path == Bf16Path::amx));
+      CHECK(slab::cpu::conv::amx_supports(g, slab::DType::f32, slab::cpu::conv::Pass::backward_weight) ==
+            (path == Bf16Path::amx));
+      const slab::Tensor bf16 = slab::conv2d(x, w, b, options);
+      const ConvGradients bf16_grads = conv_and_gradients(x, w, r, options, false);
+      slab::set_matmul_precision(slab::Precision::fp32);
+      CHECK(outside_bound(bf16_grads.grad_x, fp32_grads.grad_x, grad_magnitudes.grad_x, factor_x) == 0);
+      CHECK(outside_bound(bf16_grads.grad_w, fp32_grads.grad_w, grad_magnitudes.grad_w, factor_w) == 0);
+      CHECK_MESSAGE(outside_bound(bf16, fp32, magnitude, factor) == 0,
+                    bf16_path_name(path) << " c_in=" << c.c_in << " c_out=" << c.c_out << " " << c.height << "x"
+                                         << c.width << " k=" << c.kernel_h << "x" << c.kernel_w << " s=" << c.stride_h
+                                         << "," << c.stride_w);
+      if (c.c_in * c.kernel_h * c.kernel_w > 8)  // a bf16 result, not the float32 one again
+        CHECK(outside_bound(bf16, fp32, magnitude, 1e-6) > 0);
+    }
+  }
 }

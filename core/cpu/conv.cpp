@@ -3,7 +3,8 @@
 // geometry (core/cpu/conv_blocked.cpp), and the im2col + GEMM path otherwise
 // (core/cpu/conv_im2col.cpp); all float64 work takes the im2col path. The two fast paths take
 // any channel count (they pad channel blocks with zeros inside), so a network whose layers
-// were shrunk to counts like 13 or 45 stays on them.
+// were shrunk to counts like 13 or 45 stays on them. In bf16 on AMX the three passes are the
+// direct tile kernels (core/cpu/conv_amx.cpp) where they apply.
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -89,6 +90,9 @@ void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, c
                     int64_t groups) {
   const conv::Geometry g = conv::make_geometry(x.shape(), weight.shape(), out.shape(), stride_h, stride_w, pad_h,
                                                pad_w, dilation_h, dilation_w, groups);
+  if (path_override.load(std::memory_order_relaxed) != conv::Path::im2col &&
+      conv::amx_supports(g, x.dtype(), conv::Pass::forward))
+    return conv::amx_forward(g, x, weight, bias, out);
   switch (choose_path(g, x.dtype(), conv::Pass::forward)) {
     case conv::Path::winograd: return conv::winograd_forward(g, x, weight, bias, out);
     case conv::Path::blocked: return conv::blocked_forward(g, x, weight, bias, out);
@@ -101,6 +105,9 @@ void conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const T
                            int64_t groups) {
   const conv::Geometry g = conv::make_geometry(grad_x.shape(), weight.shape(), grad_out.shape(), stride_h,
                                                stride_w, pad_h, pad_w, dilation_h, dilation_w, groups);
+  if (path_override.load(std::memory_order_relaxed) != conv::Path::im2col &&
+      conv::amx_supports(g, grad_out.dtype(), conv::Pass::backward_input))
+    return conv::amx_backward_input(g, grad_out, weight, grad_x);
   switch (choose_path(g, grad_out.dtype(), conv::Pass::backward_input)) {
     case conv::Path::winograd: return conv::winograd_backward_input(g, grad_out, weight, grad_x);
     case conv::Path::blocked: return conv::blocked_backward_input(g, grad_out, weight, grad_x);
@@ -113,6 +120,9 @@ void conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Tenso
                             int64_t groups) {
   const conv::Geometry g = conv::make_geometry(x.shape(), grad_weight.shape(), grad_out.shape(), stride_h,
                                                stride_w, pad_h, pad_w, dilation_h, dilation_w, groups);
+  if (path_override.load(std::memory_order_relaxed) != conv::Path::im2col &&
+      conv::amx_supports(g, x.dtype(), conv::Pass::backward_weight))
+    return conv::amx_backward_weight(g, grad_out, x, grad_weight);
   switch (choose_path(g, x.dtype(), conv::Pass::backward_weight)) {
     case conv::Path::winograd: return conv::winograd_backward_weight(g, grad_out, x, grad_weight);
     case conv::Path::blocked: return conv::blocked_backward_weight(g, grad_out, x, grad_weight);

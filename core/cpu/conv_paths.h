@@ -73,3 +73,15 @@ namespace slab::cpu::conv {
 enum class Path { automatic, im2col, blocked, winograd };
 void force_path(Path path);
 }  // namespace slab::cpu::conv
+
+namespace slab::cpu::conv {
+// The direct bf16 path on the AMX tile units (core/cpu/conv_amx.cpp): float32 tensors in
+// --precision bf16 on a CPU whose bf16 path is amx, groups 1, no dilation: the forward pass,
+// the input gradient (where the padding is at most kernel - 1) and the weight gradient. Any
+// channel counts (padded with zeros to the tiles). core/cpu/conv.cpp takes it ahead of the
+// paths above unless force_path(Path::im2col) keeps bf16 on im2col + GEMM (benchmarks).
+bool amx_supports(const Geometry& g, DType dtype, Pass pass);
+void amx_forward(const Geometry& g, const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& out);
+void amx_backward_input(const Geometry& g, const Tensor& grad_out, const Tensor& weight, const Tensor& grad_x);
+void amx_backward_weight(const Geometry& g, const Tensor& grad_out, const Tensor& x, const Tensor& grad_weight);
+}  // namespace slab::cpu::conv

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <functional>
 #include <string>
@@ -15,6 +16,7 @@
 #include "core/error.h"
 #include "core/kernels.h"
 #include "core/ops.h"
+#include "core/precision.h"
 #include "core/random.h"
 #include "tools/bench/bench_main.h"
 #include "tools/bench/conv_shapes.h"
@@ -33,6 +35,8 @@ struct OpsBenchmarkOptions {
   std::string only;  // comma-separated substrings of the measurement names to run (empty: all)
   std::string path = "auto";  // convolution implementation: auto, im2col, blocked, winograd
   bool skip_gemm = false;
+  bool cpu_time = false;  // time by the process's CPU time instead of the wall clock
+  std::string precision = "fp32";  // of the convolutions and matrix products (core/precision.h)
   std::string device_text = "cpu";
   Device device;  // parsed from device_text by run(); every tensor lives there
 };
@@ -48,15 +52,25 @@ struct Measurement {
 // Times `body` (warm-up calls first); returns the median and the minimum in milliseconds.
 // On a GPU each call ends with a wait for the device, so a time is the kernels' and not
 // only their queueing (the warm-up also takes cuDNN's one-time plan search off the clock).
+// The process's CPU time in ms: with one thread, the time the kernel ran, whatever else
+// shares the cores.
+double cpu_ms() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) * 1e-6;
+}
+
 void time_it(const OpsBenchmarkOptions& options, const std::function<void()>& body, Measurement& m) {
   for (int i = 0; i < options.warmup; ++i) body();
   wait_for_device(options.device);
   std::vector<double> ms;
   for (int i = 0; i < options.iterations; ++i) {
     const auto start = std::chrono::steady_clock::now();
+    const double cpu_start = cpu_ms();
     body();
     wait_for_device(options.device);
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    ms.push_back(options.cpu_time ? cpu_ms() - cpu_start
+                                  : std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   }
   m.median_ms = median(ms);
   m.min_ms = *std::min_element(ms.begin(), ms.end());
@@ -197,6 +211,8 @@ int run(OpsBenchmarkOptions& options) {
                                : options.path == "winograd" ? cpu::conv::Path::winograd
                                                             : cpu::conv::Path::automatic;
   cpu::conv::force_path(path);
+  set_matmul_precision(parse_precision(options.precision));
+  std::printf("matmul precision: %s\n", precision_description().c_str());
   std::printf("ops benchmark on %s: %d threads, batch %lld, %d timed iterations (+%d warm-up) per measurement, "
               "median; convolution path: %s\n",
               options.device.str().c_str(), omp_get_max_threads(), static_cast<long long>(options.batch),
@@ -241,6 +257,14 @@ int run_ops_benchmark(int argc, char** argv) {
                  "they apply (the next one down elsewhere)")
       ->check(CLI::IsMember({"auto", "im2col", "blocked", "winograd"}));
   app.add_flag("--skip-gemm", options.skip_gemm, "leave out the GEMM measurement");
+  app.add_flag("--cpu-time", options.cpu_time,
+               "time by the process's CPU time, not the wall clock: with --threads 1 on a shared machine, the time "
+               "the kernels ran (a multi-threaded run counts every thread's time, spinning included)");
+  app.add_option("--precision", options.precision,
+                 "fp32, or bf16 (convolutions and matrix products on the bf16 path, CPU; --path im2col keeps bf16 "
+                 "convolutions off the direct AMX kernel)")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
   app.add_option("--device", options.device_text, "cpu, cuda or cuda:N (every tensor lives there; --path is the CPU's)")
       ->capture_default_str();
   return parse_and_run_bench(app, argc, argv, [&] { return run(options); });
