@@ -1,4 +1,5 @@
 #include "bayes/presets.h"
+#include "core/parse_number.h"
 
 #include <cmath>
 
@@ -129,13 +130,8 @@ double parse_temperature(const std::string& text, double data_size) {
   SLAB_CHECK(data_size > 0, "--temperature: the training-set size N must be positive, got ", data_size);
   if (text == "1/N") return 1.0 / data_size;
   if (text == "sqrt(1/N)") return std::sqrt(1.0 / data_size);
-  size_t used = 0;
   double value = 0;
-  try {
-    value = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
+  const size_t used = parse_double_prefix(text, value);
   SLAB_CHECK(used == text.size() && used > 0 && std::isfinite(value) && value >= 0,
              "--temperature: expected '1/N', 'sqrt(1/N)' or a number >= 0, got '", text, "'");
   return value;

@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "core/parse_number.h"
 #include "layers/shrink.h"
 #include "optim/checkpoint.h"
 
@@ -30,11 +31,7 @@ void check_masked_zero(const std::string& name, const Tensor& weight, const Prio
 int64_t parse_int(const Metadata& metadata, const std::string& key, const std::string& path) {
   auto it = metadata.find(key);
   SLAB_CHECK(it != metadata.end(), "posterior sample '", path, "': metadata has no '", key, "'");
-  try {
-    return std::stoll(it->second);
-  } catch (const std::exception&) {
-    SLAB_FAIL("posterior sample '", path, "': '", key, "' = '", it->second, "' is not an integer");
-  }
+  return parse_int64(it->second, "posterior sample '" + path + "': '" + key + "'");
 }
 
 }  // namespace

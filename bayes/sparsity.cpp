@@ -175,6 +175,13 @@ SparsityReport sparsity_report(Module& model, const Optimizer* optimizer, const 
     auto it = masks.find(name + ".weight");
     return it == masks.end() ? nullptr : it->second;
   };
+  // Weights that shrinking during training removed, by parameter name: they count as the
+  // zeros they were, so every total is of the dense model and the same with --shrink on and off.
+  std::map<std::string, int64_t> removed_by_shrinking;
+  if (optimizer != nullptr)
+    for (size_t i = 0; i < optimizer->parameters().size(); ++i)
+      if (const ElementOrigin* origin = optimizer->element_origin(i); origin != nullptr && origin->shrunk())
+        removed_by_shrinking[optimizer->parameters()[i].name] = origin->dense_numel() - origin->numel();
   const auto positions = mixer_positions(model, graph, example_input);
   report.macs_measured = !positions.empty();
   for (const ChannelNode& node : graph.nodes) {
@@ -183,8 +190,14 @@ SparsityReport sparsity_report(Module& model, const Optimizer* optimizer, const 
       case ChannelRole::Mixer:
       case ChannelRole::GroupedMixer: {
         auto position = positions.find(node.mixer.weight.impl());
-        layer = mixer_sparsity(graph, analysis, node, mask_of(node.name),
-                               position == positions.end() ? 0 : position->second);
+        const int64_t layer_positions = position == positions.end() ? 0 : position->second;
+        layer = mixer_sparsity(graph, analysis, node, mask_of(node.name), layer_positions);
+        if (auto removed = removed_by_shrinking.find(node.name + ".weight"); removed != removed_by_shrinking.end()) {
+          layer.weights += removed->second;
+          layer.removed_weights += removed->second;
+          if (layer.dense_macs > 0)  // a conv's MACs per weight are its output positions, a linear's 1
+            layer.dense_macs += static_cast<double>(layer.kind == "conv" ? layer_positions : 1) * removed->second;
+        }
         if (layer.kind == "conv") {
           report.conv_weights += layer.weights;
           report.conv_removed_weights += layer.removed_weights;
@@ -207,16 +220,11 @@ SparsityReport sparsity_report(Module& model, const Optimizer* optimizer, const 
     report.parameters += p.tensor.numel();
     report.zeros += count_zeros(p.tensor);
   }
-  // A model shrunk during training: the totals are of the dense model, whose removed
-  // weights are the zeros they were (docs/algorithm.md#shrinking-during-training), so the
-  // sparsity is the same with --shrink on and off.
-  if (optimizer != nullptr)
-    for (size_t i = 0; i < optimizer->parameters().size(); ++i)
-      if (const ElementOrigin* origin = optimizer->element_origin(i); origin != nullptr && origin->shrunk()) {
-        const int64_t removed = origin->dense_numel() - origin->numel();
-        report.parameters += removed;
-        report.zeros += removed;
-      }
+  // A model shrunk during training (docs/algorithm.md#shrinking-during-training).
+  for (const auto& [name, removed] : removed_by_shrinking) {
+    report.parameters += removed;
+    report.zeros += removed;
+  }
   return report;
 }
 

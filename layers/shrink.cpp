@@ -4,6 +4,7 @@
 #include <tuple>
 #include <utility>
 
+#include "core/parse_number.h"
 #include "core/error.h"
 #include "layers/channel_analysis.h"
 
@@ -159,7 +160,7 @@ std::vector<std::string> split(const std::string& text, char separator) {
 int64_t parse_index(const std::string& text) {
   SLAB_CHECK(!text.empty() && text.find_first_not_of("0123456789") == std::string::npos,
              "shrink history: '", text, "' is not a channel index");
-  return std::stoll(text);
+  return parse_int64(text, "shrink history: channel index");
 }
 
 // "<channels>:<i,j,...>"

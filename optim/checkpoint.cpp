@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "core/parse_number.h"
 #include "layers/dropout.h"
 #include "layers/shrink.h"
 
@@ -19,13 +20,7 @@ bool starts_with(const std::string& text, const std::string& prefix) { return te
 int64_t parse_integer(const Metadata& metadata, const std::string& key, const std::string& path) {
   auto it = metadata.find(key);
   SLAB_CHECK(it != metadata.end(), path, ": checkpoint metadata lacks '", key, "'");
-  try {
-    size_t used = 0;
-    const int64_t value = std::stoll(it->second, &used);
-    if (used == it->second.size()) return value;
-  } catch (const std::exception&) {
-  }
-  SLAB_FAIL(path, ": checkpoint metadata '", key, "' = '", it->second, "' is not an integer");
+  return parse_int64(it->second, path + ": checkpoint metadata '" + key + "'");
 }
 
 CheckpointInfo info_from(const Metadata& metadata, const std::string& path) {

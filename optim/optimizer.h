@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/parse_number.h"
 #include "core/safetensors.h"
 #include "layers/module.h"
 #include "layers/parameter_slice.h"
@@ -84,7 +85,7 @@ class Optimizer {
   virtual void load_state(const std::map<std::string, Tensor>& tensors, const Metadata& metadata) {
     (void)tensors;
     auto it = metadata.find("step_count");
-    if (it != metadata.end()) step_count_ = std::stoll(it->second);
+    if (it != metadata.end()) step_count_ = parse_int64(it->second, "optimizer metadata 'step_count'");
   }
   // Bytes of optimizer state (what `slab-bench optim` reports per parameter).
   virtual size_t state_bytes() const {

@@ -7,6 +7,7 @@
 
 #include <omp.h>
 
+#include "core/parse_number.h"
 #include "optim/fused_pass.h"
 #include "optim/gathered_noise.h"
 #include "optim/prior_lanes.h"
@@ -294,7 +295,7 @@ void Sghmc::load_state(const std::map<std::string, Tensor>& tensors, const Metad
     }
     auto draw = metadata.find(draw_key(name));
     SLAB_CHECK(draw != metadata.end(), "sghmc: the checkpoint's metadata has no '", draw_key(name), "'");
-    draw_index_[i] = std::stoull(draw->second);
+    draw_index_[i] = parse_uint64(draw->second, "sghmc: the checkpoint's '" + draw_key(name) + "'");
     read_prior_state_tensors(name, tensors, prior_states_[i]);
   }
 }

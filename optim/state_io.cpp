@@ -1,4 +1,5 @@
 #include "optim/state_io.h"
+#include "core/parse_number.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -44,14 +45,7 @@ void write_noise_seed(Metadata& metadata, const std::string& optimizer, uint64_t
 void read_noise_seed(const Metadata& metadata, uint64_t& seed, const char* optimizer) {
   auto it = metadata.find("seed");
   if (it == metadata.end()) return;
-  const std::string& text = it->second;
-  SLAB_CHECK(!text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }),
-             optimizer, ": saved 'seed' = '", text, "' is not an unsigned integer");
-  try {
-    seed = std::stoull(text);
-  } catch (const std::out_of_range&) {
-    SLAB_FAIL(optimizer, ": saved 'seed' = '", text, "' does not fit in 64 bits");
-  }
+  seed = parse_uint64(it->second, std::string(optimizer) + ": saved 'seed'");
 }
 
 void check_state_keys(const std::vector<NamedParameter>& parameters, const std::map<std::string, Tensor>& tensors,

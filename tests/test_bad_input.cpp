@@ -12,6 +12,7 @@
 
 #include "core/allocator.h"
 #include "core/ops.h"
+#include "core/parse_number.h"
 #include "core/random.h"
 #include "core/safetensors.h"
 
@@ -198,6 +199,29 @@ TEST_CASE("device mismatch, or the clear 'built without CUDA' error") {
   CHECK_THROWS_WITH_AS(cross_entropy(zeros({1, 2}, {DType::f32, Device::cuda()}), labels_from_vector({0})),
                        Contains("cross_entropy: device mismatch, cuda:0 vs cpu"), Error);
   CHECK_THROWS_WITH_AS(on_gpu.at({0}), Contains("needs a CPU tensor, got one on cuda:0"), Error);
+}
+
+TEST_CASE("numbers from text: the whole text or an error naming what it was, never a bare std exception") {
+  CHECK(parse_int64("-42", "x") == -42);
+  CHECK(parse_uint64("18446744073709551615", "x") == UINT64_MAX);
+  CHECK(parse_double("0x1.8p+1", "x") == 3.0);  // printf's %a, as checkpoints write sums
+  CHECK(parse_double("2.5e-3", "x") == 2.5e-3);
+  CHECK_THROWS_WITH_AS(parse_int64("12abc", "metadata 'k'"), Contains("metadata 'k' = '12abc' is not an integer"), Error);
+  CHECK_THROWS_WITH_AS(parse_int64(" 12", "k"), Contains("is not an integer"), Error);
+  CHECK_THROWS_WITH_AS(parse_int64("", "k"), Contains("k = '' is not an integer"), Error);
+  CHECK_THROWS_WITH_AS(parse_int64("99999999999999999999", "k"), Contains("does not fit in 64 bits"), Error);
+  CHECK_THROWS_WITH_AS(parse_uint64("-1", "seed"), Contains("seed = '-1' is not an unsigned integer"), Error);
+  CHECK_THROWS_WITH_AS(parse_double("1.5x", "sum"), Contains("sum = '1.5x' is not a number"), Error);
+  CHECK_THROWS_WITH_AS(parse_double(std::string("1\0", 2), "sum"), Contains("is not a number"), Error);
+  double value = 0;
+  CHECK(parse_double_prefix("512M", value) == 3);
+  CHECK(value == 512);
+  CHECK(parse_double_prefix(" 5", value) == 0);
+  CHECK(parse_double_prefix("G", value) == 0);
+  // --device cuda:N: the index is checked before anything else.
+  CHECK_THROWS_WITH_AS(parse_device("cuda:x"), Contains("--device cuda:x: the GPU index = 'x' is not an integer"), Error);
+  CHECK_THROWS_WITH_AS(parse_device("cuda:99999999999"), Contains("must be in [0, 1024]"), Error);
+  CHECK_THROWS_WITH_AS(parse_device("cuda:-1"), Contains("must be in [0, 1024]"), Error);
 }
 
 TEST_CASE("sizes that overflow 64 bits are errors naming the shape (never undefined behaviour)") {

@@ -110,6 +110,11 @@ TEST_CASE("slab-export of a trained run: safetensors that slab-eval runs, ONNX a
     CHECK_MESSAGE(report.contains(key), key);
   CHECK(report["average/onnx"]["after"]["multiply_adds"] == 3 * report["final/safetensors"]["after"]["multiply_adds"].get<int64_t>());
   CHECK(report["final/safetensors"]["before"]["parameters"] == report["final/safetensors"]["after"]["parameters"]);
+  // The architecture's cost is that of the unpruned model, each member of an average counted.
+  CHECK(report["final/safetensors"]["architecture"]["multiply_adds"].get<int64_t>() >=
+        report["final/safetensors"]["before"]["multiply_adds"].get<int64_t>());
+  CHECK(report["average/onnx"]["architecture"]["multiply_adds"] ==
+        3 * report["final/safetensors"]["architecture"]["multiply_adds"].get<int64_t>());
 
   // Errors: a sample that does not exist (1), a format that does not (2).
   const Outcome missing = run(exporter + " " + out + " --format onnx --sample 9");

@@ -302,10 +302,11 @@ TEST_CASE("resume checks every field of the saved position and sums, naming the 
   const std::string latest = (fs::path(run) / "checkpoints" / "latest.safetensors").string();
   const SafetensorsContents good = load_safetensors(latest);
   NamedTensors tensors(good.tensors.begin(), good.tensors.end());
-  auto resume_with = [&](const std::string& key, const std::string& value) {
+  auto resume_with = [&](const std::string& key, const std::string& value) {  // key: "user." ones unprefixed
     Metadata metadata = good.metadata;
-    REQUIRE(metadata.count("user." + key) == 1);
-    metadata["user." + key] = value;
+    const std::string full = key.find('.') != std::string::npos && metadata.count(key) ? key : "user." + key;
+    REQUIRE(metadata.count(full) == 1);
+    metadata[full] = value;
     save_safetensors(latest, tensors, metadata);
     return train(data, {"--model", "mlp-784-8", "--resume", run});
   };
@@ -315,6 +316,16 @@ TEST_CASE("resume checks every field of the saved position and sums, naming the 
   CHECK_THROWS_WITH_AS(resume_with("elapsed_seconds", "-1e308"), doctest::Contains("'elapsed_seconds' = -1e+308"),
                        Error);
   CHECK_THROWS_WITH_AS(resume_with("epoch.correct", "100"), doctest::Contains("'epoch.correct' = 100"), Error);
+  // Text where a number belongs: an error naming the file and the key, never a bare
+  // std::invalid_argument from the C++ library.
+  CHECK_THROWS_WITH_AS(resume_with("loader.batch", "2x"), doctest::Contains("'loader.batch' = '2x' is not an integer"),
+                       Error);
+  CHECK_THROWS_WITH_AS(resume_with("optimizer.step_count", "abc"),
+                       doctest::Contains("optimizer metadata 'step_count' = 'abc' is not an integer"), Error);
+  CHECK_THROWS_WITH_AS(resume_with("slab.epoch", "99999999999999999999"),
+                       doctest::Contains("latest.safetensors: checkpoint metadata 'slab.epoch' = '99999999999999999999' "
+                                         "does not fit in 64 bits"),
+                       Error);
   save_safetensors(latest, tensors, good.metadata);
   CHECK(train(data, {"--model", "mlp-784-8", "--resume", run}).completed);
 }

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <map>
 
+#include "bayes/sparsity.h"
 #include "bayes/spike_slab.h"
 #include "core/random.h"
 #include "layers/layers.h"
@@ -200,6 +201,20 @@ void check_chain(const std::string& name, int64_t in_channels, const Shape& inpu
     check_survivors(parameters[i].name + " rho", dense.optimizer->rho(i), shrunk.optimizer->rho(i), origin, tolerance,
                     false);  // a masked weight's rho still moves: it is not state of the chain's weights
   }
+  // The sparsity report counts the removed weights as the zeros they were: every total,
+  // the multiply-adds included, is that of the masked dense chain.
+  Shape one = input;
+  one[0] = 1;
+  const SparsityReport masked = sparsity_report(*dense.model, dense.optimizer.get(), one);
+  const SparsityReport shrunken = sparsity_report(*shrunk.model, shrunk.optimizer.get(), one);
+  REQUIRE(masked.macs_measured);
+  CHECK(shrunken.parameters == masked.parameters);
+  CHECK(shrunken.zeros == masked.zeros);
+  CHECK(shrunken.conv_weights == masked.conv_weights);
+  CHECK(shrunken.conv_removed_weights == masked.conv_removed_weights);
+  CHECK(shrunken.dense_macs == masked.dense_macs);
+  CHECK(shrunken.kept_macs == masked.kept_macs);
+  CHECK(shrunken.kept_macs < shrunken.dense_macs);
 }
 
 }  // namespace

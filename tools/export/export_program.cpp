@@ -101,6 +101,8 @@ nlohmann::json report(const ExportSource& source, const NetworkGraph& graph, con
           {"networks", source.networks.size()},
           {"shrink", source.shrink_summaries},
           {"files", files},
+          {"architecture", {{"parameters", source.architecture_cost.parameters},
+                            {"multiply_adds", source.architecture_cost.multiply_adds}}},
           {"before", {{"parameters", source.dense_cost.parameters},
                       {"multiply_adds", source.dense_cost.multiply_adds},
                       {"bytes", source.dense_bytes}}},
@@ -128,13 +130,21 @@ void add_to_run_report(const std::string& run_dir, const std::string& key, const
   fs::rename(temporary, path);
 }
 
+// "kept" is of the architecture (parameters, multiply-adds) or of the checkpoint (bytes: the
+// architecture has no file).
 void print_report(const nlohmann::json& r) {
+  auto share = [](int64_t part, int64_t whole) {
+    return whole > 0 ? 100.0 * static_cast<double>(part) / static_cast<double>(whole) : 0.0;
+  };
   auto line = [&](const char* what, const char* key) {
     const int64_t before = r["before"][key].get<int64_t>(), after = r["after"][key].get<int64_t>();
-    std::printf("  %-14s %14lld %14lld  %6.1f%%\n", what, static_cast<long long>(before),
-                static_cast<long long>(after), before > 0 ? 100.0 * static_cast<double>(after) / static_cast<double>(before) : 0.0);
+    const bool costed = r["architecture"].contains(key);
+    const int64_t architecture = costed ? r["architecture"][key].get<int64_t>() : 0;
+    const std::string first = costed ? std::to_string(architecture) : std::string("-");
+    std::printf("  %-14s %14s %14lld %14lld  %6.1f%%\n", what, first.c_str(), static_cast<long long>(before),
+                static_cast<long long>(after), share(after, costed ? architecture : before));
   };
-  std::printf("  %-14s %14s %14s  %7s\n", "", "checkpoint", "exported", "kept");
+  std::printf("  %-14s %14s %14s %14s  %7s\n", "", "architecture", "checkpoint", "exported", "kept");
   line("parameters", "parameters");
   line("multiply-adds", "multiply_adds");
   line("bytes", "bytes");
@@ -157,11 +167,12 @@ int run_export(const ExportOptions& o) {
               graph.weights.size(), check);
   print_report(r);
   for (const std::string& file : files) std::printf("wrote %s\n", file.c_str());
-  std::printf("format=%s file=%s parameters=%lld macs=%lld bytes=%lld macs_before=%lld\n", o.format.c_str(),
-              files.front().c_str(), static_cast<long long>(r["after"]["parameters"].get<int64_t>()),
+  std::printf("format=%s file=%s parameters=%lld macs=%lld bytes=%lld macs_before=%lld macs_architecture=%lld\n",
+              o.format.c_str(), files.front().c_str(), static_cast<long long>(r["after"]["parameters"].get<int64_t>()),
               static_cast<long long>(r["after"]["multiply_adds"].get<int64_t>()),
               static_cast<long long>(r["after"]["bytes"].get<int64_t>()),
-              static_cast<long long>(r["before"]["multiply_adds"].get<int64_t>()));
+              static_cast<long long>(r["before"]["multiply_adds"].get<int64_t>()),
+              static_cast<long long>(r["architecture"]["multiply_adds"].get<int64_t>()));
   return 0;
 }
 

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/parse_number.h"
 #include "bayes/samples.h"
 #include "core/autograd.h"
 #include "core/error.h"
@@ -51,8 +52,10 @@ ModelShape model_shape(const nlohmann::json& config, const std::string& checkpoi
   const std::string dataset = config.at("dataset").get<std::string>();
   if (fs::exists(checkpoint)) {
     const CheckpointInfo info = read_checkpoint_info(checkpoint);
-    if (auto it = info.user.find("num_classes"); it != info.user.end()) shape.num_classes = std::stoll(it->second);
-    if (auto it = info.user.find("in_channels"); it != info.user.end()) shape.in_channels = std::stoll(it->second);
+    if (auto it = info.user.find("num_classes"); it != info.user.end())
+      shape.num_classes = parse_int64(it->second, checkpoint + ": metadata 'user.num_classes'");
+    if (auto it = info.user.find("in_channels"); it != info.user.end())
+      shape.in_channels = parse_int64(it->second, checkpoint + ": metadata 'user.in_channels'");
   }
   if (shape.num_classes == 0) shape.num_classes = dataset_num_classes(dataset);
   if (shape.in_channels == 0) shape.in_channels = dataset_in_channels(dataset);
@@ -132,6 +135,9 @@ ExportSource load_network_for_export(const std::string& run_dir, const ExportCho
     }
     source.name = choice.kind == ExportChoice::Kind::Average ? "average" : sample_name(choice.sample_epoch);
   }
+  const GraphCost architecture = graph_cost(trace_network(*build(), source.example_shape));
+  source.architecture_cost = {architecture.parameters * static_cast<int64_t>(source.networks.size()),
+                              architecture.multiply_adds * static_cast<int64_t>(source.networks.size())};
   Shape check_shape = source.example_shape;
   check_shape[0] = 2;
   Generator generator(7);

@@ -5,8 +5,10 @@
 // and shapes, in evaluation mode, then (with `shrink`) made compact: its dead channels
 // removed in place (layers/shrink.h), so the network computes what the masked checkpoint
 // does with fewer channels. dense_cost, dense_bytes and dense_outputs describe the networks
-// as the files hold them (the dense shape, pruned channels as zeros), the "before" of
-// slab-export's report and the reference its check compares the export with.
+// as the files hold them (pruned channels as zeros; a run that shrank during training holds
+// them already smaller), the "before" of slab-export's report and the reference its check
+// compares the export with; architecture_cost is that of the run's architecture as built,
+// before any pruning or shrinking, the baseline of every share that is "kept".
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -33,6 +35,7 @@ struct ExportSource {
   std::string name;                               // "final", "sample-epoch-0003", "average"
   Shape example_shape;                            // [1, C, H, W] of the run's data
   nlohmann::json config;                          // the run's config.json
+  GraphCost architecture_cost;                    // of the unpruned architecture, once per network
   GraphCost dense_cost;                           // of the networks as the files hold them (summed)
   int64_t dense_bytes = 0;                        // the sizes of those files
   Tensor check_input;                             // two random examples

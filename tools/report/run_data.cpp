@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/parse_number.h"
 #include "core/error.h"
 
 namespace slab::report {
@@ -53,7 +54,7 @@ std::optional<OodScores> read_scores(const fs::path& path) {
     auto& target = set == "in" ? scores.in : scores.out;
     for (auto& column : target) {
       std::getline(row, value, ',');
-      column.push_back(std::stod(value));
+      column.push_back(parse_double(value, "'" + path.string() + "': a score"));
     }
   }
   return scores;

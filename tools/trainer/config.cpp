@@ -4,6 +4,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "core/parse_number.h"
 #include "core/allocator.h"
 #include "core/device.h"
 #include "models/factory.h"
@@ -188,13 +189,8 @@ void validate_train_config(const TrainConfig& c) {
 }
 
 uint64_t parse_byte_size(const std::string& text) {
-  size_t used = 0;
   double value = 0;
-  try {
-    value = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
+  const size_t used = parse_double_prefix(text, value);
   std::string unit = text.substr(used);
   for (const char* suffix : {"iB", "B"})
     if (unit.size() > std::char_traits<char>::length(suffix) && unit.ends_with(suffix))

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/parse_number.h"
 #include "bayes/metrics.h"
 #include "bayes/samples.h"
 #include "core/backend.h"
@@ -153,8 +154,10 @@ int evaluate_checkpoint(const EvalOptions& options, Device device) {
   SLAB_CHECK(config_entry != info.user.end(), options.checkpoint,
              ": the checkpoint holds no training configuration (not written by a slab-train program)");
   RunDescription d = describe_from_json(nlohmann::json::parse(config_entry->second), options.checkpoint);
-  if (auto it = info.user.find("num_classes"); it != info.user.end()) d.num_classes = std::stoll(it->second);
-  if (auto it = info.user.find("in_channels"); it != info.user.end()) d.in_channels = std::stoll(it->second);
+  if (auto it = info.user.find("num_classes"); it != info.user.end())
+    d.num_classes = parse_int64(it->second, options.checkpoint + ": metadata 'user.num_classes'");
+  if (auto it = info.user.find("in_channels"); it != info.user.end())
+    d.in_channels = parse_int64(it->second, options.checkpoint + ": metadata 'user.in_channels'");
   apply_overrides(options, d);
   std::printf("checkpoint: %s (%s, epoch %lld, step %lld, optimizer %s)\n", options.checkpoint.c_str(),
               info.architecture.c_str(), static_cast<long long>(info.epoch), static_cast<long long>(info.step),

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "core/parse_number.h"
 #include "optim/checkpoint.h"
 
 namespace slab::tools {
@@ -29,22 +30,11 @@ const std::string& metadata_value(const Metadata& metadata, const std::string& k
 }
 
 double metadata_double(const Metadata& metadata, const std::string& key, const std::string& path) {
-  const std::string& text = metadata_value(metadata, key, path);
-  char* end = nullptr;
-  const double value = std::strtod(text.c_str(), &end);
-  SLAB_CHECK(end != text.c_str() && *end == '\0', path, ": metadata '", key, "' = '", text, "' is not a number");
-  return value;
+  return parse_double(metadata_value(metadata, key, path), path + ": metadata '" + key + "'");
 }
 
 int64_t metadata_int(const Metadata& metadata, const std::string& key, const std::string& path) {
-  const std::string& text = metadata_value(metadata, key, path);
-  try {
-    size_t used = 0;
-    const long long value = std::stoll(text, &used);
-    if (used == text.size()) return value;
-  } catch (const std::exception&) {
-  }
-  SLAB_FAIL(path, ": metadata '", key, "' = '", text, "' is not an integer");
+  return parse_int64(metadata_value(metadata, key, path), path + ": metadata '" + key + "'");
 }
 
 // The fields a resumed run must share with the run that wrote the checkpoint: they fix the
