@@ -4,8 +4,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/parse_number.h"
 #include "core/error.h"
+#include "core/parse_number.h"
 
 namespace slab::report {
 
@@ -47,6 +47,7 @@ std::optional<OodScores> read_scores(const fs::path& path) {
   std::getline(in, line);
   SLAB_CHECK(line.rfind("set,max_softmax,entropy,mutual_information", 0) == 0, "'", path.string(),
              "': expected the header set,max_softmax,entropy,mutual_information");
+  const std::string what = std::string("'").append(path.string()).append("': a score");
   while (std::getline(in, line)) {
     std::istringstream row(line);
     std::string set, value;
@@ -54,7 +55,7 @@ std::optional<OodScores> read_scores(const fs::path& path) {
     auto& target = set == "in" ? scores.in : scores.out;
     for (auto& column : target) {
       std::getline(row, value, ',');
-      column.push_back(parse_double(value, "'" + path.string() + "': a score"));
+      column.push_back(parse_double(value, what));
     }
   }
   return scores;
