@@ -74,6 +74,7 @@ Tensor narrow(const Tensor& x, int64_t dim_in, int64_t start, int64_t length) {
     SLAB_KERNEL(g.device(), copy_into_slice, g, grad, split.outer, length, split.extent, split.inner, start);
     return std::vector<Tensor>{grad};
   });
+  if (trace::active()) trace::record("narrow", {x}, out, {dim, start, length});  // attributes: dim, start, length
   return out;
 }
 

@@ -2,12 +2,14 @@
 // interpreter runs with the model's outputs, saved and loaded again (safetensors + JSON),
 // and written as ONNX and as a PyTorch module that ONNX Runtime and PyTorch run within 1e-4
 // of slab (per output: max|a - b| <= 1e-4 max|b|, the same argmax per example); the model
-// average as one graph; an op the exporter does not know is an error naming it. The Python
-// checks (tools/export/check_exported.py) need tools/python-env.sh's environment and skip
-// visibly (tests/skip.h) without it.
+// average as one graph; a shrunken ResNet-20 (its option-A shortcut sliced and padded); an
+// op the exporter does not know is an error naming it. The Python checks
+// (tools/export/check_exported.py) need tools/python-env.sh's environment and skip visibly
+// (tests/skip.h) without it.
 #include <doctest/doctest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -16,6 +18,8 @@
 #include "core/ops.h"
 #include "core/random.h"
 #include "core/safetensors.h"
+#include "layers/shrink.h"
+#include "layers/synthetic_pruning.h"
 #include "models/factory.h"
 #include "tests/run_command.h"
 #include "tests/scratch.h"
@@ -156,6 +160,33 @@ TEST_CASE("the model average is one graph whose output is the mean of the member
   save_network(average, folder + "/average.json", {});
   write_pytorch(average, folder + "/average.py", "average.safetensors");
   check_in_python("--pytorch", folder + "/average.py", x, expected, folder);
+}
+
+TEST_CASE("a shrunken network exports: ResNet-20's shortcut scatters its kept channels among zeros") {
+  // Synthetic pruning (layers/synthetic_pruning.h) kills residual channels, so the shrunken
+  // option-A shortcut narrows its input and pads it (slice_channels, pad_channels).
+  for (double fraction : {0.25, 0.5, 0.75}) {
+    CAPTURE(fraction);
+    Generator generator(13);
+    auto model = make_model("resnet20", 10, 3, 4);
+    perturb_batch_norms(*model, generator);
+    prune_channels_synthetically(*model, fraction);
+    shrink_dead_channels(*model);
+    const NetworkGraph graph = trace_network(*model, {1, 3, 32, 32});
+    CHECK(std::count_if(graph.nodes.begin(), graph.nodes.end(),
+                        [](const GraphNode& node) { return node.op == "slice_channels"; }) >= 2);
+    const Tensor x = randn({3, 3, 32, 32}, generator);
+    NoGradGuard no_grad;
+    const Tensor expected = (*model)(x);
+    CHECK(relative_difference(run_graph(graph, x), expected) <= 1e-6);
+    const std::string folder = scratch("shrunken-" + std::to_string(static_cast<int>(fraction * 100)));
+    save_network(graph, folder + "/network.json", {{"model", "resnet20"}});
+    CHECK(relative_difference(run_graph(load_network(folder + "/network.json").graph, x), expected) <= 1e-6);
+    write_onnx(graph, folder + "/network.onnx");
+    check_in_python("--onnx", folder + "/network.onnx", x, expected, folder);
+    write_pytorch(graph, folder + "/network.py", "network.safetensors");
+    check_in_python("--pytorch", folder + "/network.py", x, expected, folder);
+  }
 }
 
 TEST_CASE("graph cost: a conv's output positions x weights, a linear layer's weights") {

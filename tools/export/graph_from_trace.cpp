@@ -98,6 +98,7 @@ class GraphBuilder {
   std::string translate(const TracedOp& op);
   std::string translate_batch_norm(const TracedOp& op);
   std::string translate_cat(const TracedOp& op);
+  std::string translate_narrow(const TracedOp& op);
   std::string translate_shape_op(const TracedOp& op);
   std::string translate_pool(const TracedOp& op);
 
@@ -152,6 +153,7 @@ std::string GraphBuilder::translate(const TracedOp& op) {
     return translate_pool(op);
   if (op.op == "flatten" || op.op == "reshape") return translate_shape_op(op);
   if (op.op == "cat") return translate_cat(op);
+  if (op.op == "narrow") return translate_narrow(op);
   if (op.op == "softmax") return emit("softmax", {input_of(op, 0)}, {{"axis", a[0]}}, shape);
   unknown(op, "");
 }
@@ -205,29 +207,49 @@ std::string GraphBuilder::translate_shape_op(const TracedOp& op) {
 }
 
 std::string GraphBuilder::translate_cat(const TracedOp& op) {
-  // Values, possibly between zero blocks: concat of the values, then pad_channels.
+  // Values with zero blocks anywhere between them (the option-A shortcut, whole or shrunken:
+  // layers/shrink.h scatters its kept channels among zeros). Each run of zero blocks becomes
+  // pad_channels on the value after it (the last value's "after" for trailing zeros), then
+  // one concat of the padded values.
   const int64_t axis = op.ints[0];
-  size_t first = 0, last = op.inputs.size();
   auto is_zero_block = [&](const Tensor& t) {
     return !t.same(input_) && !weight_names_.count(t.impl()) && !producer_.count(t.impl()) && all_zero(t);
   };
-  while (first < last && is_zero_block(op.inputs[first])) ++first;
-  while (last > first && is_zero_block(op.inputs[last - 1])) --last;
-  if (first == last) unknown(op, "a concatenation of constants only");
-  if ((first > 0 || last < op.inputs.size()) && axis != 1) unknown(op, "zero blocks concatenated along axis other than 1");
-  std::vector<std::string> inputs;
-  for (size_t k = first; k < last; ++k) inputs.push_back(input_of(op, k));
-  int64_t before = 0, after = 0;
-  for (size_t k = 0; k < first; ++k) before += op.inputs[k].size(1);
-  for (size_t k = last; k < op.inputs.size(); ++k) after += op.inputs[k].size(1);
-  std::string value = inputs.front();
-  if (inputs.size() > 1) {
-    Shape joined = op.output.shape();
-    joined[1] -= before + after;
-    value = emit("concat", inputs, {{"axis", axis}}, joined);
+  struct Piece {
+    size_t input;
+    int64_t before = 0, after = 0;
+  };
+  std::vector<Piece> pieces;
+  int64_t zeros_pending = 0;
+  for (size_t k = 0; k < op.inputs.size(); ++k) {
+    if (!is_zero_block(op.inputs[k])) {
+      pieces.push_back({k, zeros_pending, 0});
+      zeros_pending = 0;
+    } else {
+      if (axis != 1) unknown(op, "zero blocks concatenated along an axis other than 1");
+      zeros_pending += op.inputs[k].size(1);
+    }
   }
-  if (before == 0 && after == 0) return value;
-  return emit("pad_channels", {value}, {{"before", before}, {"after", after}}, op.output.shape());
+  if (pieces.empty()) unknown(op, "a concatenation of constants only");
+  pieces.back().after = zeros_pending;
+  std::vector<std::string> inputs;
+  for (const Piece& piece : pieces) {
+    std::string value = input_of(op, piece.input);
+    if (piece.before > 0 || piece.after > 0) {
+      Shape padded = op.inputs[piece.input].shape();
+      padded[1] += piece.before + piece.after;
+      value = emit("pad_channels", {value}, {{"before", piece.before}, {"after", piece.after}}, padded);
+    }
+    inputs.push_back(value);
+  }
+  if (inputs.size() == 1) return inputs.front();
+  return emit("concat", inputs, {{"axis", axis}}, op.output.shape());
+}
+
+std::string GraphBuilder::translate_narrow(const TracedOp& op) {
+  const int64_t dim = op.ints[0], start = op.ints[1], length = op.ints[2];
+  if (dim != 1) unknown(op, "a slice along a dimension other than the channels");
+  return emit("slice_channels", {input_of(op, 0)}, {{"start", start}, {"length", length}}, op.output.shape());
 }
 
 }  // namespace

@@ -6,7 +6,8 @@
 // the output of a traced op, which becomes one or two graph nodes. A traced op with no graph
 // equivalent, or a tensor made outside the traced ops, is an Error that names the op and the
 // shapes. The one constant accepted is a block of zeros concatenated along the channels
-// (the option-A shortcut of the CIFAR ResNets): it becomes pad_channels.
+// (the option-A shortcut of the CIFAR ResNets, whose shrunken form also narrows its input:
+// slice_channels): it becomes pad_channels.
 #pragma once
 #include "layers/module.h"
 #include "tools/export/network_graph.h"

@@ -63,6 +63,7 @@ Tensor run_node(const GraphNode& node, const std::vector<Tensor>& in) {
   if (op == "global_avg_pool") return adaptive_avg_pool2d(in[0], {1, 1});
   if (op == "flatten") return flatten(in[0], 1);
   if (op == "pad_channels") return pad_channels(in[0], a.at("before").get<int64_t>(), a.at("after").get<int64_t>());
+  if (op == "slice_channels") return narrow(in[0], 1, a.at("start").get<int64_t>(), a.at("length").get<int64_t>());
   if (op == "concat") return cat(in, a.at("axis").get<int64_t>());
   if (op == "softmax") return softmax(in[0], a.at("axis").get<int64_t>());
   if (op == "mean_of") return mean_of(in);

@@ -19,7 +19,7 @@ bool NetworkGraph::is_weight(const std::string& name) const {
 const std::vector<std::string>& graph_ops() {
   static const std::vector<std::string> ops{"conv2d",     "batch_norm",      "linear",  "relu",         "sigmoid",
                                             "tanh",       "add",             "max_pool2d", "avg_pool2d",
-                                            "global_avg_pool", "flatten",    "pad_channels", "concat",
+                                            "global_avg_pool", "flatten",    "pad_channels", "slice_channels", "concat",
                                             "softmax",    "mean_of"};
   return ops;
 }

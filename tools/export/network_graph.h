@@ -19,6 +19,7 @@
 //   global_avg_pool(x)                       [n, c, h, w] -> [n, c, 1, 1]
 //   flatten(x)                               [n, ...] -> [n, rest]
 //   pad_channels(x)                          before, after: that many zero channels either side
+//   slice_channels(x)                        start, length: channels [start, start + length)
 //   concat(x...)                             axis
 //   softmax(x)                               axis
 //   mean_of(x...)                            the elementwise mean of its inputs

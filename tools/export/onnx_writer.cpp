@@ -143,6 +143,7 @@ OnnxNode onnx_node(const GraphNode& node) {
   if (op == "global_avg_pool") return {"GlobalAveragePool", {}};
   if (op == "flatten") return {"Flatten", {int_attribute("axis", 1)}};
   if (op == "pad_channels") return {"Pad", {}};
+  if (op == "slice_channels") return {"Slice", {}};
   if (op == "concat") return {"Concat", {int_attribute("axis", a.at("axis").get<int64_t>())}};
   if (op == "softmax") return {"Softmax", {int_attribute("axis", a.at("axis").get<int64_t>())}};
   if (op == "mean_of") return {"Mean", {}};
@@ -162,6 +163,15 @@ ProtoMessage graph_proto(const NetworkGraph& graph) {
       const int64_t after = node.attributes.at("after").get<int64_t>();
       g.message(graph_field::kInitializer, int64_tensor_proto(pads_name, {0, before, 0, 0, 0, after, 0, 0}));
       inputs.push_back(pads_name);
+    }
+    if (node.op == "slice_channels") {  // Slice's starts, ends and axes are inputs
+      const int64_t start = node.attributes.at("start").get<int64_t>();
+      const int64_t end = start + node.attributes.at("length").get<int64_t>();
+      for (const auto& [suffix, value] : {std::pair<const char*, int64_t>{".starts", start}, {".ends", end}, {".axes", 1}}) {
+        const std::string input_name = node.output + suffix;
+        g.message(graph_field::kInitializer, int64_tensor_proto(input_name, {value}));
+        inputs.push_back(input_name);
+      }
     }
     for (const std::string& input : inputs) n.bytes(node_field::kInput, input);
     n.bytes(node_field::kOutput, node.output).bytes(node_field::kName, node.output);

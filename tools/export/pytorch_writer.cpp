@@ -72,6 +72,11 @@ std::string expression(const GraphNode& node, const Names& name) {
   if (op == "pad_channels")  // F.pad lists the last dimension first: (w, w, h, h, c_before, c_after)
     return "F.pad(" + name(in[0]) + ", (0, 0, 0, 0, " + std::to_string(a.at("before").get<int64_t>()) + ", " +
            std::to_string(a.at("after").get<int64_t>()) + "))";
+  if (op == "slice_channels") {
+    const int64_t start = a.at("start").get<int64_t>();
+    return name(in[0]) + "[:, " + std::to_string(start) + ":" + std::to_string(start + a.at("length").get<int64_t>()) +
+           "]";
+  }
   if (op == "concat") return "torch.cat(" + list_of(in, name) + ", " + std::to_string(a.at("axis").get<int64_t>()) + ")";
   if (op == "softmax") return "F.softmax(" + name(in[0]) + ", " + std::to_string(a.at("axis").get<int64_t>()) + ")";
   if (op == "mean_of") return "torch.stack(" + list_of(in, name) + ").mean(0)";
