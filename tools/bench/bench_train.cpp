@@ -135,14 +135,9 @@ int run(const TrainBenchmarkOptions& o) {
   set_matmul_precision(parse_precision(o.precision));
   const Shape shape = input_shape(o);
   if (o.prune_channels >= 0) return run_pruned(o, device, shape);
-  std::shared_ptr<Module> model = make_model(o.model, o.classes, shape[1], o.seed);
-  model->to(device);  // before the optimizer takes the parameter list
-  model->train();
-  SgdOptions sgd;
-  sgd.learning_rate = 0.01;  // small: random labels must not drive the weights to overflow
-  sgd.momentum = 0.9;
-  sgd.weight_decay = 5e-4;
-  Sgd optimizer(model->named_parameters(), sgd);
+  const Trainee trainee = make_trainee(make_model(o.model, o.classes, shape[1], o.seed), device);
+  const std::shared_ptr<Module>& model = trainee.model;
+  Sgd& optimizer = *trainee.optimizer;
   Generator generator(o.seed, 1);
   const Tensor images = randn(shape, generator).to(device);
   std::vector<int64_t> label_values(static_cast<size_t>(o.batch_size));
