@@ -106,6 +106,12 @@ Tensor adaptive_avg_pool2d(const Tensor& x, std::array<int64_t, 2> output_size);
 // Evaluation: normalises with the running statistics. weight/bias may be undefined.
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5);
+// relu(batch_norm(...)) in one pass over memory each way: the same values and gradients
+// as the two ops (the forward writes max(0, normalised x); the backward masks the gradient
+// by that output inside the batch norm's passes), without the ReLU's tensor and passes.
+// While a trace records (export), it records the two ops.
+Tensor batch_norm_relu(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                       const Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5);
 
 // ---- regularisation, probabilities, losses --------------------------------------------
 Tensor dropout(const Tensor& x, double p, bool training, Generator& generator);

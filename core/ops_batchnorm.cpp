@@ -28,10 +28,9 @@ void check_channel_vector(const Tensor& x, const Tensor& v, const char* what) {
              " for input ", x.shape(), " (expected [", x.size(1), "])");
 }
 
-}  // namespace
-
-Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
-                  const Tensor& running_var, bool training, double momentum, double eps) {
+// batch_norm, followed by a ReLU in the same passes where `relu`.
+Tensor normalise(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                 const Tensor& running_var, bool training, double momentum, double eps, bool relu) {
   check_float(x, "batch_norm");
   SLAB_CHECK(x.dim() == 2 || x.dim() == 4, "batch_norm: input must be [n, c] or [n, c, h, w], got ", x.shape());
   SLAB_CHECK(eps >= 0, "batch_norm: eps must be >= 0, got ", eps);
@@ -51,11 +50,12 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
     mean = Tensor::empty({channels}, x.dtype(), x.device());
     invstd = Tensor::empty({channels}, x.dtype(), x.device());
     SLAB_KERNEL(x.device(), batch_norm_forward_training, x, weight, bias, running_mean, running_var, momentum, eps,
-                out, mean, invstd);
+                relu, out, mean, invstd);
   } else {
     SLAB_CHECK(running_mean.defined(), "batch_norm: evaluation needs running_mean and running_var (input ",
                x.shape(), ")");
-    SLAB_KERNEL(x.device(), batch_norm_forward_inference, x, weight, bias, running_mean, running_var, eps, out);
+    SLAB_KERNEL(x.device(), batch_norm_forward_inference, x, weight, bias, running_mean, running_var, eps, relu,
+                out);
   }
   if (any_requires_grad({x, weight, bias})) {
     const bool need_x = x.requires_grad();
@@ -66,16 +66,19 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
       mean = running_mean.clone();
       invstd = pow(add(running_var, eps), -0.5);
     }
-    record_op(out, "batch_norm", {x, weight, bias},
-              [x = saved(x), weight = saved(weight), mean, invstd, training, need_x, need_weight,
+    // The fused ReLU's mask is its output (kept without a grad edge, so the tape holds no
+    // cycle through it); the next layer keeps that tensor alive anyway.
+    const Tensor relu_output = relu ? saved(out) : Tensor();
+    record_op(out, relu ? "batch_norm_relu" : "batch_norm", {x, weight, bias},
+              [x = saved(x), weight = saved(weight), mean, invstd, relu_output, training, need_x, need_weight,
                need_bias](const Tensor& grad_out) {
                 const Device device = grad_out.device();
                 std::vector<Tensor> grads(3);
                 if (need_x) grads[0] = Tensor::empty(x.shape(), x.dtype(), device);
                 if (need_weight) grads[1] = Tensor::empty(weight.shape(), x.dtype(), device);
                 if (need_bias) grads[2] = Tensor::empty(mean.shape(), x.dtype(), device);
-                SLAB_KERNEL(device, batch_norm_backward, grad_out, x, weight, mean, invstd, training, grads[0],
-                            grads[1], grads[2]);
+                SLAB_KERNEL(device, batch_norm_backward, grad_out, x, weight, mean, invstd, training, relu_output,
+                            grads[0], grads[1], grads[2]);
                 return grads;
               });
   }
@@ -83,6 +86,20 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   if (trace::active())
     trace::record("batch_norm", {x, weight, bias, running_mean, running_var}, out, {training ? 1 : 0}, {eps});
   return out;
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                  const Tensor& running_var, bool training, double momentum, double eps) {
+  return normalise(x, weight, bias, running_mean, running_var, training, momentum, eps, false);
+}
+
+Tensor batch_norm_relu(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                       const Tensor& running_var, bool training, double momentum, double eps) {
+  // A trace names each op it sees (the exported graph has a BatchNormalization and a Relu).
+  if (trace::active()) return relu(batch_norm(x, weight, bias, running_mean, running_var, training, momentum, eps));
+  return normalise(x, weight, bias, running_mean, running_var, training, momentum, eps, true);
 }
 
 }  // namespace slab

@@ -28,7 +28,11 @@ void BatchNorm::keep_channels(const ChannelNode&, const KeptChannels& kept) {
   num_features = static_cast<int64_t>(kept.output.size());
 }
 
-Tensor BatchNorm::forward(const Tensor& input) {
+Tensor BatchNorm::forward(const Tensor& input) { return normalise(input, false); }
+
+Tensor BatchNorm::forward_relu(const Tensor& input) { return normalise(input, true); }
+
+Tensor BatchNorm::normalise(const Tensor& input, bool relu) {
   SLAB_CHECK(input.defined(), type_name(), ": undefined input");
   check_rank(input);
   SLAB_CHECK(input.size(1) == num_features, type_name(), "(", num_features, "): input of shape ", input.shape(),
@@ -37,7 +41,8 @@ Tensor BatchNorm::forward(const Tensor& input) {
   // [n, c, l] (BatchNorm1d on sequences) is normalised as [n, c, l, 1].
   const bool sequence = input.dim() == 3;
   const Tensor x = sequence ? input.reshape({input.size(0), input.size(1), input.size(2), 1}) : input;
-  Tensor y = batch_norm(x, weight, bias, running_mean, running_var, training, options.momentum, options.eps);
+  Tensor y = relu ? batch_norm_relu(x, weight, bias, running_mean, running_var, training, options.momentum, options.eps)
+                  : batch_norm(x, weight, bias, running_mean, running_var, training, options.momentum, options.eps);
   if (training) {
     // PyTorch counts the batches seen in training; with a fixed momentum the count is
     // informational, but it is part of the state dict, so it is kept exactly.

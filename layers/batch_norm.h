@@ -22,6 +22,9 @@ struct BatchNormOptions {
 class BatchNorm : public Module {
  public:
   Tensor forward(const Tensor& input) override;
+  // relu(forward(input)) in one pass over memory each way (core/ops.h batch_norm_relu): the
+  // models call it where a ReLU follows, and Sequential where a ReLU module comes next.
+  Tensor forward_relu(const Tensor& input);
   // A normaliser; it shrinks by slicing its parameters and running statistics.
   ChannelValue declare_channels(ChannelGraphBuilder& graph, ChannelValue input) override;
   void keep_channels(const ChannelNode& node, const KeptChannels& kept) override;
@@ -38,6 +41,9 @@ class BatchNorm : public Module {
   BatchNorm(int64_t num_features, const BatchNormOptions& options);
   // Throws unless the input's rank suits the layer (1d: [n, c] or [n, c, l]; 2d: [n, c, h, w]).
   virtual void check_rank(const Tensor& input) const = 0;
+
+ private:
+  Tensor normalise(const Tensor& input, bool relu);
 };
 
 class BatchNorm1d : public BatchNorm {

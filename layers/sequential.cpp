@@ -1,5 +1,8 @@
 #include "layers/sequential.h"
 
+#include "layers/activation.h"
+#include "layers/batch_norm.h"
+
 namespace slab {
 
 Sequential::Sequential(std::initializer_list<std::shared_ptr<Module>> modules) {
@@ -12,9 +15,20 @@ Sequential& Sequential::add(std::shared_ptr<Module> module) {
   return *this;
 }
 
+// A batch norm followed by a ReLU runs as one fused op (BatchNorm::forward_relu): the same
+// values and gradients in one pass over memory each way. Every other child runs as it is.
 Tensor Sequential::forward(const Tensor& input) {
+  const auto& modules = children();
   Tensor x = input;
-  for (const auto& [name, child] : children()) x = child->forward(x);
+  for (size_t i = 0; i < modules.size(); ++i) {
+    auto* norm = dynamic_cast<BatchNorm*>(modules[i].second.get());
+    if (norm != nullptr && i + 1 < modules.size() && dynamic_cast<const ReLU*>(modules[i + 1].second.get())) {
+      x = norm->forward_relu(x);
+      ++i;
+      continue;
+    }
+    x = modules[i].second->forward(x);
+  }
   return x;
 }
 

@@ -16,10 +16,10 @@ PreActBlock::PreActBlock(int64_t in_planes, int64_t planes, int64_t stride, Gene
 }
 
 Tensor PreActBlock::forward(const Tensor& x) {
-  const Tensor activated = relu(bn1->forward(x));
+  const Tensor activated = bn1->forward_relu(x);
   const Tensor identity = shortcut ? shortcut->forward(activated) : x;
   Tensor out = conv1->forward(activated);
-  out = conv2->forward(relu(bn2->forward(out)));
+  out = conv2->forward(bn2->forward_relu(out));
   return add(out, identity);
 }
 
@@ -58,7 +58,7 @@ Tensor PreActResNet::forward(const Tensor& input) {
              input.defined() ? input.shape() : Shape{});
   Tensor out = conv1->forward(input);
   for (auto& stage : stages) out = stage->forward(out);
-  out = relu(bn->forward(out));
+  out = bn->forward_relu(out);
   Pool2dOptions four;
   four.kernel = {4, 4};
   four.stride = {4, 4};

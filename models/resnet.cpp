@@ -34,9 +34,9 @@ ResNetBlock::ResNetBlock(int64_t in_planes, int64_t planes_, int64_t stride, boo
 }
 
 Tensor ResNetBlock::forward(const Tensor& x) {
-  Tensor out = relu(bn1->forward(conv1->forward(x)));
+  Tensor out = bn1->forward_relu(conv1->forward(x));
   if (bottleneck) {
-    out = relu(bn2->forward(conv2->forward(out)));
+    out = bn2->forward_relu(conv2->forward(out));
     out = bn3->forward(conv3->forward(out));
   } else {
     out = bn2->forward(conv2->forward(out));
@@ -115,7 +115,7 @@ Tensor ResNet::forward(const Tensor& input) {
              input.defined() ? input.shape() : Shape{});
   SLAB_CHECK(style != ResNetStyle::Cifar || (input.size(2) == 32 && input.size(3) == 32), "ResNet-", depth,
              " (CIFAR form): expected 32x32 images (its head pools 4x4), got shape ", input.shape());
-  Tensor out = relu(bn1->forward(conv1->forward(input)));
+  Tensor out = bn1->forward_relu(conv1->forward(input));
   if (maxpool) out = maxpool->forward(out);
   for (auto& stage : stages) out = stage->forward(out);
   Pool2dOptions four;

@@ -74,7 +74,7 @@ void CifarBasicBlock::keep_channels(const ChannelNode& node, const KeptChannels&
 }
 
 Tensor CifarBasicBlock::forward(const Tensor& x) {
-  Tensor out = relu(bn1->forward(conv1->forward(x)));
+  Tensor out = bn1->forward_relu(conv1->forward(x));
   out = bn2->forward(conv2->forward(out));
   Tensor shortcut = x;
   if (padded_shortcut() && shortcut_channels_ > 0) {
@@ -128,7 +128,7 @@ Tensor CifarResNet::forward(const Tensor& input) {
   SLAB_CHECK(input.defined() && input.dim() == 4 && input.size(1) == conv1->in_channels, "ResNet-", depth,
              ": expected images [n, ", conv1->in_channels, ", h, w], got shape ",
              input.defined() ? input.shape() : Shape{});
-  Tensor out = relu(bn1->forward(conv1->forward(input)));
+  Tensor out = bn1->forward_relu(conv1->forward(input));
   for (auto& stage : stages) out = stage->forward(out);
   out = adaptive_avg_pool2d(out, {1, 1});  // avg_pool2d over the whole map, as the port
   return linear->forward(flatten(out, 1));

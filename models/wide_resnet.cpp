@@ -30,8 +30,8 @@ WideBasicBlock::WideBasicBlock(int64_t in_planes, int64_t out_planes, int64_t st
 }
 
 Tensor WideBasicBlock::forward(const Tensor& x) {
-  const Tensor activated = relu(bn1->forward(x));
-  Tensor out = relu(bn2->forward(conv1->forward(activated)));
+  const Tensor activated = bn1->forward_relu(x);
+  Tensor out = bn2->forward_relu(conv1->forward(activated));
   if (dropout) out = dropout->forward(out);
   out = conv2->forward(out);
   return add(shortcut ? shortcut->forward(activated) : x, out);
@@ -82,7 +82,7 @@ Tensor WideResNet::forward(const Tensor& input) {
              input.defined() ? input.shape() : Shape{});
   Tensor out = conv1->forward(input);
   for (auto& stage : stages) out = stage->forward(out);
-  out = relu(bn1->forward(out));
+  out = bn1->forward_relu(out);
   Pool2dOptions eight;
   eight.kernel = {8, 8};
   eight.stride = {8, 8};

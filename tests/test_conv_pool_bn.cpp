@@ -549,6 +549,63 @@ TEST_CASE("batch_norm gradients (training and evaluation, 2-D and 4-D, with and 
   }
 }
 
+TEST_CASE("batch_norm_relu gradients (training and evaluation, 2-D and 4-D)") {
+  for (const Shape& shape : {Shape{6, 3}, Shape{3, 2, 3, 2}}) {
+    for (bool training : {true, false}) {
+      INFO("input ", shape, (training ? " training" : " evaluation"));
+      const Tensor running_mean = random64({shape[1]}, 51) * 0.1;
+      Generator generator(52);
+      const Tensor running_var = rand({shape[1]}, generator, f64) + 0.5;
+      check_gradients(
+          [&](const std::vector<Tensor>& in) {
+            return batch_norm_relu(in[0], in[1], in[2], running_mean, running_var, training, 0.1, 1e-5);
+          },
+          {random64(shape, 53), random64({shape[1]}, 54), random64({shape[1]}, 55)});
+    }
+  }
+}
+
+// The fused op promises relu(batch_norm(...)) exactly: the same expression forward, the
+// same masked gradient backward. Rows of 1, 21 and 256 values per image take the kernels'
+// vector bodies and tails.
+TEST_CASE("batch_norm_relu equals relu(batch_norm) in values, gradients and running statistics") {
+  for (DType dtype : {DType::f32, DType::f64}) {
+    for (const Shape& shape : {Shape{6, 3}, Shape{4, 5, 3, 7}, Shape{2, 3, 16, 16}}) {
+      for (bool training : {true, false}) {
+        INFO(dtype_name(dtype), " input ", shape, (training ? " training" : " evaluation"));
+        Generator generator(61);
+        const TensorOptions options{dtype};
+        const Tensor x0 = randn(shape, generator, options), upstream = randn(shape, generator, options);
+        const Tensor w0 = randn({shape[1]}, generator, options), b0 = randn({shape[1]}, generator, options);
+        const Tensor mean0 = randn({shape[1]}, generator, options) * 0.1;
+        const Tensor var0 = rand({shape[1]}, generator, options) + 0.5;
+        struct Run {
+          Tensor y, dx, dw, db, mean, var;
+        };
+        auto run = [&](bool fused) {
+          const Tensor x = x0.clone(), w = w0.clone(), b = b0.clone(), mean = mean0.clone(), var = var0.clone();
+          for (const Tensor& t : {x, w, b}) t.set_requires_grad(true);
+          const Tensor y = fused ? batch_norm_relu(x, w, b, mean, var, training)
+                                 : relu(batch_norm(x, w, b, mean, var, training));
+          y.backward(upstream);
+          return Run{y.detach(), x.grad(), w.grad(), b.grad(), mean, var};
+        };
+        const Run fused = run(true), separate = run(false);
+        CHECK(fused.y.to_vector() == separate.y.to_vector());
+        CHECK(fused.dx.to_vector() == separate.dx.to_vector());
+        CHECK(fused.dw.to_vector() == separate.dw.to_vector());
+        CHECK(fused.db.to_vector() == separate.db.to_vector());
+        CHECK(fused.mean.to_vector() == separate.mean.to_vector());
+        CHECK(fused.var.to_vector() == separate.var.to_vector());
+        // Not vacuous: the ReLU zeroed some outputs and passed others.
+        const std::vector<double> y = fused.y.to_vector();
+        CHECK(std::count(y.begin(), y.end(), 0.0) > 0);
+        CHECK(std::count_if(y.begin(), y.end(), [](double v) { return v > 0; }) > 0);
+      }
+    }
+  }
+}
+
 TEST_CASE("batch_norm rejects bad input") {
   const Tensor rm = zeros({3}), rv = ones({3});
   CHECK_THROWS_WITH_AS(batch_norm(zeros({2, 3, 4}), Tensor(), Tensor(), rm, rv, true),

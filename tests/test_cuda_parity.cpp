@@ -412,6 +412,15 @@ TEST_CASE("batch norm: training, running statistics, evaluation") {
                                      0.1, 1e-5);
                  },
                  {x, weight, bias}, device, 1e-5, 1e-6);
+      // The fused ReLU, both modes (running statistics left alone: no momentum).
+      for (bool training : {true, false})
+        compare_op(training ? "batch_norm_relu training" : "batch_norm_relu evaluation",
+                   [&](const auto& v) {
+                     const bool on_gpu = v[0].device().is_cuda();
+                     return batch_norm_relu(v[0], v[1], v[2], on_gpu ? gpu_mean : cpu_mean,
+                                            on_gpu ? gpu_var : cpu_var, training, 0.0, 1e-5);
+                   },
+                   {x, weight, bias}, device, 1e-5, 1e-5);
     }
   }
 }

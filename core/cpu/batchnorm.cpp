@@ -1,8 +1,10 @@
 // Batch normalisation kernels: channels split across threads; per channel one pass for the
 // statistics (shifted sums in double: sum (x - k), sum (x - k)^2 with k the channel's first
 // value, which keeps the variance accurate when |mean| >> std) and one fused pass that
-// writes x scale + shift. The backward likewise makes one pass for the two sums and one
-// that writes dx.
+// writes x scale + shift (and, for a fused ReLU, max(0, that)). The backward likewise makes
+// one pass for the two sums and one that writes dx; with a fused ReLU both passes read its
+// output y and take the gradient as g (y > 0), so the ReLU's own backward pass, and the
+// tensor it would write, never exist.
 #include <cmath>
 
 #include "core/batch_norm_math.h"
@@ -34,12 +36,20 @@ T* optional_mutable(const Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;
 }
 
-// out = x scale + shift over one channel.
+// out = x scale + shift over one channel, or max(0, that) (the ReLU of core/elementwise_math.h,
+// which sends NaN to 0 as the unfused op does).
 template <typename T>
-void apply_affine(const Layout& l, const T* x, T* out, int64_t c, T scale, T shift) {
+void apply_affine(const Layout& l, const T* x, T* out, int64_t c, T scale, T shift, bool relu) {
   for (int64_t n = 0; n < l.batch; ++n) {
     const int64_t base = (n * l.channels + c) * l.inner;
-    for (int64_t i = 0; i < l.inner; ++i) out[base + i] = x[base + i] * scale + shift;
+    if (relu) {
+      for (int64_t i = 0; i < l.inner; ++i) {
+        const T v = x[base + i] * scale + shift;
+        out[base + i] = v > T(0) ? v : T(0);
+      }
+    } else {
+      for (int64_t i = 0; i < l.inner; ++i) out[base + i] = x[base + i] * scale + shift;
+    }
   }
 }
 
@@ -47,7 +57,8 @@ void apply_affine(const Layout& l, const T* x, T* out, int64_t c, T scale, T shi
 
 void batch_norm_forward_training(const Tensor& x, const Tensor& weight, const Tensor& bias,
                                  const Tensor& running_mean, const Tensor& running_var, double momentum,
-                                 double eps, const Tensor& out, const Tensor& save_mean, const Tensor& save_invstd) {
+                                 double eps, bool relu, const Tensor& out, const Tensor& save_mean,
+                                 const Tensor& save_invstd) {
   const Layout l = layout_of(x);
   dispatch_float(x.dtype(), "batch_norm", [&](auto zero) {
     using T = decltype(zero);
@@ -67,6 +78,7 @@ void batch_norm_forward_training(const Tensor& x, const Tensor& weight, const Te
       for (int64_t n = 0; n < l.batch; ++n) {
         const T* row = px + (n * l.channels + c) * l.inner;
         T partial = 0, partial_squares = 0;  // one row in the working type, rows summed in double
+#pragma omp simd reduction(+ : partial, partial_squares)
         for (int64_t i = 0; i < l.inner; ++i) {
           const T d = row[i] - static_cast<T>(shift_point);
           partial += d;
@@ -86,13 +98,13 @@ void batch_norm_forward_training(const Tensor& x, const Tensor& weight, const Te
       }
       const double scale = (pw ? pw[c] : 1.0) * invstd;
       const double shift = (pb ? pb[c] : 0.0) - mean * scale;
-      apply_affine<T>(l, px, po, c, static_cast<T>(scale), static_cast<T>(shift));
+      apply_affine<T>(l, px, po, c, static_cast<T>(scale), static_cast<T>(shift), relu);
     }
   });
 }
 
 void batch_norm_forward_inference(const Tensor& x, const Tensor& weight, const Tensor& bias,
-                                  const Tensor& running_mean, const Tensor& running_var, double eps,
+                                  const Tensor& running_mean, const Tensor& running_var, double eps, bool relu,
                                   const Tensor& out) {
   const Layout l = layout_of(x);
   dispatch_float(x.dtype(), "batch_norm", [&](auto zero) {
@@ -107,61 +119,97 @@ void batch_norm_forward_inference(const Tensor& x, const Tensor& weight, const T
     for (int64_t c = 0; c < l.channels; ++c) {
       const double scale = (pw ? pw[c] : 1.0) / std::sqrt(static_cast<double>(prv[c]) + eps);
       const double shift = (pb ? pb[c] : 0.0) - prm[c] * scale;
-      apply_affine<T>(l, px, po, c, static_cast<T>(scale), static_cast<T>(shift));
+      apply_affine<T>(l, px, po, c, static_cast<T>(scale), static_cast<T>(shift), relu);
     }
   });
 }
 
+namespace {
+
+struct BackwardData {
+  const void* g;       // grad_out
+  const void* x;
+  const void* y;       // the fused ReLU's output, or null
+  const void* weight;  // or null
+  const void* mean;
+  const void* invstd;
+  void* dx;            // each of dx, dw, db may be null
+  void* dw;
+  void* db;
+  bool batch_statistics;
+};
+
+// The gradient reaching the batch norm at `at`: g, or behind a fused ReLU with output y,
+// g (y > 0) (BinaryOp::ReluGrad's rule). A template flag, so that each loop vectorises.
+template <bool Relu, typename T>
+inline T gradient_at(const T* g, const T* y, int64_t at) {
+  if constexpr (Relu) return y[at] > T(0) ? g[at] : T(0);
+  else return g[at];
+}
+
+template <typename T, bool Relu>
+void backward_channel(const Layout& l, const BackwardData& d, int64_t c) {
+  const T* pg = static_cast<const T*>(d.g);
+  const T* px = static_cast<const T*>(d.x);
+  const T* py = static_cast<const T*>(d.y);
+  const T* pw = static_cast<const T*>(d.weight);
+  T* pdx = static_cast<T*>(d.dx);
+  const double count = static_cast<double>(l.per_channel());
+  const T mu = static_cast<const T*>(d.mean)[c], inv = static_cast<const T*>(d.invstd)[c];
+  // sum g and sum g x_hat = invstd sum g (x - mean)
+  double sum_g = 0, sum_g_centred = 0;
+  for (int64_t n = 0; n < l.batch; ++n) {
+    const int64_t base = (n * l.channels + c) * l.inner;
+    T partial_g = 0, partial_gx = 0;  // one row in the working type, rows summed in double
+#pragma omp simd reduction(+ : partial_g, partial_gx)
+    for (int64_t i = 0; i < l.inner; ++i) {
+      const T g = gradient_at<Relu>(pg, py, base + i);
+      partial_g += g;
+      partial_gx += g * (px[base + i] - mu);
+    }
+    sum_g += partial_g;
+    sum_g_centred += partial_gx;
+  }
+  const double sum_g_xhat = sum_g_centred * inv;
+  if (d.db != nullptr) static_cast<T*>(d.db)[c] = static_cast<T>(sum_g);
+  if (d.dw != nullptr) static_cast<T*>(d.dw)[c] = static_cast<T>(sum_g_xhat);
+  if (pdx == nullptr) return;
+  const double gain = (pw ? pw[c] : 1.0) * inv;
+  const T a = static_cast<T>(gain);
+  if (!d.batch_statistics) {
+    for (int64_t n = 0; n < l.batch; ++n) {
+      const int64_t base = (n * l.channels + c) * l.inner;
+      for (int64_t i = 0; i < l.inner; ++i) pdx[base + i] = a * gradient_at<Relu>(pg, py, base + i);
+    }
+    return;
+  }
+  // dx = gain (g - sum_g / M - x_hat sum_g_xhat / M), x_hat = (x - mean) invstd
+  const T b = static_cast<T>(-gain * sum_g / count);
+  const T k = static_cast<T>(-gain * sum_g_xhat / count * inv);
+  for (int64_t n = 0; n < l.batch; ++n) {
+    const int64_t base = (n * l.channels + c) * l.inner;
+    for (int64_t i = 0; i < l.inner; ++i) pdx[base + i] = a * gradient_at<Relu>(pg, py, base + i) + b + k * (px[base + i] - mu);
+  }
+}
+
+}  // namespace
+
 void batch_norm_backward(const Tensor& grad_out, const Tensor& x, const Tensor& weight, const Tensor& mean,
-                         const Tensor& invstd, bool batch_statistics, const Tensor& grad_x,
-                         const Tensor& grad_weight, const Tensor& grad_bias) {
+                         const Tensor& invstd, bool batch_statistics, const Tensor& relu_output,
+                         const Tensor& grad_x, const Tensor& grad_weight, const Tensor& grad_bias) {
   const Layout l = layout_of(x);
   dispatch_float(x.dtype(), "batch_norm backward", [&](auto zero) {
     using T = decltype(zero);
-    const T* pg = grad_out.data<T>();
-    const T* px = x.data<T>();
-    const T* pw = optional_data<T>(weight);
-    const T* pmean = mean.data<T>();
-    const T* pinvstd = invstd.data<T>();
-    T* pdx = optional_mutable<T>(grad_x);
-    T* pdw = optional_mutable<T>(grad_weight);
-    T* pdb = optional_mutable<T>(grad_bias);
-    const double count = static_cast<double>(l.per_channel());
+    const BackwardData d{grad_out.data<T>(),        x.data<T>(),
+                         optional_data<T>(relu_output), optional_data<T>(weight),
+                         mean.data<T>(),            invstd.data<T>(),
+                         optional_mutable<T>(grad_x), optional_mutable<T>(grad_weight),
+                         optional_mutable<T>(grad_bias), batch_statistics};
+    const bool relu = relu_output.defined();
 #pragma omp parallel for if (x.numel() > kParallelGrain) schedule(static)
     for (int64_t c = 0; c < l.channels; ++c) {
-      const T mu = pmean[c], inv = pinvstd[c];
-      // sum g and sum g x_hat = invstd sum g (x - mean)
-      double sum_g = 0, sum_g_centred = 0;
-      for (int64_t n = 0; n < l.batch; ++n) {
-        const int64_t base = (n * l.channels + c) * l.inner;
-        T partial_g = 0, partial_gx = 0;
-        for (int64_t i = 0; i < l.inner; ++i) {
-          partial_g += pg[base + i];
-          partial_gx += pg[base + i] * (px[base + i] - mu);
-        }
-        sum_g += partial_g;
-        sum_g_centred += partial_gx;
-      }
-      const double sum_g_xhat = sum_g_centred * inv;
-      if (pdb != nullptr) pdb[c] = static_cast<T>(sum_g);
-      if (pdw != nullptr) pdw[c] = static_cast<T>(sum_g_xhat);
-      if (pdx == nullptr) continue;
-      const double gain = (pw ? pw[c] : 1.0) * inv;
-      if (!batch_statistics) {
-        for (int64_t n = 0; n < l.batch; ++n) {
-          const int64_t base = (n * l.channels + c) * l.inner;
-          for (int64_t i = 0; i < l.inner; ++i) pdx[base + i] = static_cast<T>(gain) * pg[base + i];
-        }
-        continue;
-      }
-      // dx = gain (g - sum_g / M - x_hat sum_g_xhat / M), x_hat = (x - mean) invstd
-      const T a = static_cast<T>(gain);
-      const T b = static_cast<T>(-gain * sum_g / count);
-      const T k = static_cast<T>(-gain * sum_g_xhat / count * inv);
-      for (int64_t n = 0; n < l.batch; ++n) {
-        const int64_t base = (n * l.channels + c) * l.inner;
-        for (int64_t i = 0; i < l.inner; ++i) pdx[base + i] = a * pg[base + i] + b + k * (px[base + i] - mu);
-      }
+      if (relu) backward_channel<T, true>(l, d, c);
+      else backward_channel<T, false>(l, d, c);
     }
   });
 }

@@ -21,14 +21,23 @@ void round_to_bf16(const float* in, bf16_bits* out, int64_t count) {
   // float_to_bf16 on 16 lanes: the same integer rounding, the same quiet NaNs.
   const __m512i one = _mm512_set1_epi32(1), half = _mm512_set1_epi32(0x7FFF);
   const __m512i abs_mask = _mm512_set1_epi32(0x7FFFFFFF), infinity = _mm512_set1_epi32(0x7F800000);
-  for (; i + 16 <= count; i += 16) {
-    const __m512i bits = _mm512_loadu_si512(in + i);
+  const auto round_lanes = [&](__m512i bits) {
     const __m512i rounded = _mm512_add_epi32(bits, _mm512_add_epi32(half, _mm512_and_si512(_mm512_srli_epi32(bits, 16), one)));
     const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, abs_mask), infinity);
     const __m512i quiet = _mm512_or_si512(bits, _mm512_set1_epi32(0x00400000));
-    const __m512i top = _mm512_srli_epi32(_mm512_mask_mov_epi32(rounded, nan, quiet), 16);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm512_cvtepi32_epi16(top));
+    return _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_mask_mov_epi32(rounded, nan, quiet), 16));
+  };
+  for (; i + 16 <= count; i += 16)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), round_lanes(_mm512_loadu_si512(in + i)));
+  // The tail under a mask: rows of 8 or 12 pixels (small feature maps) are whole tails, so
+  // they must not fall to the scalar loop.
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+  if (i < count) {
+    const __mmask16 tail = static_cast<__mmask16>((1u << (count - i)) - 1u);
+    _mm256_mask_storeu_epi16(out + i, tail, round_lanes(_mm512_maskz_loadu_epi32(tail, in + i)));
+    return;
   }
+#endif
 #endif
   for (; i < count; ++i) out[i] = float_to_bf16(in[i]);
 }

@@ -57,13 +57,21 @@ PlaneTiling tiling_for(int64_t spatial) {
   for (int64_t plane = static_cast<int64_t>(blockIdx.x) * (tiling).groups() + (tiling).group(); \
        plane < (planes); plane += static_cast<int64_t>(gridDim.x) * (tiling).groups())
 
+// The gradient behind a fused ReLU with output y: g (y > 0) (BinaryOp::ReluGrad's rule);
+// y null: g.
+template <typename T>
+__device__ __forceinline__ T relu_masked(T g, const T* y, int64_t at) {
+  return y == nullptr || y[at] > T(0) ? g : T(0);
+}
+
 // Partial sums over slice `blockIdx.y` (images_per_slice whole images) of channel
 // `blockIdx.x`'s values of
 //   first  = a,         second = a * b        (b null: second = a * a)
-// written to partial[(channel * slices + slice) * 2 + {0, 1}].
+// with a masked by `relu_output` (relu_masked), written to
+// partial[(channel * slices + slice) * 2 + {0, 1}].
 template <typename T>
-__global__ void channel_partials_kernel(const T* a, const T* b, ChannelLayout layout, PlaneTiling tiling,
-                                        int64_t images_per_slice, double* partial) {
+__global__ void channel_partials_kernel(const T* a, const T* b, const T* relu_output, ChannelLayout layout,
+                                        PlaneTiling tiling, int64_t images_per_slice, double* partial) {
   __shared__ double scratch[detail::kThreads / detail::kWarp];
   const int64_t channel = blockIdx.x, slice = blockIdx.y, slices = gridDim.y;
   const int64_t first_image = slice * images_per_slice;
@@ -72,7 +80,7 @@ __global__ void channel_partials_kernel(const T* a, const T* b, ChannelLayout la
   for (int64_t image = first_image + tiling.group(); image < end_image; image += tiling.groups()) {
     const int64_t base = (image * layout.channels + channel) * layout.spatial;
     for (int64_t position = tiling.lane(); position < layout.spatial; position += tiling.lanes()) {
-      const double va = static_cast<double>(a[base + position]);
+      const double va = static_cast<double>(relu_masked(a[base + position], relu_output, base + position));
       const double vb = b != nullptr ? static_cast<double>(b[base + position]) : va;
       first += va;
       second += va * vb;
@@ -115,11 +123,13 @@ __global__ void statistics_kernel(const double* partial, int64_t slices, int64_t
   }
 }
 
-// out = (x - mean) invstd weight + bias; invstd from `invstd`, or 1 / sqrt(var + eps) from
-// `variance` (evaluation with the running statistics).
+// out = (x - mean) invstd weight + bias, or its ReLU (NaN to 0, as UnaryOp::Relu); invstd
+// from `invstd`, or 1 / sqrt(var + eps) from `variance` (evaluation with the running
+// statistics).
 template <typename T>
 __global__ void normalise_kernel(const T* x, const T* mean, const T* invstd, const T* variance, double eps,
-                                 const T* weight, const T* bias, T* out, ChannelLayout layout, PlaneTiling tiling) {
+                                 const T* weight, const T* bias, bool relu, T* out, ChannelLayout layout,
+                                 PlaneTiling tiling) {
   SLAB_PLANE_LOOP(plane, layout.planes(), tiling) {
     const int64_t c = plane % layout.channels;
     const T scale = invstd != nullptr ? invstd[c] : static_cast<T>(1.0 / math::sqrt(static_cast<double>(variance[c]) + eps));
@@ -129,7 +139,8 @@ __global__ void normalise_kernel(const T* x, const T* mean, const T* invstd, con
     const int64_t base = plane * layout.spatial;
     for (int64_t position = tiling.lane(); position < layout.spatial; position += tiling.lanes()) {
       const T x_hat = (x[base + position] - channel_mean) * scale;
-      out[base + position] = w * x_hat + b;
+      const T value = w * x_hat + b;
+      out[base + position] = !relu || value > T(0) ? value : T(0);
     }
   }
 }
@@ -150,9 +161,9 @@ __global__ void parameter_grads_kernel(const double* partial, int64_t slices, co
 }
 
 template <typename T>
-__global__ void input_grad_kernel(const T* g, const T* x, const T* weight, const T* mean, const T* invstd,
-                                  const double* reduced, bool batch_statistics, T* grad_x, ChannelLayout layout,
-                                  PlaneTiling tiling) {
+__global__ void input_grad_kernel(const T* g, const T* x, const T* relu_output, const T* weight, const T* mean,
+                                  const T* invstd, const double* reduced, bool batch_statistics, T* grad_x,
+                                  ChannelLayout layout, PlaneTiling tiling) {
   const double count = static_cast<double>(layout.count());
   SLAB_PLANE_LOOP(plane, layout.planes(), tiling) {
     const int64_t c = plane % layout.channels;
@@ -163,11 +174,12 @@ __global__ void input_grad_kernel(const T* g, const T* x, const T* weight, const
     const int64_t base = plane * layout.spatial;
     for (int64_t position = tiling.lane(); position < layout.spatial; position += tiling.lanes()) {
       const int64_t at = base + position;
+      const T g_at = relu_masked(g[at], relu_output, at);
       if (!batch_statistics) {
-        grad_x[at] = scale * g[at];
+        grad_x[at] = scale * g_at;
       } else {
         const T x_hat = (x[at] - channel_mean) * channel_invstd;
-        grad_x[at] = scale * (g[at] - mean_g - x_hat * mean_g_xhat);
+        grad_x[at] = scale * (g_at - mean_g - x_hat * mean_g_xhat);
       }
     }
   }
@@ -206,7 +218,7 @@ struct ChannelSums {
 };
 
 template <typename T>
-ChannelSums channel_sums(const T* a, const T* b, const ChannelLayout& layout, int device) {
+ChannelSums channel_sums(const T* a, const T* b, const T* relu_output, const ChannelLayout& layout, int device) {
   const int64_t count = layout.count();
   // Enough slices to give every multiprocessor a few blocks, none of fewer than about 2048
   // values, each a whole number of images.
@@ -221,8 +233,8 @@ ChannelSums channel_sums(const T* a, const T* b, const ChannelLayout& layout, in
   sums.partial = static_cast<double*>(device_allocate(sums.bytes, device));
   const PlaneTiling tiling = tiling_for(layout.spatial);
   channel_partials_kernel<T><<<dim3(static_cast<unsigned>(layout.channels), static_cast<unsigned>(sums.slices)),
-                               detail::kThreads, 0, detail::stream(device)>>>(a, b, layout, tiling, images_per_slice,
-                                                                              sums.partial);
+                               detail::kThreads, 0, detail::stream(device)>>>(a, b, relu_output, layout, tiling,
+                                                                              images_per_slice, sums.partial);
   SLAB_CUDA_CHECK_LAUNCH("channel_partials_kernel");
   return sums;
 }
@@ -231,14 +243,14 @@ ChannelSums channel_sums(const T* a, const T* b, const ChannelLayout& layout, in
 
 void batch_norm_forward_training(const Tensor& x, const Tensor& weight, const Tensor& bias,
                                  const Tensor& running_mean, const Tensor& running_var, double momentum, double eps,
-                                 const Tensor& out, const Tensor& save_mean, const Tensor& save_invstd) {
+                                 bool relu, const Tensor& out, const Tensor& save_mean, const Tensor& save_invstd) {
   const ChannelLayout layout = layout_of(x);
   if (x.numel() == 0) return;
   const int device = x.device().index;
   dispatch_float(x.dtype(), "batch_norm", [&](auto zero) {
     using T = decltype(zero);
     cudaStream_t s = detail::stream(device);
-    const ChannelSums sums = channel_sums<T>(x.data<T>(), nullptr, layout, device);
+    const ChannelSums sums = channel_sums<T>(x.data<T>(), nullptr, nullptr, layout, device);
     statistics_kernel<T><<<detail::grid_for(layout.channels, device), detail::kThreads, 0, s>>>(
         sums.partial, sums.slices, layout.channels, static_cast<double>(layout.count()), momentum, eps,
         save_mean.data<T>(), save_invstd.data<T>(), optional_mutable<T>(running_mean),
@@ -248,13 +260,13 @@ void batch_norm_forward_training(const Tensor& x, const Tensor& weight, const Te
     const PlaneTiling tiling = tiling_for(layout.spatial);
     normalise_kernel<T><<<plane_grid(layout, tiling, device), detail::kThreads, 0, s>>>(
         x.data<T>(), save_mean.data<T>(), save_invstd.data<T>(), nullptr, eps, optional<T>(weight), optional<T>(bias),
-        out.data<T>(), layout, tiling);
+        relu, out.data<T>(), layout, tiling);
     SLAB_CUDA_CHECK_LAUNCH("normalise_kernel");
   });
 }
 
 void batch_norm_forward_inference(const Tensor& x, const Tensor& weight, const Tensor& bias,
-                                  const Tensor& running_mean, const Tensor& running_var, double eps,
+                                  const Tensor& running_mean, const Tensor& running_var, double eps, bool relu,
                                   const Tensor& out) {
   const ChannelLayout layout = layout_of(x);
   if (x.numel() == 0) return;
@@ -264,14 +276,14 @@ void batch_norm_forward_inference(const Tensor& x, const Tensor& weight, const T
     const PlaneTiling tiling = tiling_for(layout.spatial);
     normalise_kernel<T><<<plane_grid(layout, tiling, device), detail::kThreads, 0, detail::stream(device)>>>(
         x.data<T>(), running_mean.data<T>(), nullptr, running_var.data<T>(), eps, optional<T>(weight),
-        optional<T>(bias), out.data<T>(), layout, tiling);
+        optional<T>(bias), relu, out.data<T>(), layout, tiling);
     SLAB_CUDA_CHECK_LAUNCH("normalise_kernel");
   });
 }
 
 void batch_norm_backward(const Tensor& grad_out, const Tensor& x, const Tensor& weight, const Tensor& mean,
-                         const Tensor& invstd, bool batch_statistics, const Tensor& grad_x,
-                         const Tensor& grad_weight, const Tensor& grad_bias) {
+                         const Tensor& invstd, bool batch_statistics, const Tensor& relu_output,
+                         const Tensor& grad_x, const Tensor& grad_weight, const Tensor& grad_bias) {
   const ChannelLayout layout = layout_of(x);
   if (x.numel() == 0) return;
   const int device = x.device().index;
@@ -279,7 +291,7 @@ void batch_norm_backward(const Tensor& grad_out, const Tensor& x, const Tensor& 
     using T = decltype(zero);
     cudaStream_t s = detail::stream(device);
     const size_t reduced_bytes = static_cast<size_t>(layout.channels * 2) * sizeof(double);
-    const ChannelSums sums = channel_sums<T>(grad_out.data<T>(), x.data<T>(), layout, device);  // sum g, sum g x
+    const ChannelSums sums = channel_sums<T>(grad_out.data<T>(), x.data<T>(), optional<T>(relu_output), layout, device);  // sum g, sum g x
     auto* reduced = static_cast<double*>(device_allocate(reduced_bytes, device));
     parameter_grads_kernel<T><<<detail::grid_for(layout.channels, device), detail::kThreads, 0, s>>>(
         sums.partial, sums.slices, mean.data<T>(), invstd.data<T>(), layout.channels, optional_mutable<T>(grad_weight),
@@ -289,7 +301,8 @@ void batch_norm_backward(const Tensor& grad_out, const Tensor& x, const Tensor& 
     if (grad_x.defined()) {
       const PlaneTiling tiling = tiling_for(layout.spatial);
       input_grad_kernel<T><<<plane_grid(layout, tiling, device), detail::kThreads, 0, s>>>(
-          grad_out.data<T>(), x.data<T>(), optional<T>(weight), mean.data<T>(), invstd.data<T>(), reduced,
+          grad_out.data<T>(), x.data<T>(), optional<T>(relu_output), optional<T>(weight), mean.data<T>(),
+          invstd.data<T>(), reduced,
           batch_statistics, grad_x.data<T>(), layout, tiling);
       SLAB_CUDA_CHECK_LAUNCH("input_grad_kernel");
     }

@@ -8,6 +8,7 @@
 #include <ctime>
 #include <cstdio>
 #include <functional>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -145,8 +146,14 @@ void bench_conv(const OpsBenchmarkOptions& options, const ConvShape& s, Generato
   results.push_back(train);
 }
 
+// The batch norm alone, followed by a separate ReLU, and fused with it, each under its own
+// name (batch_norm., batch_norm+relu., batch_norm_relu. + name) for --only.
 void bench_batch_norm(const OpsBenchmarkOptions& options, const char* name, const Shape& shape, Generator& generator,
                       std::vector<Measurement>& results) {
+  const char* prefixes[] = {"batch_norm.", "batch_norm+relu.", "batch_norm_relu."};
+  if (std::none_of(std::begin(prefixes), std::end(prefixes),
+                   [&](const char* prefix) { return selected(options, std::string(prefix) + name); }))
+    return;
   const Device device = options.device;
   const Tensor x = randn(shape, generator).to(device), weight = ones({shape[1]}).to(device);
   const Tensor bias = zeros({shape[1]}).to(device), running_mean = zeros({shape[1]}).to(device);
@@ -158,15 +165,32 @@ void bench_batch_norm(const OpsBenchmarkOptions& options, const char* name, cons
   std::snprintf(text, sizeof text, "%lldx%lldx%lld^2", static_cast<long long>(shape[0]),
                 static_cast<long long>(shape[1]), static_cast<long long>(shape[2]));
   // Nominal work, as for the elementwise ops: ~10 flops per element forward + backward.
-  Measurement m{std::string("batch_norm.") + name, "train", text, 10.0 * static_cast<double>(x.numel())};
-  time_it(options, [&] {
-    x.zero_grad();
-    weight.zero_grad();
-    bias.zero_grad();
-    batch_norm(x, weight, bias, running_mean, running_var, true).backward(upstream);
-  }, m);
-  report(m);
-  results.push_back(m);
+  using Form = Tensor (*)(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&);
+  const Form forms[] = {
+      [](const Tensor& a, const Tensor& w, const Tensor& b, const Tensor& m, const Tensor& v) {
+        return batch_norm(a, w, b, m, v, true);
+      },
+      [](const Tensor& a, const Tensor& w, const Tensor& b, const Tensor& m, const Tensor& v) {
+        return relu(batch_norm(a, w, b, m, v, true));
+      },
+      [](const Tensor& a, const Tensor& w, const Tensor& b, const Tensor& m, const Tensor& v) {
+        return batch_norm_relu(a, w, b, m, v, true);
+      },
+  };
+  for (size_t f = 0; f < std::size(forms); ++f) {
+    const char* prefix = prefixes[f];
+    const Form form = forms[f];
+    if (!selected(options, std::string(prefix) + name)) continue;
+    Measurement m{std::string(prefix) + name, "train", text, 10.0 * static_cast<double>(x.numel())};
+    time_it(options, [&] {
+      x.zero_grad();
+      weight.zero_grad();
+      bias.zero_grad();
+      form(x, weight, bias, running_mean, running_var).backward(upstream);
+    }, m);
+    report(m);
+    results.push_back(m);
+  }
 }
 
 void bench_pool(const OpsBenchmarkOptions& options, Generator& generator, std::vector<Measurement>& results) {
@@ -223,10 +247,9 @@ int run(OpsBenchmarkOptions& options) {
   if (!options.skip_gemm && selected(options, "gemm")) bench_gemm(options, generator, results);
   for (const ConvShape& s : kConvShapes)
     if (selected(options, std::string("conv.") + s.name)) bench_conv(options, s, generator, results);
-  if (selected(options, "batch_norm.64x32"))
-    bench_batch_norm(options, "64x32", {options.batch, 64, 32, 32}, generator, results);
-  if (selected(options, "batch_norm.512x4"))
-    bench_batch_norm(options, "512x4", {options.batch, 512, 4, 4}, generator, results);
+  bench_batch_norm(options, "16x32", {options.batch, 16, 32, 32}, generator, results);
+  bench_batch_norm(options, "64x32", {options.batch, 64, 32, 32}, generator, results);
+  bench_batch_norm(options, "512x4", {options.batch, 512, 4, 4}, generator, results);
   bench_pool(options, generator, results);
   // Machine-readable results, one line per measurement (parsed by tools/bench/ops_torch.py).
   for (const Measurement& m : results)
