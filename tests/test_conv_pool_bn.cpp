@@ -550,7 +550,8 @@ TEST_CASE("batch_norm gradients (training and evaluation, 2-D and 4-D, with and 
 }
 
 TEST_CASE("batch_norm_relu gradients (training and evaluation, 2-D and 4-D)") {
-  for (const Shape& shape : {Shape{6, 3}, Shape{3, 2, 3, 2}}) {
+  // 4-D maps of 32 pixels or more take the fused kernels on the CPU (core/ops_batchnorm.cpp).
+  for (const Shape& shape : {Shape{6, 3}, Shape{3, 2, 6, 6}}) {
     for (bool training : {true, false}) {
       INFO("input ", shape, (training ? " training" : " evaluation"));
       const Tensor running_mean = random64({shape[1]}, 51) * 0.1;
@@ -566,11 +567,11 @@ TEST_CASE("batch_norm_relu gradients (training and evaluation, 2-D and 4-D)") {
 }
 
 // The fused op promises relu(batch_norm(...)) exactly: the same expression forward, the
-// same masked gradient backward. Rows of 1, 21 and 256 values per image take the kernels'
-// vector bodies and tails.
+// same masked gradient backward. Rows of 1, 35 and 256 values per image take the fused
+// kernels' vector bodies and tails; 3 x 7 maps take the two ops.
 TEST_CASE("batch_norm_relu equals relu(batch_norm) in values, gradients and running statistics") {
   for (DType dtype : {DType::f32, DType::f64}) {
-    for (const Shape& shape : {Shape{6, 3}, Shape{4, 5, 3, 7}, Shape{2, 3, 16, 16}}) {
+    for (const Shape& shape : {Shape{6, 3}, Shape{4, 5, 5, 7}, Shape{2, 3, 16, 16}, Shape{4, 5, 3, 7}}) {
       for (bool training : {true, false}) {
         INFO(dtype_name(dtype), " input ", shape, (training ? " training" : " evaluation"));
         Generator generator(61);

@@ -149,11 +149,12 @@ inline T gradient_at(const T* g, const T* y, int64_t at) {
 
 template <typename T, bool Relu>
 void backward_channel(const Layout& l, const BackwardData& d, int64_t c) {
-  const T* pg = static_cast<const T*>(d.g);
-  const T* px = static_cast<const T*>(d.x);
-  const T* py = static_cast<const T*>(d.y);
+  // dx is a fresh tensor, never one of the inputs: restrict spares each row's alias checks.
+  const T* __restrict pg = static_cast<const T*>(d.g);
+  const T* __restrict px = static_cast<const T*>(d.x);
+  const T* __restrict py = static_cast<const T*>(d.y);
   const T* pw = static_cast<const T*>(d.weight);
-  T* pdx = static_cast<T*>(d.dx);
+  T* __restrict pdx = static_cast<T*>(d.dx);
   const double count = static_cast<double>(l.per_channel());
   const T mu = static_cast<const T*>(d.mean)[c], inv = static_cast<const T*>(d.invstd)[c];
   // sum g and sum g x_hat = invstd sum g (x - mean)

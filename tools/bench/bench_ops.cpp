@@ -249,6 +249,7 @@ int run(OpsBenchmarkOptions& options) {
     if (selected(options, std::string("conv.") + s.name)) bench_conv(options, s, generator, results);
   bench_batch_norm(options, "16x32", {options.batch, 16, 32, 32}, generator, results);
   bench_batch_norm(options, "64x32", {options.batch, 64, 32, 32}, generator, results);
+  bench_batch_norm(options, "64x8", {options.batch, 64, 8, 8}, generator, results);
   bench_batch_norm(options, "512x4", {options.batch, 512, 4, 4}, generator, results);
   bench_pool(options, generator, results);
   // Machine-readable results, one line per measurement (parsed by tools/bench/ops_torch.py).
