@@ -263,6 +263,8 @@ const ConvCase kConvCases[] = {
     {2, 70, 20, 4, 4, 3, 3, 1, 1, 1, 1, false},  {1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, false},
     {2, 96, 64, 32, 32, 1, 1, 1, 1, 0, 0, false}, {2, 8, 24, 33, 33, 3, 3, 2, 2, 0, 0, true},
     {2, 17, 33, 9, 7, 1, 1, 2, 2, 0, 0, false},
+    // strided layers whose input gradient runs phase by phase (rows of 16 pixels and more)
+    {2, 19, 21, 32, 34, 3, 3, 2, 2, 1, 1, false}, {1, 9, 18, 35, 36, 5, 5, 2, 2, 2, 2, true},
     // more images than one group of the weight gradient holds (core/cpu/conv_amx.cpp)
     {12, 64, 32, 32, 32, 3, 3, 1, 1, 1, 1, false},
 };
