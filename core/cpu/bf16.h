@@ -31,5 +31,8 @@ inline float bf16_to_float(bf16_bits value) {
 
 // Rounds `count` floats to bf16 (the vector form of float_to_bf16, bit for bit).
 void round_to_bf16(const float* in, bf16_bits* out, int64_t count);
+// out = bf16_to_float(float_to_bf16(in)) on `count` floats: bf16 values kept as float32,
+// whose products a float32 kernel forms exactly (8 x 8 significand bits fit in 24).
+void round_through_bf16(const float* in, float* out, int64_t count);
 
 }  // namespace slab::cpu

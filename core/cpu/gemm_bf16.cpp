@@ -15,18 +15,36 @@
 
 namespace slab::cpu {
 
+#ifdef __AVX512F__
+namespace {
+
+// float_to_bf16 on 16 lanes (the same integer rounding, the same quiet NaNs), the bf16 left
+// in the high half of each 32-bit lane and the low half still to be dropped.
+inline __m512i rounded_lanes(__m512i bits) {
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+  const __m512i rounded = _mm512_add_epi32(bits, _mm512_add_epi32(_mm512_set1_epi32(0x7FFF), lsb));
+  const __mmask16 nan =
+      _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, _mm512_set1_epi32(0x7FFFFFFF)), _mm512_set1_epi32(0x7F800000));
+  return _mm512_mask_mov_epi32(rounded, nan, _mm512_or_si512(bits, _mm512_set1_epi32(0x00400000)));
+}
+
+}  // namespace
+#endif
+
+void round_through_bf16(const float* in, float* out, int64_t count) {
+  int64_t i = 0;
+#ifdef __AVX512F__
+  const __m512i high = _mm512_set1_epi32(static_cast<int>(0xFFFF0000u));
+  for (; i + 16 <= count; i += 16)
+    _mm512_storeu_si512(out + i, _mm512_and_si512(rounded_lanes(_mm512_loadu_si512(in + i)), high));
+#endif
+  for (; i < count; ++i) out[i] = bf16_to_float(float_to_bf16(in[i]));
+}
+
 void round_to_bf16(const float* in, bf16_bits* out, int64_t count) {
   int64_t i = 0;
 #ifdef __AVX512F__
-  // float_to_bf16 on 16 lanes: the same integer rounding, the same quiet NaNs.
-  const __m512i one = _mm512_set1_epi32(1), half = _mm512_set1_epi32(0x7FFF);
-  const __m512i abs_mask = _mm512_set1_epi32(0x7FFFFFFF), infinity = _mm512_set1_epi32(0x7F800000);
-  const auto round_lanes = [&](__m512i bits) {
-    const __m512i rounded = _mm512_add_epi32(bits, _mm512_add_epi32(half, _mm512_and_si512(_mm512_srli_epi32(bits, 16), one)));
-    const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, abs_mask), infinity);
-    const __m512i quiet = _mm512_or_si512(bits, _mm512_set1_epi32(0x00400000));
-    return _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_mask_mov_epi32(rounded, nan, quiet), 16));
-  };
+  const auto round_lanes = [](__m512i bits) { return _mm512_cvtepi32_epi16(_mm512_srli_epi32(rounded_lanes(bits), 16)); };
   for (; i + 16 <= count; i += 16)
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), round_lanes(_mm512_loadu_si512(in + i)));
   // The tail under a mask: rows of 8 or 12 pixels (small feature maps) are whole tails, so
