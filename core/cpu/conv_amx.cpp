@@ -568,9 +568,16 @@ void pack_x_rows(const Geometry& g, const WeightGradLayout& w, const float* x, i
             const int64_t y = qy * g.stride_h + ry - g.pad_h;
             if (y < 0 || y >= g.height) continue;
             const float* src = x + (n * g.c_in + c) * pixels + y * g.width;
+            bf16_bits* to = dst + n * w.segment + qy * l.grid_w;
+            const int64_t offset = rx - g.pad_w;
+            if (g.stride_w == 1) {  // a shifted copy: rounded straight into the zeroed plane
+              const int64_t begin = std::max<int64_t>(0, -offset), end = std::min(l.grid_w, g.width - offset);
+              if (end > begin) round_to_bf16(src + begin + offset, to + begin, end - begin);
+              continue;
+            }
             std::fill_n(row, l.grid_w, 0.0f);
-            gather_row(src, g.width, g.stride_w, rx - g.pad_w, l.grid_w, row);
-            round_to_bf16(row, dst + n * w.segment + qy * l.grid_w, l.grid_w);
+            gather_row(src, g.width, g.stride_w, offset, l.grid_w, row);
+            round_to_bf16(row, to, l.grid_w);
           }
       }
 }
@@ -591,15 +598,13 @@ void pack_dy_pairs(const Geometry& g, const WeightGradLayout& w, const float* dy
           round_to_bf16(dy + (n * g.c_out + o) * P + oh * g.out_w, plain + i * w.span + n * w.segment + oh * l.grid_w,
                         g.out_w);
     }
-    // [16 o][span] -> [span / 2][16 o][2]: 32-bit pairs of positions.
-    const auto* from = reinterpret_cast<const uint32_t*>(plain);
+    // [16 o][span] -> [span / 2][16 o][2]: 32-bit pairs of positions, one gather of the 16 o
+    // per pair (the offsets i pairs fit the gather's 32-bit indices: a group is about 1 MiB).
+    const auto* from = reinterpret_cast<const int*>(plain);
     auto* to = reinterpret_cast<uint32_t*>(packed + ob * w.span * kTile);
-    for (int64_t q = 0; q < pairs; ++q)
-      for (int64_t i = 0; i < kTile; ++i) {
-        uint32_t pair;
-        std::memcpy(&pair, from + i * pairs + q, sizeof pair);
-        to[q * kTile + i] = pair;
-      }
+    const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32(static_cast<int>(pairs)));
+    for (int64_t q = 0; q < pairs; ++q) _mm512_storeu_si512(to + q * kTile, _mm512_i32gather_epi32(rows, from + q, 4));
   }
 }
 
