@@ -254,8 +254,9 @@ struct ConvCase {
   bool bias;
 };
 
-// Odd channel counts (padded to the tiles' 16 and 32), strides 1 and 2, padding, 1x1 and
-// non-square kernels, widths that leave tails of a 16-pixel chunk, and whole 16-wide rows.
+// Odd channel counts (padded to the tiles' 16 and 32; at most 16 input channels pair taps),
+// strides 1 and 2, padding, 1x1 and non-square kernels, widths that leave tails of a
+// 16-pixel chunk, and whole 16-wide rows.
 const ConvCase kConvCases[] = {
     {3, 19, 13, 9, 11, 3, 3, 1, 1, 1, 1, false}, {2, 3, 17, 32, 32, 3, 3, 1, 1, 1, 1, true},
     {2, 33, 40, 16, 16, 3, 3, 2, 2, 1, 1, false}, {1, 64, 48, 8, 8, 1, 1, 2, 2, 0, 0, true},
@@ -267,6 +268,8 @@ const ConvCase kConvCases[] = {
     {3, 40, 24, 4, 4, 3, 3, 2, 2, 1, 1, true},
     // strided layers whose input gradient runs phase by phase (rows of 16 pixels and more)
     {2, 19, 21, 32, 34, 3, 3, 2, 2, 1, 1, false}, {1, 9, 18, 35, 36, 5, 5, 2, 2, 2, 2, true},
+    // at most 16 output channels: the input gradient's phases pair their taps too
+    {2, 24, 12, 32, 33, 3, 3, 2, 2, 1, 1, true},
     // more images than one group of the weight gradient holds (core/cpu/conv_amx.cpp)
     {12, 64, 32, 32, 32, 3, 3, 1, 1, 1, 1, false},
 };

@@ -78,6 +78,11 @@ struct Layout {
   std::vector<int64_t> chunk_start;  // j of each chunk's first pixel
   std::vector<int64_t> chunk_dest;   // output pixel of a row chunk's first pixel, -1 for a scattered chunk
   std::vector<int32_t> scatter;      // per chunk, 16 output pixels (-1: not an output)
+  // The K slots of the tile products (pair_taps): each slot reads its first tap's phase at
+  // its shift; a tap's weights sit in slot tap_slot[t] at K offset tap_offset[t].
+  bool paired = false;
+  std::vector<int64_t> slot_phase, slot_shift, tap_slot, tap_offset;
+  int64_t slots() const { return static_cast<int64_t>(slot_phase.size()); }
   int64_t image_elements() const { return channel_blocks * phases_h * phases_w * kPairs * plane * 2; }
   int64_t phase_elements() const { return kPairs * plane * 2; }
 };
@@ -116,7 +121,42 @@ Layout make_layout(const Geometry& g, int64_t dilation_h = 1, int64_t dilation_w
   const int64_t last_read = l.chunk_start.back() + kTile - 1 + (g.kernel_h - 1) / g.stride_h * l.grid_w +
                             (g.kernel_w - 1) / g.stride_w;
   l.plane = (std::max(last_read + 1, l.grid_h * l.grid_w) + kTile - 1) / kTile * kTile;
+  // One K slot per tap (pair_taps may pair them).
+  for (int64_t kh = 0; kh < g.kernel_h; ++kh)
+    for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
+      l.tap_slot.push_back(l.slots());
+      l.tap_offset.push_back(0);
+      l.slot_phase.push_back((kh % g.stride_h) * l.phases_w + kw % g.stride_w);
+      l.slot_shift.push_back(kh / g.stride_h * l.grid_w + kw / g.stride_w);
+    }
   return l;
+}
+
+// Tap pairs for layers of at most 16 input channels, whose tile products would otherwise
+// spend half of every 32-channel K on zeros. Taps (kh, kw) and (kh, kw + s_w) read the same
+// phase one grid position apart, so the image is packed with a second copy of its 16
+// channels, shifted by one position, in pairs 8-15 of the B rows (pack_image), and one
+// product takes both taps: K = 16 channels at the first tap, then 16 at its partner. A 3x3
+// stride-1 layer then runs 6 products per output tile instead of 9.
+void pair_taps(const Geometry& g, Layout& l) {
+  if (g.c_in > kPairs || g.kernel_w <= g.stride_w) return;
+  l.paired = true;
+  l.slot_phase.clear();
+  l.slot_shift.clear();
+  l.tap_slot.assign(static_cast<size_t>(g.taps()), 0);
+  l.tap_offset.assign(static_cast<size_t>(g.taps()), 0);
+  for (int64_t kh = 0; kh < g.kernel_h; ++kh)
+    for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
+      if (kw / g.stride_w % 2 == 1) continue;  // a partner: placed with the tap s_w before it
+      const int64_t tap = kh * g.kernel_w + kw, slot = l.slots();
+      l.tap_slot[static_cast<size_t>(tap)] = slot;
+      if (kw + g.stride_w < g.kernel_w) {
+        l.tap_slot[static_cast<size_t>(tap + g.stride_w)] = slot;
+        l.tap_offset[static_cast<size_t>(tap + g.stride_w)] = kTile;
+      }
+      l.slot_phase.push_back((kh % g.stride_h) * l.phases_w + kw % g.stride_w);
+      l.slot_shift.push_back(kh / g.stride_h * l.grid_w + kw / g.stride_w);
+    }
 }
 
 // 16 floats to bf16 (float_to_bf16 on each lane, quiet NaNs), left in the low half of each
@@ -131,12 +171,13 @@ inline __m512i round_lanes(__m512 v) {
   return _mm512_srli_epi32(_mm512_mask_mov_epi32(rounded, nan, quiet), 16);
 }
 
-// Weights as A tiles: [oc block][tap][channel block] tiles of 16 x 32 bf16. With `flipped`,
+// Weights as A tiles: [oc block][K slot][channel block] tiles of 16 x 32 bf16 (a slot is one
+// tap, or a pair of taps: pair_taps). With `flipped`,
 // the weights of the input gradient: w is [c_in, c_out, k_h, k_w] of the forward layer whose
 // input gradient this geometry computes, read transposed and rotated by 180 degrees.
 void pack_weights(const Geometry& g, const Layout& l, const float* w, bool flipped, std::vector<bf16_bits>& packed) {
-  const int64_t taps = g.taps();
-  packed.assign(static_cast<size_t>(l.oc_blocks * taps * l.channel_blocks * kTileElements), 0);
+  const int64_t taps = g.taps(), slots = l.slots();
+  packed.assign(static_cast<size_t>(l.oc_blocks * slots * l.channel_blocks * kTileElements), 0);
   bf16_bits* to = packed.data();
   // Weight (o, c, t) is base[c step] with base and step from o and t; 16 c at a time by a
   // gather where the offsets fit its 32-bit indices.
@@ -147,7 +188,9 @@ void pack_weights(const Geometry& g, const Layout& l, const float* w, bool flipp
 #pragma omp parallel for schedule(static) if (g.c_out * g.c_in * taps > (1 << 16))
   for (int64_t o = 0; o < g.c_out; ++o)
     for (int64_t t = 0; t < taps; ++t) {
-      bf16_bits* row = to + ((o / kTile * taps + t) * l.channel_blocks * kTile + o % kTile) * kChannelBlock;
+      bf16_bits* row = to + ((o / kTile * slots + l.tap_slot[static_cast<size_t>(t)]) * l.channel_blocks * kTile + o % kTile) *
+                                kChannelBlock +
+                       l.tap_offset[static_cast<size_t>(t)];
       const float* base = flipped ? w + o * taps + taps - 1 - t : w + o * g.c_in * taps + t;
       int64_t c = 0;
       if (gather)  // c is a multiple of 16: the 16 stay in one 32-channel row of a tile
@@ -197,6 +240,12 @@ void pack_image(const Geometry& g, const Layout& l, const float* x, bf16_bits* p
         for (int64_t q = 0; q < kPairs; ++q) {
           const int64_t c = cb * kChannelBlock + 2 * q;
           uint32_t* plane = reinterpret_cast<uint32_t*>(phase + q * l.plane * 2);
+          if (l.paired && q >= kPairs / 2) {  // pair q - 8 one grid position on (pair_taps)
+            const uint32_t* first = reinterpret_cast<const uint32_t*>(phase + (q - kPairs / 2) * l.plane * 2);
+            std::memcpy(plane, first + 1, static_cast<size_t>(l.plane - 1) * sizeof(uint32_t));
+            plane[l.plane - 1] = 0;
+            continue;
+          }
           if (c >= g.c_in) {
             std::memset(plane, 0, static_cast<size_t>(l.plane) * sizeof(uint32_t));
             continue;
@@ -279,7 +328,7 @@ void store_c(int tile, const Layout& l, int64_t chunk, float* out_block, int64_t
 template <int OcTiles, int PixTiles>
 void tile_block(const Geometry& g, const Layout& l, const bf16_bits* weights, const bf16_bits* image, int64_t ob,
                 int64_t chunk, const float* bias_tiles, float* out_image, FloatTile& scratch) {
-  const int64_t taps = g.taps(), cbs = l.channel_blocks;
+  const int64_t cbs = l.channel_blocks;
   const float* bias0 = bias_tiles == nullptr ? nullptr : bias_tiles + ob * kTile * kTile;
   const float* bias1 = bias_tiles == nullptr ? nullptr : bias0 + kTile * kTile;
   init_c(0, bias0);
@@ -289,26 +338,25 @@ void tile_block(const Geometry& g, const Layout& l, const bf16_bits* weights, co
   const int64_t j0 = l.chunk_start[static_cast<size_t>(chunk)];
   const int64_t j1 = PixTiles == 2 ? l.chunk_start[static_cast<size_t>(chunk + 1)] : j0;
   const int64_t b_stride = l.plane * 2 * static_cast<int64_t>(sizeof(bf16_bits));
-  const int64_t oc_step = taps * cbs * kTileElements;
+  const int64_t slots = l.slots();
+  const int64_t oc_step = slots * cbs * kTileElements;
   const bf16_bits* w_block = weights + ob * oc_step;
-  for (int64_t kh = 0; kh < g.kernel_h; ++kh)
-    for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
-      const int64_t tap = kh * g.kernel_w + kw;
-      const int64_t phase = (kh % g.stride_h) * l.phases_w + kw % g.stride_w;
-      const int64_t shift = kh / g.stride_h * l.grid_w + kw / g.stride_w;
-      for (int64_t cb = 0; cb < cbs; ++cb) {
-        const bf16_bits* a = w_block + (tap * cbs + cb) * kTileElements;
-        const bf16_bits* b = image + (cb * l.phases_h * l.phases_w + phase) * l.phase_elements();
-        _tile_loadd(4, a, kTileStride);
-        _tile_loadd(6, b + (j0 + shift) * 2, b_stride);
-        if constexpr (OcTiles == 2) _tile_loadd(5, a + oc_step, kTileStride);
-        if constexpr (PixTiles == 2) _tile_loadd(7, b + (j1 + shift) * 2, b_stride);
-        _tile_dpbf16ps(0, 4, 6);
-        if constexpr (PixTiles == 2) _tile_dpbf16ps(1, 4, 7);
-        if constexpr (OcTiles == 2) _tile_dpbf16ps(2, 5, 6);
-        if constexpr (OcTiles == 2 && PixTiles == 2) _tile_dpbf16ps(3, 5, 7);
-      }
+  for (int64_t slot = 0; slot < slots; ++slot) {
+    const int64_t phase = l.slot_phase[static_cast<size_t>(slot)];
+    const int64_t shift = l.slot_shift[static_cast<size_t>(slot)];
+    for (int64_t cb = 0; cb < cbs; ++cb) {
+      const bf16_bits* a = w_block + (slot * cbs + cb) * kTileElements;
+      const bf16_bits* b = image + (cb * l.phases_h * l.phases_w + phase) * l.phase_elements();
+      _tile_loadd(4, a, kTileStride);
+      _tile_loadd(6, b + (j0 + shift) * 2, b_stride);
+      if constexpr (OcTiles == 2) _tile_loadd(5, a + oc_step, kTileStride);
+      if constexpr (PixTiles == 2) _tile_loadd(7, b + (j1 + shift) * 2, b_stride);
+      _tile_dpbf16ps(0, 4, 6);
+      if constexpr (PixTiles == 2) _tile_dpbf16ps(1, 4, 7);
+      if constexpr (OcTiles == 2) _tile_dpbf16ps(2, 5, 6);
+      if constexpr (OcTiles == 2 && PixTiles == 2) _tile_dpbf16ps(3, 5, 7);
     }
+  }
   const int64_t P = g.out_pixels();
   const int64_t valid0 = std::min<int64_t>(kTile, g.c_out - ob * kTile);
   float* out0 = out_image + ob * kTile * P;
@@ -382,7 +430,8 @@ void convolve(const Geometry& g, const Layout& l, const float* x, const bf16_bit
 }  // namespace
 
 void amx_forward(const Geometry& g, const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& out) {
-  const Layout l = make_layout(g);
+  Layout l = make_layout(g);
+  pair_taps(g, l);
   thread_local std::vector<bf16_bits> packed_weights;
   pack_weights(g, l, weight.data<float>(), false, packed_weights);
   convolve(g, l, x.data<float>(), packed_weights.data(), bias.defined() ? bias.data<float>() : nullptr,
@@ -458,7 +507,8 @@ bool phase_backward_input(const Geometry& g, const float* dy, const float* weigh
                 sub_weights[static_cast<size_t>(((c * g.c_out + o) * v.taps + th) * u.taps + tw)] =
                     weight[((o * g.c_in + c) * g.kernel_h + v.r + g.stride_h * (v.taps - 1 - th)) * g.kernel_w + u.r +
                            g.stride_w * (u.taps - 1 - tw)];
-        const Layout l = make_layout(t);
+        Layout l = make_layout(t);
+        pair_taps(t, l);
         pack_weights(t, l, sub_weights.data(), false, packed_weights);
         convolve(t, l, dy, packed_weights.data(), nullptr, phase_dx.data());
       }
@@ -511,7 +561,8 @@ void amx_backward_input(const Geometry& g, const Tensor& grad_out, const Tensor&
                    g.kernel_h,  g.kernel_w,  g.height,    g.width,     1,
                    1,           g.kernel_h - 1 - g.pad_h, g.kernel_w - 1 - g.pad_w, 1, 1,
                    1};
-  const Layout l = make_layout(t, g.stride_h, g.stride_w);
+  Layout l = make_layout(t, g.stride_h, g.stride_w);
+  pair_taps(t, l);
   thread_local std::vector<bf16_bits> packed_weights;
   pack_weights(t, l, weight.data<float>(), true, packed_weights);
   convolve(t, l, grad_out.data<float>(), packed_weights.data(), nullptr, grad_x.data<float>());
