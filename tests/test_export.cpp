@@ -21,6 +21,7 @@
 #include "layers/shrink.h"
 #include "layers/synthetic_pruning.h"
 #include "models/factory.h"
+#include "tests/equal_within.h"
 #include "tests/run_command.h"
 #include "tests/scratch.h"
 #include "tests/skip.h"
@@ -38,6 +39,8 @@ using namespace slab::tools;
 namespace {
 
 using slab::testing::Outcome;
+using slab::testing::relative_difference;
+using slab::testing::same_argmax;
 using slab::testing::run;
 
 // Gives BatchNorm running statistics and affine parameters values away from 0 and 1, so an
@@ -52,14 +55,6 @@ void perturb_batch_norms(Module& model, Generator& generator) {
   }
   for (const NamedParameter& p : model.named_parameters())
     if (p.tensor.dim() == 1 && p.name.find("bn") != std::string::npos) generator.fill_uniform(p.tensor, 0.5, 1.5);
-}
-
-double relative_difference(const Tensor& got, const Tensor& expected) {
-  return max(abs(sub(got, expected))).item() / max(abs(expected)).item();
-}
-
-bool same_argmax(const Tensor& a, const Tensor& b) {
-  return argmax(a, 1).to_vector() == argmax(b, 1).to_vector();
 }
 
 // Runs tools/export/check_exported.py on `file` (--onnx or --pytorch) against slab's output.

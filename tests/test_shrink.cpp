@@ -9,6 +9,7 @@
 #include "core/random.h"
 #include "layers/layers.h"
 #include "models/factory.h"
+#include "tests/equal_within.h"
 
 using namespace slab;
 
@@ -54,15 +55,8 @@ void prune(Module& model, bool prune_bn, uint64_t seed) {
 }
 
 void check_close(const Tensor& shrunk, const Tensor& masked, double tol) {
-  REQUIRE(shrunk.shape() == masked.shape());
-  const std::vector<double> a = shrunk.to_vector(), b = masked.to_vector();
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    diff = std::max(diff, std::abs(a[i] - b[i]));
-    scale = std::max(scale, std::abs(b[i]));
-  }
-  CHECK(diff <= tol * scale);
-  if (masked.dim() == 2) CHECK(argmax(shrunk, 1).to_vector() == argmax(masked, 1).to_vector());
+  CHECK(slab::testing::relative_difference(shrunk, masked) <= tol);
+  if (masked.dim() == 2) CHECK(slab::testing::same_argmax(shrunk, masked));
 }
 
 using Maker = std::function<std::shared_ptr<Module>()>;

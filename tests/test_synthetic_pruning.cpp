@@ -13,24 +13,9 @@
 #include "layers/shrink.h"
 #include "layers/synthetic_pruning.h"
 #include "models/factory.h"
+#include "tests/equal_within.h"
 
 using namespace slab;
-
-namespace {
-
-// max |a - b| <= tol max |b|: the issue's "equal within tol" for one output tensor.
-bool close(const Tensor& a, const Tensor& b, double tol) {
-  REQUIRE(a.shape() == b.shape());
-  const std::vector<double> x = a.to_vector(), y = b.to_vector();
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    diff = std::max(diff, std::abs(x[i] - y[i]));
-    scale = std::max(scale, std::abs(y[i]));
-  }
-  return diff <= tol * scale;
-}
-
-}  // namespace
 
 TEST_CASE("synthetic pruning keeps the first ceil((1 - p) C) channels of every conv group") {
   for (const char* name : {"resnet20", "vgg11-bn"}) {
@@ -63,7 +48,7 @@ TEST_CASE("synthetic pruning keeps the first ceil((1 - p) C) channels of every c
       for (bool training : {true, false}) {
         masked->train(training);
         shrunk->train(training);
-        CHECK(close(shrunk->forward(x), masked->forward(x), 1e-5));
+        CHECK(slab::testing::relative_difference(shrunk->forward(x), masked->forward(x)) <= 1e-5);
       }
     }
   }
