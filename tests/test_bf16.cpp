@@ -3,6 +3,8 @@
 // docs/algorithm.md#bf16-matrix-products.
 #include <doctest/doctest.h>
 
+#include <bit>
+
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -115,13 +117,23 @@ TEST_CASE("float_to_bf16 rounds to nearest, ties to even, and keeps NaN and infi
   }
 }
 
-TEST_CASE("round_to_bf16 equals float_to_bf16 on every bit pattern class, tails included") {
+TEST_CASE("round_to_bf16 and round_through_bf16 equal float_to_bf16 on every bit pattern class, tails included") {
   std::mt19937 rng(5);
   std::vector<float> in(1000);
   for (float& x : in) x = from_bits(static_cast<uint32_t>(rng()));  // NaNs, infinities, subnormals included
-  std::vector<bf16_bits> out(in.size());
-  round_to_bf16(in.data(), out.data(), static_cast<int64_t>(in.size()) - 3);
-  for (size_t i = 0; i + 3 < in.size(); ++i) REQUIRE(out[i] == float_to_bf16(in[i]));
+  for (int64_t count : {int64_t{997}, int64_t{8}, int64_t{12}}) {  // vector body and tail; whole tails
+    INFO("count ", count);
+    std::vector<bf16_bits> out(in.size(), 0xABCD);
+    round_to_bf16(in.data(), out.data(), count);
+    for (int64_t i = 0; i < count; ++i) REQUIRE(out[static_cast<size_t>(i)] == float_to_bf16(in[static_cast<size_t>(i)]));
+    CHECK(out[static_cast<size_t>(count)] == 0xABCD);  // nothing past the end
+    std::vector<float> through(in.size(), 7.0f);
+    round_through_bf16(in.data(), through.data(), count);
+    for (int64_t i = 0; i < count; ++i)
+      REQUIRE(std::bit_cast<uint32_t>(through[static_cast<size_t>(i)]) ==
+              static_cast<uint32_t>(float_to_bf16(in[static_cast<size_t>(i)])) << 16);
+    CHECK(through[static_cast<size_t>(count)] == 7.0f);
+  }
 }
 
 TEST_CASE("the bf16 path is SLAB_BF16_PATH when set, else the fastest this CPU has") {

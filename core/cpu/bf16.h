@@ -10,6 +10,10 @@
 #include <cstdint>
 #include <cstring>
 
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
+
 namespace slab::cpu {
 
 using bf16_bits = uint16_t;
@@ -28,6 +32,20 @@ inline float bf16_to_float(bf16_bits value) {
   std::memcpy(&out, &bits, sizeof out);
   return out;
 }
+
+#ifdef __AVX512F__
+// float_to_bf16 on 16 lanes (the same rounding, the same quiet NaNs): each bf16 in the low
+// half of its 32-bit lane.
+inline __m512i bf16_lanes(__m512 v) {
+  const __m512i bits = _mm512_castps_si512(v);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+  const __m512i rounded = _mm512_add_epi32(bits, _mm512_add_epi32(_mm512_set1_epi32(0x7FFF), lsb));
+  const __mmask16 nan =
+      _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, _mm512_set1_epi32(0x7FFFFFFF)), _mm512_set1_epi32(0x7F800000));
+  const __m512i quiet = _mm512_or_si512(bits, _mm512_set1_epi32(0x00400000));
+  return _mm512_srli_epi32(_mm512_mask_mov_epi32(rounded, nan, quiet), 16);
+}
+#endif
 
 // Rounds `count` floats to bf16 (the vector form of float_to_bf16, bit for bit).
 void round_to_bf16(const float* in, bf16_bits* out, int64_t count);

@@ -159,18 +159,6 @@ void pair_taps(const Geometry& g, Layout& l) {
     }
 }
 
-// 16 floats to bf16 (float_to_bf16 on each lane, quiet NaNs), left in the low half of each
-// 32-bit lane.
-inline __m512i round_lanes(__m512 v) {
-  const __m512i bits = _mm512_castps_si512(v);
-  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
-  const __m512i rounded = _mm512_add_epi32(bits, _mm512_add_epi32(_mm512_set1_epi32(0x7FFF), lsb));
-  const __mmask16 nan =
-      _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, _mm512_set1_epi32(0x7FFFFFFF)), _mm512_set1_epi32(0x7F800000));
-  const __m512i quiet = _mm512_or_si512(bits, _mm512_set1_epi32(0x00400000));
-  return _mm512_srli_epi32(_mm512_mask_mov_epi32(rounded, nan, quiet), 16);
-}
-
 // Weights as A tiles: [oc block][K slot][channel block] tiles of 16 x 32 bf16 (a slot is one
 // tap, or a pair of taps: pair_taps). With `flipped`,
 // the weights of the input gradient: w is [c_in, c_out, k_h, k_w] of the forward layer whose
@@ -196,7 +184,7 @@ void pack_weights(const Geometry& g, const Layout& l, const float* w, bool flipp
       if (gather)  // c is a multiple of 16: the 16 stay in one 32-channel row of a tile
         for (; c + kTile <= g.c_in; c += kTile)
           _mm256_storeu_si256(reinterpret_cast<__m256i*>(row + c / kChannelBlock * kTileElements + c % kChannelBlock),
-                              _mm512_cvtepi32_epi16(round_lanes(_mm512_i32gather_ps(lanes, base + c * step, 4))));
+                              _mm512_cvtepi32_epi16(bf16_lanes(_mm512_i32gather_ps(lanes, base + c * step, 4))));
       for (; c < g.c_in; ++c) row[c / kChannelBlock * kTileElements + c % kChannelBlock] = float_to_bf16(base[c * step]);
     }
 }
@@ -256,14 +244,14 @@ void pack_image(const Geometry& g, const Layout& l, const float* x, bf16_bits* p
             uint32_t* dst = plane + qy * grid_w;
             int64_t qx = 0;
             for (; qx + kTile <= grid_w; qx += kTile) {
-              const __m512i even = round_lanes(_mm512_loadu_ps(row0 + qx));
-              const __m512i odd = round_lanes(_mm512_loadu_ps(row1 + qx));
+              const __m512i even = bf16_lanes(_mm512_loadu_ps(row0 + qx));
+              const __m512i odd = bf16_lanes(_mm512_loadu_ps(row1 + qx));
               _mm512_storeu_si512(dst + qx, _mm512_or_si512(even, _mm512_slli_epi32(odd, 16)));
             }
             if (qx < grid_w) {
               const __mmask16 tail = static_cast<__mmask16>((1u << (grid_w - qx)) - 1);
-              const __m512i even = round_lanes(_mm512_loadu_ps(row0 + qx));
-              const __m512i odd = round_lanes(_mm512_loadu_ps(row1 + qx));
+              const __m512i even = bf16_lanes(_mm512_loadu_ps(row0 + qx));
+              const __m512i odd = bf16_lanes(_mm512_loadu_ps(row1 + qx));
               _mm512_mask_storeu_epi32(dst + qx, tail, _mm512_or_si512(even, _mm512_slli_epi32(odd, 16)));
             }
           }

@@ -15,28 +15,10 @@
 
 namespace slab::cpu {
 
-#ifdef __AVX512F__
-namespace {
-
-// float_to_bf16 on 16 lanes (the same integer rounding, the same quiet NaNs), the bf16 left
-// in the high half of each 32-bit lane and the low half still to be dropped.
-inline __m512i rounded_lanes(__m512i bits) {
-  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
-  const __m512i rounded = _mm512_add_epi32(bits, _mm512_add_epi32(_mm512_set1_epi32(0x7FFF), lsb));
-  const __mmask16 nan =
-      _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, _mm512_set1_epi32(0x7FFFFFFF)), _mm512_set1_epi32(0x7F800000));
-  return _mm512_mask_mov_epi32(rounded, nan, _mm512_or_si512(bits, _mm512_set1_epi32(0x00400000)));
-}
-
-}  // namespace
-#endif
-
 void round_through_bf16(const float* in, float* out, int64_t count) {
   int64_t i = 0;
 #ifdef __AVX512F__
-  const __m512i high = _mm512_set1_epi32(static_cast<int>(0xFFFF0000u));
-  for (; i + 16 <= count; i += 16)
-    _mm512_storeu_si512(out + i, _mm512_and_si512(rounded_lanes(_mm512_loadu_si512(in + i)), high));
+  for (; i + 16 <= count; i += 16) _mm512_storeu_si512(out + i, _mm512_slli_epi32(bf16_lanes(_mm512_loadu_ps(in + i)), 16));
 #endif
   for (; i < count; ++i) out[i] = bf16_to_float(float_to_bf16(in[i]));
 }
@@ -44,15 +26,14 @@ void round_through_bf16(const float* in, float* out, int64_t count) {
 void round_to_bf16(const float* in, bf16_bits* out, int64_t count) {
   int64_t i = 0;
 #ifdef __AVX512F__
-  const auto round_lanes = [](__m512i bits) { return _mm512_cvtepi32_epi16(_mm512_srli_epi32(rounded_lanes(bits), 16)); };
   for (; i + 16 <= count; i += 16)
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), round_lanes(_mm512_loadu_si512(in + i)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm512_cvtepi32_epi16(bf16_lanes(_mm512_loadu_ps(in + i))));
   // The tail under a mask: rows of 8 or 12 pixels (small feature maps) are whole tails, so
   // they must not fall to the scalar loop.
 #if defined(__AVX512BW__) && defined(__AVX512VL__)
   if (i < count) {
     const __mmask16 tail = static_cast<__mmask16>((1u << (count - i)) - 1u);
-    _mm256_mask_storeu_epi16(out + i, tail, round_lanes(_mm512_maskz_loadu_epi32(tail, in + i)));
+    _mm256_mask_storeu_epi16(out + i, tail, _mm512_cvtepi32_epi16(bf16_lanes(_mm512_maskz_loadu_ps(tail, in + i))));
     return;
   }
 #endif
