@@ -618,6 +618,11 @@ TEST_CASE("batch_norm rejects bad input") {
   CHECK_THROWS_WITH_AS(batch_norm(zeros({1, 3}), Tensor(), Tensor(), rm, rv, true),
                        doctest::Contains("more than one value per channel, got input [1, 3]"), Error);
   CHECK_NOTHROW(batch_norm(zeros({1, 3}), Tensor(), Tensor(), rm, rv, false));
+  // The fused op takes the same checks.
+  CHECK_THROWS_WITH_AS(batch_norm_relu(zeros({2, 3, 4}), Tensor(), Tensor(), rm, rv, true),
+                       doctest::Contains("input must be [n, c] or [n, c, h, w], got [2, 3, 4]"), Error);
+  CHECK_THROWS_WITH_AS(batch_norm_relu(zeros({2, 3, 8, 8}), zeros({4}), Tensor(), rm, rv, true),
+                       doctest::Contains("weight of shape [4] for input [2, 3, 8, 8] (expected [3])"), Error);
   CHECK_THROWS_WITH_AS(batch_norm(zeros({2, 3}), Tensor(), Tensor(), Tensor(), Tensor(), false),
                        doctest::Contains("evaluation needs running_mean and running_var"), Error);
 }
