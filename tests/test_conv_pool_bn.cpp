@@ -220,8 +220,11 @@ TEST_CASE("float32 conv2d paths agree with the float64 reference, forward and ba
         cpu::conv::make_geometry(c.x, c.w, y64.shape(), c.options.stride[0], c.options.stride[1], c.options.padding[0],
                                  c.options.padding[1], c.options.dilation[0], c.options.dilation[1], c.options.groups);
     INFO(c.name);
-    CHECK(cpu::conv::blocked_supports(g, DType::f32, cpu::conv::Pass::forward) == c.blocked);
-    CHECK(cpu::conv::winograd_supports(g, DType::f32, cpu::conv::Pass::forward) == c.winograd);
+    // Without AVX-512 neither vector path is built and every forced path falls back to im2col.
+    CHECK(cpu::conv::blocked_supports(g, DType::f32, cpu::conv::Pass::forward) ==
+          (c.blocked && cpu::conv::kVectorPathsBuilt));
+    CHECK(cpu::conv::winograd_supports(g, DType::f32, cpu::conv::Pass::forward) ==
+          (c.winograd && cpu::conv::kVectorPathsBuilt));
     for (Path path : {Path::automatic, Path::im2col, Path::blocked, Path::winograd}) {
       INFO(c.name, ", path ", static_cast<int>(path));
       cpu::conv::force_path(path);
@@ -289,10 +292,11 @@ TEST_CASE("float32 conv2d paths take any channel count") {
                                  c.options.padding[1], c.options.dilation[0], c.options.dilation[1], c.options.groups);
     INFO(c.name);
     for (auto pass : {cpu::conv::Pass::forward, cpu::conv::Pass::backward_input, cpu::conv::Pass::backward_weight})
-      CHECK(cpu::conv::blocked_supports(g, DType::f32, pass));
+      CHECK(cpu::conv::blocked_supports(g, DType::f32, pass) == cpu::conv::kVectorPathsBuilt);
     const bool winograd_geometry = g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 &&
                                    g.dilation_h == 1 && g.dilation_w == 1;
-    CHECK(cpu::conv::winograd_supports(g, DType::f32, cpu::conv::Pass::forward) == winograd_geometry);
+    CHECK(cpu::conv::winograd_supports(g, DType::f32, cpu::conv::Pass::forward) ==
+          (winograd_geometry && cpu::conv::kVectorPathsBuilt));
     // A float32 sum of K products has a relative error of about 2^-24 sqrt(K) (random
     // rounding); K is the longest reduction of the three passes (c_in kh kw for the output,
     // c_out kh kw for the input gradient, batch out_h out_w for the weight gradient), and the

@@ -166,7 +166,10 @@ void backward_channel(const Layout& l, const BackwardData& d, int64_t c) {
     for (int64_t i = 0; i < l.inner; ++i) {
       const T g = gradient_at<Relu>(pg, py, base + i);
       partial_g += g;
-      partial_gx += g * (px[base + i] - mu);
+      // An explicit fma: with the ReLU mask folded into g, the compiler may otherwise round
+      // g (x - mu) before the add on one instruction set and not on another, and the fused
+      // op would no longer equal relu followed by batch_norm's backward.
+      partial_gx = std::fma(g, px[base + i] - mu, partial_gx);
     }
     sum_g += partial_g;
     sum_g_centred += partial_gx;

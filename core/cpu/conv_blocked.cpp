@@ -53,16 +53,13 @@
 
 #include "core/cpu/conv_paths.h"
 
-#if defined(__AVX512F__) && defined(__FMA__)
+#if SLAB_CONV_VECTOR_PATHS
 #include "core/cpu/conv_avx512.h"
-#define SLAB_CONV_BLOCKED 1
-#else
-#define SLAB_CONV_BLOCKED 0
 #endif
 
 namespace slab::cpu::conv {
 
-#if SLAB_CONV_BLOCKED
+#if SLAB_CONV_VECTOR_PATHS
 
 namespace {
 

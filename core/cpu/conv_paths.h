@@ -51,6 +51,16 @@ void im2col_forward(const Geometry& g, const Tensor& x, const Tensor& weight, co
 void im2col_backward_input(const Geometry& g, const Tensor& grad_out, const Tensor& weight, const Tensor& grad_x);
 void im2col_backward_weight(const Geometry& g, const Tensor& grad_out, const Tensor& x, const Tensor& grad_weight);
 
+// The channel-blocked and Winograd float32 paths are AVX-512 code: a build for a CPU without
+// AVX-512F and FMA has neither (their *_supports say false), and the im2col path runs every
+// convolution.
+#if defined(__AVX512F__) && defined(__FMA__)
+#define SLAB_CONV_VECTOR_PATHS 1
+#else
+#define SLAB_CONV_VECTOR_PATHS 0
+#endif
+inline constexpr bool kVectorPathsBuilt = SLAB_CONV_VECTOR_PATHS;
+
 // The channel-blocked float32 path.
 enum class Pass { forward, backward_input, backward_weight };
 bool blocked_supports(const Geometry& g, DType dtype, Pass pass);

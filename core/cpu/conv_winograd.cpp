@@ -34,16 +34,13 @@
 
 #include "core/cpu/conv_paths.h"
 
-#if defined(__AVX512F__) && defined(__FMA__)
+#if SLAB_CONV_VECTOR_PATHS
 #include "core/cpu/conv_avx512.h"
-#define SLAB_CONV_WINOGRAD 1
-#else
-#define SLAB_CONV_WINOGRAD 0
 #endif
 
 namespace slab::cpu::conv {
 
-#if SLAB_CONV_WINOGRAD
+#if SLAB_CONV_VECTOR_PATHS
 
 namespace {
 
