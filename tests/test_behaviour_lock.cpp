@@ -23,8 +23,8 @@
 #include <optional>
 
 #include "bayes/presets.h"
-#include "core/backend.h"
 #include "bayes/variable_selection.h"
+#include "core/backend.h"
 #include "core/safetensors.h"
 #include "data/sparse_regression.h"
 #include "tools/trainer/variable_selection_trainer.h"
@@ -117,41 +117,46 @@ std::string variable_selection_hash() {
   return hash.hex();
 }
 
-// The recorded digests of this build's instruction set, or none.
+// The recorded digests of this build's instruction set (as core/backend.h's simd_level()
+// names it), or none.
 struct LockDigests {
   std::map<std::string, std::string> optimizers;
   std::string variable_selection;
 };
 
 std::optional<LockDigests> recorded_digests() {
-#if !defined(SLAB_BEHAVIOUR_LOCK_BUILD)
+#ifndef SLAB_BEHAVIOUR_LOCK_BUILD
   MESSAGE("skipped: the digests belong to the Release build with -march=native (this build sums in another order)");
   return std::nullopt;
-#elif defined(__AVX512F__) && defined(__FMA__)
-  return LockDigests{{
-                         {"sgd", "48b08a126dd9e14647f74a9890edfed974fdc8b05bafeb706b34dce67b57c9c4"},
-                         {"adam", "6c33b7b4d55138cfbc4255f055967c08da3d2fc5cbdefa377196d9e80ac834c5"},
-                         {"adamw", "c8c0df675b25a65efc8cb0ccfbf74ec9fdb74d5217a3e625fe25a8888ba212f9"},
-                         {"csghmc", "46535430e3ee000505df5df6ac13cb7d8eb578f9f2614047650a19f06d1a3b39"},
-                         {"vb-adaptive", "141d63b94d8fceb9ca8a83057459db26947fafccec89bcbc5b083b974aa7daa1"},
-                         {"ivon", "d8396756d9045087070222a53a06626eef27a0806f2204ba657680f38576d6c3"},
-                         {"sghmc", "c6e8242a2c8bd440f44fa965498c820c270a9bf9f45da3cc4d0453f0896f6cd1"},
-                         {"sghmc-spl", "cf40eeb496f6e5e9839789ee7236f47c0a6b34c588bec1f4ed74e9083001daf7"},
-                     },
-                     "b58e1f1107ee2294c3d6e31be70f043b2c3598972d81b4d8a6a3ed05a4714154"};
-#elif defined(__AVX2__) && defined(__FMA__)
-  return LockDigests{{
-                         {"sgd", "d1cd15a0a4d25a83892029036678ddf9637c349ad899ceefb35bf58234ac1075"},
-                         {"adam", "9b47a7f3e425ee7bab501df72a47f6a6521fa480386bc99ab1a1764462e5cb66"},
-                         {"adamw", "8e2fde732dd4642522767f9853c2b2d32a34e385d5fa730560f8d3e8083fb6a3"},
-                         {"csghmc", "1f5745d4284d3ab584a6586f1e9b50502722a8454c7bec0217148f7784dc1a09"},
-                         {"vb-adaptive", "9c7e42ae14ea1650d0c1f0697dbbf2953ee525d3cae12352d5aba29e994c53f8"},
-                         {"ivon", "2dc2b8862e74c12b2930369c02a1a92287e254d7d38b78a486ef7cba38f1dab2"},
-                         {"sghmc", "6b258b96ed6c90067a5827de15a59458ef8dfe26090054612163e68e3f6e03ff"},
-                         {"sghmc-spl", "9559391d9ec019cdd18e2e5d4da818e56b04d353acb8acbc1faf1e3cbe9aca4b"},
-                     },
-                     "cb9eee4557ce9b6dab35a0e6273b176d4a62fc0032a37da3a594be03f73e0867"};
 #else
+  const std::map<std::string, LockDigests> by_instruction_set = {
+      {"AVX-512F (+FMA)",
+       LockDigests{{
+           {"sgd", "48b08a126dd9e14647f74a9890edfed974fdc8b05bafeb706b34dce67b57c9c4"},
+           {"adam", "6c33b7b4d55138cfbc4255f055967c08da3d2fc5cbdefa377196d9e80ac834c5"},
+           {"adamw", "c8c0df675b25a65efc8cb0ccfbf74ec9fdb74d5217a3e625fe25a8888ba212f9"},
+           {"csghmc", "46535430e3ee000505df5df6ac13cb7d8eb578f9f2614047650a19f06d1a3b39"},
+           {"vb-adaptive", "141d63b94d8fceb9ca8a83057459db26947fafccec89bcbc5b083b974aa7daa1"},
+           {"ivon", "d8396756d9045087070222a53a06626eef27a0806f2204ba657680f38576d6c3"},
+           {"sghmc", "c6e8242a2c8bd440f44fa965498c820c270a9bf9f45da3cc4d0453f0896f6cd1"},
+           {"sghmc-spl", "cf40eeb496f6e5e9839789ee7236f47c0a6b34c588bec1f4ed74e9083001daf7"},
+       },
+       "b58e1f1107ee2294c3d6e31be70f043b2c3598972d81b4d8a6a3ed05a4714154"}},
+      {"AVX2 (+FMA)",
+       LockDigests{{
+           {"sgd", "d1cd15a0a4d25a83892029036678ddf9637c349ad899ceefb35bf58234ac1075"},
+           {"adam", "9b47a7f3e425ee7bab501df72a47f6a6521fa480386bc99ab1a1764462e5cb66"},
+           {"adamw", "8e2fde732dd4642522767f9853c2b2d32a34e385d5fa730560f8d3e8083fb6a3"},
+           {"csghmc", "1f5745d4284d3ab584a6586f1e9b50502722a8454c7bec0217148f7784dc1a09"},
+           {"vb-adaptive", "9c7e42ae14ea1650d0c1f0697dbbf2953ee525d3cae12352d5aba29e994c53f8"},
+           {"ivon", "2dc2b8862e74c12b2930369c02a1a92287e254d7d38b78a486ef7cba38f1dab2"},
+           {"sghmc", "6b258b96ed6c90067a5827de15a59458ef8dfe26090054612163e68e3f6e03ff"},
+           {"sghmc-spl", "9559391d9ec019cdd18e2e5d4da818e56b04d353acb8acbc1faf1e3cbe9aca4b"},
+       },
+       "cb9eee4557ce9b6dab35a0e6273b176d4a62fc0032a37da3a594be03f73e0867"}},
+  };
+  const auto found = by_instruction_set.find(simd_level());
+  if (found != by_instruction_set.end()) return found->second;
   MESSAGE("skipped: no digests are recorded for this build's instruction set (", simd_level(), ")");
   return std::nullopt;
 #endif
