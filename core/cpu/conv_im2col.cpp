@@ -34,25 +34,61 @@ std::pair<int64_t, int64_t> columns_inside(const Geometry& g, int64_t offset_w) 
   return {begin, end};
 }
 
+// The rows [begin, end) of the output whose input row i s_h + offset_h (offset_h = p d_h -
+// pad_h for kernel row p) lies inside [0, height).
+std::pair<int64_t, int64_t> rows_inside(const Geometry& g, int64_t offset_h) {
+  int64_t begin = 0;
+  while (begin < g.out_h && begin * g.stride_h + offset_h < 0) ++begin;
+  int64_t end = g.out_h;
+  while (end > begin && (end - 1) * g.stride_h + offset_h >= g.height) --end;
+  return {begin, end};
+}
+
+// A stride-1 convolution whose output rows are as wide as its input ("same" padding in
+// width): the pixel (i, j) of tap (p, q) reads the input's flat index i W + j + shift with
+// shift = offset_h W + offset_w, so one tap's col row is the image plane shifted by a
+// constant, except where j + offset_w leaves [0, W) (the columns that wrap to the next row
+// and must read the zero padding instead). im2col then copies the inside rows as one block
+// and zeroes those columns: a few large copies per tap instead of one short one per row.
+bool flat_shift(const Geometry& g) { return g.stride_h == 1 && g.stride_w == 1 && g.out_w == g.width; }
+
 // col [K, P] of one image-group `x` [c, height, width] (K = c kh kw).
 template <typename T>
 void im2col(const Geometry& g, const T* x, int64_t channels, T* col) {
-  const int64_t out_h = g.out_h, out_w = g.out_w;
+  const int64_t out_w = g.out_w, P = g.out_pixels();
   for (int64_t c = 0; c < channels; ++c) {
     const T* plane = x + c * g.in_pixels();
     for (int64_t p = 0; p < g.kernel_h; ++p) {
+      const int64_t offset_h = p * g.dilation_h - g.pad_h;
+      const auto [i_begin, i_end] = rows_inside(g, offset_h);
       for (int64_t q = 0; q < g.kernel_w; ++q) {
-        T* row = col + ((c * g.kernel_h + p) * g.kernel_w + q) * g.out_pixels();
+        T* row = col + ((c * g.kernel_h + p) * g.kernel_w + q) * P;
         const int64_t offset_w = q * g.dilation_w - g.pad_w;
         const auto [j_begin, j_end] = columns_inside(g, offset_w);
-        for (int64_t i = 0; i < out_h; ++i) {
-          T* dst = row + i * out_w;
-          const int64_t ih = i * g.stride_h + p * g.dilation_h - g.pad_h;
-          if (ih < 0 || ih >= g.height) {
-            std::fill_n(dst, out_w, T(0));
-            continue;
+        std::fill(row, row + i_begin * out_w, T(0));
+        std::fill(row + i_end * out_w, row + P, T(0));
+        if (j_begin >= j_end) {  // every column of the tap reads padding
+          std::fill(row + i_begin * out_w, row + i_end * out_w, T(0));
+          continue;
+        }
+        if (flat_shift(g)) {
+          // The block's first and last |offset_w| entries are wrapping columns (zeroed
+          // below), so the copy leaves them out and never reads outside the plane.
+          const int64_t first = i_begin * out_w + std::max<int64_t>(0, -offset_w);
+          const int64_t last = i_end * out_w - std::max<int64_t>(0, offset_w);
+          const int64_t shift = offset_h * g.width + offset_w;
+          if (last > first)
+            std::memcpy(row + first, plane + first + shift, static_cast<size_t>(last - first) * sizeof(T));
+          for (int64_t i = i_begin; i < i_end; ++i) {
+            T* dst = row + i * out_w;
+            std::fill(dst, dst + j_begin, T(0));
+            std::fill(dst + j_end, dst + out_w, T(0));
           }
-          const T* src = plane + ih * g.width + offset_w;
+          continue;
+        }
+        for (int64_t i = i_begin; i < i_end; ++i) {
+          T* dst = row + i * out_w;
+          const T* src = plane + (i * g.stride_h + offset_h) * g.width + offset_w;
           std::fill_n(dst, j_begin, T(0));
           if (g.stride_w == 1) {
             std::memcpy(dst + j_begin, src + j_begin, static_cast<size_t>(j_end - j_begin) * sizeof(T));
@@ -66,23 +102,34 @@ void im2col(const Geometry& g, const T* x, int64_t channels, T* col) {
   }
 }
 
+// dst[j] += src[j] for j in [begin, end): the stride-1 inner loop of col2im, apart so the
+// compiler vectorises it (the general loop's run-time stride keeps it scalar).
+template <typename T>
+void add_row(const T* __restrict src, T* __restrict dst, int64_t begin, int64_t end) {
+  for (int64_t j = begin; j < end; ++j) dst[j] += src[j];
+}
+
 // The adjoint of im2col: x [c, height, width] += col scattered back (x zeroed by the caller).
 template <typename T>
 void col2im(const Geometry& g, const T* col, int64_t channels, T* x) {
-  const int64_t out_h = g.out_h, out_w = g.out_w;
+  const int64_t out_w = g.out_w;
   for (int64_t c = 0; c < channels; ++c) {
     T* plane = x + c * g.in_pixels();
     for (int64_t p = 0; p < g.kernel_h; ++p) {
+      const int64_t offset_h = p * g.dilation_h - g.pad_h;
+      const auto [i_begin, i_end] = rows_inside(g, offset_h);
       for (int64_t q = 0; q < g.kernel_w; ++q) {
         const T* row = col + ((c * g.kernel_h + p) * g.kernel_w + q) * g.out_pixels();
         const int64_t offset_w = q * g.dilation_w - g.pad_w;
         const auto [j_begin, j_end] = columns_inside(g, offset_w);
-        for (int64_t i = 0; i < out_h; ++i) {
-          const int64_t ih = i * g.stride_h + p * g.dilation_h - g.pad_h;
-          if (ih < 0 || ih >= g.height) continue;
+        for (int64_t i = i_begin; i < i_end; ++i) {
           const T* src = row + i * out_w;
-          T* dst = plane + ih * g.width + offset_w;
-          for (int64_t j = j_begin; j < j_end; ++j) dst[j * g.stride_w] += src[j];
+          T* dst = plane + (i * g.stride_h + offset_h) * g.width + offset_w;
+          if (g.stride_w == 1) {
+            add_row(src, dst, j_begin, j_end);
+          } else {
+            for (int64_t j = j_begin; j < j_end; ++j) dst[j * g.stride_w] += src[j];
+          }
         }
       }
     }
