@@ -17,7 +17,6 @@
 #include <memory>
 #include <vector>
 
-#include "core/cpu/matrix_units.h"
 #include "core/ops.h"
 #include "core/precision.h"
 #include "core/random.h"
@@ -28,7 +27,6 @@
 #include "optim/sghmc_kernel.h"
 #include "optim/vb_adaptive.h"
 #include "optim/sghmc_noise.h"
-#include "tests/skip.h"
 #include "tiny_sampler_net.h"
 
 using namespace slab;
@@ -898,16 +896,10 @@ struct Bf16Products {
   ~Bf16Products() { set_matmul_precision(Precision::fp32); }
 };
 
-bool has_bf16_path() {
-  if (cpu::cpu_supports(cpu::Bf16Path::avx512f)) return true;
-  slab::testing::skip("this CPU has no AVX-512F: no bf16 path");
-  return false;
-}
 
 }  // namespace
 
 TEST_CASE("bf16 products: sghmc agrees with the oracle at the float32 tolerance when both take the same gradient") {
-  if (!has_bf16_path()) return;
   TinySamplerNet net, fp32_net;
   const auto parameters = net.parameters();
   SghmcOptions options = test_options();
@@ -965,7 +957,6 @@ TEST_CASE("bf16 products: with its own network the oracle's gap is the gradient 
   //   d_w'   = d_w + tau d_m' + |m'| d_rho' / 4          (d tau <= d rho / 4)
   // on top of the float32 test's 1e-4 (1e-3 + |w|). Without a straddle dg is float32-sized
   // and the bound is the float32 test's; with one, it widens by tau C^2 dg / (1 - beta1).
-  if (!has_bf16_path()) return;
   TinySamplerNet net, oracle_net;
   const auto parameters = net.parameters();
   SghmcOptions options = test_options();

@@ -61,6 +61,11 @@ void gemm_one_bf16(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alph
 
 }  // namespace
 
+void gemm_float32(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                  const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  gemm_one<float>(transpose_a, transpose_b, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
+}
+
 void gemm(DType dtype, bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, double alpha,
           const void* a, int64_t lda, int64_t stride_a, const void* b, int64_t ldb, int64_t stride_b, double beta,
           void* c, int64_t ldc, int64_t stride_c, int64_t batch) {

@@ -4,21 +4,42 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 
 #include "core/cpu/gemm_bf16_kernels.h"
 #include "core/cpu/matrix_units.h"
 #include "core/error.h"
 
-#ifdef __AVX512F__
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
 namespace slab::cpu {
 
+namespace {
+#if !defined(__AVX512F__) && defined(__AVX2__)
+// bf16_to_float(float_to_bf16(x)) on 8 lanes: the same rounding and quiet NaNs, the result
+// left in the upper half of each lane (the float32 link's rounding on AVX2 CPUs).
+__m256 through_bf16_lanes(__m256 v) {
+  const __m256i bits = _mm256_castps_si256(v);
+  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+  const __m256i rounded = _mm256_add_epi32(bits, _mm256_add_epi32(_mm256_set1_epi32(0x7FFF), lsb));
+  // |bits| > infinity's pattern: both sides below 2^31, so the signed compare is exact.
+  const __m256i nan =
+      _mm256_cmpgt_epi32(_mm256_and_si256(bits, _mm256_set1_epi32(0x7FFFFFFF)), _mm256_set1_epi32(0x7F800000));
+  const __m256i quiet = _mm256_or_si256(bits, _mm256_set1_epi32(0x00400000));
+  const __m256i chosen = _mm256_blendv_epi8(rounded, quiet, nan);
+  return _mm256_castsi256_ps(_mm256_and_si256(chosen, _mm256_set1_epi32(static_cast<int>(0xFFFF0000u))));
+}
+#endif
+}  // namespace
+
 void round_through_bf16(const float* in, float* out, int64_t count) {
   int64_t i = 0;
 #ifdef __AVX512F__
   for (; i + 16 <= count; i += 16) _mm512_storeu_si512(out + i, _mm512_slli_epi32(bf16_lanes(_mm512_loadu_ps(in + i)), 16));
+#elif defined(__AVX2__)
+  for (; i + 8 <= count; i += 8) _mm256_storeu_ps(out + i, through_bf16_lanes(_mm256_loadu_ps(in + i)));
 #endif
   for (; i < count; ++i) out[i] = bf16_to_float(float_to_bf16(in[i]));
 }
@@ -73,8 +94,10 @@ BlockKernel kernel_for(Bf16Path path) {
     case Bf16Path::amx: return bf16_kernels::amx_block;
     case Bf16Path::avx512_bf16: return bf16_kernels::avx512_bf16_block;
     case Bf16Path::avx512f: return bf16_kernels::avx512f_block;
+    case Bf16Path::float32: break;
   }
-  throw Error("bf16: unknown path");
+  throw Error(std::string("bf16: the ") + bf16_path_name(path) +
+              " path multiplies rounded float32 copies (gemm_bf16), not packed tiles");
 }
 
 constexpr double kParallelMacs = 1 << 20;  // below this a product stays on one thread
@@ -131,8 +154,28 @@ void gemm_bf16_packed(const PackedBf16& a, const PackedBf16& b, float* c, int64_
   }
 }
 
+namespace {
+
+// The float32 link: a [rows, cols] matrix (row stride ld) rounded to bf16 into a compact
+// float32 copy (row stride cols).
+const float* rounded_copy(const float* x, int64_t rows, int64_t cols, int64_t ld, std::vector<float>& copy) {
+  copy.resize(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r) round_through_bf16(x + r * ld, copy.data() + r * cols, cols);
+  return copy.data();
+}
+
+}  // namespace
+
 void gemm_bf16(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
                const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  if (!multiplies_packed_tiles(bf16_path())) {
+    thread_local std::vector<float> rounded_a, rounded_b;
+    const int64_t a_cols = transpose_a ? m : k, b_cols = transpose_b ? k : n;
+    const float* ra = rounded_copy(a, transpose_a ? k : m, a_cols, lda, rounded_a);
+    const float* rb = rounded_copy(b, transpose_b ? n : k, b_cols, ldb, rounded_b);
+    gemm_float32(transpose_a, transpose_b, m, n, k, ra, a_cols, rb, b_cols, accumulate ? 1.0f : 0.0f, c, ldc);
+    return;
+  }
   thread_local PackedBf16 packed_a, packed_b;
   pack_bf16_a(transpose_a, m, k, a, lda, packed_a);
   pack_bf16_b(transpose_b, k, n, b, ldb, packed_b);

@@ -36,8 +36,15 @@ void pack_bf16_b(bool transpose, int64_t k, int64_t n, const float* b, int64_t l
 // C [a.rows, b.rows] (row stride ldc) = A B, or += when `accumulate`. Threads split the rows.
 void gemm_bf16_packed(const PackedBf16& a, const PackedBf16& b, float* c, int64_t ldc, bool accumulate);
 
-// Packs and multiplies: the float32 interface, with cpu::gemm's transposes and strides.
+// Packs and multiplies: the float32 interface, with cpu::gemm's transposes and strides. On
+// the float32 path (core/cpu/matrix_units.h) it rounds A and B into float32 copies instead
+// and multiplies them with gemm_float32.
 void gemm_bf16(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
                const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate);
+
+// C = A B + beta C in float32 on Eigen whatever the matmul precision (core/cpu/gemm.cpp),
+// with cpu::gemm's transposes and strides: the product of the float32 bf16 path.
+void gemm_float32(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                  const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
 }  // namespace slab::cpu

@@ -65,7 +65,8 @@ Bf16Path parse_path(const std::string& name) {
   if (name == "amx") return Bf16Path::amx;
   if (name == "avx512-bf16") return Bf16Path::avx512_bf16;
   if (name == "avx512f") return Bf16Path::avx512f;
-  throw Error("SLAB_BF16_PATH=" + name + " is not a bf16 path (expected amx, avx512-bf16 or avx512f)");
+  if (name == "float32") return Bf16Path::float32;
+  throw Error("SLAB_BF16_PATH=" + name + " is not a bf16 path (expected amx, avx512-bf16, avx512f or float32)");
 }
 
 Bf16Path checked(Bf16Path path, const std::string& origin) {
@@ -77,9 +78,9 @@ Bf16Path checked(Bf16Path path, const std::string& origin) {
 Bf16Path choose() {
   if (const char* forced = std::getenv("SLAB_BF16_PATH"); forced != nullptr && *forced != '\0')
     return checked(parse_path(forced), std::string("SLAB_BF16_PATH=") + forced);
-  for (Bf16Path path : {Bf16Path::amx, Bf16Path::avx512_bf16, Bf16Path::avx512f})
+  for (Bf16Path path : kBf16Paths)
     if (cpu_supports(path)) return path;
-  throw Error("bf16 matrix products need AVX-512F at least; this CPU has none of amx, avx512-bf16, avx512f");
+  return Bf16Path::float32;  // unreachable: every CPU runs the float32 link
 }
 
 std::once_flag chosen_once;
@@ -92,6 +93,7 @@ const char* bf16_path_name(Bf16Path path) {
     case Bf16Path::amx: return "amx";
     case Bf16Path::avx512_bf16: return "avx512-bf16";
     case Bf16Path::avx512f: return "avx512f";
+    case Bf16Path::float32: return "float32";
   }
   return "?";
 }
@@ -103,6 +105,7 @@ bool cpu_supports(Bf16Path path) {
     case Bf16Path::amx: return zmm && f.amx_tile && f.amx_bf16 && f.os_tiles && amx_permitted();
     case Bf16Path::avx512_bf16: return zmm && f.avx512_bf16;
     case Bf16Path::avx512f: return zmm;
+    case Bf16Path::float32: return true;
   }
   return false;
 }

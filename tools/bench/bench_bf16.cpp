@@ -77,10 +77,14 @@ void bench_layer(const Bf16BenchmarkOptions& o, const ConvShape& s, double peak_
     cpu::pack_bf16_a(false, m, k, a.data(), k, pa);
     cpu::pack_bf16_b(false, k, n, b.data(), n, pb);
   });
-  for (cpu::Bf16Path path : {cpu::Bf16Path::amx, cpu::Bf16Path::avx512_bf16, cpu::Bf16Path::avx512f}) {
+  for (cpu::Bf16Path path : cpu::kBf16Paths) {
     if (!cpu::cpu_supports(path)) continue;
     cpu::force_bf16_path(path);
-    const double ms = median_ms(o, [&] { cpu::gemm_bf16_packed(pa, pb, c.data(), n, false); });
+    // The float32 link has no packed tiles: it is timed with its rounding, as it runs.
+    const double ms =
+        cpu::multiplies_packed_tiles(path)
+            ? median_ms(o, [&] { cpu::gemm_bf16_packed(pa, pb, c.data(), n, false); })
+            : median_ms(o, [&] { cpu::gemm_bf16(false, false, m, n, k, a.data(), k, b.data(), n, c.data(), n, false); });
     std::printf(" | %s %7.1f", cpu::bf16_path_name(path), flops / ms / 1e6);
     if (path == cpu::Bf16Path::amx) std::printf(" (%4.1f%% of peak)", 100.0 * flops / ms / 1e6 / peak_gflops);
   }
@@ -95,7 +99,7 @@ int run(const Bf16BenchmarkOptions& o) {
   const double peak = 1024.0 * ghz * threads;  // GFLOP/s: 1,024 flops per cycle per core
   std::printf("bf16 path %s; clock %.2f GHz (dependent adds), %d threads: AMX peak %.0f GFLOP/s\n",
               cpu::bf16_path_name(cpu::bf16_path()), ghz, threads, peak);
-  std::printf("GFLOP/s of the forward GEMM of each conv layer, batch %lld (bf16 times exclude packing):\n",
+  std::printf("GFLOP/s of the forward GEMM of each conv layer, batch %lld (packed bf16 times exclude packing; float32 includes its rounding):\n",
               static_cast<long long>(o.batch));
   const cpu::Bf16Path chosen = cpu::bf16_path();
   for (const ConvShape& s : kConvShapes)
