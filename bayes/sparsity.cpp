@@ -162,6 +162,29 @@ LayerSparsity normaliser_sparsity(const ChannelGraph& graph, const ChannelAnalys
 
 }  // namespace
 
+WeightUses weight_uses(Module& model, const Shape& example_input) {
+  const ChannelGraph graph = channel_graph(model);
+  const auto positions = mixer_positions(model, graph, example_input);
+  std::map<const TensorImpl*, std::string> names;
+  for (const NamedParameter& p : model.named_parameters()) names[p.tensor.impl()] = p.name;
+  WeightUses uses;
+  for (const ChannelNode& node : graph.nodes) {
+    if (node.role != ChannelRole::Mixer && node.role != ChannelRole::GroupedMixer) continue;
+    const Tensor& weight = node.mixer.weight;
+    const auto name = names.find(weight.impl());
+    if (name == names.end()) continue;
+    if (weight.dim() == 2) {
+      uses[name->second] = 1.0;  // a linear weight: once per example
+      continue;
+    }
+    const auto position = positions.find(weight.impl());
+    SLAB_CHECK(position != positions.end(), "weight uses: the forward pass on ", example_input,
+               " did not reach the conv '", node.name, "'");
+    uses[name->second] = static_cast<double>(position->second);
+  }
+  return uses;
+}
+
 SparsityReport sparsity_report(Module& model, const Optimizer* optimizer, const Shape& example_input) {
   SparsityReport report;
   const ChannelGraph graph = channel_graph(model);

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "core/shape.h"
+#include "bayes/spike_slab.h"
 #include "layers/module.h"
 #include "optim/optimizer.h"
 
@@ -68,5 +69,10 @@ struct SparsityReport {
 // shape of one input, e.g. {1, 3, 32, 32}, for the conv output positions (measured only
 // while grad mode is on: the positions are read from the autograd graph).
 SparsityReport sparsity_report(Module& model, const Optimizer* optimizer, const Shape& example_input);
+
+// Multiply-adds per weight and per example of every conv and linear weight, by parameter
+// name (a conv's output positions from one forward pass on `example_input`, a linear
+// layer's 1): what the spike-and-slab prior's MAC budget weighs its groups by.
+WeightUses weight_uses(Module& model, const Shape& example_input);
 
 }  // namespace slab

@@ -54,6 +54,11 @@ void SpikeSlabOptions::validate() const {
   SLAB_CHECK(theta > 0 && theta < 1, "spike-and-slab: theta must be in (0, 1), got ", theta);
   SLAB_CHECK(warm_up >= 0, "spike-and-slab: warm-up must be >= 0 epochs, got ", warm_up);
   SLAB_CHECK(cool_down >= 0, "spike-and-slab: cool-down must be >= 0 epochs, got ", cool_down);
+  SLAB_CHECK(mac_budget > 0 && mac_budget <= 1, "spike-and-slab: the MAC budget must be in (0, 1] (1: off), got ",
+             mac_budget);
+  SLAB_CHECK(mac_budget == 1 || estep == EStep::Threshold,
+             "spike-and-slab: the MAC budget shifts the threshold E-step's thresholds; it is not built for the "
+             "posterior E-step (use --estep threshold)");
   // At least one pass must run: the first is at epoch warm_up + 1, the cool-down starts at
   // run_epochs - cool_down.
   SLAB_CHECK(cool_down == 0 || run_epochs - cool_down > warm_up + 1, "spike-and-slab: a cool-down of ", cool_down,
@@ -74,6 +79,7 @@ std::string SpikeSlabOptions::describe() const {
       << " hard_threshold_linear=" << hard_threshold_linear
       << " threshold_scale=" << threshold_scale_name(threshold_scale) << " warm_up=" << warm_up
       << " cool_down=" << cool_down << " prune_bn=" << (prune_bn ? "on" : "off");
+  if (mac_budget < 1) out << " mac_budget=" << mac_budget;
   return out.str();
 }
 
@@ -216,6 +222,34 @@ std::vector<uint8_t> columns_above(const std::vector<double>& mean_squares, doub
   return keep;
 }
 
+double slab_macs(const std::vector<MacBudgetLayer>& layers, double mu) {
+  double total = 0;
+  for (const MacBudgetLayer& layer : layers) {
+    const double threshold = layer.threshold + mu * layer.uses;
+    for (double s : layer.mean_squares) total += s < threshold ? 0.0 : layer.group_macs;
+  }
+  return total;
+}
+
+double mac_budget_shift(const std::vector<MacBudgetLayer>& layers, double budget) {
+  if (slab_macs(layers, 0.0) <= budget) return 0.0;
+  // slab_macs falls (weakly) as mu grows, and is 0 once mu passes every group's exit point
+  // (mean(w_g^2) - t_l) / u_l; bisection between 0 (over budget) and a mu past them all.
+  double high = 0;
+  for (const MacBudgetLayer& layer : layers) {
+    SLAB_CHECK(layer.uses > 0, "mac budget: a layer with ", layer.uses, " multiply-adds per weight");
+    for (double s : layer.mean_squares) high = std::max(high, (s - layer.threshold) / layer.uses);
+  }
+  high = 2 * high + std::numeric_limits<double>::min();
+  while (slab_macs(layers, high) > budget) high *= 2;  // rounding at the exit points
+  double low = 0;
+  for (int i = 0; i < 200 && high - low > 1e-15 * high; ++i) {
+    const double middle = 0.5 * (low + high);
+    (slab_macs(layers, middle) > budget ? low : high) = middle;
+  }
+  return high;  // within the budget, and within 1e-15 of the smallest mu that is
+}
+
 // ---- the pass ------------------------------------------------------------------------
 
 namespace {
@@ -301,33 +335,68 @@ PriorPassReport SpikeSlabPrior::run(Optimizer& optimizer) const {
   std::map<std::string, size_t> index_of;
   for (size_t i = 0; i < parameters.size(); ++i) index_of[parameters[i].name] = i;
 
+  // E-step statistics (docs/algorithm.md#spike-and-slab-e-step) of every grouped parameter:
+  // a group's mean square and size are those of the dense group (a linear column that lost
+  // rows lost zeros), and the thresholds' unit in mean(w^2) (docs/algorithm.md#threshold-scale)
+  // is 1, the layer's own live mean(w^2), or He's variance 2 / fan_in of the dense layer
+  // (shrinking does not move it).
+  struct Statistics {
+    DenseView view;
+    std::vector<double> mean_squares;
+    int64_t group_size = 0;
+    double scale = 1.0;
+  };
+  std::vector<Statistics> statistics(parameters.size());
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    const PriorLayout& layout = states[i].layout;
+    if (layout.grouping == PriorGrouping::None) continue;
+    Statistics& s = statistics[i];
+    s.view = dense_view(optimizer, i, layout);
+    s.mean_squares = layout.numel() > 0 ? group_mean_squares(parameters[i].tensor, layout)
+                                        : std::vector<double>(layout.group_count(), 0.0);
+    s.group_size = s.view.dense.group_size();
+    if (s.group_size != layout.group_size())
+      for (double& m : s.mean_squares) m *= static_cast<double>(layout.group_size()) / static_cast<double>(s.group_size);
+    switch (options_.threshold_scale) {
+      case ThresholdScale::Absolute: break;
+      case ThresholdScale::Layer: s.scale = live_mean_square(s.mean_squares, states[i]); break;
+      case ThresholdScale::FanIn: s.scale = fan_in_scale(s.view.dense); break;
+    }
+  }
   PriorPassReport report;
+  // mac-budget (docs/algorithm.md#mac-budget): each layer's soft threshold rises by mu u_l.
+  std::vector<double> uses(parameters.size(), 0.0);
+  if (options_.mac_budget < 1) {
+    std::vector<MacBudgetLayer> layers;
+    double dense = 0;
+    for (size_t i = 0; i < parameters.size(); ++i) {
+      if (states[i].layout.grouping == PriorGrouping::None) continue;
+      const auto found = weight_uses_.find(parameters[i].name);
+      SLAB_CHECK(found != weight_uses_.end(), "spike-and-slab: the MAC budget needs the multiply-adds per weight of '",
+                 parameters[i].name, "', which the program did not measure");
+      uses[i] = found->second;
+      const Statistics& s = statistics[i];
+      const double group_macs = static_cast<double>(s.group_size) * uses[i];
+      layers.push_back({s.mean_squares, options_.soft_threshold * s.scale, uses[i], group_macs});
+      dense += group_macs * static_cast<double>(s.view.dense.group_count());
+    }
+    report.mac_shift = mac_budget_shift(layers, options_.mac_budget * dense);
+    report.slab_mac_fraction = dense > 0 ? slab_macs(layers, report.mac_shift) / dense : 1.0;
+  }
   for (size_t i = 0; i < parameters.size(); ++i) {
     const NamedParameter& p = parameters[i];
     PriorState& state = states[i];
     state.weight_decay = static_cast<float>(options_.lambda1);
     const PriorLayout& layout = state.layout;
     if (layout.grouping == PriorGrouping::None) continue;
-    const DenseView view = dense_view(optimizer, i, layout);
-    // E-step (docs/algorithm.md#spike-and-slab-e-step), one decay per soft group. A group's
-    // mean square and size are those of the dense group (a linear column that lost rows
-    // lost zeros).
-    std::vector<double> mean_squares =
-        layout.numel() > 0 ? group_mean_squares(p.tensor, layout) : std::vector<double>(layout.group_count(), 0.0);
-    const int64_t group_size = view.dense.group_size();
-    if (group_size != layout.group_size())
-      for (double& m : mean_squares) m *= static_cast<double>(layout.group_size()) / static_cast<double>(group_size);
-    // The thresholds' unit in mean(w^2) (docs/algorithm.md#threshold-scale): 1, the layer's
-    // own live mean(w^2), or He's variance 2 / fan_in of the dense layer (shrinking does not
-    // move it).
-    double scale = 1.0;
-    switch (options_.threshold_scale) {
-      case ThresholdScale::Absolute: break;
-      case ThresholdScale::Layer: scale = live_mean_square(mean_squares, state); break;
-      case ThresholdScale::FanIn: scale = fan_in_scale(view.dense); break;
-    }
+    const Statistics& s = statistics[i];
+    const DenseView& view = s.view;
+    const std::vector<double>& mean_squares = s.mean_squares;
+    const int64_t group_size = s.group_size;
+    const double scale = s.scale;
+    // The E-step: one decay per soft group.
     SpikeSlabOptions scaled = options_;
-    scaled.soft_threshold *= scale;
+    scaled.soft_threshold = options_.soft_threshold * scale + report.mac_shift * uses[i];
     state.group_weight_decay.resize(mean_squares.size());
     const double middle = 0.5 * (options_.lambda0 + options_.lambda1);
     for (size_t g = 0; g < mean_squares.size(); ++g) {

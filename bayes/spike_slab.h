@@ -24,6 +24,13 @@
 //   prune-bn (default on) zeroes and masks the BatchNorm channel (scale and shift) and the
 //            conv bias of every pruned filter, so a pruned filter is a dead channel;
 //            off reproduces the reference, where the BN shift keeps the channel alive.
+//   mac-budget (slab's option, docs/algorithm.md#mac-budget; 1 = off, the paper's E-step):
+//            the threshold E-step keeps the groups in the slab within this fraction of the
+//            network's dense multiply-adds. Each layer's threshold rises by mu u_l, with u_l
+//            the layer's multiply-adds per weight and per example (a conv's output positions,
+//            a linear layer's 1) and mu >= 0 the smallest value that meets the budget: the
+//            threshold of a prior whose inclusion odds fall by exp(-kappa) per kept
+//            multiply-add, with kappa the budget's Lagrange multiplier.
 // When: before the first step of each epoch whose 0-based index is greater than warm_up.
 // cool-down (slab's option, not in the reference, docs/algorithm.md#cool-down; 0 = off: a pass
 //            every epoch after the warm-up): in the last cool_down epochs of the run there is
@@ -34,6 +41,7 @@
 // (biases, BatchNorm, a CNN's classifier) always get lambda1 and are never pruned by a test.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -68,7 +76,8 @@ struct SpikeSlabOptions {
   bool prune_bn = true;
   int64_t cool_down = 0;                // final epochs without a pass (0: the pass runs to the end)
   int64_t run_epochs = 0;               // the run's length; set by the program when cool_down > 0
-  double data_size = 0;                 // N (posterior E-step); set by the program
+  double mac_budget = 1.0;              // fraction of the dense multiply-adds the slab may keep (1: off)
+  double data_size = 0;                 // N (posterior E-step, mac-budget's kappa); set by the program
   void validate() const;
   std::string describe() const;         // one line for a program's configuration print
 };
@@ -78,7 +87,14 @@ struct PriorPassReport {
   int64_t groups = 0, spike_groups = 0;        // soft groups, and those with lambda_g nearer lambda0
   int64_t newly_pruned_units = 0;              // channels, filters and columns masked by this pass
   int64_t pruned_units = 0, prunable_units = 0;  // totals after the pass
+  // mac-budget: the multiply-adds of the groups in the slab over the dense ones (1 when the
+  // budget is off), and the threshold shift mu per multiply-add per weight it took.
+  double slab_mac_fraction = 1.0, mac_shift = 0.0;
 };
+
+// Multiply-adds per weight and per example of each grouped weight, by parameter name: a
+// conv's output positions, a linear layer's 1 (what mac-budget weighs groups by).
+using WeightUses = std::map<std::string, double>;
 
 class SpikeSlabPrior {
  public:
@@ -95,6 +111,9 @@ class SpikeSlabPrior {
   PriorPassReport run(Optimizer& optimizer) const;
 
   const SpikeSlabOptions& options() const { return options_; }
+  // mac-budget needs every grouped weight's uses (the program measures them with one
+  // forward pass, bayes/sparsity.h's weight_uses); a pass without them throws.
+  void set_weight_uses(WeightUses uses) { weight_uses_ = std::move(uses); }
   // The 0-based epoch from which the cool-down holds (run_epochs when there is none).
   int64_t first_cool_down_epoch() const;
   bool in_cool_down(int64_t epoch) const { return options_.cool_down > 0 && epoch >= first_cool_down_epoch(); }
@@ -102,7 +121,19 @@ class SpikeSlabPrior {
  private:
   SpikeSlabOptions options_;
   ChannelCouplings couplings_;
+  WeightUses weight_uses_;
 };
+
+// The smallest mu >= 0 whose shifted thresholds t_l + mu u_l leave in the slab (mean(w_g^2)
+// >= threshold) groups whose multiply-adds sum to at most `budget`: layers given as their
+// groups' mean squares, base threshold t_l, and multiply-adds per group c_l = m u_l.
+struct MacBudgetLayer {
+  std::vector<double> mean_squares;
+  double threshold = 0, uses = 0, group_macs = 0;
+};
+double mac_budget_shift(const std::vector<MacBudgetLayer>& layers, double budget);
+// The multiply-adds of the groups in the slab under shift mu.
+double slab_macs(const std::vector<MacBudgetLayer>& layers, double mu);
 
 // ---- the pieces, on raw parameter data (also used by tests and reports) ---------------
 

@@ -474,6 +474,65 @@ TEST_CASE("threshold-scale fan-in: thresholds in units of 2 / fan_in, fixed whil
   CHECK_THROWS_WITH_AS(parse_threshold_scale("fanin"), doctest::Contains("'absolute', 'layer' or 'fan-in'"), Error);
 }
 
+TEST_CASE("mac-budget: the smallest threshold shift that keeps the slab's multiply-adds within the budget") {
+  // Two conv layers of 3x3 slices and one base threshold: A's weights are each used 1,024
+  // times per example, B's 64 times. At mu = 0 A's three slices and B's largest are in the
+  // slab: 3 x 9,216 + 576 MACs of the 29,376 dense ones.
+  const std::vector<MacBudgetLayer> layers = {{{0.02, 0.03, 0.05}, 0.005, 1024, 9 * 1024.0},
+                                              {{0.001, 0.002, 0.01}, 0.005, 64, 9 * 64.0}};
+  const double dense = 3 * 9 * 1024.0 + 3 * 9 * 64.0;
+  CHECK(slab_macs(layers, 0) == 3 * 9 * 1024.0 + 9 * 64.0);
+  CHECK(mac_budget_shift(layers, dense) == 0.0);  // within the budget as it is: no shift
+  // Half the dense MACs: A may keep one slice. Its slices leave the slab at
+  // mu = (mean w^2 - 0.005) / 1024, so the answer is just above A's second exit point, and
+  // B's slice (exit (0.01 - 0.005) / 64, far later) stays: per weight, A's cost more.
+  const double mu = mac_budget_shift(layers, 0.5 * dense);
+  const double second_exit = (0.03 - 0.005) / 1024;
+  CHECK(mu >= second_exit);
+  CHECK(mu <= second_exit * (1 + 1e-12));
+  CHECK(slab_macs(layers, mu) == 9 * 1024.0 + 9 * 64.0);
+  CHECK(slab_macs(layers, mu * (1 - 1e-9)) > 0.5 * dense);  // the smallest such shift
+  // A budget below one slice of A spikes all of A before any of B.
+  CHECK(slab_macs(layers, mac_budget_shift(layers, 0.1 * dense)) == 9 * 64.0);
+}
+
+TEST_CASE("mac-budget through the pass: each layer's threshold rises by its uses, within the budget") {
+  // conv [2, 2, 1, 1] whose weights are used 100 times per example; linear [2, 2] (once).
+  // Mean squares: conv slices 1, 4, 9, 16; linear columns 1, 1. Base threshold 0.5: all in
+  // the slab, 4 x 100 + 2 x 2 = 404 MACs.
+  Tensor conv = from_vector({1, 2, 3, 4}, {2, 2, 1, 1}).set_requires_grad(true);
+  Tensor fc = from_vector({1, 1, 1, 1}, {2, 2}).set_requires_grad(true);
+  Sghmc optimizer({{"conv.weight", conv, PriorGrouping::ConvKernels}, {"fc.weight", fc, PriorGrouping::LinearColumns}},
+                  sampler_options());
+  SpikeSlabOptions o;
+  o.lambda1 = 1e-4;
+  o.lambda0 = 1e-2;
+  o.soft_threshold = 0.5;
+  o.hard_threshold_conv = 0;
+  o.hard_threshold_linear = 0;
+  o.mac_budget = 0.52;  // 210 MACs: two conv slices go (mean squares 1 and 4), the columns stay
+  SpikeSlabPrior prior(o);
+  CHECK_THROWS_WITH_AS(prior.run(optimizer), doctest::Contains("multiply-adds per weight of 'conv.weight'"), Error);
+  prior.set_weight_uses({{"conv.weight", 100.0}, {"fc.weight", 1.0}});
+  const PriorPassReport report = prior.run(optimizer);
+  CHECK(optimizer.prior_states()[0].group_weight_decay == std::vector<float>{1e-2f, 1e-2f, 1e-4f, 1e-4f});
+  CHECK(optimizer.prior_states()[1].group_weight_decay == std::vector<float>{1e-4f, 1e-4f});
+  CHECK(report.slab_mac_fraction == doctest::Approx(204.0 / 404));
+  CHECK(report.mac_shift == doctest::Approx((4 - 0.5) / 100).epsilon(1e-9));
+  // Off (1), the paper's E-step: nothing moves.
+  o.mac_budget = 1;
+  const PriorPassReport off = SpikeSlabPrior(o).run(optimizer);
+  CHECK(optimizer.prior_states()[0].group_weight_decay == std::vector<float>(4, 1e-4f));
+  CHECK(off.slab_mac_fraction == 1.0);
+  // Bad settings are refused by name.
+  o.mac_budget = 0;
+  CHECK_THROWS_WITH_AS(o.validate(), doctest::Contains("MAC budget must be in (0, 1]"), Error);
+  o.mac_budget = 0.5;
+  o.estep = EStep::Posterior;
+  o.data_size = 100;
+  CHECK_THROWS_WITH_AS(o.validate(), doctest::Contains("not built for the posterior E-step"), Error);
+}
+
 TEST_CASE("masks are permanent: a pruned unit stays pruned when its test would pass again") {
   Tensor w = from_vector({0.0001, 1.0, 0.0001, 1.0}, {2, 2}).set_requires_grad(true);
   Sghmc optimizer({{"fc.weight", w, PriorGrouping::LinearColumns}}, sampler_options());
@@ -718,6 +777,10 @@ TEST_CASE("sparsity report: parameters, dead channels through BN and residual su
   CHECK(before.streams.at(0).dead_channels == 0);
   // Dense MACs: conv1 64 positions x 108 weights, conv2 16 positions x 144 weights.
   CHECK(before.dense_macs == 64.0 * 108 + 16.0 * 144);
+  // The MAC budget's weights: the same positions per conv weight.
+  const WeightUses uses = weight_uses(model, {1, 3, 8, 8});
+  CHECK(uses.at("conv1.weight") == 64.0);
+  CHECK(uses.at("conv2.weight") == 16.0);
 
   // prune-bn through the prior pass (tests that would prune nothing else: thresholds 0).
   SpikeSlabOptions o;

@@ -271,6 +271,7 @@ nlohmann::json config_to_json(const TrainConfig& c) {
                     {"threshold_scale", threshold_scale_name(o.prior.threshold_scale)},
                     {"estep", estep_name(o.prior.estep)},
                     {"theta", o.prior.theta},
+                    {"mac_budget", o.prior.mac_budget},
                     {"warm_up", o.prior.warm_up},
                     {"cool_down", o.prior.cool_down},
                     {"prune_bn", o.prior.prune_bn}};

@@ -25,14 +25,21 @@ std::string add_prior_fields(nlohmann::ordered_json& record, const SparsityRepor
   record["sparsity"] = sparsity.sparsity();
   record["flops_kept"] = sparsity.flops_kept();
   record["prior_pass"] = pass.has_value();
-  char text[256];
+  char text[384];
   if (pass) {
     record["spike_groups"] = pass->spike_groups;
     record["groups"] = pass->groups;
     record["pruned_units"] = pass->pruned_units;
     record["prunable_units"] = pass->prunable_units;
-    std::snprintf(text, sizeof text, " (E-step: %lld of %lld groups in the spike; %lld of %lld units pruned)",
-                  static_cast<long long>(pass->spike_groups), static_cast<long long>(pass->groups),
+    char budget[96] = "";
+    if (prior.options().mac_budget < 1) {
+      record["slab_mac_fraction"] = pass->slab_mac_fraction;
+      record["mac_shift"] = pass->mac_shift;
+      std::snprintf(budget, sizeof budget, "; the slab's groups hold %.1f%% of the dense MACs, shift %.3g",
+                    100.0 * pass->slab_mac_fraction, pass->mac_shift);
+    }
+    std::snprintf(text, sizeof text, " (E-step: %lld of %lld groups in the spike%s; %lld of %lld units pruned)",
+                  static_cast<long long>(pass->spike_groups), static_cast<long long>(pass->groups), budget,
                   static_cast<long long>(pass->pruned_units), static_cast<long long>(pass->prunable_units));
   } else if (prior.in_cool_down(epoch)) {
     std::snprintf(text, sizeof text, " (cool-down from epoch %lld: no E-step, every weight in the slab, masks frozen)",

@@ -95,6 +95,10 @@ void add_optimizer_flags(CLI::App& app, OptimizerSettings& s) {
                  "absolute (the spec's): thresholds in weight units; layer: fractions of each layer's own scale, "
                  "mean(w^2) over its live weights (soft, linear hard) or its square root (conv hard); fan-in: fractions "
                  "of 2 / fan_in, He's variance of the layer, or its square root");
+  app.add_option("--mac-budget", s.prior.mac_budget,
+                 "threshold E-step: keep the slab's groups within this fraction of the dense multiply-adds, raising "
+                 "each layer's threshold in proportion to its multiply-adds per weight (docs/algorithm.md#mac-budget; "
+                 "1: off)");
   app.add_option("--estep", s.estep_text, "E-step: threshold (reference) or posterior (exact p_g with --theta)");
   app.add_option("--theta", s.prior.theta, "prior inclusion probability (posterior E-step)");
   app.add_option("--warm-up", s.prior.warm_up, "epochs before the first E-step and pruning (they run when epoch > warm-up)")
@@ -169,6 +173,7 @@ void resolve_optimizer_defaults(const CLI::App& app, OptimizerSettings& s, doubl
     set("--threshold-scale", s.threshold_scale_text, std::string(threshold_scale_name(preset.prior.threshold_scale)));
     set("--estep", s.estep_text, std::string(estep_name(preset.prior.estep)));
     set("--theta", s.prior.theta, preset.prior.theta);
+    set("--mac-budget", s.prior.mac_budget, preset.prior.mac_budget);
     set("--warm-up", s.prior.warm_up, preset.prior.warm_up);
     set("--cool-down", s.prior.cool_down, preset.prior.cool_down);
     set("--prune-bn", s.prune_bn_text, std::string(preset.prior.prune_bn ? "on" : "off"));

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "bayes/sparsity.h"
 #include "core/allocator.h"
 #include "core/autograd.h"
 #include "core/backend.h"
@@ -129,6 +130,9 @@ void Trainer::build_optimizer() {
   OptimizerSetup setup = make_optimizer(config_.optimizer, *model_, data_size, config_.seed, config_.epochs);
   optimizer_ = std::move(setup.optimizer);
   prior_ = std::move(setup.prior);
+  // The MAC budget weighs each layer's groups by its multiply-adds per weight: one forward
+  // pass on an example measures the conv output positions.
+  if (prior_ && prior_->options().mac_budget < 1) prior_->set_weight_uses(weight_uses(*model_, data_->example_shape));
   temperature_ = setup.temperature;
   std::fprintf(log_, "optimizer: %s\n", describe_optimizer(config_.optimizer, data_size).c_str());
 }
