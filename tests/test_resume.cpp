@@ -118,12 +118,14 @@ TEST_CASE("sghmc-spl: stops mid-epoch and at an epoch boundary, resumed twice, m
   const std::string whole = scratch_folder("spl-whole"), parts = scratch_folder("spl-parts");
   // mlp-784-32: its Linear columns are the prior's groups; border pixels carry no signal, so
   // a spike decay and a column threshold near the initial mean square prune some columns
-  // during the run (checked below), and the masks must survive the resume.
+  // during the run (checked below), and the masks must survive the resume. A MAC budget of
+  // 0.9 holds every pass: its share and threshold shift are part of the resumed state too.
   const std::vector<std::string> common = {"--optimizer",    "sghmc-spl", "--model",   "mlp-784-32",
                                            "--seed",         "5",         "--lr",      "0.05",
                                            "--warm-up",      "0",         "--lambda0", "0.5",
                                            "--soft-threshold", "1e-3",    "--hard-threshold-linear", "3e-4",
-                                           "--cycles",       "1",         "--samples-per-cycle", "2"};
+                                           "--cycles",       "1",         "--samples-per-cycle", "2",
+                                           "--mac-budget",   "0.9"};
   auto with = [&](const std::vector<std::string>& extra) { return joined(common, extra); };
   const TrainResult uninterrupted = train(data, with({"--output", whole}));
   REQUIRE(uninterrupted.completed);
@@ -162,13 +164,14 @@ TEST_CASE("sghmc-spl: stops mid-epoch and at an epoch boundary, resumed twice, m
   for (size_t e = 0; e < 3; ++e) {
     CAPTURE(e);
     for (const char* key : {"train_loss", "test_loss", "sparsity", "prior_pass", "spike_groups", "groups",
-                            "pruned_units", "prunable_units", "sample", "noise"}) {
+                            "pruned_units", "prunable_units", "slab_mac_fraction", "mac_shift", "sample", "noise"}) {
       CAPTURE(key);
       CHECK(a[e].contains(key) == b[e].contains(key));
       if (a[e].contains(key)) CHECK(a[e][key] == b[e][key]);
     }
   }
   CHECK(b[1]["prior_pass"] == true);
+  CHECK(b[1]["slab_mac_fraction"].get<double>() <= 0.9);  // the budget held the pass resumed in
 }
 
 TEST_CASE("sghmc-spl with --shrink on: the shrunken run resumes bit for bit, samples of their own shapes") {

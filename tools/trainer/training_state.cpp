@@ -110,6 +110,10 @@ void save_training_checkpoint(const std::string& path, Module& model, const Opti
     const PriorPassReport& r = *state.prior_pass;
     user["epoch.prior_pass"] = std::to_string(r.spike_groups) + " " + std::to_string(r.groups) + " " +
                                std::to_string(r.pruned_units) + " " + std::to_string(r.prunable_units);
+    if (r.mac_shift != 0 || r.slab_mac_fraction != 1) {  // --mac-budget held the pass
+      user["epoch.prior_pass.slab_mac_fraction"] = exact(r.slab_mac_fraction);
+      user["epoch.prior_pass.mac_shift"] = exact(r.mac_shift);
+    }
   }
   user["config"] = config_to_json(config).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   user["dataset"] = config.dataset;
@@ -152,6 +156,10 @@ TrainingState resume_training(const std::string& path, const TrainConfig& config
     r.groups = groups;
     r.pruned_units = pruned;
     r.prunable_units = prunable;
+    if (user.count("epoch.prior_pass.mac_shift") != 0) {
+      r.slab_mac_fraction = metadata_double(user, "epoch.prior_pass.slab_mac_fraction", path);
+      r.mac_shift = metadata_double(user, "epoch.prior_pass.mac_shift", path);
+    }
     state.prior_pass = r;
   }
   SLAB_CHECK(state.position.batch >= 0 && state.position.batch <= batches, path, ": loader position batch ",
