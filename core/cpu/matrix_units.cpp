@@ -12,6 +12,10 @@
 
 #include "core/error.h"
 
+#ifndef SLAB_BF16_VECTOR_KERNELS
+#error "SLAB_BF16_VECTOR_KERNELS (0 or 1) comes from CMakeLists.txt: whether the AVX-512 and AMX kernels are built"
+#endif
+
 namespace slab::cpu {
 
 namespace {
@@ -100,7 +104,8 @@ const char* bf16_path_name(Bf16Path path) {
 
 bool cpu_supports(Bf16Path path) {
   const CpuFeatures& f = features();
-  const bool zmm = f.avx512f && f.os_zmm;
+  // A build without the AVX-512 and AMX kernels (CMakeLists.txt) runs only the float32 link.
+  const bool zmm = SLAB_BF16_VECTOR_KERNELS && f.avx512f && f.os_zmm;
   switch (path) {
     case Bf16Path::amx: return zmm && f.amx_tile && f.amx_bf16 && f.os_tiles && amx_permitted();
     case Bf16Path::avx512_bf16: return zmm && f.avx512_bf16;
