@@ -14,6 +14,9 @@
 // for bit on normal numbers; AMX sums inside a tile in its own order, float32 in the float32
 // GEMM's), within the bound of docs/algorithm.md#bf16-matrix-products.
 //
+// A -march=native build for a CPU without AVX-512F/BW has no AVX-512 or AMX kernels at all
+// (CMakeLists.txt says why) and runs the float32 link whatever CPU it later runs on.
+//
 // SLAB_BF16_PATH=amx|avx512-bf16|avx512f|float32 forces a path (tests, benchmarks); naming a
 // path the CPU lacks is an error. Using AMX needs the kernel's permission for the tile state
 // (arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)), asked once before the first use.
