@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <cstring>
 
-#ifdef __AVX512F__
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -44,6 +44,20 @@ inline __m512i bf16_lanes(__m512 v) {
       _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, _mm512_set1_epi32(0x7FFFFFFF)), _mm512_set1_epi32(0x7F800000));
   const __m512i quiet = _mm512_or_si512(bits, _mm512_set1_epi32(0x00400000));
   return _mm512_srli_epi32(_mm512_mask_mov_epi32(rounded, nan, quiet), 16);
+}
+#elif defined(__AVX2__)
+// bf16_to_float(float_to_bf16(x)) on 8 lanes (the same rounding, the same quiet NaNs): each
+// bf16 in the upper half of its lane, i.e. a float32 (the float32 link's rounding on AVX2).
+inline __m256 through_bf16_lanes(__m256 v) {
+  const __m256i bits = _mm256_castps_si256(v);
+  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+  const __m256i rounded = _mm256_add_epi32(bits, _mm256_add_epi32(_mm256_set1_epi32(0x7FFF), lsb));
+  // |bits| > infinity's pattern: both sides below 2^31, so the signed compare is exact.
+  const __m256i nan =
+      _mm256_cmpgt_epi32(_mm256_and_si256(bits, _mm256_set1_epi32(0x7FFFFFFF)), _mm256_set1_epi32(0x7F800000));
+  const __m256i quiet = _mm256_or_si256(bits, _mm256_set1_epi32(0x00400000));
+  const __m256i chosen = _mm256_blendv_epi8(rounded, quiet, nan);
+  return _mm256_castsi256_ps(_mm256_and_si256(chosen, _mm256_set1_epi32(static_cast<int>(0xFFFF0000u))));
 }
 #endif
 

@@ -24,24 +24,22 @@ namespace slab::cpu::conv {
 
 namespace {
 
-// The output columns [begin, end) whose input column j s_w + offset_w (offset_w = q d_w -
-// pad_w for kernel column q) lies inside [0, width).
-std::pair<int64_t, int64_t> columns_inside(const Geometry& g, int64_t offset_w) {
+// The output indices [begin, end), of `out` along one axis, whose input index
+// i stride + offset lies inside [0, in).
+std::pair<int64_t, int64_t> inside(int64_t out, int64_t stride, int64_t offset, int64_t in) {
   int64_t begin = 0;
-  while (begin < g.out_w && begin * g.stride_w + offset_w < 0) ++begin;
-  int64_t end = g.out_w;
-  while (end > begin && (end - 1) * g.stride_w + offset_w >= g.width) --end;
+  while (begin < out && begin * stride + offset < 0) ++begin;
+  int64_t end = out;
+  while (end > begin && (end - 1) * stride + offset >= in) --end;
   return {begin, end};
 }
-
-// The rows [begin, end) of the output whose input row i s_h + offset_h (offset_h = p d_h -
-// pad_h for kernel row p) lies inside [0, height).
+// The output columns that read inside the image for kernel column offset_w = q d_w - pad_w,
+// and the output rows for kernel row offset_h = p d_h - pad_h.
+std::pair<int64_t, int64_t> columns_inside(const Geometry& g, int64_t offset_w) {
+  return inside(g.out_w, g.stride_w, offset_w, g.width);
+}
 std::pair<int64_t, int64_t> rows_inside(const Geometry& g, int64_t offset_h) {
-  int64_t begin = 0;
-  while (begin < g.out_h && begin * g.stride_h + offset_h < 0) ++begin;
-  int64_t end = g.out_h;
-  while (end > begin && (end - 1) * g.stride_h + offset_h >= g.height) --end;
-  return {begin, end};
+  return inside(g.out_h, g.stride_h, offset_h, g.height);
 }
 
 // A stride-1 convolution whose output rows are as wide as its input ("same" padding in

@@ -10,29 +10,11 @@
 #include "core/cpu/matrix_units.h"
 #include "core/error.h"
 
-#if defined(__AVX512F__) || defined(__AVX2__)
+#ifdef __AVX512F__
 #include <immintrin.h>
 #endif
 
 namespace slab::cpu {
-
-namespace {
-#if !defined(__AVX512F__) && defined(__AVX2__)
-// bf16_to_float(float_to_bf16(x)) on 8 lanes: the same rounding and quiet NaNs, the result
-// left in the upper half of each lane (the float32 link's rounding on AVX2 CPUs).
-__m256 through_bf16_lanes(__m256 v) {
-  const __m256i bits = _mm256_castps_si256(v);
-  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
-  const __m256i rounded = _mm256_add_epi32(bits, _mm256_add_epi32(_mm256_set1_epi32(0x7FFF), lsb));
-  // |bits| > infinity's pattern: both sides below 2^31, so the signed compare is exact.
-  const __m256i nan =
-      _mm256_cmpgt_epi32(_mm256_and_si256(bits, _mm256_set1_epi32(0x7FFFFFFF)), _mm256_set1_epi32(0x7F800000));
-  const __m256i quiet = _mm256_or_si256(bits, _mm256_set1_epi32(0x00400000));
-  const __m256i chosen = _mm256_blendv_epi8(rounded, quiet, nan);
-  return _mm256_castsi256_ps(_mm256_and_si256(chosen, _mm256_set1_epi32(static_cast<int>(0xFFFF0000u))));
-}
-#endif
-}  // namespace
 
 void round_through_bf16(const float* in, float* out, int64_t count) {
   int64_t i = 0;
