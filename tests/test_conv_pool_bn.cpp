@@ -220,11 +220,12 @@ TEST_CASE("float32 conv2d paths agree with the float64 reference, forward and ba
         cpu::conv::make_geometry(c.x, c.w, y64.shape(), c.options.stride[0], c.options.stride[1], c.options.padding[0],
                                  c.options.padding[1], c.options.dilation[0], c.options.dilation[1], c.options.groups);
     INFO(c.name);
-    // Without AVX-512 neither vector path is built and every forced path falls back to im2col.
+    // The blocked path is built for AVX-512 and AVX2, Winograd for AVX-512; a forced path that
+    // is not built falls back to im2col.
     CHECK(cpu::conv::blocked_supports(g, DType::f32, cpu::conv::Pass::forward) ==
-          (c.blocked && cpu::conv::kVectorPathsBuilt));
+          (c.blocked && cpu::conv::kBlockedPathBuilt));
     CHECK(cpu::conv::winograd_supports(g, DType::f32, cpu::conv::Pass::forward) ==
-          (c.winograd && cpu::conv::kVectorPathsBuilt));
+          (c.winograd && cpu::conv::kWinogradPathBuilt));
     for (Path path : {Path::automatic, Path::im2col, Path::blocked, Path::winograd}) {
       INFO(c.name, ", path ", static_cast<int>(path));
       cpu::conv::force_path(path);
@@ -271,6 +272,7 @@ TEST_CASE("float32 conv2d paths take any channel count") {
       {"3x3 24->24 (blocks of 8)", {2, 24, 7, 9}, {24, 24, 3, 3}, conv_options(1, 1)},
       {"3x3 12->40 (blocks of 4)", {2, 12, 6, 20}, {40, 12, 3, 3}, conv_options(1, 1)},
       {"3x3 5->7 tiny", {3, 5, 5, 6}, {7, 5, 3, 3}, conv_options(1, 1)},
+      {"3x3 24->24 at 3x3 (one output block, rows of fewer than 4)", {2, 24, 3, 3}, {24, 24, 3, 3}, conv_options(1, 1)},
       {"3x3 1->1", {2, 1, 6, 6}, {1, 1, 3, 3}, conv_options(1, 1)},
       {"stem 3->13", {2, 3, 11, 7}, {13, 3, 3, 3}, conv_options(1, 1)},
       {"1x1 27->45 stride 2", {2, 27, 7, 9}, {45, 27, 1, 1}, conv_options(2, 0)},
@@ -292,11 +294,11 @@ TEST_CASE("float32 conv2d paths take any channel count") {
                                  c.options.padding[1], c.options.dilation[0], c.options.dilation[1], c.options.groups);
     INFO(c.name);
     for (auto pass : {cpu::conv::Pass::forward, cpu::conv::Pass::backward_input, cpu::conv::Pass::backward_weight})
-      CHECK(cpu::conv::blocked_supports(g, DType::f32, pass) == cpu::conv::kVectorPathsBuilt);
+      CHECK(cpu::conv::blocked_supports(g, DType::f32, pass) == cpu::conv::kBlockedPathBuilt);
     const bool winograd_geometry = g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 &&
                                    g.dilation_h == 1 && g.dilation_w == 1;
     CHECK(cpu::conv::winograd_supports(g, DType::f32, cpu::conv::Pass::forward) ==
-          (winograd_geometry && cpu::conv::kVectorPathsBuilt));
+          (winograd_geometry && cpu::conv::kWinogradPathBuilt));
     // A float32 sum of K products has a relative error of about 2^-24 sqrt(K) (random
     // rounding); K is the longest reduction of the three passes (c_in kh kw for the output,
     // c_out kh kw for the input gradient, batch out_h out_w for the weight gradient), and the

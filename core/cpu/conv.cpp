@@ -3,9 +3,10 @@
 // geometry (core/cpu/conv_blocked.cpp), and the im2col + GEMM path otherwise
 // (core/cpu/conv_im2col.cpp); all float64 work takes the im2col path. The two fast paths take
 // any channel count (they pad channel blocks with zeros inside), so a network whose layers
-// were shrunk to counts like 13 or 45 stays on them. In bf16 on AMX the three passes are the
-// direct tile kernels (core/cpu/conv_amx.cpp) where they apply, except on maps of at most 16
-// output pixels (float32_on_bf16_inputs).
+// were shrunk to counts like 13 or 45 stays on them. In bf16 (route()) on AMX the three
+// passes are the direct tile kernels (core/cpu/conv_amx.cpp) where they apply, except on maps
+// of at most 16 output pixels (float32_on_bf16_inputs); on the float32 link the float32 paths
+// run on inputs rounded to bf16; on the AVX-512 bf16 paths, im2col with its bf16 GEMM.
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -13,6 +14,7 @@
 #include "core/allocator.h"
 #include "core/cpu/bf16.h"
 #include "core/cpu/conv_paths.h"
+#include "core/cpu/matrix_units.h"
 #include "core/precision.h"
 #include "core/cpu/parallel.h"
 #include "core/kernels.h"
@@ -79,13 +81,6 @@ conv::Path float_path(const conv::Geometry& g, DType dtype, conv::Pass pass) {
   return conv::blocked_supports(g, dtype, pass) ? conv::Path::blocked : conv::Path::im2col;
 }
 
-conv::Path choose_path(const conv::Geometry& g, DType dtype, conv::Pass pass) {
-  // The blocked and Winograd kernels are float32 throughout; in bf16 the convolution is the
-  // im2col product, whose GEMM runs on the matrix units (core/precision.h).
-  if (dtype == DType::f32 && matmul_precision() == Precision::bf16) return conv::Path::im2col;
-  return float_path(g, dtype, pass);
-}
-
 // Where the bf16 path is AMX, the passes whose tiles would cover small maps take the float32
 // kernels on copies of their inputs rounded to bf16. The tile kernels compute 16-pixel chunks
 // of a padded grid, of which a 4 x 4 map fills half and a 2 x 2 map a quarter. Measured on
@@ -109,6 +104,62 @@ bool float32_on_bf16_inputs(const conv::Geometry& g, conv::Pass pass) {
   return false;
 }
 
+// How one pass of a convolution runs: on the AMX tiles, or on one of the float kernel paths
+// with its float32 inputs first rounded to bf16 where --precision bf16 has a float32 kernel
+// multiply them (the products of bf16 values are exact in float32, the sums float32: the
+// contract of docs/algorithm.md#bf16-matrix-products).
+struct Route {
+  bool amx;
+  conv::Path path;
+  bool round_inputs;
+};
+
+Route route(const conv::Geometry& g, DType dtype, conv::Pass pass) {
+  const conv::Path float_kernels = float_path(g, dtype, pass);
+  if (dtype != DType::f32 || matmul_precision() != Precision::bf16) return {false, float_kernels, false};
+  // Forced to im2col (benchmarks of the GEMM): its GEMM is itself a bf16 product
+  // (core/cpu/gemm.cpp), on whatever bf16 path the CPU has.
+  if (path_override.load(std::memory_order_relaxed) == conv::Path::im2col) return {false, conv::Path::im2col, false};
+  if (conv::amx_supports(g, dtype, pass) && !float32_on_bf16_inputs(g, pass)) return {true, float_kernels, false};
+  if (float_kernels == conv::Path::im2col) return {false, conv::Path::im2col, false};
+  // Small maps on AMX, and every map on the float32 link (no bf16 vector instructions): the
+  // float32 kernels on rounded copies, which is what the link's GEMM does, without an im2col
+  // copy and a rounding of the weights per image. The AVX-512 bf16 GEMMs instead take the
+  // packed bf16 operands of im2col.
+  const bool on_rounded = conv::amx_supports(g, dtype, pass) || bf16_path() == Bf16Path::float32;
+  return {false, on_rounded ? float_kernels : conv::Path::im2col, on_rounded};
+}
+
+void forward_on(const Route& r, const conv::Geometry& g, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                const Tensor& out) {
+  if (r.amx) return conv::amx_forward(g, x, weight, bias, out);
+  switch (r.path) {
+    case conv::Path::winograd: return conv::winograd_forward(g, x, weight, bias, out);
+    case conv::Path::blocked: return conv::blocked_forward(g, x, weight, bias, out);
+    default: return conv::im2col_forward(g, x, weight, bias, out);
+  }
+}
+
+void backward_input_on(const Route& r, const conv::Geometry& g, const Tensor& grad_out, const Tensor& weight,
+                       const Tensor& grad_x) {
+  if (r.amx) return conv::amx_backward_input(g, grad_out, weight, grad_x);
+  switch (r.path) {
+    case conv::Path::winograd: return conv::winograd_backward_input(g, grad_out, weight, grad_x);
+    case conv::Path::blocked: return conv::blocked_backward_input(g, grad_out, weight, grad_x);
+    default: return conv::im2col_backward_input(g, grad_out, weight, grad_x);
+  }
+}
+
+void backward_weight_on(const Route& r, const conv::Geometry& g, const Tensor& grad_out, const Tensor& x,
+                        const Tensor& grad_weight) {
+  if (r.amx) return conv::amx_backward_weight(g, grad_out, x, grad_weight);
+  switch (r.path) {
+    case conv::Path::winograd: return conv::winograd_backward_weight(g, grad_out, x, grad_weight);
+    case conv::Path::blocked: return conv::blocked_backward_weight(g, grad_out, x, grad_weight);
+    default: return conv::im2col_backward_weight(g, grad_out, x, grad_weight);
+  }
+}
+
 Tensor rounded_through_bf16(const Tensor& t) {
   const Tensor out = Tensor::empty(t.shape(), t.dtype(), t.device());
   const float* from = t.data<float>();
@@ -121,32 +172,8 @@ Tensor rounded_through_bf16(const Tensor& t) {
   return out;
 }
 
-void forward_on(conv::Path path, const conv::Geometry& g, const Tensor& x, const Tensor& weight, const Tensor& bias,
-                const Tensor& out) {
-  switch (path) {
-    case conv::Path::winograd: return conv::winograd_forward(g, x, weight, bias, out);
-    case conv::Path::blocked: return conv::blocked_forward(g, x, weight, bias, out);
-    default: return conv::im2col_forward(g, x, weight, bias, out);
-  }
-}
-
-void backward_input_on(conv::Path path, const conv::Geometry& g, const Tensor& grad_out, const Tensor& weight,
-                       const Tensor& grad_x) {
-  switch (path) {
-    case conv::Path::winograd: return conv::winograd_backward_input(g, grad_out, weight, grad_x);
-    case conv::Path::blocked: return conv::blocked_backward_input(g, grad_out, weight, grad_x);
-    default: return conv::im2col_backward_input(g, grad_out, weight, grad_x);
-  }
-}
-
-void backward_weight_on(conv::Path path, const conv::Geometry& g, const Tensor& grad_out, const Tensor& x,
-                        const Tensor& grad_weight) {
-  switch (path) {
-    case conv::Path::winograd: return conv::winograd_backward_weight(g, grad_out, x, grad_weight);
-    case conv::Path::blocked: return conv::blocked_backward_weight(g, grad_out, x, grad_weight);
-    default: return conv::im2col_backward_weight(g, grad_out, x, grad_weight);
-  }
-}
+// The input as the route's kernel reads it.
+Tensor routed(const Route& r, const Tensor& t) { return r.round_inputs ? rounded_through_bf16(t) : t; }
 
 }  // namespace
 
@@ -159,13 +186,8 @@ void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, c
                     int64_t groups) {
   const conv::Geometry g = conv::make_geometry(x.shape(), weight.shape(), out.shape(), stride_h, stride_w, pad_h,
                                                pad_w, dilation_h, dilation_w, groups);
-  if (path_override.load(std::memory_order_relaxed) != conv::Path::im2col &&
-      conv::amx_supports(g, x.dtype(), conv::Pass::forward)) {
-    if (!float32_on_bf16_inputs(g, conv::Pass::forward)) return conv::amx_forward(g, x, weight, bias, out);
-    return forward_on(float_path(g, x.dtype(), conv::Pass::forward), g, rounded_through_bf16(x),
-                      rounded_through_bf16(weight), bias, out);
-  }
-  forward_on(choose_path(g, x.dtype(), conv::Pass::forward), g, x, weight, bias, out);
+  const Route r = route(g, x.dtype(), conv::Pass::forward);
+  forward_on(r, g, routed(r, x), routed(r, weight), bias, out);
 }
 
 void conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const Tensor& grad_x, int64_t stride_h,
@@ -173,13 +195,8 @@ void conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const T
                            int64_t groups) {
   const conv::Geometry g = conv::make_geometry(grad_x.shape(), weight.shape(), grad_out.shape(), stride_h,
                                                stride_w, pad_h, pad_w, dilation_h, dilation_w, groups);
-  if (path_override.load(std::memory_order_relaxed) != conv::Path::im2col &&
-      conv::amx_supports(g, grad_out.dtype(), conv::Pass::backward_input)) {
-    if (!float32_on_bf16_inputs(g, conv::Pass::backward_input)) return conv::amx_backward_input(g, grad_out, weight, grad_x);
-    return backward_input_on(float_path(g, grad_out.dtype(), conv::Pass::backward_input), g,
-                             rounded_through_bf16(grad_out), rounded_through_bf16(weight), grad_x);
-  }
-  backward_input_on(choose_path(g, grad_out.dtype(), conv::Pass::backward_input), g, grad_out, weight, grad_x);
+  const Route r = route(g, grad_out.dtype(), conv::Pass::backward_input);
+  backward_input_on(r, g, routed(r, grad_out), routed(r, weight), grad_x);
 }
 
 void conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Tensor& grad_weight, int64_t stride_h,
@@ -187,13 +204,8 @@ void conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Tenso
                             int64_t groups) {
   const conv::Geometry g = conv::make_geometry(x.shape(), grad_weight.shape(), grad_out.shape(), stride_h,
                                                stride_w, pad_h, pad_w, dilation_h, dilation_w, groups);
-  if (path_override.load(std::memory_order_relaxed) != conv::Path::im2col &&
-      conv::amx_supports(g, x.dtype(), conv::Pass::backward_weight)) {
-    if (!float32_on_bf16_inputs(g, conv::Pass::backward_weight)) return conv::amx_backward_weight(g, grad_out, x, grad_weight);
-    return backward_weight_on(float_path(g, x.dtype(), conv::Pass::backward_weight), g,
-                              rounded_through_bf16(grad_out), rounded_through_bf16(x), grad_weight);
-  }
-  backward_weight_on(choose_path(g, x.dtype(), conv::Pass::backward_weight), g, grad_out, x, grad_weight);
+  const Route r = route(g, x.dtype(), conv::Pass::backward_weight);
+  backward_weight_on(r, g, routed(r, grad_out), routed(r, x), grad_weight);
 }
 
 void conv2d_backward_bias(const Tensor& grad_out, const Tensor& grad_bias) {

@@ -1,9 +1,8 @@
-// AVX-512 building blocks shared by the float32 convolution paths (conv_blocked.cpp and
-// conv_winograd.cpp): the channel-blocked activation layout and its conversions, and the
-// two register-tile micro-kernels. Included only where __AVX512F__ and __FMA__ are defined.
+// The AVX-512 primitives of the float32 convolution paths (16 lanes, 32 registers) for the
+// kernels of core/cpu/conv_blocked_kernels.h, and the tile shapes that fit them. Included
+// only where __AVX512F__ and __FMA__ are defined.
 #pragma once
 #include <algorithm>
-#include <climits>
 #include <cstdint>
 #include <cstring>
 
@@ -14,41 +13,11 @@
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 
+#include "core/cpu/conv_blocked_kernels.h"
+
 namespace slab::cpu::conv::avx512 {
 
-constexpr int64_t kLanes = 16;
-inline int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
-
-// The input-channel block of the blocked layout: 16 (one vector) for multiples of 16, the
-// whole input for 1 or 3 channels (images), and otherwise the one of 16, 8 and 4 that pads
-// the channel count least (ties to the larger block, fewer segments): the missing channels
-// of the last block are zeros in the layout and in the packed weights, so they add nothing.
-inline int64_t channel_block(int64_t channels) {
-  if (channels % kLanes == 0) return kLanes;
-  if (channels == 1 || channels == 3) return channels;
-  int64_t best = kLanes;
-  for (int64_t cb : {int64_t{8}, int64_t{4}})
-    if (round_up(channels, cb) < round_up(channels, best)) best = cb;
-  return best;
-}
-// Channel blocks of `channels` in blocks of cb, the last one padded with zeros.
-inline int64_t block_count(int64_t channels, int64_t cb) { return (channels + cb - 1) / cb; }
-
-// ---- layout conversions -----------------------------------------------------------------
-
-// A blocked activation image: [blocks][rows][cols][cb], the data at (top, left); the first
-// `channels` of the blocks * cb channel slots hold data, the rest are zeros.
-struct Blocked {
-  int64_t cb, blocks, rows, cols, top, left, channels;
-  // Every field named: a layout without its channel count would silently hold only zeros.
-  Blocked(int64_t cb_, int64_t blocks_, int64_t rows_, int64_t cols_, int64_t top_, int64_t left_, int64_t channels_)
-      : cb(cb_), blocks(blocks_), rows(rows_), cols(cols_), top(top_), left(left_), channels(channels_) {}
-  Blocked() : Blocked(1, 0, 0, 0, 0, 0, 0) {}
-  // Channels of block `block` that hold data.
-  int64_t valid(int64_t block) const { return std::clamp<int64_t>(channels - block * cb, 0, cb); }
-  int64_t plane() const { return rows * cols * cb; }
-  int64_t image() const { return blocks * plane(); }
-};
+using namespace blocked;
 
 // In-register 16 x 16 transpose: afterwards r[j] holds what was column j (lane i = old r[i]
 // lane j). Unpack pairs, then pairs of pairs, then 128-bit lanes twice.
@@ -79,66 +48,29 @@ inline void transpose16(__m512 r[16]) {
   for (int i = 0; i < 16; ++i) r[i] = t[i];
 }
 
-// dst[j][i] = src[i][j] for i < rows_in, j < cols_in (both <= 16), and dst[j][i] = 0 for
-// rows_in <= i < rows_out (rows_out <= 16: the zero channels that fill up a blocked layout's
-// last block).
-inline void transpose_block(const float* src, int64_t src_stride, int64_t rows_in, int64_t cols_in, float* dst,
-                            int64_t dst_stride, int64_t rows_out) {
-  const __mmask16 col_mask = static_cast<__mmask16>((1u << cols_in) - 1);
-  const __mmask16 row_mask = static_cast<__mmask16>((1u << rows_out) - 1);
-  __m512 r[16];
-  for (int i = 0; i < 16; ++i)
-    r[i] = i < rows_in ? _mm512_maskz_loadu_ps(col_mask, src + i * src_stride) : _mm512_setzero_ps();
-  transpose16(r);
-  for (int j = 0; j < cols_in; ++j) _mm512_mask_storeu_ps(dst + j * dst_stride, row_mask, r[j]);
-}
-inline void transpose_block(const float* src, int64_t src_stride, int64_t rows_in, int64_t cols_in, float* dst,
-                            int64_t dst_stride) {
-  transpose_block(src, src_stride, rows_in, cols_in, dst, dst_stride, rows_in);
-}
 
-// One image [channels][height][width] (NCHW) into the blocked layout, zeros around it.
-inline void to_blocked(const float* src, int64_t height, int64_t width, const Blocked& layout, float* dst) {
-  const int64_t cb = layout.cb, cols = layout.cols;
-  if (cb == kLanes && layout.top == 0 && layout.left == 0 && cols == width) {
-    // No padding between rows: the plane is one run of pixels, transposed 16 at a time.
-    const int64_t pixels = height * width;
-    for (int64_t block = 0; block < layout.blocks; ++block) {
-      float* plane = dst + block * layout.plane();
-      const float* channels = src + block * kLanes * pixels;
-      for (int64_t p = 0; p < pixels; p += kLanes)
-        transpose_block(channels + p, pixels, layout.valid(block), std::min(kLanes, pixels - p), plane + p * kLanes,
-                        kLanes, kLanes);
-      std::memset(plane + pixels * kLanes, 0,
-                  static_cast<size_t>((layout.rows - height) * cols * kLanes) * sizeof(float));
-    }
-    return;
+struct Isa {
+  using Vec = __m512;
+  static constexpr int kLanes = 16;
+  static Vec zero() { return _mm512_setzero_ps(); }
+  static Vec load(const float* p) { return _mm512_load_ps(p); }
+  static Vec loadu(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, Vec v) { _mm512_store_ps(p, v); }
+  static void storeu(float* p, Vec v) { _mm512_storeu_ps(p, v); }
+  static Vec set1(float x) { return _mm512_set1_ps(x); }
+  static Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+  static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+  static __mmask16 first(int64_t n) { return static_cast<__mmask16>((1u << n) - 1); }
+  static Vec load_first(const float* p, int64_t n) { return _mm512_maskz_loadu_ps(first(n), p); }
+  static void store_first(float* p, int64_t n, Vec v) { _mm512_mask_storeu_ps(p, first(n), v); }
+  static void transpose(Vec r[16]) { transpose16(r); }
+  static Vec shift_down(Vec v, int k) {
+    const __m512i index = _mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                           _mm512_set1_epi32(k));
+    return _mm512_permutexvar_ps(index, v);
   }
-  for (int64_t block = 0; block < layout.blocks; ++block) {
-    float* plane = dst + block * layout.plane();
-    const float* channels = src + block * cb * height * width;
-    std::memset(plane, 0, static_cast<size_t>(layout.top * cols * cb) * sizeof(float));
-    const int64_t bottom = layout.top + height;
-    std::memset(plane + bottom * cols * cb, 0, static_cast<size_t>((layout.rows - bottom) * cols * cb) * sizeof(float));
-    for (int64_t h = 0; h < height; ++h) {
-      float* row = plane + (layout.top + h) * cols * cb;
-      std::memset(row, 0, static_cast<size_t>(layout.left * cb) * sizeof(float));
-      const int64_t right = layout.left + width;
-      std::memset(row + right * cb, 0, static_cast<size_t>((cols - right) * cb) * sizeof(float));
-      float* interior = row + layout.left * cb;
-      const float* line = channels + h * width;
-      if (cb == kLanes || cb == 8 || cb == 4) {
-        // 16 pixels at a time: cb channel rows in, cb lanes per pixel out (zeros past the data).
-        for (int64_t w = 0; w < width; w += kLanes)
-          transpose_block(line + w, height * width, layout.valid(block), std::min(kLanes, width - w),
-                          interior + w * cb, cb, cb);
-      } else {  // the whole 1- or 3-channel image
-        for (int64_t w = 0; w < width; ++w)
-          for (int64_t c = 0; c < cb; ++c) interior[w * cb + c] = line[c * height * width + w];
-      }
-    }
-  }
-}
+};
+constexpr int64_t kLanes = Isa::kLanes;
 
 // The pixels (i step_h, j step_w) of one NCHW image [channels][height][width] into the
 // blocked layout (16-channel blocks only): the input a 1x1 convolution with that stride and
@@ -162,7 +94,7 @@ inline void to_blocked_sampled(const float* src, int64_t height, int64_t width, 
         const float* channels = src + block * kLanes * height * width;
         for (int64_t c = 0; c < kLanes; ++c)
           _mm512_store_ps(gathered + c * kLanes, _mm512_i32gather_ps(index, channels + c * height * width, 4));
-        transpose_block(gathered, kLanes, kLanes, n, dst + block * layout.plane() + p * kLanes, kLanes);
+        transpose_block<Isa>(gathered, kLanes, kLanes, n, dst + block * layout.plane() + p * kLanes, kLanes);
       }
     }
     for (int64_t block = 0; block < layout.blocks; ++block)
@@ -194,137 +126,14 @@ inline void to_blocked_sampled(const float* src, int64_t height, int64_t width, 
             for (int64_t k = 0; k < n; ++k) gathered[c * kLanes + k] = line[k * step_w];
           }
         }
-        transpose_block(gathered, kLanes, kLanes, n, interior + j * kLanes, kLanes);
+        transpose_block<Isa>(gathered, kLanes, kLanes, n, interior + j * kLanes, kLanes);
       }
     }
   }
 }
 
-// The first `channels` channels of blocks [rows][cols][16] of a blocked image (data at
-// (top, left), extent height x width) back into NCHW channels [channels][height][width],
-// adding bias if given: the zero channels that pad the last block are dropped.
-inline void from_blocked_channels(const float* src, int64_t channels, int64_t rows, int64_t cols, int64_t top,
-                                  int64_t left, int64_t height, int64_t width, const float* bias, float* dst) {
-  const bool flat = top == 0 && left == 0 && cols == width;  // pixels of the plane back to back
-  for (int64_t block = 0; block < block_count(channels, kLanes); ++block) {
-    const int64_t valid = std::min(kLanes, channels - block * kLanes);
-    const float* plane = src + block * rows * cols * kLanes;
-    float* out = dst + block * kLanes * height * width;
-    for (int64_t h = 0; h < (flat ? 0 : height); ++h) {
-      const float* row = plane + ((top + h) * cols + left) * kLanes;
-      for (int64_t w = 0; w < width; w += kLanes)
-        transpose_block(row + w * kLanes, kLanes, std::min(kLanes, width - w), valid, out + h * width + w,
-                        height * width);
-    }
-    const int64_t pixels = height * width;
-    for (int64_t p = 0; p < (flat ? pixels : 0); p += kLanes)
-      transpose_block(plane + p * kLanes, kLanes, std::min(kLanes, pixels - p), valid, out + p, pixels);
-    if (bias != nullptr)
-      for (int64_t c = 0; c < valid; ++c) {
-        const float value = bias[block * kLanes + c];
-        float* channel = out + c * height * width;
-        for (int64_t i = 0; i < height * width; ++i) channel[i] += value;
-      }
-  }
-}
-
-// ---- the register-tile micro-kernel -----------------------------------------------------
-
-// Where a tile's accumulators go. Blocked layouts (store or add): block b, row r, column u
-// at out + b block + r row + u pixel. NCHW (store_nchw): out points at channel 0 of block 0,
-// row 0, column 0 of the tile in a [channels][h][w] image; `pixel` is then the channel
-// stride (h w), `block` 16 channel strides, and only the first valid_rows x valid_cols
-// pixels (the tile may run past the image) of the first valid_channels channels (the last
-// block may be padded with zero weights past the layer's channels) are written, with
-// bias[16 b + lane] added.
-enum class Epilogue { store_blocked, add_blocked, store_nchw };
-
-struct TileOutput {
-  float* out;
-  int64_t row, pixel, block;
-  int64_t valid_rows = 16, valid_cols = 16;
-  const float* bias = nullptr;
-  int64_t valid_channels = INT64_MAX;
-};
-
-// Output tile of R x U pixels and B blocks of 16 channels:
-//   acc[r][u][b] = sum over segments s, c < CB of in[segments[s] + r in_row + u PITCH + c] *
-//                  w[s CB 16 + c 16 + b w_block .. + 16]
-// then written per the epilogue E.
-template <int B, int R, int U, int CB, int PITCH, Epilogue E>
-void tile_kernel(const float* in, int64_t in_row, const int64_t* segments, int64_t segment_count, const float* w,
-                 int64_t w_block, const TileOutput& o) {
-  constexpr int P = R * U;
-  static_assert(P <= 16, "a tile holds at most 16 pixels");
-  __m512 acc[P * B];
-#pragma GCC unroll 32
-  for (int i = 0; i < P * B; ++i) acc[i] = _mm512_setzero_ps();
-  for (int64_t s = 0; s < segment_count; ++s) {
-    // One base pointer per tile row; columns and channels are compile-time displacements.
-    const float* rows[R];
-#pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) rows[r] = in + segments[s] + r * in_row;
-    const float* ws = w + s * (CB * kLanes);
-#pragma GCC unroll 16
-    for (int c = 0; c < CB; ++c) {
-      __m512 wv[B];
-#pragma GCC unroll 4
-      for (int b = 0; b < B; ++b) wv[b] = _mm512_load_ps(ws + b * w_block + c * kLanes);
-#pragma GCC unroll 16
-      for (int p = 0; p < P; ++p) {
-        const __m512 xv = _mm512_set1_ps(rows[p / U][(p % U) * PITCH + c]);
-#pragma GCC unroll 4
-        for (int b = 0; b < B; ++b) acc[p * B + b] = _mm512_fmadd_ps(xv, wv[b], acc[p * B + b]);
-      }
-    }
-  }
-  if constexpr (E == Epilogue::store_nchw) {
-    // Pixels x channels -> channels x pixels in registers, then one masked store per channel
-    // and tile row (row r's pixels moved down from lanes r U.. to lanes 0..).
-    const __mmask16 columns = static_cast<__mmask16>((1u << std::min<int64_t>(o.valid_cols, U)) - 1);
-    const int64_t rows = std::min<int64_t>(o.valid_rows, R);
-    for (int b = 0; b < B; ++b) {
-      const int64_t channels = std::min<int64_t>(o.valid_channels - b * kLanes, kLanes);
-      if (channels <= 0) break;
-      const __mmask16 present = static_cast<__mmask16>((1u << channels) - 1);
-      const __m512 bias = o.bias != nullptr ? _mm512_maskz_loadu_ps(present, o.bias + b * kLanes) : _mm512_setzero_ps();
-      __m512 r[16];
-#pragma GCC unroll 16
-      for (int p = 0; p < 16; ++p) r[p] = p < P ? _mm512_add_ps(acc[p * B + b], bias) : _mm512_setzero_ps();
-      transpose16(r);
-      float* base = o.out + b * o.block;
-      for (int64_t row = 0; row < rows; ++row) {
-        const __m512i shift = _mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                               _mm512_set1_epi32(static_cast<int32_t>(row * U)));
-#pragma GCC unroll 16
-        for (int c = 0; c < 16; ++c) {
-          const __m512 v = R == 1 ? r[c] : _mm512_permutexvar_ps(shift, r[c]);
-          if (c < channels) _mm512_mask_storeu_ps(base + c * o.pixel + row * o.row, columns, v);
-        }
-      }
-    }
-  } else {
-#pragma GCC unroll 16
-    for (int p = 0; p < P; ++p) {
-#pragma GCC unroll 4
-      for (int b = 0; b < B; ++b) {
-        float* out = o.out + b * o.block + (p / U) * o.row + (p % U) * o.pixel;
-        if constexpr (E == Epilogue::add_blocked)
-          _mm512_storeu_ps(out, _mm512_add_ps(_mm512_loadu_ps(out), acc[p * B + b]));
-        else
-          _mm512_storeu_ps(out, acc[p * B + b]);
-      }
-    }
-  }
-}
-
-using TileKernel = void (*)(const float*, int64_t, const int64_t*, int64_t, const float*, int64_t, const TileOutput&);
-
-// Tile shape: B output blocks x R rows x U columns (16 to 24 accumulators).
-struct Tile {
-  int B, R, U;
-};
-
+// Tile shape for out_channels (a multiple of 16) and an output row of out_w pixels: 16 to 24
+// accumulators, so the FMA units, not the loads, set the pace.
 inline Tile choose_tile(int64_t out_channels, int64_t out_w) {
   if (out_channels % (2 * kLanes) == 0) return out_w >= 8 ? Tile{2, 1, 8} : Tile{2, 2, 4};
   if (out_w >= 16) return {1, 1, 16};
@@ -334,9 +143,9 @@ inline Tile choose_tile(int64_t out_channels, int64_t out_w) {
 
 template <int CB, int PITCH, Epilogue E>
 TileKernel kernel_for_tile(const Tile& t) {
-  if (t.B == 2) return t.R == 1 ? &tile_kernel<2, 1, 8, CB, PITCH, E> : &tile_kernel<2, 2, 4, CB, PITCH, E>;
-  if (t.R == 1) return &tile_kernel<1, 1, 16, CB, PITCH, E>;
-  return t.R == 2 ? &tile_kernel<1, 2, 8, CB, PITCH, E> : &tile_kernel<1, 4, 4, CB, PITCH, E>;
+  if (t.B == 2) return t.R == 1 ? &tile_kernel<Isa, 2, 1, 8, CB, PITCH, E> : &tile_kernel<Isa, 2, 2, 4, CB, PITCH, E>;
+  if (t.R == 1) return &tile_kernel<Isa, 1, 1, 16, CB, PITCH, E>;
+  return t.R == 2 ? &tile_kernel<Isa, 1, 2, 8, CB, PITCH, E> : &tile_kernel<Isa, 1, 4, 4, CB, PITCH, E>;
 }
 
 template <int CB>
@@ -353,58 +162,30 @@ inline TileKernel select_gather_kernel(const Tile& t, int64_t cb, int64_t stride
   return gather_kernel<1>(t, stride_w);
 }
 
-// acc[t][b] += x[pixel input + t] (broadcast) * dy[b][pixel] (vector of 16 output channels)
-// over `images` images of out_h x out_w pixels; then added to dw[b dw_block + t 16].
-template <int B, int T>
-void weight_kernel(const float* dy, int64_t dy_block, int64_t dy_image, const float* x, int64_t x_row, int64_t x_pixel,
-                   int64_t x_image, int64_t images, int64_t out_h, int64_t out_w, float* dw, int64_t dw_block) {
-  __m512 acc[T * B];
-#pragma GCC unroll 32
-  for (int i = 0; i < T * B; ++i) acc[i] = _mm512_setzero_ps();
-  for (int64_t n = 0; n < images; ++n) {
-    for (int64_t oh = 0; oh < out_h; ++oh) {
-      const float* dy_row = dy + n * dy_image + oh * out_w * kLanes;
-      const float* x_at = x + n * x_image + oh * x_row;
-      for (int64_t ow = 0; ow < out_w; ++ow, x_at += x_pixel) {
-        __m512 dv[B];
-#pragma GCC unroll 4
-        for (int b = 0; b < B; ++b) dv[b] = _mm512_load_ps(dy_row + b * dy_block + ow * kLanes);
-#pragma GCC unroll 16
-        for (int t = 0; t < T; ++t) {
-          const __m512 xv = _mm512_set1_ps(x_at[t]);
-#pragma GCC unroll 4
-          for (int b = 0; b < B; ++b) acc[t * B + b] = _mm512_fmadd_ps(xv, dv[b], acc[t * B + b]);
-        }
-      }
-    }
-  }
-#pragma GCC unroll 16
-  for (int t = 0; t < T; ++t)
-#pragma GCC unroll 4
-    for (int b = 0; b < B; ++b) {
-      float* o = dw + b * dw_block + t * kLanes;
-      _mm512_store_ps(o, _mm512_add_ps(_mm512_load_ps(o), acc[t * B + b]));
-    }
+// Entries of a run of `length` consecutive reduction entries that one weight-kernel call
+// takes, with B blocks of output channels (up to 24 accumulators).
+inline int64_t weight_chunk(int64_t length, int B) {
+  if (B == 1 && length % 16 == 0) return 16;
+  for (int64_t t : {12, 8, 9, 3})
+    if (length % t == 0) return t;
+  return 1;
 }
-
-using WeightKernel = void (*)(const float*, int64_t, int64_t, const float*, int64_t, int64_t, int64_t, int64_t, int64_t,
-                              int64_t, float*, int64_t);
 
 template <int B>
 WeightKernel weight_kernel_for(int64_t t) {
   switch (t) {
     case 16:
-      return &weight_kernel<B, 16>;
+      return &weight_kernel<Isa, B, 16>;
     case 12:
-      return &weight_kernel<B, 12>;
+      return &weight_kernel<Isa, B, 12>;
     case 9:
-      return &weight_kernel<B, 9>;
+      return &weight_kernel<Isa, B, 9>;
     case 8:
-      return &weight_kernel<B, 8>;
+      return &weight_kernel<Isa, B, 8>;
     case 3:
-      return &weight_kernel<B, 3>;
+      return &weight_kernel<Isa, B, 3>;
     default:
-      return &weight_kernel<B, 1>;
+      return &weight_kernel<Isa, B, 1>;
   }
 }
 

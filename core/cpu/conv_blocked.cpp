@@ -1,29 +1,32 @@
-// Float32 convolution as direct loops over a channel-blocked layout, with AVX-512
-// register-tile micro-kernels: the fast CPU path (the im2col path, conv_im2col.cpp, is the
-// reference and covers what this file does not).
+// Float32 convolution as direct loops over a channel-blocked layout, with register-tile
+// micro-kernels written once over the vector width L (core/cpu/conv_blocked_kernels.h): L = 16
+// in an AVX-512 build (core/cpu/conv_avx512.h), L = 8 in an AVX2 build (core/cpu/conv_avx2.h).
+// The fast CPU path; the im2col path (conv_im2col.cpp) is the reference and covers what this
+// file does not.
 //
 // Layout. An activation [c, h, w] is copied into [ceil(c / cb)][rows][cols][cb]: channel
-// blocks of cb = 16 (one AVX-512 vector), for inputs with 1 or 3 channels one block of all of
-// them, and for other counts blocks of 16, 8 or 4 whose last one is filled up with zero
-// channels (channel_block); the image sits at (pad_h, pad_w) inside zeros, so the kernels
-// never test bounds, and extra zero rows/columns on the far side let a tile run past the last
-// output pixel. Weights are packed once per call so the micro-kernel reads them as aligned
-// vectors, with zeros for the padding channels on both sides.
+// blocks of cb = L (one vector), for inputs with 1 or 3 channels one block of all of them,
+// and for other counts blocks of L, 8 or 4 whose last one is filled up with zero channels
+// (channel_block); the image sits at (pad_h, pad_w) inside zeros, so the kernels never test
+// bounds, and extra zero rows/columns on the far side let a tile run past the last output
+// pixel. Weights are packed once per call so the micro-kernel reads them as aligned vectors,
+// with zeros for the padding channels on both sides.
 //
-// Any channel count. Output channels are computed 16 at a time (a vector); a count that is
-// not a multiple of 16 computes its last block with zero weights in the missing lanes and
+// Any channel count. Output channels are computed L at a time (a vector); a count that is
+// not a multiple of L computes its last block with zero weights in the missing lanes and
 // does not store them. Input channels are padded up to their block with zeros. Padding adds
 // only exact zeros to every sum, so the stored results are those of the unpadded layer; the
-// cost is the padded channel product, round_up(c_out, 16) round_up(c_in, cb), against
-// c_out c_in (at most 16/13 x 16/13 for 13 channels, 32/27 x 28/27 for 27).
+// cost is the padded channel product, round_up(c_out, L) round_up(c_in, cb), against
+// c_out c_in (with L = 16 at most 16/13 x 16/13 for 13 channels, 32/27 x 28/27 for 27).
 //
-// Forward. For a tile of R x U output pixels and B blocks of 16 output channels,
-//   acc[pixel][block] (a vector over 16 output channels) +=
+// Forward. For a tile of R x U output pixels and B blocks of L output channels,
+//   acc[pixel][block] (a vector over L output channels) +=
 //       x[pixel's input position for tap (p, q)][ci] (broadcast) * W[block][ci][p][q] (vector)
 // over the reduction K = (input block, p, q, ci). Each step loads B weight vectors and R U
-// input scalars for R U B fused multiply-adds; 16 accumulators stay in registers for the
-// whole reduction (the loads are a fraction of the FMAs, so the FMA units set the pace), and
-// are transposed in registers at the end to be stored straight into the NCHW output.
+// input scalars for R U B fused multiply-adds; the R U B accumulators stay in registers for
+// the whole reduction (16 to 24 with AVX-512's 32 registers, 8 to 12 with AVX2's 16; the loads
+// are a fraction of the FMAs, so the FMA units set the pace), and are transposed in registers
+// at the end to be stored straight into the NCHW output.
 //
 // Input gradient. dx = the correlation of dy with the kernel flipped in space and with input
 // and output channels swapped, padding d (k - 1) - pad: for stride 1 that is the forward
@@ -31,7 +34,7 @@
 // stride-1 correlation over the taps that reach it (phase_input_gradient below).
 //
 // Weight gradient. dW[o][c][p][q] = sum over images and output pixels of dy[o][pixel] x[c][pixel's
-// input for (p, q)]: vectors of 16 output channels of dy, broadcasts of T consecutive
+// input for (p, q)]: vectors of L output channels of dy, broadcasts of T consecutive
 // (q, c) entries of x, accumulators dW[T entries][B blocks] kept in registers over a whole
 // chunk of images.
 //
@@ -53,17 +56,23 @@
 
 #include "core/cpu/conv_paths.h"
 
-#if SLAB_CONV_VECTOR_PATHS
+#if SLAB_CONV_AVX512
 #include "core/cpu/conv_avx512.h"
+#elif SLAB_CONV_AVX2
+#include "core/cpu/conv_avx2.h"
 #endif
 
 namespace slab::cpu::conv {
 
-#if SLAB_CONV_VECTOR_PATHS
+#if SLAB_CONV_AVX512 || SLAB_CONV_AVX2
 
 namespace {
 
+#if SLAB_CONV_AVX512
 using namespace avx512;
+#else
+using namespace avx2;
+#endif
 
 // Images are converted and swept by every channel group a chunk of about this size at a
 // time: the chunk stays in L2 while weights too large for it stream once per chunk.
@@ -79,7 +88,7 @@ struct InputImages {
   void to_blocked(int64_t n, const Blocked& layout, float* dst) const {
     const float* image = data + n * channels * height * width;
     if (step_h == 1 && step_w == 1)
-      avx512::to_blocked(image, height, width, layout, dst);
+      blocked::to_blocked<Isa>(image, height, width, layout, dst);
     else
       to_blocked_sampled(image, height, width, step_h, step_w, layout, dst);
   }
@@ -102,22 +111,22 @@ Geometry sampled_geometry(const Geometry& g) {
 // ---- forward (also the stride-1 input gradient) ------------------------------------------
 
 // Input channels of the blocked layout, padding included.
-int64_t padded_inputs(int64_t c_in) { return round_up(c_in, channel_block(c_in)); }
+int64_t padded_inputs(int64_t c_in) { return round_up(c_in, channel_block<Isa>(c_in)); }
 
 // Floats of the packed gather weights of a c_out x c_in convolution with `taps` taps.
 int64_t packed_gather_size(int64_t c_out, int64_t c_in, int64_t taps) {
   return round_up(c_out, kLanes) * padded_inputs(c_in) * taps;
 }
 
-// Weights [c_out][c_in][kh][kw] packed as [ceil(c_out / 16)][ceil(c_in / cb)][kh][kw][cb][16],
+// Weights [c_out][c_in][kh][kw] packed as [ceil(c_out / L)][ceil(c_in / cb)][kh][kw][cb][L],
 // the forward's reduction order, zeros for padding channels. flip_transpose packs the
 // input-gradient kernel instead: output channel o' = input channel c, input channel c' =
 // output channel o, taps mirrored.
 void pack_gather_weights(const float* w, int64_t c_out, int64_t c_in, int64_t kh, int64_t kw, bool flip_transpose,
                          float* packed) {
-  const int64_t cb = channel_block(c_in), taps = kh * kw, blocks_in = block_count(c_in, cb);
+  const int64_t cb = channel_block<Isa>(c_in), taps = kh * kw, blocks_in = block_count(c_in, cb);
   const int64_t out_blocks = block_count(c_out, kLanes), block_floats = blocks_in * cb * taps * kLanes;
-  // Written in order; the reads gather 16 rows (one per output channel of the block).
+  // Written in order; the reads gather L rows (one per output channel of the block).
 #pragma omp parallel for schedule(static) if (c_out * c_in * taps > 65536)
   for (int64_t out_block = 0; out_block < out_blocks; ++out_block) {
     float* dst = packed + out_block * block_floats;
@@ -152,7 +161,7 @@ GatherPlan plan_gather(const Geometry& g) {
   plan.tile = choose_tile(round_up(g.c_out, kLanes), g.out_w);
   plan.out_h_pad = round_up(g.out_h, plan.tile.R);
   plan.out_w_pad = round_up(g.out_w, plan.tile.U);
-  const int64_t cb = channel_block(g.c_in);
+  const int64_t cb = channel_block<Isa>(g.c_in);
   const int64_t rows =
       std::max(g.height + 2 * g.pad_h, (plan.out_h_pad - 1) * g.stride_h + (g.kernel_h - 1) * g.dilation_h + 1);
   const int64_t cols =
@@ -262,7 +271,7 @@ void gather_convolution(const Geometry& g, const InputImages& input, const float
 // (r_h, r_w) of dx is a stride-1 correlation of dy with the taps of that phase:
 //   dx[c][s_h i + r_h][s_w j + r_w] = sum over o, p in taps(r_h), q in taps(r_w) of
 //       W[o][c][p][q] dy[o][i + offset(r_h, p)][j + offset(r_w, q)]
-// which the gather micro-kernel computes with vectors over 16 input channels: every dx
+// which the gather micro-kernel computes with vectors over L input channels: every dx
 // element written once, no read-modify-write. Phases without taps are zero.
 struct PhaseAxis {
   int64_t phases = 1;                               // = stride
@@ -295,8 +304,8 @@ struct PhaseAxis {
   int64_t phase_extent(int64_t r, int64_t extent) const { return extent > r ? (extent - r + phases - 1) / phases : 0; }
 };
 
-// W [c_out][c_in][kh][kw] packed per phase as [c_in / 16][(p, q, o-block) of the phase][16 o][16 c],
-// phases one after the other, both channel counts padded to multiples of 16 with zeros;
+// W [c_out][c_in][kh][kw] packed per phase as [c_in / L][(p, q, o-block) of the phase][L o][L c],
+// phases one after the other, both channel counts padded to multiples of L with zeros;
 // returns each phase's start in `starts`.
 void pack_phase_weights(const float* w, const Geometry& g, const PhaseAxis& rows, const PhaseAxis& cols, float* packed,
                         std::vector<int64_t>& starts) {
@@ -369,7 +378,7 @@ void phase_input_gradient(const Geometry& g, const float* grad_out, const float*
             segments.push_back(block * dy_layout.plane() + (dy_offset * dy_layout.cols + dx_offset) * kLanes);
     }
   phase_first_segment.push_back(static_cast<int64_t>(segments.size()));
-  const TileKernel kernel = kernel_for_tile<16, 16, Epilogue::store_blocked>(t);
+  const TileKernel kernel = kernel_for_tile<kLanes, kLanes, Epilogue::store_blocked>(t);
   const int64_t groups = block_count(g.c_in, kLanes) / t.B;
 
   // One image's dx planes of input-channel group `group`, phase by phase.
@@ -385,8 +394,8 @@ void phase_input_gradient(const Geometry& g, const float* grad_out, const float*
           for (int64_t b = 0; b < t.B; ++b)
             for (int64_t i = 0; i < height; ++i)
               for (int64_t j = 0; j < width; ++j)
-                _mm512_storeu_ps(target + b * dx_plane + (i * rows.phases * dx_cols + j * cols.phases) * kLanes,
-                                 _mm512_setzero_ps());
+                Isa::storeu(target + b * dx_plane + (i * rows.phases * dx_cols + j * cols.phases) * kLanes,
+                            Isa::zero());
           continue;
         }
         const float* w =
@@ -415,13 +424,13 @@ void phase_input_gradient(const Geometry& g, const float* grad_out, const float*
       split.item(item, image_begin, image_end, group_begin, group_end);
       const int64_t plane_begin = group_begin * t.B, plane_count = (group_end - group_begin) * t.B;
       for (int64_t n = image_begin; n < image_end; ++n)
-        to_blocked(grad_out + n * g.c_out * g.out_pixels(), g.out_h, g.out_w, dy_layout,
+        to_blocked<Isa>(grad_out + n * g.c_out * g.out_pixels(), g.out_h, g.out_w, dy_layout,
                    dy_chunk + (n - image_begin) * dy_layout.image());
       for (int64_t group = group_begin; group < group_end; ++group)
         for (int64_t n = image_begin; n < image_end; ++n)
           phase_group(dy_chunk + (n - image_begin) * dy_layout.image(), group, dx_chunk + (n - image_begin) * dx_image);
       for (int64_t n = image_begin; n < image_end; ++n)
-        from_blocked_channels(dx_chunk + (n - image_begin) * dx_image + plane_begin * dx_plane,
+        from_blocked_channels<Isa>(dx_chunk + (n - image_begin) * dx_image + plane_begin * dx_plane,
                      std::min(plane_count * kLanes, g.c_in - plane_begin * kLanes), dx_rows, dx_cols, 0, 0, g.height,
                      g.width, nullptr, grad_x + (n * g.c_in + plane_begin * kLanes) * g.in_pixels());
     }
@@ -429,14 +438,6 @@ void phase_input_gradient(const Geometry& g, const float* grad_out, const float*
 }
 
 // ---- weight gradient ---------------------------------------------------------------------
-// Entries of a run of `length` consecutive reduction entries handled per kernel call.
-int64_t run_chunk(int64_t length, int blocks) {
-  if (blocks == 1 && length % 16 == 0) return 16;
-  for (int64_t t : {12, 8, 9, 3})
-    if (length % t == 0) return t;
-  return 1;
-}
-
 // One piece of the reduction: `entries` consecutive K' entries from k_begin, reading x at
 // x_offset (within the padded image, relative to the output pixel's top-left input).
 struct Run {
@@ -446,7 +447,7 @@ struct Run {
 };
 
 void weight_gradient(const Geometry& g, const float* grad_out, const InputImages& input, float* grad_weight) {
-  const int64_t cb = channel_block(g.c_in);
+  const int64_t cb = channel_block<Isa>(g.c_in);
   const Blocked x_layout{cb,      block_count(g.c_in, cb), g.height + 2 * g.pad_h, g.width + 2 * g.pad_w,
                          g.pad_h, g.pad_w,                 g.c_in};
   // dy's channels padded with zeros to whole vectors: the padding rows of dW are dropped.
@@ -457,7 +458,7 @@ void weight_gradient(const Geometry& g, const float* grad_out, const InputImages
   // Runs: with dilation 1 the (q, c) entries of one kernel row are consecutive in x.
   const bool row_runs = g.dilation_w == 1;
   const int64_t run_length = row_runs ? g.kernel_w * cb : cb;
-  const int64_t chunk = run_chunk(run_length, B);
+  const int64_t chunk = weight_chunk(run_length, B);
   const WeightKernel kernel = B == 2 ? weight_kernel_for<2>(chunk) : weight_kernel_for<1>(chunk);
   // Reused (no allocation once grown). A named reference: the worker threads below must see
   // this thread's vector, not their own thread_local instance.
@@ -487,7 +488,7 @@ void weight_gradient(const Geometry& g, const float* grad_out, const InputImages
   };
   auto convert = [&](int64_t n, float* x_blocked, float* dy_blocked) {
     input.to_blocked(n, x_layout, x_blocked);
-    to_blocked(grad_out + n * g.c_out * g.out_pixels(), g.out_h, g.out_w, dy_layout, dy_blocked);
+    to_blocked<Isa>(grad_out + n * g.c_out * g.out_pixels(), g.out_h, g.out_w, dy_layout, dy_blocked);
   };
   const int threads = omp_get_max_threads();
   const int64_t pairs = groups * x_layout.blocks;
@@ -520,7 +521,7 @@ void weight_gradient(const Geometry& g, const float* grad_out, const InputImages
       }
     }
   }
-  // Unpack [c_out / 16][k][16] (summing the partials in thread order) into [c_out][c_in][kh][kw],
+  // Unpack [c_out / L][k][L] (summing the partials in thread order) into [c_out][c_in][kh][kw],
   // leaving out the padding channels.
   const float* packed = partials.data<float>();
   const int64_t parts = lanes;
@@ -603,17 +604,17 @@ void blocked_backward_weight(const Geometry& g, const Tensor& grad_out, const Te
                   grad_weight.data<float>());
 }
 
-#else  // no AVX-512: the im2col path does everything
+#else  // neither AVX-512 nor AVX2: the im2col path does everything
 
 bool blocked_supports(const Geometry&, DType, Pass) { return false; }
 void blocked_forward(const Geometry&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
-  SLAB_FAIL("conv2d: the channel-blocked path needs AVX-512");
+  SLAB_FAIL("conv2d: the channel-blocked path needs AVX-512 or AVX2 with FMA");
 }
 void blocked_backward_input(const Geometry&, const Tensor&, const Tensor&, const Tensor&) {
-  SLAB_FAIL("conv2d: the channel-blocked path needs AVX-512");
+  SLAB_FAIL("conv2d: the channel-blocked path needs AVX-512 or AVX2 with FMA");
 }
 void blocked_backward_weight(const Geometry&, const Tensor&, const Tensor&, const Tensor&) {
-  SLAB_FAIL("conv2d: the channel-blocked path needs AVX-512");
+  SLAB_FAIL("conv2d: the channel-blocked path needs AVX-512 or AVX2 with FMA");
 }
 
 #endif

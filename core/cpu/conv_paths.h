@@ -3,8 +3,8 @@
 //
 //  - conv_im2col.cpp: any dtype, groups, dilation; im2col + GEMM (cpu::gemm on Eigen). The
 //    reference, and the float64 path the gradient checks exercise.
-//  - conv_blocked.cpp: float32 direct convolution on a channel-blocked layout with AVX-512
-//    micro-kernels; used where blocked_supports() says so (see that file for the maths).
+//  - conv_blocked.cpp: float32 direct convolution on a channel-blocked layout with AVX-512 or
+//    AVX2 micro-kernels; used where blocked_supports() says so (see that file for the maths).
 //  - conv_winograd.cpp: float32 3x3 stride-1 convolution by Winograd F(2x2, 3x3) on the same
 //    layout and micro-kernel; preferred for wide layers (conv.cpp's choose_path).
 // Both take any channel count: the blocked layout and the packed weights are padded with
@@ -51,15 +51,23 @@ void im2col_forward(const Geometry& g, const Tensor& x, const Tensor& weight, co
 void im2col_backward_input(const Geometry& g, const Tensor& grad_out, const Tensor& weight, const Tensor& grad_x);
 void im2col_backward_weight(const Geometry& g, const Tensor& grad_out, const Tensor& x, const Tensor& grad_weight);
 
-// The channel-blocked and Winograd float32 paths are AVX-512 code: a build for a CPU without
-// AVX-512F and FMA has neither (their *_supports say false), and the im2col path runs every
-// convolution.
+// The channel-blocked float32 path is vector code for AVX-512F or for AVX2 (both with FMA):
+// the kernels are written once over the vector width (core/cpu/conv_blocked_kernels.h), and a
+// build takes the widest the compiler targets. The Winograd path is AVX-512 code. A build for
+// a CPU without either has neither (their *_supports say false), and the im2col path runs
+// every convolution.
 #if defined(__AVX512F__) && defined(__FMA__)
-#define SLAB_CONV_VECTOR_PATHS 1
+#define SLAB_CONV_AVX512 1
+#define SLAB_CONV_AVX2 0
+#elif defined(__AVX2__) && defined(__FMA__)
+#define SLAB_CONV_AVX512 0
+#define SLAB_CONV_AVX2 1
 #else
-#define SLAB_CONV_VECTOR_PATHS 0
+#define SLAB_CONV_AVX512 0
+#define SLAB_CONV_AVX2 0
 #endif
-inline constexpr bool kVectorPathsBuilt = SLAB_CONV_VECTOR_PATHS;
+inline constexpr bool kBlockedPathBuilt = SLAB_CONV_AVX512 || SLAB_CONV_AVX2;
+inline constexpr bool kWinogradPathBuilt = SLAB_CONV_AVX512;
 
 // The channel-blocked float32 path.
 enum class Pass { forward, backward_input, backward_weight };

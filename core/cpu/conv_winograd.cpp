@@ -1,6 +1,6 @@
 // Float32 3x3 stride-1 convolution by Winograd's minimal filtering F(2x2, 3x3) (Lavin &
 // Gray, "Fast Algorithms for Convolutional Neural Networks", 2016), on the channel-blocked
-// layout of conv_avx512.h. Each 2x2 output tile is
+// layout of conv_blocked_kernels.h (AVX-512 builds only). Each 2x2 output tile is
 //   Y = A^T [ sum over c of (G g_c G^T) .* (B^T d_c B) ] A
 // for the 4x4 input patch d_c of channel c and the 3x3 kernel g_c, with
 //   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1],
@@ -34,13 +34,13 @@
 
 #include "core/cpu/conv_paths.h"
 
-#if SLAB_CONV_VECTOR_PATHS
+#if SLAB_CONV_AVX512
 #include "core/cpu/conv_avx512.h"
 #endif
 
 namespace slab::cpu::conv {
 
-#if SLAB_CONV_VECTOR_PATHS
+#if SLAB_CONV_AVX512
 
 namespace {
 
@@ -278,14 +278,14 @@ void winograd_convolution(const Geometry& layer, const float* x, const float* u,
         const int64_t images = std::min(images_per_chunk, g.batch - chunk);
         const int64_t tiles = images * plan.tiles_per_image, padded_tiles = round_up(tiles, plan.tile.U);
         for (int64_t i = 0; i < images; ++i) {
-          to_blocked(x + (chunk + i) * x_image, g.height, g.width, plan.in, x_blocked);
+          to_blocked<Isa>(x + (chunk + i) * x_image, g.height, g.width, plan.in, x_blocked);
           transform_input(plan, x_blocked, 0, plan.tiles_per_image, i * plan.tiles_per_image, tiles_stride, v);
         }
         zero_spare_tiles(v, g.c_in, tiles_stride, tiles, padded_tiles);
         products(plan, v, u, m, tiles_stride, padded_tiles, segments.data(), 0, kPoints);
         for (int64_t i = 0; i < images; ++i) {
           transform_output(plan, m, i * plan.tiles_per_image, tiles_stride, y_blocked);
-          from_blocked_channels(y_blocked, plan.c_out, plan.out_rows, plan.out_cols, 0, 0, g.out_h, g.out_w, bias,
+          from_blocked_channels<Isa>(y_blocked, plan.c_out, plan.out_rows, plan.out_cols, 0, 0, g.out_h, g.out_w, bias,
                        out + (chunk + i) * out_image);
         }
       }
@@ -312,7 +312,7 @@ void winograd_convolution(const Geometry& layer, const float* x, const float* u,
         thread_scratch(static_cast<size_t>(g.c_out * plan.out_rows * plan.out_cols) * sizeof(float), 2));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t n = 0; n < g.batch; ++n) {
-      to_blocked(x + n * x_image, g.height, g.width, plan.in, x_blocked);
+      to_blocked<Isa>(x + n * x_image, g.height, g.width, plan.in, x_blocked);
       transform_input(plan, x_blocked, 0, plan.tiles_per_image, n * plan.tiles_per_image, tiles_stride, v);
     }
 #pragma omp for schedule(dynamic, 1)
@@ -321,7 +321,7 @@ void winograd_convolution(const Geometry& layer, const float* x, const float* u,
 #pragma omp for schedule(dynamic, 1)
     for (int64_t n = 0; n < g.batch; ++n) {
       transform_output(plan, m, n * plan.tiles_per_image, tiles_stride, y_blocked);
-      from_blocked_channels(y_blocked, plan.c_out, plan.out_rows, plan.out_cols, 0, 0, g.out_h, g.out_w, bias,
+      from_blocked_channels<Isa>(y_blocked, plan.c_out, plan.out_rows, plan.out_cols, 0, 0, g.out_h, g.out_w, bias,
                    out + n * out_image);
     }
   }
@@ -379,7 +379,7 @@ void accumulate_products(const WinogradPlan& plan, const float* dm, const float*
   const Geometry& g = plan.g;
   const int B = g.c_out % (2 * kLanes) == 0 ? 2 : 1;
   const int64_t chunk = B == 2 ? 8 : 16;
-  const WeightKernel kernel = B == 2 ? &weight_kernel<2, 8> : &weight_kernel<1, 16>;
+  const WeightKernel kernel = B == 2 ? &weight_kernel<Isa, 2, 8> : &weight_kernel<Isa, 1, 16>;
   for (int64_t point = point_begin; point < point_end; ++point) {
     const float* dm_point = dm + point * g.c_out * tiles_stride;
     const float* v_point = v + point * g.c_in * tiles_stride;
@@ -423,8 +423,8 @@ void winograd_weight_gradient(const Geometry& layer, const float* grad_out, cons
         float* du = partials.data<float>() + lane * du_size;
         std::memset(du, 0, static_cast<size_t>(du_size) * sizeof(float));
         for (int64_t n = g.batch * lane / lanes; n < g.batch * (lane + 1) / lanes; ++n) {
-          to_blocked(x + n * x_image, g.height, g.width, plan.in, x_blocked);
-          to_blocked(grad_out + n * dy_image, g.out_h, g.out_w, dy_layout, dy_blocked);
+          to_blocked<Isa>(x + n * x_image, g.height, g.width, plan.in, x_blocked);
+          to_blocked<Isa>(grad_out + n * dy_image, g.out_h, g.out_w, dy_layout, dy_blocked);
           for (int64_t begin = 0; begin < plan.tiles_per_image; begin += tiles_per_chunk) {
             const int64_t end = std::min(begin + tiles_per_chunk, plan.tiles_per_image);
             transform_input(plan, x_blocked, begin, end, 0, tiles_per_chunk, v);
@@ -452,8 +452,8 @@ void winograd_weight_gradient(const Geometry& layer, const float* grad_out, cons
     float* dy_blocked = static_cast<float*>(thread_scratch(static_cast<size_t>(dy_layout.image()) * sizeof(float), 2));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t n = 0; n < g.batch; ++n) {
-      to_blocked(x + n * x_image, g.height, g.width, plan.in, x_blocked);
-      to_blocked(grad_out + n * dy_image, g.out_h, g.out_w, dy_layout, dy_blocked);
+      to_blocked<Isa>(x + n * x_image, g.height, g.width, plan.in, x_blocked);
+      to_blocked<Isa>(grad_out + n * dy_image, g.out_h, g.out_w, dy_layout, dy_blocked);
       transform_input(plan, x_blocked, 0, plan.tiles_per_image, n * plan.tiles_per_image, tiles, v);
       transform_output_gradient(plan, dy_blocked, 0, plan.tiles_per_image, n * plan.tiles_per_image, tiles, dm);
     }
