@@ -32,9 +32,10 @@ Precision parse_precision(const std::string& text) {
   throw Error("precision '" + text + "': expected fp32 or bf16");
 }
 
-std::string precision_description() {
+std::string precision_description(bool gpu) {
   const Precision p = matmul_precision();
   if (p == Precision::fp32) return "fp32";
+  if (gpu) return "bf16 (cuda: rounded inputs on TF32 tensor cores)";
   return std::string("bf16 (") + cpu::bf16_path_name(cpu::bf16_path()) + ")";
 }
 

@@ -6,8 +6,8 @@
 //
 // The runs fix the seed and the thread count (results depend on how OpenMP splits the
 // reductions), and the digests belong to the Release build with -march=native, one set per
-// instruction set the project is built on: AVX-512 (16-lane convolution kernels, Winograd
-// among them) and AVX2 with FMA (8-lane channel-blocked convolution kernels). A Debug build
+// instruction set the project is built on: AVX-512 and AVX2 with FMA (the convolution
+// kernels in 16 and in 8 lanes, core/cpu/conv_blocked_kernels.h). A Debug build
 // or another instruction set sums in another order, so the lock is checked only where
 // SLAB_BEHAVIOUR_LOCK_BUILD is set (tests/CMakeLists.txt sets it for Release builds with
 // -march=native) and the instruction set has a recorded set; elsewhere the test says it is

@@ -16,6 +16,7 @@
 #include "bayes/spike_slab.h"
 #include "core/ops.h"
 #include "core/philox.h"
+#include "core/precision.h"
 #include "core/random.h"
 #include "layers/module.h"
 #include "models/factory.h"
@@ -359,6 +360,48 @@ TEST_CASE("conv2d forward and backward through cuDNN") {
         compare_op(name, [options](const auto& v) { return conv2d(v[0], v[1], Tensor(), options); }, {x, w}, device,
                    1e-4, 1e-5);
     }
+  }
+}
+
+// --precision bf16 on the GPU (core/cuda/bf16_products.h) reads the same bf16 inputs as the
+// CPU's bf16 path and multiplies them exactly, so the two differ only in the order of their
+// float32 sums: the float32 tolerances hold. 1 + 2^-10 rounds to 1 in bf16 (float32 and TF32
+// keep it): on all-ones weights the sums are whole numbers only where the inputs were rounded.
+TEST_CASE("bf16 precision: convolutions and matrix products on the GPU match the CPU's bf16 path") {
+  for (Device device : gpus()) {
+#ifdef SLAB_WITH_CUDA
+    cuda::set_tf32(false);
+    set_matmul_precision(Precision::bf16);
+    const double off_grid = 1 + std::ldexp(1.0, -10);
+    const Tensor x = full({2, 3, 5, 5}, off_grid, {DType::f32}).to(device);
+    const Tensor ones = full({4, 3, 3, 3}, 1.0, {DType::f32}).to(device);
+    Conv2dOptions same;
+    same.padding = {1, 1};
+    const std::vector<double> y = conv2d(x, ones, Tensor(), same).to_vector();  // [2, 4, 5, 5]
+    CHECK(y[2 * 5 + 2] == 27);  // image 0, channel 0, pixel (2, 2): 3 channels x 9 taps of 1 x 1
+    for (double v : y) CHECK(v == std::round(v));
+    const std::vector<double> product =
+        matmul(full({4, 64}, off_grid, {DType::f32}).to(device), full({64, 3}, 1.0, {DType::f32}).to(device))
+            .to_vector();
+    for (double v : product) CHECK(v == 64);
+
+    const Tensor a = random_input({17, 33}, 40), b = random_input({33, 9}, 41);
+    compare_op("bf16 matmul", [](const auto& v) { return matmul(v[0], v[1]); }, {a, b}, device, 1e-5, 1e-6);
+    const Tensor a3 = random_input({3, 17, 33}, 42), b3 = random_input({3, 33, 9}, 43);
+    compare_op("bf16 batched x shared", [](const auto& v) { return matmul(v[0], v[1]); }, {a3, b}, device, 1e-5,
+               1e-6);
+    const Tensor xs = random_input({2, 8, 9, 7}, 44), w = random_input({6, 8, 3, 3}, 45, DType::f32, -0.5, 0.5);
+    const Tensor bias = random_input({6}, 46);
+    for (const Conv2dOptions& options : {Conv2dOptions{{1, 1}, {1, 1}, {1, 1}, 1}, Conv2dOptions{{2, 2}, {1, 1}, {1, 1}, 1},
+                                         Conv2dOptions{{1, 1}, {1, 1}, {1, 1}, 2}})
+      compare_op("bf16 conv2d stride " + std::to_string(options.stride[0]) + " groups " + std::to_string(options.groups),
+                 [options](const auto& v) { return conv2d(v[0], v[1], v[2], options); },
+                 {xs, options.groups == 2 ? random_input({6, 4, 3, 3}, 47, DType::f32, -0.5, 0.5) : w, bias}, device,
+                 1e-4, 1e-5);
+    set_matmul_precision(Precision::fp32);
+#else
+    (void)device;
+#endif
   }
 }
 

@@ -20,9 +20,10 @@
 #                                     --epochs 1 --cycles 1 --output RUN_DIR --progress lines
 #      DATA_DIR: the second argument, else $SLAB_CIFAR10_DIR, else .carry/cifar10-subset,
 #      else ../shared/data/cifar10-subset (docs/data.md#getting-the-data)
-#   4. ResNet-18 (CIFAR form, batch 128) training images/s, full float32 and then TF32:
+#   4. ResNet-18 (CIFAR form, batch 128) training images/s, full float32, TF32, and bf16:
 #        BUILD/bin/slab-bench train --model resnet18 --batch 128 --device cuda
-#                                   --steps 30 --warmup 5 --passes 3   (SLAB_TF32=1 for TF32)
+#                                   --steps 30 --warmup 5 --passes 3   (SLAB_TF32=1 for TF32,
+#                                   --precision bf16 for bf16)
 #      printing a line `imgs_per_s=<number>`, the median of the passes; no step waits for
 #      the GPU, each pass ends with a device synchronisation; PyTorch's twin is
 #      tools/bench/train_torch_gpu.py (eager, cudnn.benchmark=True, same model)
@@ -286,11 +287,12 @@ if [[ ! -x "$BENCH" ]]; then
   FAILED=1
 else
   # Three timed passes of 30 steps: slab-bench reports their median as imgs_per_s=.
-  for precision in fp32 tf32; do
-    tf32_flag=0
+  for precision in fp32 tf32 bf16; do
+    tf32_flag=0 matmul=fp32
     [[ "$precision" == tf32 ]] && tf32_flag=1
+    [[ "$precision" == bf16 ]] && matmul=bf16
     run_step "slab resnet18 train $precision" 60 env SLAB_TF32=$tf32_flag "$BENCH" train --model resnet18 \
-      --device cuda --batch 128 --steps 30 --warmup 5 --passes 3
+      --device cuda --batch 128 --steps 30 --warmup 5 --passes 3 --precision $matmul
     value=$(value_of imgs_per_s "$STEP_OUTPUT")
     RESULT[slab_train_$precision]="${value:-}"
     record_step "slab resnet18 train $precision" "${value:+$value images/s}" "no imgs_per_s= line"
@@ -309,10 +311,11 @@ TORCH_CUDA=0
 command -v "$PYTHON" >/dev/null && "$PYTHON" -c "import torch; assert torch.cuda.is_available()" 2>/dev/null &&
   TORCH_CUDA=1
 if ((TORCH_CUDA)); then
-  run_step "PyTorch twins (train fp32, tf32, sghmc-spl)" 120 env PYTHONUNBUFFERED=1 "$PYTHON" \
+  run_step "PyTorch twins (train fp32, tf32, bf16, sghmc-spl)" 150 env PYTHONUNBUFFERED=1 "$PYTHON" \
     "$ROOT/tools/bench/train_torch_gpu.py" --mode all --batch-size 128 --steps 30 --warmup 5
   RESULT[torch_train_fp32]=$(value_of torch_train_fp32_images_per_second "$STEP_OUTPUT")
   RESULT[torch_train_tf32]=$(value_of torch_train_tf32_images_per_second "$STEP_OUTPUT")
+  RESULT[torch_train_bf16]=$(value_of torch_train_bf16_images_per_second "$STEP_OUTPUT")
   RESULT[torch_sghmc]=$(value_of torch_sghmc_spl_step_ms "$STEP_OUTPUT")
   versions=$(grep -m1 torch_version "$STEP_OUTPUT" | cut -c1-90)
   record_step "PyTorch twins" "${versions:-finished}"
@@ -362,6 +365,8 @@ show() { echo "${1:--}"; }
     "$(show "${RESULT[torch_train_fp32]:-}")"
   printf '%-52s %12s %12s\n' "  training images/s, TF32" "$(show "${RESULT[slab_train_tf32]:-}")" \
     "$(show "${RESULT[torch_train_tf32]:-}")"
+  printf '%-52s %12s %12s\n' "  training images/s, bf16 (PyTorch: autocast)" "$(show "${RESULT[slab_train_bf16]:-}")" \
+    "$(show "${RESULT[torch_train_bf16]:-}")"
   printf '%-52s %12s %12s\n' "  sghmc-spl step on its parameters, ms" "$(show "${RESULT[slab_sghmc]:-}")" \
     "$(show "${RESULT[torch_sghmc]:-}")"
   printf '%-52s %12s %12s\n' "  batch norm forward + backward, 128x64x32^2, ms" "$(show "${RESULT[slab_batch_norm.64x32]:-}")" \

@@ -62,10 +62,12 @@ namespace {
 
 std::atomic<conv::Path> path_override{conv::Path::automatic};
 
-// Winograd pays off once the channel products dominate its transforms. Both paths pad channel
-// counts inside, so the rule is on the padded counts: a layer shrunk from 32 to 24 channels
-// computes 32 channel slots either way and stays on Winograd (2.25x fewer multiplications
-// than the direct path's 24), as it was at 32.
+// Winograd pays off once the channel products dominate its transforms: from 32 channels, in
+// AVX-512 and in AVX2 builds alike (16-channel layers train as fast or faster on the direct
+// path in both, docs/performance.md). The rule is on counts padded to 16, AVX-512's vector:
+// there both paths compute those slots, so a layer shrunk from 32 to 24 channels computes 32
+// either way and stays on Winograd (2.25x fewer multiplications than the direct path's 24),
+// as it was at 32.
 constexpr int64_t kWinogradMinChannels = 32;
 int64_t padded_channels(int64_t channels) { return (channels + 15) / 16 * 16; }
 

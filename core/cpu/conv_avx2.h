@@ -32,6 +32,8 @@ struct Isa {
   static Vec set1(float x) { return _mm256_set1_ps(x); }
   static Vec fmadd(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
   static Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
+  static Vec sub(Vec a, Vec b) { return _mm256_sub_ps(a, b); }
+  static Vec mul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
   // A masked load reads only lanes < n (nothing past them is touched, so a row may end where
   // its allocation does).
   static Vec load_first(const float* p, int64_t n) {
@@ -80,6 +82,24 @@ struct Isa {
       r[j] = _mm256_permute2f128_ps(s[j], s[4 + j], 0x20);
       r[4 + j] = _mm256_permute2f128_ps(s[j], s[4 + j], 0x31);
     }
+  }
+  // Lane i at base[index_i], for lanes < n (the others read as 0, or not written). AVX2 has
+  // gathers but no scatters: the scatter stores lane by lane.
+  using Index = __m256i;
+  static Index lane_offsets(int32_t stride) {
+    return _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(stride));
+  }
+  static Vec gather_first(const float* base, Index index, int64_t n) {
+    const __m256i present = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(std::min<int64_t>(n, kLanes))),
+                                               _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, index, _mm256_castsi256_ps(present), 4);
+  }
+  static void scatter_first(float* base, Index index, int64_t n, Vec v) {
+    alignas(32) float values[kLanes];
+    alignas(32) int32_t offsets[kLanes];
+    _mm256_store_ps(values, v);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(offsets), index);
+    for (int64_t i = 0; i < std::min<int64_t>(n, kLanes); ++i) base[offsets[i]] = values[i];
   }
   static Vec shift_down(Vec v, int k) {
     return _mm256_permutevar8x32_ps(v, _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(k)));
@@ -142,6 +162,19 @@ inline TileKernel select_gather_kernel(const Tile& t, int64_t cb, int64_t stride
   if (cb == 3) return gather_kernel<3>(t, stride_w);
   return gather_kernel<1>(t, stride_w);
 }
+
+// Winograd's products (conv_winograd.cpp): B output blocks x U tiles in a row (12 or 8
+// accumulators).
+inline Tile winograd_tile(int64_t out_channels) {
+  return out_channels % (2 * kLanes) == 0 ? Tile{2, 1, 6} : Tile{1, 1, 8};
+}
+inline TileKernel winograd_kernel(const Tile& t) {
+  return t.B == 2 ? &tile_kernel<Isa, 2, 1, 6, kLanes, kLanes, Epilogue::store_blocked>
+                  : &tile_kernel<Isa, 1, 1, 8, kLanes, kLanes, Epilogue::store_blocked>;
+}
+// Entries of a vector of input channels that one call of Winograd's weight-gradient kernel
+// takes (T B accumulators: 8 either way).
+inline int64_t winograd_weight_chunk(int B) { return B == 2 ? 4 : 8; }
 
 // Entries of a run of `length` consecutive reduction entries that one weight-kernel call
 // takes, with B blocks of output channels: T B accumulators, B dy vectors and a broadcast fit

@@ -60,10 +60,24 @@ struct Isa {
   static Vec set1(float x) { return _mm512_set1_ps(x); }
   static Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
   static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+  static Vec sub(Vec a, Vec b) { return _mm512_sub_ps(a, b); }
+  static Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
   static __mmask16 first(int64_t n) { return static_cast<__mmask16>((1u << n) - 1); }
   static Vec load_first(const float* p, int64_t n) { return _mm512_maskz_loadu_ps(first(n), p); }
   static void store_first(float* p, int64_t n, Vec v) { _mm512_mask_storeu_ps(p, first(n), v); }
   static void transpose(Vec r[16]) { transpose16(r); }
+  // Lane i at base[index_i], for lanes < n (the others read as 0, or not written).
+  using Index = __m512i;
+  static Index lane_offsets(int32_t stride) {
+    return _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                              _mm512_set1_epi32(stride));
+  }
+  static Vec gather_first(const float* base, Index index, int64_t n) {
+    return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), first(n), index, base, 4);
+  }
+  static void scatter_first(float* base, Index index, int64_t n, Vec v) {
+    _mm512_mask_i32scatter_ps(base, first(n), index, v, 4);
+  }
   static Vec shift_down(Vec v, int k) {
     const __m512i index = _mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                                            _mm512_set1_epi32(k));
@@ -161,6 +175,14 @@ inline TileKernel select_gather_kernel(const Tile& t, int64_t cb, int64_t stride
   if (cb == 3) return gather_kernel<3>(t, stride_w);
   return gather_kernel<1>(t, stride_w);
 }
+
+// Winograd's products (conv_winograd.cpp): B output blocks x U tiles in a row.
+inline Tile winograd_tile(int64_t out_channels) {
+  return out_channels % (2 * kLanes) == 0 ? Tile{2, 1, 8} : Tile{1, 1, 16};
+}
+inline TileKernel winograd_kernel(const Tile& t) { return kernel_for_tile<16, 16, Epilogue::store_blocked>(t); }
+// Entries of a vector of input channels that one call of Winograd's weight-gradient kernel takes.
+inline int64_t winograd_weight_chunk(int B) { return B == 2 ? 8 : 16; }
 
 // Entries of a run of `length` consecutive reduction entries that one weight-kernel call
 // takes, with B blocks of output channels (up to 24 accumulators).

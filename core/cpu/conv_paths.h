@@ -51,11 +51,11 @@ void im2col_forward(const Geometry& g, const Tensor& x, const Tensor& weight, co
 void im2col_backward_input(const Geometry& g, const Tensor& grad_out, const Tensor& weight, const Tensor& grad_x);
 void im2col_backward_weight(const Geometry& g, const Tensor& grad_out, const Tensor& x, const Tensor& grad_weight);
 
-// The channel-blocked float32 path is vector code for AVX-512F or for AVX2 (both with FMA):
-// the kernels are written once over the vector width (core/cpu/conv_blocked_kernels.h), and a
-// build takes the widest the compiler targets. The Winograd path is AVX-512 code. A build for
-// a CPU without either has neither (their *_supports say false), and the im2col path runs
-// every convolution.
+// The channel-blocked and Winograd float32 paths are vector code for AVX-512F or for AVX2
+// (both with FMA): the kernels are written once over the vector width
+// (core/cpu/conv_blocked_kernels.h), and a build takes the widest the compiler targets. A
+// build for a CPU without either has neither (their *_supports say false), and the im2col
+// path runs every convolution.
 #if defined(__AVX512F__) && defined(__FMA__)
 #define SLAB_CONV_AVX512 1
 #define SLAB_CONV_AVX2 0
@@ -67,7 +67,7 @@ void im2col_backward_weight(const Geometry& g, const Tensor& grad_out, const Ten
 #define SLAB_CONV_AVX2 0
 #endif
 inline constexpr bool kBlockedPathBuilt = SLAB_CONV_AVX512 || SLAB_CONV_AVX2;
-inline constexpr bool kWinogradPathBuilt = SLAB_CONV_AVX512;
+inline constexpr bool kWinogradPathBuilt = kBlockedPathBuilt;
 
 // The channel-blocked float32 path.
 enum class Pass { forward, backward_input, backward_weight };

@@ -1,6 +1,6 @@
 // Float32 3x3 stride-1 convolution by Winograd's minimal filtering F(2x2, 3x3) (Lavin &
 // Gray, "Fast Algorithms for Convolutional Neural Networks", 2016), on the channel-blocked
-// layout of conv_blocked_kernels.h (AVX-512 builds only). Each 2x2 output tile is
+// layout of conv_blocked_kernels.h, vectors of L = 16 (AVX-512) or 8 (AVX2) channels. Each 2x2 output tile is
 //   Y = A^T [ sum over c of (G g_c G^T) .* (B^T d_c B) ] A
 // for the 4x4 input patch d_c of channel c and the 3x3 kernel g_c, with
 //   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1],
@@ -12,7 +12,7 @@
 // fewer; the transforms are additions only (and halvings of the weights), so the rounding
 // error stays within a few units of float32's last place relative to the direct sum.
 //
-// Any channel count: both channel counts are padded up to multiples of 16 inside (zero
+// Any channel count: both channel counts are padded up to multiples of L inside (zero
 // channels in the blocked input, zero rows and columns of U, padding channels of the output
 // and of dW not written), which adds only exact zeros to every sum.
 //
@@ -36,65 +36,69 @@
 
 #if SLAB_CONV_AVX512
 #include "core/cpu/conv_avx512.h"
+#elif SLAB_CONV_AVX2
+#include "core/cpu/conv_avx2.h"
 #endif
 
 namespace slab::cpu::conv {
 
-#if SLAB_CONV_AVX512
+#if SLAB_CONV_AVX512 || SLAB_CONV_AVX2
 
 namespace {
 
+#if SLAB_CONV_AVX512
 using namespace avx512;
+#else
+using namespace avx2;
+#endif
+using Vec = Isa::Vec;
 
 constexpr int64_t kPoints = 16;                 // 4 x 4 transform points
 constexpr int64_t kChunkBudgetBytes = 1 << 20;  // V + M of one chunk, to stay in a 2 MiB L2
 
 // U[xi] = (G g G^T)[xi] for every (o, c), packed for the micro-kernel as
-// [xi][c_out / 16][c_in][16 output channels], both counts padded up to multiples of 16 with
+// [xi][c_out / L][c_in][L output channels], both counts padded up to multiples of L with
 // zeros. flip_transpose transforms the input-gradient kernel (g'[c][o] = g[o][c] rotated by
 // 180 degrees) instead.
 void transform_weights(const float* w, int64_t c_out, int64_t c_in, bool flip_transpose, float* u) {
   const int64_t c_out_padded = round_up(c_out, kLanes), c_in_padded = round_up(c_in, kLanes);
   const int64_t point_stride = c_out_padded * c_in_padded;
-  // Sixteen output channels at a time, one per vector lane: gathers of the 3x3 taps, the
+  // A vector of output channels at a time, one per lane: gathers of the 3x3 taps, the
   // transform in registers, and one aligned store per transform point.
-  const int32_t lane_stride = static_cast<int32_t>(flip_transpose ? 9 : 9 * c_in);
-  const __m512i lanes = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                           _mm512_set1_epi32(lane_stride));
-  const __m512 half = _mm512_set1_ps(0.5f);
+  const Isa::Index lanes = Isa::lane_offsets(static_cast<int32_t>(flip_transpose ? 9 : 9 * c_in));
+  const Vec half = Isa::set1(0.5f);
 #pragma omp parallel for schedule(static)
   for (int64_t out_block = 0; out_block < c_out_padded / kLanes; ++out_block)
     for (int64_t c = 0; c < c_in_padded; ++c) {
       const int64_t o = out_block * kLanes;
       // The lanes of existing output channels; none for a padding input channel.
-      const __mmask16 present =
-          c < c_in ? static_cast<__mmask16>((1u << std::min<int64_t>(kLanes, c_out - o)) - 1) : __mmask16{0};
+      const int64_t present = c < c_in ? std::min<int64_t>(kLanes, c_out - o) : 0;
       const float* base = c >= c_in ? w : flip_transpose ? w + (c * c_out + o) * 9 : w + (o * c_in + c) * 9;
-      __m512 g[3][3];
+      Vec g[3][3];
       for (int p = 0; p < 3; ++p)
         for (int q = 0; q < 3; ++q) {
           const int tap = flip_transpose ? (2 - p) * 3 + (2 - q) : p * 3 + q;
-          g[p][q] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), present, lanes, base + tap, 4);
+          g[p][q] = Isa::gather_first(base + tap, lanes, present);
         }
-      __m512 gg[4][3];  // G g
+      Vec gg[4][3];  // G g
       for (int q = 0; q < 3; ++q) {
         gg[0][q] = g[0][q];
-        gg[1][q] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(g[0][q], g[1][q]), g[2][q]));
-        gg[2][q] = _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(g[0][q], g[1][q]), g[2][q]));
+        gg[1][q] = Isa::mul(half, Isa::add(Isa::add(g[0][q], g[1][q]), g[2][q]));
+        gg[2][q] = Isa::mul(half, Isa::add(Isa::sub(g[0][q], g[1][q]), g[2][q]));
         gg[3][q] = g[2][q];
       }
       float* dst = u + (out_block * c_in_padded + c) * kLanes;
       for (int i = 0; i < 4; ++i) {  // (G g) G^T
-        const __m512 row[4] = {
-            gg[i][0], _mm512_mul_ps(half, _mm512_add_ps(_mm512_add_ps(gg[i][0], gg[i][1]), gg[i][2])),
-            _mm512_mul_ps(half, _mm512_add_ps(_mm512_sub_ps(gg[i][0], gg[i][1]), gg[i][2])), gg[i][2]};
-        for (int j = 0; j < 4; ++j) _mm512_store_ps(dst + (i * 4 + j) * point_stride, row[j]);
+        const Vec row[4] = {
+            gg[i][0], Isa::mul(half, Isa::add(Isa::add(gg[i][0], gg[i][1]), gg[i][2])),
+            Isa::mul(half, Isa::add(Isa::sub(gg[i][0], gg[i][1]), gg[i][2])), gg[i][2]};
+        for (int j = 0; j < 4; ++j) Isa::store(dst + (i * 4 + j) * point_stride, row[j]);
       }
     }
 }
 
 struct WinogradPlan {
-  Geometry g;  // the convolution with both channel counts padded up to multiples of 16
+  Geometry g;  // the convolution with both channel counts padded up to multiples of L
   int64_t c_in, c_out;  // the layer's own channel counts
   int64_t tiles_h, tiles_w, tiles_per_image;
   Blocked in;                  // one blocked, padded input image
@@ -123,12 +127,12 @@ WinogradPlan plan_winograd(const Geometry& g) {
                     g.c_in};
   plan.out_rows = 2 * plan.tiles_h;
   plan.out_cols = 2 * plan.tiles_w;
-  plan.tile = plan.g.c_out % (2 * kLanes) == 0 ? Tile{2, 1, 8} : Tile{1, 1, 16};
-  plan.kernel = kernel_for_tile<16, 16, Epilogue::store_blocked>(plan.tile);
+  plan.tile = winograd_tile(plan.g.c_out);
+  plan.kernel = winograd_kernel(plan.tile);
   return plan;
 }
 
-// V[xi][c_in / 16][slot][16] for the image's tiles [tile_begin, tile_end) (row-major tile
+// V[xi][c_in / L][slot][L] for the image's tiles [tile_begin, tile_end) (row-major tile
 // index), written from slot `first` on.
 void transform_input(const WinogradPlan& plan, const float* x_blocked, int64_t tile_begin, int64_t tile_end,
                      int64_t first, int64_t tiles_stride, float* v) {
@@ -139,21 +143,21 @@ void transform_input(const WinogradPlan& plan, const float* x_blocked, int64_t t
     for (int64_t tile = tile_begin; tile < tile_end; ++tile, out += kLanes) {
       const int64_t th = tile / plan.tiles_w, tw = tile % plan.tiles_w;
       const float* patch = plane + (2 * th * cols + 2 * tw) * kLanes;
-      __m512 t[4][4];
+      Vec t[4][4];
       for (int j = 0; j < 4; ++j) {  // B^T d, down the columns
-        const __m512 d0 = _mm512_loadu_ps(patch + j * kLanes), d1 = _mm512_loadu_ps(patch + (cols + j) * kLanes);
-        const __m512 d2 = _mm512_loadu_ps(patch + (2 * cols + j) * kLanes);
-        const __m512 d3 = _mm512_loadu_ps(patch + (3 * cols + j) * kLanes);
-        t[0][j] = _mm512_sub_ps(d0, d2);
-        t[1][j] = _mm512_add_ps(d1, d2);
-        t[2][j] = _mm512_sub_ps(d2, d1);
-        t[3][j] = _mm512_sub_ps(d1, d3);
+        const Vec d0 = Isa::loadu(patch + j * kLanes), d1 = Isa::loadu(patch + (cols + j) * kLanes);
+        const Vec d2 = Isa::loadu(patch + (2 * cols + j) * kLanes);
+        const Vec d3 = Isa::loadu(patch + (3 * cols + j) * kLanes);
+        t[0][j] = Isa::sub(d0, d2);
+        t[1][j] = Isa::add(d1, d2);
+        t[2][j] = Isa::sub(d2, d1);
+        t[3][j] = Isa::sub(d1, d3);
       }
       for (int i = 0; i < 4; ++i) {  // (B^T d) B, along the rows
-        _mm512_store_ps(out + (i * 4 + 0) * point_stride, _mm512_sub_ps(t[i][0], t[i][2]));
-        _mm512_store_ps(out + (i * 4 + 1) * point_stride, _mm512_add_ps(t[i][1], t[i][2]));
-        _mm512_store_ps(out + (i * 4 + 2) * point_stride, _mm512_sub_ps(t[i][2], t[i][1]));
-        _mm512_store_ps(out + (i * 4 + 3) * point_stride, _mm512_sub_ps(t[i][1], t[i][3]));
+        Isa::store(out + (i * 4 + 0) * point_stride, Isa::sub(t[i][0], t[i][2]));
+        Isa::store(out + (i * 4 + 1) * point_stride, Isa::add(t[i][1], t[i][2]));
+        Isa::store(out + (i * 4 + 2) * point_stride, Isa::sub(t[i][2], t[i][1]));
+        Isa::store(out + (i * 4 + 3) * point_stride, Isa::sub(t[i][1], t[i][3]));
       }
     }
   }
@@ -161,7 +165,7 @@ void transform_input(const WinogradPlan& plan, const float* x_blocked, int64_t t
 
 // The adjoint of the output transform for the weight gradient: dM = A dY A^T (2x2 -> 4x4,
 // A = [1 0; 1 1; 1 -1; 0 -1]) of the tiles [tile_begin, tile_end) of one image's blocked
-// output gradient [c_out / 16][out_rows][out_cols][16], into dM[xi][c_out / 16][slot][16].
+// output gradient [c_out / L][out_rows][out_cols][L], into dM[xi][c_out / L][slot][L].
 void transform_output_gradient(const WinogradPlan& plan, const float* dy_blocked, int64_t tile_begin, int64_t tile_end,
                                int64_t first, int64_t tiles_stride, float* dm) {
   const int64_t cols = plan.out_cols, point_stride = plan.g.c_out * tiles_stride;
@@ -171,24 +175,24 @@ void transform_output_gradient(const WinogradPlan& plan, const float* dy_blocked
     for (int64_t tile = tile_begin; tile < tile_end; ++tile, out += kLanes) {
       const int64_t th = tile / plan.tiles_w, tw = tile % plan.tiles_w;
       const float* y = plane + (2 * th * cols + 2 * tw) * kLanes;
-      const __m512 y00 = _mm512_loadu_ps(y), y01 = _mm512_loadu_ps(y + kLanes);
-      const __m512 y10 = _mm512_loadu_ps(y + cols * kLanes), y11 = _mm512_loadu_ps(y + (cols + 1) * kLanes);
-      const __m512 zero = _mm512_setzero_ps();
-      const __m512 r[4][2] = {{y00, y01},
-                              {_mm512_add_ps(y00, y10), _mm512_add_ps(y01, y11)},
-                              {_mm512_sub_ps(y00, y10), _mm512_sub_ps(y01, y11)},
-                              {_mm512_sub_ps(zero, y10), _mm512_sub_ps(zero, y11)}};
+      const Vec y00 = Isa::loadu(y), y01 = Isa::loadu(y + kLanes);
+      const Vec y10 = Isa::loadu(y + cols * kLanes), y11 = Isa::loadu(y + (cols + 1) * kLanes);
+      const Vec zero = Isa::zero();
+      const Vec r[4][2] = {{y00, y01},
+                              {Isa::add(y00, y10), Isa::add(y01, y11)},
+                              {Isa::sub(y00, y10), Isa::sub(y01, y11)},
+                              {Isa::sub(zero, y10), Isa::sub(zero, y11)}};
       for (int i = 0; i < 4; ++i) {
-        _mm512_store_ps(out + (i * 4 + 0) * point_stride, r[i][0]);
-        _mm512_store_ps(out + (i * 4 + 1) * point_stride, _mm512_add_ps(r[i][0], r[i][1]));
-        _mm512_store_ps(out + (i * 4 + 2) * point_stride, _mm512_sub_ps(r[i][0], r[i][1]));
-        _mm512_store_ps(out + (i * 4 + 3) * point_stride, _mm512_sub_ps(zero, r[i][1]));
+        Isa::store(out + (i * 4 + 0) * point_stride, r[i][0]);
+        Isa::store(out + (i * 4 + 1) * point_stride, Isa::add(r[i][0], r[i][1]));
+        Isa::store(out + (i * 4 + 2) * point_stride, Isa::sub(r[i][0], r[i][1]));
+        Isa::store(out + (i * 4 + 3) * point_stride, Isa::sub(zero, r[i][1]));
       }
     }
   }
 }
 
-// Y = A^T M A for one image's tiles into its blocked output [c_out / 16][out_rows][out_cols][16].
+// Y = A^T M A for one image's tiles into its blocked output [c_out / L][out_rows][out_cols][L].
 void transform_output(const WinogradPlan& plan, const float* m, int64_t first, int64_t tiles_stride, float* y_blocked) {
   const int64_t point_stride = plan.g.c_out * tiles_stride, cols = plan.out_cols;
   for (int64_t block = 0; block < plan.g.c_out / kLanes; ++block) {
@@ -196,19 +200,19 @@ void transform_output(const WinogradPlan& plan, const float* m, int64_t first, i
     float* plane = y_blocked + block * plan.out_rows * cols * kLanes;
     for (int64_t th = 0; th < plan.tiles_h; ++th)
       for (int64_t tw = 0; tw < plan.tiles_w; ++tw, in += kLanes) {
-        __m512 s[2][4];
+        Vec s[2][4];
         for (int j = 0; j < 4; ++j) {  // A^T M, down the columns
-          const __m512 m0 = _mm512_load_ps(in + (0 * 4 + j) * point_stride);
-          const __m512 m1 = _mm512_load_ps(in + (1 * 4 + j) * point_stride);
-          const __m512 m2 = _mm512_load_ps(in + (2 * 4 + j) * point_stride);
-          const __m512 m3 = _mm512_load_ps(in + (3 * 4 + j) * point_stride);
-          s[0][j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
-          s[1][j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+          const Vec m0 = Isa::load(in + (0 * 4 + j) * point_stride);
+          const Vec m1 = Isa::load(in + (1 * 4 + j) * point_stride);
+          const Vec m2 = Isa::load(in + (2 * 4 + j) * point_stride);
+          const Vec m3 = Isa::load(in + (3 * 4 + j) * point_stride);
+          s[0][j] = Isa::add(Isa::add(m0, m1), m2);
+          s[1][j] = Isa::sub(Isa::sub(m1, m2), m3);
         }
         float* out = plane + (2 * th * cols + 2 * tw) * kLanes;
         for (int i = 0; i < 2; ++i) {  // (A^T M) A, along the rows
-          _mm512_storeu_ps(out + (i * cols + 0) * kLanes, _mm512_add_ps(_mm512_add_ps(s[i][0], s[i][1]), s[i][2]));
-          _mm512_storeu_ps(out + (i * cols + 1) * kLanes, _mm512_sub_ps(_mm512_sub_ps(s[i][1], s[i][2]), s[i][3]));
+          Isa::storeu(out + (i * cols + 0) * kLanes, Isa::add(Isa::add(s[i][0], s[i][1]), s[i][2]));
+          Isa::storeu(out + (i * cols + 1) * kLanes, Isa::sub(Isa::sub(s[i][1], s[i][2]), s[i][3]));
         }
       }
   }
@@ -327,59 +331,57 @@ void winograd_convolution(const Geometry& layer, const float* x, const float* u,
   }
 }
 
-// dW = G^T dU G for every (o, c) (dU [xi][c_out / 16][c_in][16], both counts padded up to
-// multiples of 16, summed over `parts` partials spaced part_stride apart), written to
+// dW = G^T dU G for every (o, c) (dU [xi][c_out / L][c_in][L], both counts padded up to
+// multiples of L, summed over `parts` partials spaced part_stride apart), written to
 // grad_weight [c_out][c_in][3][3] without the padding channels.
 void transform_weight_gradient(const float* du, int64_t parts, int64_t part_stride, int64_t c_out, int64_t c_in,
                                float* grad_weight) {
   const int64_t c_out_padded = round_up(c_out, kLanes), c_in_padded = round_up(c_in, kLanes);
   const int64_t point_stride = c_out_padded * c_in_padded;
-  const __m512i lanes = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                           _mm512_set1_epi32(static_cast<int32_t>(9 * c_in)));
-  const __m512 half = _mm512_set1_ps(0.5f);
+  const Isa::Index lanes = Isa::lane_offsets(static_cast<int32_t>(9 * c_in));
+  const Vec half = Isa::set1(0.5f);
   // G^T applied to the 4 values along one axis: [u0 + (u1 + u2) / 2, (u1 - u2) / 2, (u1 + u2) / 2 + u3].
-  auto reduce = [&](__m512 u0, __m512 u1, __m512 u2, __m512 u3, __m512 out[3]) {
-    const __m512 sum = _mm512_mul_ps(half, _mm512_add_ps(u1, u2));
-    out[0] = _mm512_add_ps(u0, sum);
-    out[1] = _mm512_mul_ps(half, _mm512_sub_ps(u1, u2));
-    out[2] = _mm512_add_ps(sum, u3);
+  auto reduce = [&](Vec u0, Vec u1, Vec u2, Vec u3, Vec out[3]) {
+    const Vec sum = Isa::mul(half, Isa::add(u1, u2));
+    out[0] = Isa::add(u0, sum);
+    out[1] = Isa::mul(half, Isa::sub(u1, u2));
+    out[2] = Isa::add(sum, u3);
   };
 #pragma omp parallel for schedule(static)
   for (int64_t out_block = 0; out_block < c_out_padded / kLanes; ++out_block)
     for (int64_t c = 0; c < c_in; ++c) {
-      const __mmask16 present =
-          static_cast<__mmask16>((1u << std::min<int64_t>(kLanes, c_out - out_block * kLanes)) - 1);
+      const int64_t present = std::min<int64_t>(kLanes, c_out - out_block * kLanes);
       const float* src = du + (out_block * c_in_padded + c) * kLanes;
-      __m512 d[4][4];
+      Vec d[4][4];
       for (int xi = 0; xi < 16; ++xi) {
-        __m512 total = _mm512_load_ps(src + xi * point_stride);
+        Vec total = Isa::load(src + xi * point_stride);
         for (int64_t part = 1; part < parts; ++part)
-          total = _mm512_add_ps(total, _mm512_load_ps(src + part * part_stride + xi * point_stride));
+          total = Isa::add(total, Isa::load(src + part * part_stride + xi * point_stride));
         d[xi / 4][xi % 4] = total;
       }
-      __m512 rows[3][4];  // G^T dU
+      Vec rows[3][4];  // G^T dU
       for (int j = 0; j < 4; ++j) {
-        __m512 column[3];
+        Vec column[3];
         reduce(d[0][j], d[1][j], d[2][j], d[3][j], column);
         for (int p = 0; p < 3; ++p) rows[p][j] = column[p];
       }
       float* dst = grad_weight + (out_block * kLanes * c_in + c) * 9;
       for (int p = 0; p < 3; ++p) {  // (G^T dU) G
-        __m512 taps[3];
+        Vec taps[3];
         reduce(rows[p][0], rows[p][1], rows[p][2], rows[p][3], taps);
-        for (int q = 0; q < 3; ++q) _mm512_mask_i32scatter_ps(dst + p * 3 + q, present, lanes, taps[q], 4);
+        for (int q = 0; q < 3; ++q) Isa::scatter_first(dst + p * 3 + q, lanes, present, taps[q]);
       }
     }
 }
 
-// dU[xi] (c_out x c_in) = sum over tiles of dM[xi][tile] (x) V[xi][tile]: vectors of 16 output
+// dU[xi] (c_out x c_in) = sum over tiles of dM[xi][tile] (x) V[xi][tile]: vectors of L output
 // channels of dM times broadcast input channels of V, by the weight-gradient micro-kernel.
 void accumulate_products(const WinogradPlan& plan, const float* dm, const float* v, int64_t tiles, int64_t tiles_stride,
                          int64_t point_begin, int64_t point_end, float* du) {
   const Geometry& g = plan.g;
   const int B = g.c_out % (2 * kLanes) == 0 ? 2 : 1;
-  const int64_t chunk = B == 2 ? 8 : 16;
-  const WeightKernel kernel = B == 2 ? &weight_kernel<Isa, 2, 8> : &weight_kernel<Isa, 1, 16>;
+  const int64_t chunk = winograd_weight_chunk(B);
+  const WeightKernel kernel = B == 2 ? weight_kernel_for<2>(chunk) : weight_kernel_for<1>(chunk);
   for (int64_t point = point_begin; point < point_end; ++point) {
     const float* dm_point = dm + point * g.c_out * tiles_stride;
     const float* v_point = v + point * g.c_in * tiles_stride;
@@ -502,13 +504,13 @@ void winograd_backward_weight(const Geometry& g, const Tensor& grad_out, const T
 
 bool winograd_supports(const Geometry&, DType, Pass) { return false; }
 void winograd_backward_weight(const Geometry&, const Tensor&, const Tensor&, const Tensor&) {
-  SLAB_FAIL("conv2d: the Winograd path needs AVX-512");
+  SLAB_FAIL("conv2d: the Winograd path needs AVX-512 or AVX2 with FMA");
 }
 void winograd_forward(const Geometry&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
-  SLAB_FAIL("conv2d: the Winograd path needs AVX-512");
+  SLAB_FAIL("conv2d: the Winograd path needs AVX-512 or AVX2 with FMA");
 }
 void winograd_backward_input(const Geometry&, const Tensor&, const Tensor&, const Tensor&) {
-  SLAB_FAIL("conv2d: the Winograd path needs AVX-512");
+  SLAB_FAIL("conv2d: the Winograd path needs AVX-512 or AVX2 with FMA");
 }
 
 #endif

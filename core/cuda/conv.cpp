@@ -9,6 +9,8 @@
 // cuda::tf32_enabled(); cuDNN marks the engines that use them with the numerical notes
 // TENSOR_CORE / DOWN_CONVERT_INPUTS, which are filtered out. SLAB_DETERMINISTIC=1 also
 // filters out engines noted NONDETERMINISTIC (some backward-filter engines add with atomics).
+// Under --precision bf16 the inputs are rounded to bf16 first and tensor-core engines are
+// allowed, the others that would not keep exact products excluded (core/cuda/bf16_products.h).
 //
 // The bias is added by the elementwise kernel (out += bias broadcast over [n, c, h, w]), and
 // its gradient is two deterministic sums (core/cuda/reduce.cu).
@@ -22,6 +24,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/cuda/bf16_products.h"
 #include "core/cuda/context.h"
 #include "core/cuda/runtime.h"
 #include "core/kernels.h"
@@ -82,12 +85,13 @@ struct Geometry {
   std::array<int64_t, 2> stride{}, pad{}, dilation{};
   int64_t groups = 1;
   cudnnDataType_t dtype = CUDNN_DATA_FLOAT;
+  bool bf16 = false;  // --precision bf16: the inputs are bf16 values (core/cuda/bf16_products.h)
 };
 
 // Everything that selects a plan, as integers: the geometry, the direction, the device
 // and the numerics switches.
 struct Key {
-  std::array<int64_t, 24> fields{};
+  std::array<int64_t, 25> fields{};
   bool operator==(const Key& other) const { return fields == other.fields; }
 };
 
@@ -108,6 +112,7 @@ Key make_key(const Geometry& g, Direction direction, int device, bool tf32, bool
     for (int64_t v : *part) key.fields[i++] = v;
   key.fields[i++] = g.groups;
   key.fields[i++] = static_cast<int64_t>(g.dtype);
+  key.fields[i++] = g.bf16;
   key.fields[i++] = static_cast<int64_t>(direction);
   key.fields[i++] = device;
   key.fields[i++] = tf32;
@@ -262,9 +267,17 @@ bool allowed(const Descriptor& config, const Geometry& g, bool tf32, bool determ
     return false;
   for (int64_t i = 0; i < note_count && i < static_cast<int64_t>(notes.size()); ++i) {
     const cudnnBackendNumericalNote_t note = notes[static_cast<size_t>(i)];
-    if (g.dtype == CUDNN_DATA_FLOAT && !tf32 &&
+    if (g.dtype == CUDNN_DATA_FLOAT && !tf32 && !g.bf16 &&
         (note == CUDNN_NUMERICAL_NOTE_TENSOR_CORE || note == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS ||
          note == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION))
+      return false;
+    // bf16 products: tensor cores take the rounded inputs exactly (as TF32); a conversion to a
+    // narrower type (FP16's exponent range is not bf16's), reduced-precision sums, and
+    // transforms of the inputs (FFT, Winograd) would not keep exact products and float32 sums.
+    if (g.bf16 && (note == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS ||
+                   note == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION || note == CUDNN_NUMERICAL_NOTE_FFT ||
+                   note == CUDNN_NUMERICAL_NOTE_WINOGRAD || note == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_4x4 ||
+                   note == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_6x6 || note == CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_13x13))
       return false;
     if (deterministic && note == CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC) return false;
   }
@@ -415,8 +428,12 @@ Geometry geometry(const Tensor& x, const Tensor& weight, const Tensor& y, int64_
   g.dilation = {dilation_h, dilation_w};
   g.groups = groups;
   g.dtype = x.dtype() == DType::f64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
+  g.bf16 = detail::bf16_products(x.dtype());
   return g;
 }
+
+// An input as the convolution multiplies it: rounded to bf16 under --precision bf16.
+Tensor routed(const Geometry& g, const Tensor& t) { return g.bf16 ? detail::rounded_through_bf16(t) : t; }
 
 }  // namespace
 
@@ -429,7 +446,8 @@ void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, c
     SLAB_CUDA_CHECK(cudaMemsetAsync(out.raw_data(), 0, out.nbytes(), detail::stream(device)));
   } else {
     const Geometry g = geometry(x, weight, out, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups);
-    run(g, Direction::Forward, x.raw_data(), weight.raw_data(), out.raw_data(), device);
+    const Tensor x_in = routed(g, x), w_in = routed(g, weight);
+    run(g, Direction::Forward, x_in.raw_data(), w_in.raw_data(), out.raw_data(), device);
   }
   if (bias.defined()) {
     const Tensor bias_view = bias.detach().reshape({1, bias.numel(), 1, 1});
@@ -448,7 +466,8 @@ void conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const T
   }
   const Geometry g =
       geometry(grad_x, weight, grad_out, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups);
-  run(g, Direction::BackwardData, grad_x.raw_data(), weight.raw_data(), grad_out.raw_data(), device);
+  const Tensor w_in = routed(g, weight), dy_in = routed(g, grad_out);
+  run(g, Direction::BackwardData, grad_x.raw_data(), w_in.raw_data(), dy_in.raw_data(), device);
 }
 
 void conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Tensor& grad_weight, int64_t stride_h,
@@ -462,7 +481,8 @@ void conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Tenso
   }
   const Geometry g =
       geometry(x, grad_weight, grad_out, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups);
-  run(g, Direction::BackwardFilter, x.raw_data(), grad_weight.raw_data(), grad_out.raw_data(), device);
+  const Tensor x_in = routed(g, x), dy_in = routed(g, grad_out);
+  run(g, Direction::BackwardFilter, x_in.raw_data(), grad_weight.raw_data(), dy_in.raw_data(), device);
 }
 
 void conv2d_backward_bias(const Tensor& grad_out, const Tensor& grad_bias) {

@@ -2,9 +2,12 @@
 // is the column-major view of its transpose. So row-major C = op(A) op(B) is computed as
 // the column-major product C^T = op(B)^T op(A)^T: swap the operands (and m with n), keep
 // each operand's transpose flag. Full float32 by default; TF32 tensor cores when
-// cuda::tf32_enabled() (runtime.h), chosen per call through the handle's math mode.
+// cuda::tf32_enabled() (runtime.h), chosen per call through the handle's math mode. Under
+// --precision bf16 the operands are rounded to bf16 into float32 copies first and multiplied
+// on TF32 tensor cores, which take bf16 values exactly (core/cuda/bf16_products.h).
 #include <climits>
 
+#include "core/cuda/bf16_products.h"
 #include "core/cuda/context.h"
 #include "core/cuda/runtime.h"
 #include "core/kernels.h"
@@ -39,6 +42,19 @@ void scale_only(cublasHandle_t handle, cudaStream_t stream, int64_t m, int64_t n
   }
 }
 
+// The floats of a row-major operand of `rows` x `cols` with leading dimension ld, repeated
+// `batch` times `stride` apart (stride 0: one matrix shared by the batch).
+int64_t operand_extent(int64_t rows, int64_t cols, int64_t ld, int64_t stride, int64_t batch) {
+  return (batch - 1) * stride + (rows - 1) * ld + cols;
+}
+
+// A bf16-rounded copy of an operand, laid out as the operand (core/cuda/bf16_products.h).
+Tensor rounded_operand(const float* data, int64_t extent, int device) {
+  const Tensor copy = Tensor::empty({extent}, DType::f32, Device::cuda(device));
+  detail::round_through_bf16(data, copy.data<float>(), extent, device);
+  return copy;
+}
+
 }  // namespace
 
 void gemm(DType dtype, bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, double alpha,
@@ -65,7 +81,18 @@ void gemm(DType dtype, bool transpose_a, bool transpose_b, int64_t m, int64_t n,
     const int im = as_int(m, "m"), in = as_int(n, "n"), ik = as_int(k, "k");
     const int ilda = as_int(lda, "lda"), ildb = as_int(ldb, "ldb"), ildc = as_int(ldc, "ldc");
     if constexpr (sizeof(scalar_t) == 4) {
-      SLAB_CUDA_CHECK(cublasSetMathMode(handle, tf32_enabled() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+      const bool bf16 = detail::bf16_products(dtype);
+      Tensor a_rounded, b_rounded;  // alive until the calls below are queued (stream order)
+      if (bf16) {
+        a_rounded = rounded_operand(pa, operand_extent(transpose_a ? k : m, transpose_a ? m : k, lda, stride_a, batch),
+                                    device);
+        b_rounded = rounded_operand(pb, operand_extent(transpose_b ? n : k, transpose_b ? k : n, ldb, stride_b, batch),
+                                    device);
+        pa = a_rounded.data<float>();
+        pb = b_rounded.data<float>();
+      }
+      SLAB_CUDA_CHECK(
+          cublasSetMathMode(handle, bf16 || tf32_enabled() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
       if (batch == 1)
         SLAB_CUDA_CHECK(cublasSgemm(handle, op_b, op_a, in, im, ik, &s_alpha, pb, ildb, pa, ilda, &s_beta, pc, ildc));
       else

@@ -130,8 +130,6 @@ int run_pruned(const TrainBenchmarkOptions& o, const Device& device, const Shape
 int run(const TrainBenchmarkOptions& o) {
   if (o.threads > 0) omp_set_num_threads(o.threads);
   const Device device = parse_device(o.device);  // a clear error when the build or the machine has no GPU
-  SLAB_CHECK(o.precision == "fp32" || device.is_cpu(), "--precision bf16 runs on the CPU; --device ", o.device,
-             " computes in fp32");
   set_matmul_precision(parse_precision(o.precision));
   const Shape shape = input_shape(o);
   if (o.prune_channels >= 0) return run_pruned(o, device, shape);
@@ -205,7 +203,7 @@ int run(const TrainBenchmarkOptions& o) {
   std::printf("peak_rss_mib=%.1f\n", peak_rss_mib());
   std::printf("model=%s batch=%lld threads=%d device=%s precision=%s imgs_per_s=%.1f\n", o.model.c_str(),
               static_cast<long long>(o.batch_size), omp_get_max_threads(), device.str().c_str(),
-              precision_description().c_str(), rate);
+              precision_description(device.is_cuda()).c_str(), rate);
   return 0;
 }
 
@@ -216,7 +214,7 @@ int run_train_benchmark(int argc, char** argv) {
   CLI::App app("slab-bench train: images/s of training steps (forward, backward, SGD) on random data", "slab-bench train");
   app.add_option("--model", o.model, "architecture: a registered model (listed below)")->capture_default_str();
   app.add_option("--device", o.device, "cpu, cuda or cuda:N (model and batch live there)")->capture_default_str();
-  app.add_option("--precision", o.precision, "fp32, or bf16 (convolutions and matrix products, CPU)")
+  app.add_option("--precision", o.precision, "fp32, or bf16 (convolutions and matrix products)")
       ->capture_default_str()
       ->check(CLI::IsMember({"fp32", "bf16"}));
   app.add_option("--batch", o.batch_size, "batch size")->capture_default_str()->check(CLI::PositiveNumber);

@@ -7,7 +7,8 @@ Measures, on one CUDA device:
           backward, SGD step (momentum 0.9, weight decay 5e-4), batch 128 of synthetic
           32x32 images already on the GPU (the loader is not part of the measurement);
           eager mode, cudnn.benchmark = True; once in full float32 (TF32 off for matmul and
-          cuDNN) and once with TF32 on.
+          cuDNN), once with TF32 on, and once under torch.autocast("cuda", torch.bfloat16)
+          (TF32 off: what slab's --precision bf16 is set against).
   sghmc   the sghmc-spl step of docs/algorithm.md#sghmc-spl-step over ResNet-18's
           parameters, written one tensor op per line as the reference PyTorch code does
           (full-size tensors for rho, momentum, the previous noise, the per-weight decay and
@@ -16,6 +17,7 @@ Measures, on one CUDA device:
 Prints one `key=value` line per measurement (what gpu_check.sh parses), e.g.
   torch_train_fp32_images_per_second=1234.5
   torch_train_tf32_images_per_second=2345.6
+  torch_train_bf16_images_per_second=3456.7
   torch_sghmc_spl_step_ms=3.21
 Usage: train_torch_gpu.py [--mode train|sghmc|all] [--batch-size 128] [--steps 30] [--warmup 5]
 """
@@ -80,7 +82,7 @@ def set_tf32(on):
     torch.set_float32_matmul_precision("high" if on else "highest")
 
 
-def bench_train(batch_size, steps, warmup, tf32):
+def bench_train(batch_size, steps, warmup, tf32, bf16=False):
     set_tf32(tf32)
     torch.backends.cudnn.benchmark = True
     torch.manual_seed(0)
@@ -93,7 +95,8 @@ def bench_train(batch_size, steps, warmup, tf32):
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(images), labels)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(model(images), labels)
         loss.backward()
         optimizer.step()
         return loss
@@ -183,6 +186,8 @@ def main():
         print(f"torch_train_fp32_images_per_second={fp32:.1f}", flush=True)
         tf32 = bench_train(args.batch_size, args.steps, args.warmup, tf32=True)
         print(f"torch_train_tf32_images_per_second={tf32:.1f}", flush=True)
+        bf16 = bench_train(args.batch_size, args.steps, args.warmup, tf32=False, bf16=True)
+        print(f"torch_train_bf16_images_per_second={bf16:.1f}", flush=True)
     if args.mode in ("sghmc", "all"):
         ms = bench_sghmc(max(args.steps, 20), args.warmup)
         print(f"torch_sghmc_spl_step_ms={ms:.3f}", flush=True)

@@ -62,7 +62,7 @@ void add_flags(CLI::App& app, TrainConfig& c) {
   app.add_option("--device", c.device, "cpu or cuda (cuda needs a build with the CUDA backend and a GPU)")
       ->capture_default_str();
   app.add_option("--precision", c.precision,
-                 "fp32, or bf16: convolutions and matrix products on bf16 inputs with float32 sums (CPU)")
+                 "fp32, or bf16: convolutions and matrix products on bf16 inputs with float32 sums")
       ->capture_default_str();
   app.add_option("--train-limit", c.train_limit,
                  "train on the first n training examples only (0: all); an image folder takes every class in "
@@ -154,8 +154,6 @@ void validate_train_config(const TrainConfig& c) {
                    "] (0: OpenMP's default), got ", c.threads);
   SLAB_USAGE_CHECK(c.precision == "fp32" || c.precision == "bf16", "--precision: expected fp32 or bf16, got '",
                    c.precision, "'");
-  SLAB_USAGE_CHECK(c.precision == "fp32" || c.device == "cpu", "--precision bf16 runs on the CPU; --device ", c.device,
-                   " computes in fp32");
   SLAB_USAGE_CHECK(c.workers >= 0 && c.workers <= 64, "--workers: expected an integer in [0, 64], got ", c.workers);
   SLAB_USAGE_CHECK(c.max_steps >= 0, "--max-steps: expected an integer >= 0, got ", c.max_steps);
   SLAB_USAGE_CHECK(c.checkpoint_every >= 0, "--checkpoint-every: expected an integer >= 0, got ", c.checkpoint_every);
