@@ -101,36 +101,27 @@ struct Isa {
     _mm256_store_si256(reinterpret_cast<__m256i*>(offsets), index);
     for (int64_t i = 0; i < std::min<int64_t>(n, kLanes); ++i) base[offsets[i]] = values[i];
   }
+  // out[k] = line[k step] for k < n.
+  static void gather_strided(const float* line, int64_t n, int64_t step, int64_t, float* out) {
+    for (int64_t k = 0; k < n; ++k) out[k] = line[k * step];
+  }
+  // The tiles of choose_tile below.
+  template <int CB, int PITCH, Epilogue E>
+  static TileKernel kernel_for_tile(const Tile& t) {
+    if (t.B == 2) return t.U == 3 ? &tile_kernel<Isa, 2, 2, 3, CB, PITCH, E> : &tile_kernel<Isa, 2, 2, 2, CB, PITCH, E>;
+    if (t.R == 1) return &tile_kernel<Isa, 1, 1, 8, CB, PITCH, E>;
+    return t.R == 2 ? &tile_kernel<Isa, 1, 2, 4, CB, PITCH, E> : &tile_kernel<Isa, 1, 4, 2, CB, PITCH, E>;
+  }
   static Vec shift_down(Vec v, int k) {
     return _mm256_permutevar8x32_ps(v, _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(k)));
   }
 };
 constexpr int64_t kLanes = Isa::kLanes;
 
-// The pixels (i step_h, j step_w) of one NCHW image [channels][height][width] into the
-// blocked layout (8-channel blocks only): the input a 1x1 convolution with that stride and no
-// padding reads, so it runs as a stride-1 one on the sampled grid. A vector of sampled pixels
-// of each of the block's channels is gathered, then transposed into place.
+// The pixels (i step_h, j step_w) of one NCHW image into the blocked layout.
 inline void to_blocked_sampled(const float* src, int64_t height, int64_t width, int64_t step_h, int64_t step_w,
                                const Blocked& layout, float* dst) {
-  const int64_t rows_out = (height + step_h - 1) / step_h, cols_out = (width + step_w - 1) / step_w;
-  alignas(32) float gathered[kLanes * kLanes];
-  for (int64_t block = 0; block < layout.blocks; ++block) {
-    float* plane = dst + block * layout.plane();
-    const float* channels = src + block * kLanes * height * width;
-    std::memset(plane, 0, static_cast<size_t>(layout.plane()) * sizeof(float));
-    for (int64_t i = 0; i < rows_out; ++i) {
-      float* interior = plane + ((layout.top + i) * layout.cols + layout.left) * kLanes;
-      for (int64_t j = 0; j < cols_out; j += kLanes) {
-        const int64_t n = std::min(kLanes, cols_out - j);
-        for (int64_t c = 0; c < kLanes; ++c) {
-          const float* line = channels + c * height * width + i * step_h * width + j * step_w;
-          for (int64_t k = 0; k < n; ++k) gathered[c * kLanes + k] = line[k * step_w];
-        }
-        transpose_block<Isa>(gathered, kLanes, kLanes, n, interior + j * kLanes, kLanes);
-      }
-    }
-  }
+  to_blocked_sampled_rows<Isa>(src, height, width, step_h, step_w, layout, dst);
 }
 
 // Tile shape for out_channels (a multiple of 8) and an output row of out_w pixels: 2 blocks x
@@ -143,25 +134,6 @@ inline Tile choose_tile(int64_t out_channels, int64_t out_w) {
   return {1, 4, 2};
 }
 
-template <int CB, int PITCH, Epilogue E>
-TileKernel kernel_for_tile(const Tile& t) {
-  if (t.B == 2) return t.U == 3 ? &tile_kernel<Isa, 2, 2, 3, CB, PITCH, E> : &tile_kernel<Isa, 2, 2, 2, CB, PITCH, E>;
-  if (t.R == 1) return &tile_kernel<Isa, 1, 1, 8, CB, PITCH, E>;
-  return t.R == 2 ? &tile_kernel<Isa, 1, 2, 4, CB, PITCH, E> : &tile_kernel<Isa, 1, 4, 2, CB, PITCH, E>;
-}
-
-template <int CB>
-TileKernel gather_kernel(const Tile& t, int64_t stride_w) {
-  return stride_w == 1 ? kernel_for_tile<CB, CB, Epilogue::store_nchw>(t)
-                       : kernel_for_tile<CB, 2 * CB, Epilogue::store_nchw>(t);
-}
-
-inline TileKernel select_gather_kernel(const Tile& t, int64_t cb, int64_t stride_w) {
-  if (cb == 8) return gather_kernel<8>(t, stride_w);
-  if (cb == 4) return gather_kernel<4>(t, stride_w);
-  if (cb == 3) return gather_kernel<3>(t, stride_w);
-  return gather_kernel<1>(t, stride_w);
-}
 
 // Winograd's products (conv_winograd.cpp): B output blocks x U tiles in a row (12 or 8
 // accumulators).

@@ -78,6 +78,26 @@ struct Isa {
   static void scatter_first(float* base, Index index, int64_t n, Vec v) {
     _mm512_mask_i32scatter_ps(base, first(n), index, v, 4);
   }
+  // out[k] = line[k step]: k < n (lanes past n 0), `span` floats readable from line. Step 2
+  // as two loads keeping the even lanes.
+  static void gather_strided(const float* line, int64_t n, int64_t step, int64_t span, float* out) {
+    if (step == 2) {
+      const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+      span = std::min<int64_t>(2 * kLanes, span);
+      const Vec low = load_first(line, std::min<int64_t>(span, kLanes));
+      const Vec high = span > kLanes ? load_first(line + kLanes, span - kLanes) : zero();
+      _mm512_storeu_ps(out, _mm512_permutex2var_ps(low, even, high));
+      return;
+    }
+    for (int64_t k = 0; k < n; ++k) out[k] = line[k * step];
+  }
+  // The tiles of choose_tile and winograd_tile below.
+  template <int CB, int PITCH, Epilogue E>
+  static TileKernel kernel_for_tile(const Tile& t) {
+    if (t.B == 2) return t.R == 1 ? &tile_kernel<Isa, 2, 1, 8, CB, PITCH, E> : &tile_kernel<Isa, 2, 2, 4, CB, PITCH, E>;
+    if (t.R == 1) return &tile_kernel<Isa, 1, 1, 16, CB, PITCH, E>;
+    return t.R == 2 ? &tile_kernel<Isa, 1, 2, 8, CB, PITCH, E> : &tile_kernel<Isa, 1, 4, 4, CB, PITCH, E>;
+  }
   static Vec shift_down(Vec v, int k) {
     const __m512i index = _mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                                            _mm512_set1_epi32(k));
@@ -86,9 +106,8 @@ struct Isa {
 };
 constexpr int64_t kLanes = Isa::kLanes;
 
-// The pixels (i step_h, j step_w) of one NCHW image [channels][height][width] into the
-// blocked layout (16-channel blocks only): the input a 1x1 convolution with that stride and
-// no padding reads, so it can run as a stride-1 one on the sampled grid.
+// The pixels (i step_h, j step_w) of one NCHW image into the blocked layout
+// (to_blocked_sampled_rows), with sampled rows shorter than a vector gathered across rows.
 inline void to_blocked_sampled(const float* src, int64_t height, int64_t width, int64_t step_h, int64_t step_w,
                                const Blocked& layout, float* dst) {
   const int64_t rows_out = (height + step_h - 1) / step_h, cols_out = (width + step_w - 1) / step_w;
@@ -116,34 +135,7 @@ inline void to_blocked_sampled(const float* src, int64_t height, int64_t width, 
                   static_cast<size_t>((layout.rows - rows_out) * layout.cols * kLanes) * sizeof(float));
     return;
   }
-  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-  alignas(64) float gathered[kLanes * kLanes];
-  for (int64_t block = 0; block < layout.blocks; ++block) {
-    float* plane = dst + block * layout.plane();
-    const float* channels = src + block * kLanes * height * width;
-    std::memset(plane, 0, static_cast<size_t>(layout.plane()) * sizeof(float));
-    for (int64_t i = 0; i < rows_out; ++i) {
-      float* interior = plane + ((layout.top + i) * layout.cols + layout.left) * kLanes;
-      for (int64_t j = 0; j < cols_out; j += kLanes) {
-        const int64_t n = std::min(kLanes, cols_out - j);
-        for (int64_t c = 0; c < kLanes; ++c) {
-          const float* line = channels + c * height * width + i * step_h * width + j * step_w;
-          if (step_w == 2) {  // two loads, keep the even lanes
-            const int64_t span = std::min<int64_t>(2 * kLanes, width - j * step_w);
-            const __m512 low =
-                _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << std::min<int64_t>(span, 16)) - 1), line);
-            const __m512 high = span > 16
-                                    ? _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << (span - 16)) - 1), line + 16)
-                                    : _mm512_setzero_ps();
-            _mm512_store_ps(gathered + c * kLanes, _mm512_permutex2var_ps(low, even, high));
-          } else {
-            for (int64_t k = 0; k < n; ++k) gathered[c * kLanes + k] = line[k * step_w];
-          }
-        }
-        transpose_block<Isa>(gathered, kLanes, kLanes, n, interior + j * kLanes, kLanes);
-      }
-    }
-  }
+  to_blocked_sampled_rows<Isa>(src, height, width, step_h, step_w, layout, dst);
 }
 
 // Tile shape for out_channels (a multiple of 16) and an output row of out_w pixels: 16 to 24
@@ -155,32 +147,12 @@ inline Tile choose_tile(int64_t out_channels, int64_t out_w) {
   return {1, 4, 4};
 }
 
-template <int CB, int PITCH, Epilogue E>
-TileKernel kernel_for_tile(const Tile& t) {
-  if (t.B == 2) return t.R == 1 ? &tile_kernel<Isa, 2, 1, 8, CB, PITCH, E> : &tile_kernel<Isa, 2, 2, 4, CB, PITCH, E>;
-  if (t.R == 1) return &tile_kernel<Isa, 1, 1, 16, CB, PITCH, E>;
-  return t.R == 2 ? &tile_kernel<Isa, 1, 2, 8, CB, PITCH, E> : &tile_kernel<Isa, 1, 4, 4, CB, PITCH, E>;
-}
-
-template <int CB>
-TileKernel gather_kernel(const Tile& t, int64_t stride_w) {
-  return stride_w == 1 ? kernel_for_tile<CB, CB, Epilogue::store_nchw>(t)
-                       : kernel_for_tile<CB, 2 * CB, Epilogue::store_nchw>(t);
-}
-
-inline TileKernel select_gather_kernel(const Tile& t, int64_t cb, int64_t stride_w) {
-  if (cb == 16) return gather_kernel<16>(t, stride_w);
-  if (cb == 8) return gather_kernel<8>(t, stride_w);
-  if (cb == 4) return gather_kernel<4>(t, stride_w);
-  if (cb == 3) return gather_kernel<3>(t, stride_w);
-  return gather_kernel<1>(t, stride_w);
-}
 
 // Winograd's products (conv_winograd.cpp): B output blocks x U tiles in a row.
 inline Tile winograd_tile(int64_t out_channels) {
   return out_channels % (2 * kLanes) == 0 ? Tile{2, 1, 8} : Tile{1, 1, 16};
 }
-inline TileKernel winograd_kernel(const Tile& t) { return kernel_for_tile<16, 16, Epilogue::store_blocked>(t); }
+inline TileKernel winograd_kernel(const Tile& t) { return Isa::kernel_for_tile<16, 16, Epilogue::store_blocked>(t); }
 // Entries of a vector of input channels that one call of Winograd's weight-gradient kernel takes.
 inline int64_t winograd_weight_chunk(int B) { return B == 2 ? 8 : 16; }
 

@@ -175,7 +175,7 @@ GatherPlan plan_gather(const Geometry& g) {
         segments.push_back(block * plan.in.plane() + (p * g.dilation_h * cols + q * g.dilation_w) * cb);
   plan.segments = segments.data();
   plan.segment_count = static_cast<int64_t>(segments.size());
-  plan.kernel = select_gather_kernel(plan.tile, cb, g.stride_w);
+  plan.kernel = select_gather_kernel<Isa>(plan.tile, cb, g.stride_w);
   return plan;
 }
 
@@ -378,7 +378,7 @@ void phase_input_gradient(const Geometry& g, const float* grad_out, const float*
             segments.push_back(block * dy_layout.plane() + (dy_offset * dy_layout.cols + dx_offset) * kLanes);
     }
   phase_first_segment.push_back(static_cast<int64_t>(segments.size()));
-  const TileKernel kernel = kernel_for_tile<kLanes, kLanes, Epilogue::store_blocked>(t);
+  const TileKernel kernel = Isa::kernel_for_tile<kLanes, kLanes, Epilogue::store_blocked>(t);
   const int64_t groups = block_count(g.c_in, kLanes) / t.B;
 
   // One image's dx planes of input-channel group `group`, phase by phase.

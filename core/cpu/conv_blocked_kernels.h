@@ -5,9 +5,11 @@
 // registers); the tile shapes that fit its registers are chosen there.
 //
 // V provides: Vec, kLanes, zero(), load(p) (aligned), loadu(p), store(p, v) (aligned),
-// storeu(p, v), set1(x), fmadd(a, b, c) = a b + c, add(a, b), load_first(p, n) (lanes < n read,
-// the rest 0), store_first(p, n, v) (lanes < n written), transpose(Vec[kLanes]) (in place:
-// afterwards r[j] holds what was column j), shift_down(v, k) (lane i takes lane i + k).
+// storeu(p, v), set1(x), fmadd(a, b, c) = a b + c, add, sub, mul, load_first(p, n) (lanes < n
+// read, the rest 0), store_first(p, n, v) (lanes < n written), transpose(Vec[kLanes]) (in
+// place: afterwards r[j] holds what was column j), shift_down(v, k) (lane i takes lane i + k),
+// gather_first and scatter_first (lane i at base[index_i]), and kernel_for_tile<CB, PITCH, E>(t),
+// the tile_kernel instance for each of its tile shapes.
 #pragma once
 #include <algorithm>
 #include <climits>
@@ -108,6 +110,34 @@ void to_blocked(const float* src, int64_t height, int64_t width, const Blocked& 
       } else {  // the whole 1- or 3-channel image
         for (int64_t w = 0; w < width; ++w)
           for (int64_t c = 0; c < cb; ++c) interior[w * cb + c] = line[c * height * width + w];
+      }
+    }
+  }
+}
+
+// The pixels (i step_h, j step_w) of one NCHW image [channels][height][width] into the
+// blocked layout (channel blocks of one vector only): the input a 1x1 convolution with that
+// stride and no padding reads, so it runs as a stride-1 one on the sampled grid. Row by row:
+// a vector of sampled pixels of each of the block's channels (V::gather_strided), then
+// transposed into place.
+template <class V>
+void to_blocked_sampled_rows(const float* src, int64_t height, int64_t width, int64_t step_h, int64_t step_w,
+                             const Blocked& layout, float* dst) {
+  constexpr int64_t kLanes = V::kLanes;
+  const int64_t rows_out = (height + step_h - 1) / step_h, cols_out = (width + step_w - 1) / step_w;
+  alignas(64) float gathered[kLanes * kLanes];
+  for (int64_t block = 0; block < layout.blocks; ++block) {
+    float* plane = dst + block * layout.plane();
+    const float* channels = src + block * kLanes * height * width;
+    std::memset(plane, 0, static_cast<size_t>(layout.plane()) * sizeof(float));
+    for (int64_t i = 0; i < rows_out; ++i) {
+      float* interior = plane + ((layout.top + i) * layout.cols + layout.left) * kLanes;
+      for (int64_t j = 0; j < cols_out; j += kLanes) {
+        const int64_t n = std::min(kLanes, cols_out - j);
+        for (int64_t c = 0; c < kLanes; ++c)
+          V::gather_strided(channels + c * height * width + i * step_h * width + j * step_w, n, step_w,
+                            width - j * step_w, gathered + c * kLanes);
+        transpose_block<V>(gathered, kLanes, kLanes, n, interior + j * kLanes, kLanes);
       }
     }
   }
@@ -240,6 +270,22 @@ using TileKernel = void (*)(const float*, int64_t, const int64_t*, int64_t, cons
 struct Tile {
   int B, R, U;
 };
+
+// The forward kernel for the tile (one of V::kernel_for_tile's shapes), input blocks of cb
+// channels (a vector, 8, 4, 3 or 1) and stride_w 1 or 2, storing straight into NCHW.
+template <class V, int CB>
+TileKernel gather_kernel(const Tile& t, int64_t stride_w) {
+  return stride_w == 1 ? V::template kernel_for_tile<CB, CB, Epilogue::store_nchw>(t)
+                       : V::template kernel_for_tile<CB, 2 * CB, Epilogue::store_nchw>(t);
+}
+template <class V>
+TileKernel select_gather_kernel(const Tile& t, int64_t cb, int64_t stride_w) {
+  if (cb == V::kLanes) return gather_kernel<V, V::kLanes>(t, stride_w);
+  if (cb == 8) return gather_kernel<V, 8>(t, stride_w);
+  if (cb == 4) return gather_kernel<V, 4>(t, stride_w);
+  if (cb == 3) return gather_kernel<V, 3>(t, stride_w);
+  return gather_kernel<V, 1>(t, stride_w);
+}
 
 // acc[t][b] += x[pixel input + t] (broadcast) * dy[b][pixel] (vector of kLanes output
 // channels) over `images` images of out_h x out_w pixels; then added to dw[b dw_block + t kLanes].
