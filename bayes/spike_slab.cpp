@@ -56,7 +56,7 @@ void SpikeSlabOptions::validate() const {
   SLAB_CHECK(cool_down >= 0, "spike-and-slab: cool-down must be >= 0 epochs, got ", cool_down);
   SLAB_CHECK(mac_budget > 0 && mac_budget <= 1, "spike-and-slab: the MAC budget must be in (0, 1] (1: off), got ",
              mac_budget);
-  SLAB_CHECK(mac_budget == 1 || estep == EStep::Threshold,
+  SLAB_CHECK(!has_mac_budget() || estep == EStep::Threshold,
              "spike-and-slab: the MAC budget shifts the threshold E-step's thresholds; it is not built for the "
              "posterior E-step (use --estep threshold)");
   // At least one pass must run: the first is at epoch warm_up + 1, the cool-down starts at
@@ -79,7 +79,7 @@ std::string SpikeSlabOptions::describe() const {
       << " hard_threshold_linear=" << hard_threshold_linear
       << " threshold_scale=" << threshold_scale_name(threshold_scale) << " warm_up=" << warm_up
       << " cool_down=" << cool_down << " prune_bn=" << (prune_bn ? "on" : "off");
-  if (mac_budget < 1) out << " mac_budget=" << mac_budget;
+  if (has_mac_budget()) out << " mac_budget=" << mac_budget;
   return out.str();
 }
 
@@ -366,7 +366,7 @@ PriorPassReport SpikeSlabPrior::run(Optimizer& optimizer) const {
   PriorPassReport report;
   // mac-budget (docs/algorithm.md#mac-budget): each layer's soft threshold rises by mu u_l.
   std::vector<double> uses(parameters.size(), 0.0);
-  if (options_.mac_budget < 1) {
+  if (options_.has_mac_budget()) {
     std::vector<MacBudgetLayer> layers;
     double dense = 0;
     for (size_t i = 0; i < parameters.size(); ++i) {

@@ -78,6 +78,8 @@ struct SpikeSlabOptions {
   int64_t run_epochs = 0;               // the run's length; set by the program when cool_down > 0
   double mac_budget = 1.0;              // fraction of the dense multiply-adds the slab may keep (1: off)
   double data_size = 0;                 // N (posterior E-step, mac-budget's kappa); set by the program
+  // Whether the threshold E-step is held to a MAC budget (docs/algorithm.md#mac-budget).
+  bool has_mac_budget() const { return mac_budget < 1; }
   void validate() const;
   std::string describe() const;         // one line for a program's configuration print
 };

@@ -126,16 +126,17 @@ void batch_norm_forward_inference(const Tensor& x, const Tensor& weight, const T
 
 namespace {
 
+template <typename T>
 struct BackwardData {
-  const void* g;       // grad_out
-  const void* x;
-  const void* y;       // the fused ReLU's output, or null
-  const void* weight;  // or null
-  const void* mean;
-  const void* invstd;
-  void* dx;            // each of dx, dw, db may be null
-  void* dw;
-  void* db;
+  const T* g;       // grad_out
+  const T* x;
+  const T* y;       // the fused ReLU's output, or null
+  const T* weight;  // or null
+  const T* mean;
+  const T* invstd;
+  T* dx;            // each of dx, dw, db may be null
+  T* dw;
+  T* db;
   bool batch_statistics;
 };
 
@@ -148,15 +149,15 @@ inline T gradient_at(const T* g, const T* y, int64_t at) {
 }
 
 template <typename T, bool Relu>
-void backward_channel(const Layout& l, const BackwardData& d, int64_t c) {
+void backward_channel(const Layout& l, const BackwardData<T>& d, int64_t c) {
   // dx is a fresh tensor, never one of the inputs: restrict spares each row's alias checks.
-  const T* __restrict pg = static_cast<const T*>(d.g);
-  const T* __restrict px = static_cast<const T*>(d.x);
-  const T* __restrict py = static_cast<const T*>(d.y);
-  const T* pw = static_cast<const T*>(d.weight);
-  T* __restrict pdx = static_cast<T*>(d.dx);
+  const T* __restrict pg = d.g;
+  const T* __restrict px = d.x;
+  const T* __restrict py = d.y;
+  const T* pw = d.weight;
+  T* __restrict pdx = d.dx;
   const double count = static_cast<double>(l.per_channel());
-  const T mu = static_cast<const T*>(d.mean)[c], inv = static_cast<const T*>(d.invstd)[c];
+  const T mu = d.mean[c], inv = d.invstd[c];
   // sum g and sum g x_hat = invstd sum g (x - mean)
   double sum_g = 0, sum_g_centred = 0;
   for (int64_t n = 0; n < l.batch; ++n) {
@@ -175,8 +176,8 @@ void backward_channel(const Layout& l, const BackwardData& d, int64_t c) {
     sum_g_centred += partial_gx;
   }
   const double sum_g_xhat = sum_g_centred * inv;
-  if (d.db != nullptr) static_cast<T*>(d.db)[c] = static_cast<T>(sum_g);
-  if (d.dw != nullptr) static_cast<T*>(d.dw)[c] = static_cast<T>(sum_g_xhat);
+  if (d.db != nullptr) d.db[c] = static_cast<T>(sum_g);
+  if (d.dw != nullptr) d.dw[c] = static_cast<T>(sum_g_xhat);
   if (pdx == nullptr) return;
   const double gain = (pw ? pw[c] : 1.0) * inv;
   const T a = static_cast<T>(gain);
@@ -204,11 +205,11 @@ void batch_norm_backward(const Tensor& grad_out, const Tensor& x, const Tensor& 
   const Layout l = layout_of(x);
   dispatch_float(x.dtype(), "batch_norm backward", [&](auto zero) {
     using T = decltype(zero);
-    const BackwardData d{grad_out.data<T>(),        x.data<T>(),
-                         optional_data<T>(relu_output), optional_data<T>(weight),
-                         mean.data<T>(),            invstd.data<T>(),
-                         optional_mutable<T>(grad_x), optional_mutable<T>(grad_weight),
-                         optional_mutable<T>(grad_bias), batch_statistics};
+    const BackwardData<T> d{grad_out.data<T>(),           x.data<T>(),
+                            optional_data<T>(relu_output), optional_data<T>(weight),
+                            mean.data<T>(),                invstd.data<T>(),
+                            optional_mutable<T>(grad_x),   optional_mutable<T>(grad_weight),
+                            optional_mutable<T>(grad_bias), batch_statistics};
     const bool relu = relu_output.defined();
 #pragma omp parallel for if (x.numel() > kParallelGrain) schedule(static)
     for (int64_t c = 0; c < l.channels; ++c) {

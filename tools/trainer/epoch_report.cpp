@@ -32,7 +32,7 @@ std::string add_prior_fields(nlohmann::ordered_json& record, const SparsityRepor
     record["pruned_units"] = pass->pruned_units;
     record["prunable_units"] = pass->prunable_units;
     char budget[96] = "";
-    if (prior.options().mac_budget < 1) {
+    if (prior.options().has_mac_budget()) {
       record["slab_mac_fraction"] = pass->slab_mac_fraction;
       record["mac_shift"] = pass->mac_shift;
       std::snprintf(budget, sizeof budget, "; the slab's groups hold %.1f%% of the dense MACs, shift %.3g",

@@ -132,7 +132,7 @@ void Trainer::build_optimizer() {
   prior_ = std::move(setup.prior);
   // The MAC budget weighs each layer's groups by its multiply-adds per weight: one forward
   // pass on an example measures the conv output positions.
-  if (prior_ && prior_->options().mac_budget < 1) prior_->set_weight_uses(weight_uses(*model_, data_->example_shape));
+  if (prior_ && prior_->options().has_mac_budget()) prior_->set_weight_uses(weight_uses(*model_, data_->example_shape));
   temperature_ = setup.temperature;
   std::fprintf(log_, "optimizer: %s\n", describe_optimizer(config_.optimizer, data_size).c_str());
 }
