@@ -1,6 +1,6 @@
-// The AVX2 primitives of the float32 channel-blocked convolution path (8 lanes, 16
-// registers) for the kernels of core/cpu/conv_blocked_kernels.h, and the tile shapes that fit
-// them. Included only where __AVX2__ and __FMA__ are defined and __AVX512F__ is not (an
+// The AVX2 primitives of the float32 channel-blocked and Winograd convolution paths (8
+// lanes, 16 registers) for the kernels of core/cpu/conv_blocked_kernels.h, and the tile
+// shapes that fit them. Included only where __AVX2__ and __FMA__ are defined and __AVX512F__ is not (an
 // AVX-512 build takes core/cpu/conv_avx512.h).
 //
 // Register budget. A forward tile of P pixels and B blocks of 8 output channels holds P B
