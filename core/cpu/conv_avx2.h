@@ -134,7 +134,6 @@ inline Tile choose_tile(int64_t out_channels, int64_t out_w) {
   return {1, 4, 2};
 }
 
-
 // Winograd's products (conv_winograd.cpp): B output blocks x U tiles in a row (12 or 8
 // accumulators).
 inline Tile winograd_tile(int64_t out_channels) {

@@ -48,7 +48,6 @@ inline void transpose16(__m512 r[16]) {
   for (int i = 0; i < 16; ++i) r[i] = t[i];
 }
 
-
 struct Isa {
   using Vec = __m512;
   static constexpr int kLanes = 16;
@@ -146,7 +145,6 @@ inline Tile choose_tile(int64_t out_channels, int64_t out_w) {
   if (out_w >= 8) return {1, 2, 8};
   return {1, 4, 4};
 }
-
 
 // Winograd's products (conv_winograd.cpp): B output blocks x U tiles in a row.
 inline Tile winograd_tile(int64_t out_channels) {
