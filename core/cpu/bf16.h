@@ -2,13 +2,15 @@
 // Rounding a float to bf16 keeps its range and leaves 8 significand bits, so the unit
 // roundoff is u = 2^-8: |bf16(x) - x| <= 2^-8 |x| (docs/algorithm.md#bf16-matrix-products).
 //
-// One rounding rule on every path: round to nearest, ties to even, on the bit pattern
-// (add 0x7FFF plus the lowest kept bit, then drop the low 16 bits); a NaN stays a quiet NaN
-// (the carry could otherwise turn it into an infinity). Subnormal floats round like any
-// other value, so the bf16 inputs of a product are the same whichever kernel reads them.
+// One rounding rule on every path (core/bf16_rounding.h, shared with the CUDA kernels; the
+// vector forms below repeat it lane-wise): round to nearest, ties to even, on the bit
+// pattern; a NaN stays a quiet NaN. Subnormal floats round like any other value, so the
+// bf16 inputs of a product are the same whichever kernel reads them.
 #pragma once
 #include <cstdint>
 #include <cstring>
+
+#include "core/bf16_rounding.h"
 
 #if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
@@ -21,9 +23,7 @@ using bf16_bits = uint16_t;
 inline bf16_bits float_to_bf16(float value) {
   uint32_t bits;
   std::memcpy(&bits, &value, sizeof bits);
-  if ((bits & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<bf16_bits>((bits >> 16) | 0x0040u);  // quiet NaN
-  bits += 0x7FFFu + ((bits >> 16) & 1u);
-  return static_cast<bf16_bits>(bits >> 16);
+  return bf16_bits_of(bits);
 }
 
 inline float bf16_to_float(bf16_bits value) {

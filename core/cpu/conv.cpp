@@ -122,13 +122,14 @@ Route route(const conv::Geometry& g, DType dtype, conv::Pass pass) {
   // Forced to im2col (benchmarks of the GEMM): its GEMM is itself a bf16 product
   // (core/cpu/gemm.cpp), on whatever bf16 path the CPU has.
   if (path_override.load(std::memory_order_relaxed) == conv::Path::im2col) return {false, conv::Path::im2col, false};
-  if (conv::amx_supports(g, dtype, pass) && !float32_on_bf16_inputs(g, pass)) return {true, float_kernels, false};
+  const bool amx = conv::amx_supports(g, dtype, pass);
+  if (amx && !float32_on_bf16_inputs(g, pass)) return {true, float_kernels, false};
   if (float_kernels == conv::Path::im2col) return {false, conv::Path::im2col, false};
   // Small maps on AMX, and every map on the float32 link (no bf16 vector instructions): the
   // float32 kernels on rounded copies, which is what the link's GEMM does, without an im2col
   // copy and a rounding of the weights per image. The AVX-512 bf16 GEMMs instead take the
   // packed bf16 operands of im2col.
-  const bool on_rounded = conv::amx_supports(g, dtype, pass) || bf16_path() == Bf16Path::float32;
+  const bool on_rounded = amx || bf16_path() == Bf16Path::float32;
   return {false, on_rounded ? float_kernels : conv::Path::im2col, on_rounded};
 }
 

@@ -1,6 +1,7 @@
 // The device side of --precision bf16 (core/cuda/bf16_products.h): rounding float32 values
 // to bf16, kept as float32.
 #include "core/cuda/bf16_products.h"
+#include "core/bf16_rounding.h"
 #include "core/cuda/device_math.cuh"
 #include "core/precision.h"
 
@@ -8,15 +9,10 @@ namespace slab::cuda::detail {
 
 namespace {
 
-// Round to nearest, ties to even, on the bit pattern; a NaN stays a quiet NaN (core/cpu/bf16.h).
+// out[i] = bf16(in[i]), kept as float32.
 __global__ void round_through_bf16_kernel(const float* in, float* out, int64_t n) {
   SLAB_GRID_STRIDE_LOOP(i, n) {
-    uint32_t bits = __float_as_uint(in[i]);
-    if ((bits & 0x7FFFFFFFu) > 0x7F800000u)
-      bits |= 0x00400000u;
-    else
-      bits += 0x7FFFu + ((bits >> 16) & 1u);
-    out[i] = __uint_as_float(bits & 0xFFFF0000u);
+    out[i] = __uint_as_float(static_cast<uint32_t>(bf16_bits_of(__float_as_uint(in[i]))) << 16);
   }
 }
 
@@ -24,18 +20,12 @@ __global__ void round_through_bf16_kernel(const float* in, float* out, int64_t n
 
 bool bf16_products(DType dtype) { return dtype == DType::f32 && matmul_precision() == Precision::bf16; }
 
-void round_through_bf16(const float* in, float* out, int64_t n, int device) {
-  if (n == 0) return;
-  round_through_bf16_kernel<<<grid_for(n, device), kThreads, 0, stream(device)>>>(in, out, n);
+Tensor rounded_copy(const float* data, int64_t n, int device) {
+  const Tensor copy = Tensor::empty({n}, DType::f32, Device::cuda(device));
+  if (n == 0) return copy;
+  round_through_bf16_kernel<<<grid_for(n, device), kThreads, 0, stream(device)>>>(data, copy.data<float>(), n);
   SLAB_CUDA_CHECK_LAUNCH("round_through_bf16_kernel");
-}
-
-Tensor rounded_through_bf16(const Tensor& t) {
-  SLAB_CHECK(t.dtype() == DType::f32 && t.device().is_cuda(), "rounded_through_bf16: expected a float32 CUDA tensor, got ",
-             t.dtype(), " on ", t.device().str());
-  const Tensor out = Tensor::empty(t.shape(), DType::f32, t.device());
-  round_through_bf16(t.data<float>(), out.data<float>(), t.numel(), t.device().index);
-  return out;
+  return copy;
 }
 
 }  // namespace slab::cuda::detail

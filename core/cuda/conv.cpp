@@ -433,7 +433,9 @@ Geometry geometry(const Tensor& x, const Tensor& weight, const Tensor& y, int64_
 }
 
 // An input as the convolution multiplies it: rounded to bf16 under --precision bf16.
-Tensor routed(const Geometry& g, const Tensor& t) { return g.bf16 ? detail::rounded_through_bf16(t) : t; }
+Tensor routed(const Geometry& g, const Tensor& t) {
+  return g.bf16 ? detail::rounded_copy(t.data<float>(), t.numel(), t.device().index) : t;
+}
 
 }  // namespace
 

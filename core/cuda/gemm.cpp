@@ -48,13 +48,6 @@ int64_t operand_extent(int64_t rows, int64_t cols, int64_t ld, int64_t stride, i
   return (batch - 1) * stride + (rows - 1) * ld + cols;
 }
 
-// A bf16-rounded copy of an operand, laid out as the operand (core/cuda/bf16_products.h).
-Tensor rounded_operand(const float* data, int64_t extent, int device) {
-  const Tensor copy = Tensor::empty({extent}, DType::f32, Device::cuda(device));
-  detail::round_through_bf16(data, copy.data<float>(), extent, device);
-  return copy;
-}
-
 }  // namespace
 
 void gemm(DType dtype, bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, double alpha,
@@ -84,10 +77,10 @@ void gemm(DType dtype, bool transpose_a, bool transpose_b, int64_t m, int64_t n,
       const bool bf16 = detail::bf16_products(dtype);
       Tensor a_rounded, b_rounded;  // alive until the calls below are queued (stream order)
       if (bf16) {
-        a_rounded = rounded_operand(pa, operand_extent(transpose_a ? k : m, transpose_a ? m : k, lda, stride_a, batch),
-                                    device);
-        b_rounded = rounded_operand(pb, operand_extent(transpose_b ? n : k, transpose_b ? k : n, ldb, stride_b, batch),
-                                    device);
+        const int64_t a_extent = operand_extent(transpose_a ? k : m, transpose_a ? m : k, lda, stride_a, batch);
+        const int64_t b_extent = operand_extent(transpose_b ? n : k, transpose_b ? k : n, ldb, stride_b, batch);
+        a_rounded = detail::rounded_copy(pa, a_extent, device);
+        b_rounded = detail::rounded_copy(pb, b_extent, device);
         pa = a_rounded.data<float>();
         pb = b_rounded.data<float>();
       }
